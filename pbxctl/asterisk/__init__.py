@@ -1,0 +1,1 @@
+"""Talking to Asterisk nodes: AMI client, apply (files + reload + verify), event stream."""

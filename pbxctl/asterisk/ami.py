@@ -1,0 +1,127 @@
+"""Our small AMI interface, with panoramisk behind it so it can be swapped or faked."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from panoramisk import Manager
+
+from pbxctl.errors import AmiError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AmiResponse:
+    """A response to one action, with the events of an event-list action."""
+
+    success: bool
+    message: str
+    fields: dict[str, str]
+    events: list[dict[str, str]] = field(default_factory=list)
+
+
+class AmiClient(Protocol):
+    """What pbxctl needs from an AMI connection."""
+
+    async def action(self, name: str, fields: Mapping[str, str] | None = None) -> AmiResponse:
+        """Send an action and wait (with a deadline) for its complete response."""
+        ...
+
+    async def close(self) -> None:
+        """Log off and close the connection."""
+        ...
+
+
+class _NeverResend:
+    """panoramisk re-sends unanswered actions after a reconnect unless they are
+    "forgetable"; we never want that (an Originate must not ring twice)."""
+
+    def __contains__(self, _action: object) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class AmiEndpoint:
+    """Where and as whom to log in."""
+
+    host: str
+    port: int
+    username: str
+    secret: str
+
+
+class PanoramiskAmiClient:
+    """An :class:`AmiClient` over a panoramisk Manager (created inside the running loop)."""
+
+    def __init__(self, manager: Manager, timeout: float) -> None:
+        self._manager = manager
+        self._timeout = timeout
+
+    @classmethod
+    async def connect(cls, endpoint: AmiEndpoint, *, timeout: float = 10.0,
+                      attempts: int = 3, events: str = "off") -> PanoramiskAmiClient:
+        """Connect and log in, retrying with exponential backoff and jitter."""
+        last_error: Exception | None = None
+        for attempt in range(attempts):
+            if attempt:
+                await asyncio.sleep(min(8.0, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.0))
+            manager = Manager(
+                loop=asyncio.get_running_loop(), host=endpoint.host, port=endpoint.port,
+                username=endpoint.username, secret=endpoint.secret, events=events,
+                ping_delay=3600, forgetable_actions=_NeverResend(), log=log)
+            try:
+                await asyncio.wait_for(cls._login(manager), timeout)
+                return cls(manager, timeout)
+            except AmiError:
+                manager.close()
+                raise
+            except (OSError, TimeoutError) as exc:
+                manager.close()
+                last_error = exc
+        raise AmiError(f"cannot reach AMI at {endpoint.host}:{endpoint.port}: "
+                       f"{last_error or 'no answer'}")
+
+    @staticmethod
+    async def _login(manager: Manager) -> None:
+        connected = manager.connect()
+        await connected  # raises OSError when refused
+        if manager.protocol is None or manager.authenticated_future is None:
+            raise OSError("connection closed before login")
+        response = await manager.authenticated_future
+        if not response.success:
+            raise AmiError(f"AMI login refused: {response.get('Message', 'unknown reason')}")
+
+    async def action(self, name: str, fields: Mapping[str, str] | None = None) -> AmiResponse:
+        """Send one action; an event-list action returns its events too."""
+        payload = {"Action": name, **(fields or {})}
+        try:
+            result = await asyncio.wait_for(
+                self._manager.send_action(payload), self._timeout)
+        except TimeoutError:
+            raise AmiError(f"AMI action {name} got no answer within {self._timeout:g} s") from None
+        messages = result if isinstance(result, list) else [result]
+        head = messages[0]
+        events = [dict(m) for m in messages[1:] if "Event" in m
+                  and not str(m.get("Event", "")).endswith("Complete")]
+        return AmiResponse(success=bool(head.success),
+                           message=str(head.get("Message", "")),
+                           fields={k: str(v) for k, v in head.items()}, events=events)
+
+    def on_event(self, name: str, callback: Callable[[dict[str, str]], None]) -> None:
+        """Call ``callback`` with every event called ``name`` (as a plain dict)."""
+        self._manager.register_event(name, lambda _manager, event: callback(
+            {str(k): str(v) for k, v in event.items()}))
+
+    async def close(self) -> None:
+        """Log off (best effort) and close."""
+        if self._manager.protocol is not None and not self._manager.protocol.closed:
+            with contextlib.suppress(TimeoutError, OSError):
+                await asyncio.wait_for(self._manager.send_action({"Action": "Logoff"}), 2)
+        self._manager.close()

@@ -1,0 +1,1 @@
+"""Billing: rate decks, CDR parsing and rating, cost reports."""

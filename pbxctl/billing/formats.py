@@ -1,0 +1,71 @@
+"""Writing reports: CSV, the Excel-friendly CSV (BOM, ';', decimal comma), JSON, XLSX."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+import xlsxwriter
+
+FORMATS = ("csv", "json", "xlsx")
+
+
+def _cell(value: Any, decimal_comma: bool) -> str:
+    if isinstance(value, Decimal):
+        text = format(value, "f")
+        return text.replace(".", ",") if decimal_comma else text
+    return "" if value is None else str(value)
+
+
+def to_csv(rows: Sequence[Any], columns: Sequence[str], excel: bool = False) -> bytes:
+    """CSV with a header; ``excel`` writes what Excel in a Swedish or Russian locale opens
+    correctly: UTF-8 with BOM, ';' between fields, decimal comma."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";" if excel else ",", lineterminator="\r\n"
+                        if excel else "\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(_cell(getattr(row, c), excel) for c in columns)
+    text = out.getvalue()
+    return ("\ufeff" + text).encode("utf-8") if excel else text.encode("utf-8")
+
+
+def to_json(rows: Sequence[Any], extra: dict[str, Any] | None = None) -> bytes:
+    """JSON: amounts as strings so no float ever touches them."""
+    def plain(row: Any) -> dict[str, Any]:
+        return {k: (format(v, "f") if isinstance(v, Decimal) else v)
+                for k, v in dataclasses.asdict(row).items()}
+
+    return (json.dumps({**(extra or {}), "rows": [plain(r) for r in rows]},
+                       ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def to_xlsx(sheets: Sequence[tuple[str, Sequence[Any], Sequence[str]]]) -> bytes:
+    """A workbook with one sheet per (name, rows, columns); amounts are numbers shown with
+    their places (2 for totals, 4 for per-call costs)."""
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out, {"in_memory": True})
+    bold = book.add_format({"bold": True})
+    money2, money4 = book.add_format({"num_format": "0.00"}), book.add_format(
+        {"num_format": "0.0000"})
+    for name, rows, columns in sheets:
+        sheet = book.add_worksheet(name)
+        sheet.write_row(0, 0, columns, bold)
+        for r, row in enumerate(rows, start=1):
+            for c, column in enumerate(columns):
+                value = getattr(row, column)
+                if isinstance(value, Decimal):
+                    places = -value.as_tuple().exponent  # type: ignore[operator]
+                    sheet.write_number(r, c, float(value), money4 if places > 2 else money2)
+                elif isinstance(value, int):
+                    sheet.write_number(r, c, value)
+                else:
+                    sheet.write_string(r, c, "" if value is None else str(value))
+        sheet.set_column(0, len(columns) - 1, 16)
+    book.close()
+    return out.getvalue()

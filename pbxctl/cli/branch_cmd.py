@@ -1,0 +1,171 @@
+"""``pbxctl branch``: sales sites."""
+
+from __future__ import annotations
+
+import click
+
+from pbxctl.cli.output import emit_json, emit_rows, emit_table, note
+from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.services.branches import BranchSpec, branch_snapshot
+from pbxctl.services.extensions import extension_snapshot
+from pbxctl.services.policies import WEEKDAYS, OutboundChange, policy_snapshot
+
+COLUMNS = ("slug", "name", "city", "timezone", "ext_range", "node", "extensions")
+
+
+@click.group()
+def branch() -> None:
+    """Branches: sales sites with their own extension range and time zone."""
+
+
+@branch.command("add")
+@click.argument("slug")
+@click.option("--name", required=True, help="Human name, e.g. 'Kazan salon'.")
+@click.option("--city", required=True)
+@click.option("--timezone", required=True, help="IANA zone, e.g. Europe/Moscow.")
+@click.option("--ext-range", required=True, help="Extension numbers, e.g. 200-299.")
+@click.option("--node", default=None,
+              help="Node serving the branch [default: local, else the only node].")
+@click.pass_context
+def add(ctx: click.Context, slug: str, name: str, city: str, timezone: str, ext_range: str,
+        node: str | None) -> None:
+    """Add branch SLUG (also its default department)."""
+    spec = BranchSpec(slug=slug, name=name, city=city, timezone=timezone,
+                      ext_range=ext_range, node=node)
+
+    async def work(s: Services) -> str:
+        return (await s.branches.add(spec)).node.name
+
+    node_name = run_in_transaction(ctx, work)
+    note(f"Branch {slug} added on node {node_name}.")
+
+
+@branch.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool) -> None:
+    """List branches."""
+
+    async def work(s: Services) -> list[dict[str, object]]:
+        return [{**branch_snapshot(b), "extensions": len(b.extensions)}
+                for b in await s.branches.list()]
+
+    emit_rows(run_in_transaction(ctx, work), COLUMNS, as_json,
+              empty="no branches yet; add one with 'pbxctl branch add'")
+
+
+@branch.command("show")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def show(ctx: click.Context, slug: str, as_json: bool) -> None:
+    """Show branch SLUG and its extensions."""
+
+    async def work(s: Services) -> dict[str, object]:
+        found = await s.branches.get(slug)
+        return {**branch_snapshot(found),
+                "outbound": policy_snapshot(found.outbound),
+                "hours": [f"{WEEKDAYS[h.weekday - 1]} {h.opens}-{h.closes}" for h in found.hours],
+                "holidays": [h.day.isoformat() for h in found.holidays],
+                "extensions": [extension_snapshot(e) for e in found.extensions]}
+
+    data = run_in_transaction(ctx, work)
+    if as_json:
+        emit_json(data)
+        return
+    extensions = data.pop("extensions")
+    outbound_policy = data.pop("outbound") or {}
+    data["hours"] = ", ".join(data["hours"]) or "always open"  # type: ignore[arg-type]
+    data["holidays"] = ", ".join(data["holidays"]) or "none"  # type: ignore[arg-type]
+    for key, value in outbound_policy.items():  # type: ignore[union-attr]
+        data[f"outbound {key}"] = ", ".join(value) if isinstance(value, list) else value
+    emit_table([{"field": k, "value": v} for k, v in data.items()], ("field", "value"))
+    click.echo()
+    emit_table(extensions, ("number", "name", "department"),  # type: ignore[arg-type]
+               empty="no extensions yet")
+
+
+@branch.command("remove")
+@click.argument("slug")
+@click.option("--with-extensions", is_flag=True, help="Remove its extensions too.")
+@click.pass_context
+def remove(ctx: click.Context, slug: str, with_extensions: bool) -> None:
+    """Remove branch SLUG."""
+
+    async def work(s: Services) -> None:
+        await s.branches.remove(slug, with_extensions=with_extensions)
+
+    run_in_transaction(ctx, work)
+    note(f"Branch {slug} removed. Run 'pbxctl apply' to update the node.")
+
+
+@branch.command("outbound")
+@click.argument("slug")
+@click.option("--carriers", default=None, help="Carriers to try in order, e.g. tele2,mts.")
+@click.option("--caller-id", default=None, help="Number presented on outgoing calls.")
+@click.option("--allow", default=None,
+              help="Destination classes the branch may call, e.g. local,national,mobile.")
+@click.option("--dialing", default=None, help="How people dial: national:CC, e.g. national:7.")
+@click.option("--national-prefix", default=None, help="Trunk prefix [default: by country].")
+@click.option("--international-prefix", default=None, help="[default: by country]")
+@click.option("--allow-foreign-caller-id/--own-caller-id-only", default=None,
+              help="May the branch present another branch's number?")
+@click.pass_context
+def outbound(ctx: click.Context, slug: str, carriers: str | None, caller_id: str | None,
+             allow: str | None, dialing: str | None, national_prefix: str | None,
+             international_prefix: str | None, allow_foreign_caller_id: bool | None) -> None:
+    """Set how branch SLUG calls out (options not given stay as they are).
+
+    Emergency numbers always go out, whatever the policy.
+    """
+    change = OutboundChange(carriers=carriers, caller_id=caller_id, allow=allow,
+                            dialing=dialing, national_prefix=national_prefix,
+                            international_prefix=international_prefix,
+                            allow_foreign_caller_id=allow_foreign_caller_id)
+
+    async def work(s: Services) -> dict[str, object] | None:
+        return policy_snapshot(await s.policies.set_outbound(slug, change))
+
+    policy = run_in_transaction(ctx, work) or {}
+    note(f"Outbound policy of {slug}: carriers {', '.join(policy['carriers']) or '(none)'}, "  # type: ignore[arg-type]
+         f"allowed {', '.join(policy['allow']) or '(emergency only)'}, "  # type: ignore[arg-type]
+         f"caller ID {policy['caller_id'] or '(phone)'}. Run 'pbxctl apply'.")
+
+
+@branch.command("hours")
+@click.argument("slug")
+@click.argument("intervals", nargs=-1)
+@click.option("--always-open", is_flag=True, help="Remove the opening hours.")
+@click.pass_context
+def hours(ctx: click.Context, slug: str, intervals: tuple[str, ...], always_open: bool) -> None:
+    """Set the weekly opening hours of SLUG in its own time zone, e.g.
+    'mon-fri 09:00-18:00' 'sat 10:00-14:00'."""
+    if not intervals and not always_open:
+        raise click.UsageError("give opening intervals or --always-open")
+    if intervals and always_open:
+        raise click.UsageError("--always-open takes no intervals")
+
+    async def work(s: Services) -> int:
+        return len(await s.policies.set_hours(slug, intervals))
+
+    count = run_in_transaction(ctx, work)
+    note(f"Branch {slug}: {count} opening interval(s). Run 'pbxctl apply'.")
+
+
+@branch.command("holidays")
+@click.argument("slug")
+@click.option("--add", "add_days", multiple=True, help="Closed day, e.g. 2026-12-31.")
+@click.option("--remove", "remove_days", multiple=True, help="No longer a closed day.")
+@click.option("--name", default=None, help="Name for the added days.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def holidays(ctx: click.Context, slug: str, add_days: tuple[str, ...],
+             remove_days: tuple[str, ...], name: str | None, as_json: bool) -> None:
+    """List, add or remove the days SLUG is closed (its local dates)."""
+
+    async def work(s: Services) -> list[dict[str, object]]:
+        days = await s.policies.change_holidays(slug, add_days, remove_days, name)
+        return [{"day": h.day.isoformat(), "name": h.name} for h in days]
+
+    emit_rows(run_in_transaction(ctx, work), ("day", "name"), as_json,
+              empty=f"branch {slug} has no holidays")

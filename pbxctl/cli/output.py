@@ -1,0 +1,61 @@
+"""Printing: tables for people, JSON for scripts; data on stdout, messages on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def emit_table(rows: Sequence[dict[str, Any]], columns: Sequence[str],
+               empty: str = "nothing to show") -> None:
+    """Print rows as an aligned text table; a note on stderr when there are none."""
+    if not rows:
+        note(empty)
+        return
+    cells = [[str(row.get(col, "") if row.get(col) is not None else "") for col in columns]
+             for row in rows]
+    widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
+    header = (col.upper().ljust(w) for col, w in zip(columns, widths, strict=True))
+    click.echo("  ".join(header).rstrip())
+    for row in cells:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def emit_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool,
+              empty: str = "nothing to show") -> None:
+    """A listing: JSON when asked, a table otherwise."""
+    if as_json:
+        emit_json(list(rows))
+    else:
+        emit_table(rows, columns, empty)
+
+
+def note(message: str) -> None:
+    """A message for the person at the terminal (stderr, so pipes carry only data)."""
+    click.echo(message, err=True)
+
+
+def emit_counts(counts: dict[str, int], as_json: bool) -> None:
+    """What an import did: JSON on stdout, or one line for the person at the terminal."""
+    if as_json:
+        emit_json(counts)
+    else:
+        note(", ".join(f"{value} {key}" for key, value in counts.items()) + ".")
+
+
+def read_input_file(path: Path) -> str:
+    """A UTF-8 (BOM tolerated) text file, or stdin for ``-``; a clear usage error if not."""
+    try:
+        return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="FILE") from None

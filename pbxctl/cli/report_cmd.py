@@ -1,0 +1,105 @@
+"""``pbxctl report``: what accountants asked for."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pbxctl.billing.formats import to_csv, to_json, to_xlsx
+from pbxctl.billing.periods import parse_month
+from pbxctl.cli.output import note
+from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.queues.service_level import SLA_COLUMNS, SlaRow
+from pbxctl.services.queue_stats import sla_report
+from pbxctl.services.reports import DETAIL_COLUMNS, REPORT_COLUMNS, CostReport, ReportService
+
+
+@click.group()
+def report() -> None:
+    """Reports for accountants."""
+
+
+def render_costs(result: CostReport, fmt: str, detail: bool, excel: bool) -> bytes:
+    """The report in the chosen format (detail rows instead of totals with ``detail``)."""
+    rows, columns = ((result.details, DETAIL_COLUMNS) if detail
+                     else (result.rows, REPORT_COLUMNS))
+    if fmt == "json":
+        return to_json(rows, {"month": result.month, "unrated_calls": result.unrated})
+    if fmt == "xlsx":
+        sheets = [("costs", result.rows, REPORT_COLUMNS)]
+        if detail:
+            sheets.append(("calls", result.details, DETAIL_COLUMNS))
+        return to_xlsx(sheets)
+    return to_csv(rows, columns, excel=excel)
+
+
+@report.command("costs")
+@click.option("--month", required=True, help="e.g. 2026-10, in each department's zone.")
+@click.option("--department", default=None, help="Only this department.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "json"]), default="csv",
+              show_default=True)
+@click.option("--detail", is_flag=True, help="One row per rated call instead of totals.")
+@click.option("--excel", is_flag=True,
+              help="CSV for Excel in a Swedish or Russian locale: BOM, ';', decimal comma.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write to FILE [default: stdout].")
+@click.pass_context
+def costs(ctx: click.Context, month: str, department: str | None, fmt: str, detail: bool,
+          excel: bool, output: Path | None) -> None:
+    """Monthly cost per department: calls, minutes, call cost, number rental, total.
+
+    Per-call costs are rounded half-up to 4 places, report sums to 2 places; the totals
+    equal the sum of the detail rows.
+    """
+    year, number = parse_month("--month", month)
+    if excel and fmt != "csv":
+        raise click.UsageError("--excel is a CSV variant; use it with --format csv")
+
+    async def work(s: Services) -> CostReport:
+        return await ReportService(s.session).costs(year, number, department, detail)
+
+    result = run_in_transaction(ctx, work)
+    data = render_costs(result, fmt, detail, excel)
+    if output is not None:
+        output.write_bytes(data)
+        note(f"Wrote {output}.")
+    elif fmt == "xlsx" and sys.stdout.isatty():
+        raise click.UsageError("an .xlsx file is binary: give -o FILE")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    if result.unrated:
+        note(f"Warning: {result.unrated} outbound call(s) of {result.month} could not be "
+             f"rated and are not in the report; see 'pbxctl cdr unrated --month {month}'.")
+
+
+@report.command("sla")
+@click.option("--month", required=True, help="e.g. 2026-10, in each branch's zone.")
+@click.option("--queue", "queue_ref", default=None, metavar="BRANCH/NAME")
+@click.option("--by", type=click.Choice(["queue", "day"]), default="queue", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.pass_context
+def sla(ctx: click.Context, month: str, queue_ref: str | None, by: str, fmt: str,
+        output: Path | None) -> None:
+    """Service level per queue: offered, answered (within the threshold), abandoned, ASA,
+    longest wait; months below the target are flagged (met = False)."""
+    year, number = parse_month("--month", month)
+
+    async def work(s: Services) -> list[SlaRow]:
+        return await sla_report(s.session, year, number, queue_ref, by)
+
+    rows = run_in_transaction(ctx, work)
+    data = to_json(rows, {"month": month}) if fmt == "json" else to_csv(rows, SLA_COLUMNS)
+    if output is not None:
+        output.write_bytes(data)
+        note(f"Wrote {output}.")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    missed = sorted({r.queue for r in rows if not r.met and r.offered})
+    if missed:
+        note(f"Below target in {month}: {', '.join(missed)}.")

@@ -1,0 +1,105 @@
+"""Running a command's async work: settings, database, services, one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from pbxctl.asterisk.ami import AmiClient
+from pbxctl.db.migrate import current_revision, head_revision
+from pbxctl.db.models import Node
+from pbxctl.db.session import make_engine, transaction
+from pbxctl.errors import PbxctlError
+from pbxctl.services.audit import Actor, AuditTrail
+from pbxctl.services.branches import BranchService
+from pbxctl.services.carriers import CarrierService
+from pbxctl.services.deploy import ami_connector
+from pbxctl.services.extensions import ExtensionService
+from pbxctl.services.nodes import NodeService
+from pbxctl.services.numbers import NumberService
+from pbxctl.services.numplan import NumberingPlanService
+from pbxctl.services.policies import PolicyService
+from pbxctl.services.rates import RateService
+from pbxctl.settings import Settings, os_user
+
+T = TypeVar("T")
+
+
+@dataclass
+class Services:
+    """The services of one transaction, wired with the same session and audit trail."""
+
+    session: AsyncSession
+    audit: AuditTrail
+    nodes: NodeService
+    branches: BranchService
+    extensions: ExtensionService
+    carriers: CarrierService
+    numbers: NumberService
+    policies: PolicyService
+    numplan: NumberingPlanService
+    rates: RateService
+    settings: Settings
+
+    async def ami(self, node: Node) -> AmiClient:
+        """An AMI connection to ``node`` with the configured deadline."""
+        return await ami_connector(node, self.settings.ami_timeout)()
+
+
+def settings_of(ctx: click.Context) -> Settings:
+    """The settings loaded by the top-level command."""
+    settings = ctx.find_root().obj
+    assert isinstance(settings, Settings)
+    return settings
+
+
+async def require_schema(engine: AsyncEngine) -> None:
+    """Refuse to work on a database that pbxctl has not created or upgraded."""
+    current, head = await current_revision(engine), head_revision()
+    if current is None:
+        raise PbxctlError("the database is empty; run 'pbxctl init' first")
+    if current != head:
+        raise PbxctlError(f"the database schema is at {current}, this pbxctl needs {head}; "
+                          "run 'pbxctl db upgrade'")
+
+
+def run_in_transaction(ctx: click.Context, work: Callable[[Services], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction: everything it changes commits together or not at all."""
+    settings = settings_of(ctx)
+
+    async def main() -> T:
+        engine = make_engine(settings.database_url)
+        try:
+            await require_schema(engine)
+            async with transaction(engine) as session:
+                audit = AuditTrail(session, Actor(settings.actor or os_user(), "cli"))
+                services = Services(
+                    session, audit, NodeService(session, audit), BranchService(session, audit),
+                    ExtensionService(session, audit), CarrierService(session, audit),
+                    NumberService(session, audit), PolicyService(session, audit),
+                    NumberingPlanService(session, audit), RateService(session, audit),
+                    settings)
+                return await work(services)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def run_with_engine(ctx: click.Context, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` with a bare engine (schema management)."""
+    settings = settings_of(ctx)
+
+    async def main() -> T:
+        engine = make_engine(settings.database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())

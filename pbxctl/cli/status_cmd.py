@@ -1,0 +1,83 @@
+"""``pbxctl status``: what every node is doing now."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from datetime import UTC, datetime
+
+import click
+
+from pbxctl.cli.output import emit_json, emit_table
+from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.services.deploy import ami_connector
+from pbxctl.services.live_switches import CrisisState, crisis_states
+from pbxctl.services.queue_stats import service_levels_today
+from pbxctl.services.status import NodeStatus, node_status
+
+
+def _gather(ctx: click.Context, node: str | None
+            ) -> tuple[list[NodeStatus], list[CrisisState]]:
+    async def work(s: Services) -> tuple[list[NodeStatus], list[CrisisState]]:
+        nodes = [await s.nodes.get(node)] if node else list(await s.nodes.list())
+        statuses = await asyncio.gather(*(
+            node_status(n.name, ami_connector(n, min(s.settings.ami_timeout, 5.0)))
+            for n in nodes))
+        today = await service_levels_today(s.session, datetime.now(UTC))
+        for node_state in statuses:
+            node_state.queues = [dataclasses.replace(q, today=today.get(q.name, ""))
+                                 for q in node_state.queues]
+        return list(statuses), await crisis_states(s.session)
+
+    return run_in_transaction(ctx, work)
+
+
+def _show(statuses: list[NodeStatus], crisis: list[CrisisState]) -> None:
+    for status in statuses:
+        head = "connected" if status.connected else f"NOT CONNECTED ({status.error})"
+        click.echo(f"node {status.node}: AMI {head}; {status.active_calls} active call(s)")
+        if not status.connected:
+            continue
+        phones = [e for e in status.endpoints if e.kind == "phone"]
+        registered = sum(1 for e in phones if e.contacts)
+        click.echo(f"  phones: {registered} of {len(phones)} registered")
+        carriers = [e for e in status.endpoints if e.kind == "carrier"]
+        if carriers:
+            emit_table([{"carrier": e.name, "state": e.state, "calls": e.active_channels}
+                        for e in carriers], ("carrier", "state", "calls"))
+        if status.queues:
+            emit_table([dataclasses.asdict(q) for q in status.queues],
+                       ("name", "waiting", "longest_wait", "members_available",
+                        "members_paused", "members_total", "service_level", "today"))
+    for state in crisis:
+        click.echo(f"CRISIS: branch {state.branch} -> {state.destination}"
+                   f"{' (recorded)' if state.record else ''} since "
+                   f"{state.since:%Y-%m-%d %H:%M}Z")
+
+
+@click.command()
+@click.option("--node", default=None, help="Only this node.")
+@click.option("--watch", "interval", type=float, default=None, is_flag=False,
+              flag_value=2.0, help="Refresh every N seconds (default 2) until Ctrl-C.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON once.")
+@click.pass_context
+def status(ctx: click.Context, node: str | None, interval: float | None,
+           as_json: bool) -> None:
+    """Live state: AMI link, phones registered, carriers, active calls, queues, crisis."""
+    if as_json:
+        statuses, crisis = _gather(ctx, node)
+        emit_json({"nodes": [dataclasses.asdict(s) for s in statuses],
+                   "crisis": [dataclasses.asdict(c) for c in crisis]})
+        return
+    while True:
+        statuses, crisis = _gather(ctx, node)
+        if interval:
+            click.clear()
+        _show(statuses, crisis)
+        if not interval:
+            return
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return

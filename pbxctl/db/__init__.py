@@ -1,0 +1,1 @@
+"""Database: models, sessions and the Alembic migrations that create the schema."""

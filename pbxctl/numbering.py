@@ -1,0 +1,160 @@
+"""Numbers: carrier number formats, branch dialing rules and the numbering plan classes.
+
+All pure: E.164 in, carrier or dialplan forms out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from pbxctl.errors import ValidationError
+
+DEST_CLASSES = ("emergency", "local", "national", "mobile", "international", "premium",
+                "satellite")
+# National (trunk) and international prefixes where they differ from the ITU default 0/00.
+DIALING_DEFAULTS: dict[str, tuple[str, str]] = {"7": ("8", "810"), "1": ("1", "011")}
+_CC_RE = re.compile(r"[1-9][0-9]{0,2}")
+_PREFIX_RE = re.compile(r"[0-9]{1,4}")
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    """How a carrier writes numbers: ``e164`` (digits), ``plus`` (+digits) or
+    ``national:CC`` (national significant number inside country CC, digits outside)."""
+
+    kind: str
+    country_code: str = ""
+
+    def __str__(self) -> str:
+        return f"national:{self.country_code}" if self.kind == "national" else self.kind
+
+    def render(self, e164: str) -> str:
+        """``e164`` ("+78435550101") as this carrier writes it."""
+        digits = e164[1:]
+        if self.kind == "plus":
+            return e164
+        if self.kind == "national" and digits.startswith(self.country_code):
+            return digits[len(self.country_code):]
+        return digits
+
+    def inbound_forms(self, e164: str) -> tuple[str, ...]:
+        """The called-number forms accepted from this carrier for ``e164``: its own form,
+        and always the full form with '+'."""
+        return tuple(dict.fromkeys((self.render(e164), e164)))
+
+
+def parse_number_format(field: str, text: str) -> NumberFormat:
+    """``e164``, ``plus`` or ``national:CC``."""
+    if text in ("e164", "plus"):
+        return NumberFormat(text)
+    kind, _, cc = text.partition(":")
+    if kind == "national" and _CC_RE.fullmatch(cc):
+        return NumberFormat("national", cc)
+    raise ValidationError(field, f"{text!r} is not a number format; use e164, plus or "
+                                 "national:CC (e.g. national:7)")
+
+
+@dataclass(frozen=True)
+class DialingRules:
+    """How a branch's people dial: country code, national and international prefixes."""
+
+    country_code: str
+    national_prefix: str
+    international_prefix: str
+
+    def __str__(self) -> str:
+        return (f"national:{self.country_code} (national prefix {self.national_prefix}, "
+                f"international prefix {self.international_prefix})")
+
+
+def parse_dialing(field: str, text: str, national_prefix: str | None = None,
+                  international_prefix: str | None = None) -> DialingRules:
+    """``national:CC`` with the country's usual prefixes unless given."""
+    kind, _, cc = text.partition(":")
+    if kind != "national" or not _CC_RE.fullmatch(cc):
+        raise ValidationError(field, f"{text!r} is not a dialing rule; use national:CC, "
+                                     "e.g. national:7 or national:46")
+    default_national, default_international = DIALING_DEFAULTS.get(cc, ("0", "00"))
+    national = national_prefix if national_prefix is not None else default_national
+    international = (international_prefix if international_prefix is not None
+                     else default_international)
+    for name, prefix in (("--national-prefix", national),
+                         ("--international-prefix", international)):
+        if not _PREFIX_RE.fullmatch(prefix):
+            raise ValidationError(name, f"{prefix!r} is not a dialing prefix (1-4 digits)")
+    if international.startswith(national) and len(international) == len(national):
+        raise ValidationError("--international-prefix", "must differ from the national prefix")
+    return DialingRules(cc, national, international)
+
+
+def dest_classes(field: str, text: str) -> tuple[str, ...]:
+    """A comma-separated list of destination classes."""
+    classes = tuple(c.strip() for c in text.split(",") if c.strip())
+    unknown = [c for c in classes if c not in DEST_CLASSES]
+    if unknown or not classes:
+        raise ValidationError(field, f"unknown class(es) {', '.join(unknown) or '(none)'}; "
+                                     f"choose from {', '.join(DEST_CLASSES)}")
+    return tuple(dict.fromkeys(classes))
+
+
+@dataclass(frozen=True)
+class PlanEntry:
+    """One numbering-plan row: E.164 digits prefix (no '+') or a short emergency code."""
+
+    prefix: str
+    dest_class: str
+    description: str = ""
+
+
+_PLAN_PREFIX_RE = re.compile(r"[0-9]{1,15}")
+
+
+def parse_plan_csv(text: str) -> list[PlanEntry]:
+    """Rows ``prefix,class,description`` (header required); every bad line is reported."""
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or not {"prefix", "class"} <= set(reader.fieldnames):
+        raise ValidationError("file", "the header must be prefix,class[,description]")
+    entries, errors, seen = [], [], set()
+    for line, row in enumerate(reader, start=2):
+        prefix = (row.get("prefix") or "").strip().lstrip("+")
+        dest_class = (row.get("class") or "").strip()
+        description = (row.get("description") or "").strip()
+        if not _PLAN_PREFIX_RE.fullmatch(prefix):
+            errors.append(f"line {line}: {prefix!r} is not a prefix of digits")
+        elif dest_class not in DEST_CLASSES:
+            errors.append(f"line {line}: unknown class {dest_class!r}")
+        elif prefix in seen:
+            errors.append(f"line {line}: prefix {prefix} appears twice")
+        elif not re.fullmatch(r"[\w .,()/'-]{0,64}", description):
+            errors.append(f"line {line}: description has characters that are not allowed")
+        else:
+            seen.add(prefix)
+            entries.append(PlanEntry(prefix, dest_class, description))
+    if errors:
+        raise ValidationError("file", "; ".join(errors[:20]) +
+                              (f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""))
+    return entries
+
+
+def shipped_plan() -> list[PlanEntry]:
+    """The numbering plan pbxctl ships (Russia, Sweden, emergency codes).
+
+    Emergency rows are short codes dialed as they are; every other row is an E.164 prefix.
+    """
+    text = resources.files("pbxctl").joinpath("data/numbering_plan.csv").read_text("utf-8")
+    return parse_plan_csv(text)
+
+
+COUNTRY_RELATIVE = frozenset({"local", "national", "mobile"})
+
+
+def class_for_branch(entry: PlanEntry, country_code: str) -> str:
+    """The class of numbers under ``entry`` as seen from a branch in ``country_code``:
+    a national, local or mobile number of another country is international there."""
+    if entry.dest_class in COUNTRY_RELATIVE and not entry.prefix.startswith(country_code):
+        return "international"
+    return entry.dest_class

@@ -1,0 +1,141 @@
+"""Dialplan building blocks computed in Python, laid out by dialplans/extensions.conf.j2.
+
+Every string produced here is made of validated names and numbers only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pbxctl.destinations import Destination
+from pbxctl.numbering import NumberFormat, class_for_branch
+from pbxctl.render.model import BranchConfig, CarrierConfig, NodeConfig
+
+DIALABLE = "0123456789+*#"
+
+
+@dataclass(frozen=True)
+class OutboundPrefix:
+    """One numbering-plan prefix as a branch sees it."""
+
+    pattern: str
+    dest_class: str
+    allowed: bool
+
+
+@dataclass(frozen=True)
+class DialingPattern:
+    """A pattern of what phones dial and the E.164 expression it becomes."""
+
+    pattern: str
+    e164: str
+
+
+@dataclass(frozen=True)
+class TrunkAttempt:
+    """One carrier tried, in order, with the caller ID as that carrier expects it."""
+
+    carrier: str
+    caller_id: str
+
+
+def destination_apps(dest: Destination, owner: str, node: NodeConfig) -> list[str]:
+    """Dialplan applications that deliver a call to ``dest``; ``owner`` is the branch that
+    pays for outbound legs (forwards to external numbers)."""
+    ring = node.ring_seconds
+    if dest.kind == "ext":
+        return [f"Gosub(pbxctl-dial-phone,s,1({dest.target},{ring}))"]
+    if dest.kind == "voicemail":
+        return [f"VoiceMail({dest.target}@pbxctl,u)"]
+    if dest.kind == "branch":
+        phones = [p.number for p in node.phones if p.branch == dest.target]
+        if not phones:
+            return ["Hangup(20)"]
+        targets = "&".join(f"Local/{n}@pbxctl-ring-phone" for n in phones)
+        return [f"Dial({targets},{ring})"]
+    if dest.kind == "external":
+        return [f"Gosub(pbxctl-trunks-{owner},s,1({dest.target}))"]
+    if dest.kind == "hangup":
+        return ["Hangup(21)"]
+    if dest.kind == "queue":
+        queue = node.queue(dest.target)
+        overflow = (destination_apps(queue.overflow, owner, node) if queue.overflow
+                    else ["Hangup(34)"])
+        return [f"Queue({queue.section},,,,{queue.max_wait})", *overflow]
+    raise ValueError(f"destination {dest} cannot be rendered on node {node.name}")
+
+
+def dialing_patterns(branch: BranchConfig) -> list[DialingPattern]:
+    """How what a branch's phones dial becomes E.164 (most specific pattern first)."""
+    if branch.outbound is None:
+        return []
+    rules = branch.outbound.dialing
+    intl, natl = rules.international_prefix, rules.national_prefix
+    return [
+        DialingPattern("_+X.", "${EXTEN}"),
+        DialingPattern(f"_{intl}X.", f"+${{EXTEN:{len(intl)}}}"),
+        DialingPattern(f"_{natl}X.", f"+{rules.country_code}${{EXTEN:{len(natl)}}}"),
+    ]
+
+
+def outbound_prefixes(branch: BranchConfig, node: NodeConfig) -> list[OutboundPrefix]:
+    """Every E.164 prefix of the numbering plan with its class for this branch."""
+    if branch.outbound is None:
+        return []
+    country = branch.outbound.dialing.country_code
+    allowed = set(branch.outbound.allowed_classes)
+    result = []
+    for entry in sorted(node.numbering_plan, key=lambda e: (-len(e.prefix), e.prefix)):
+        if entry.dest_class == "emergency":
+            continue
+        dest_class = class_for_branch(entry, country)
+        result.append(OutboundPrefix(f"_+{entry.prefix}X.", dest_class, dest_class in allowed))
+    return result
+
+
+def emergency_codes(node: NodeConfig) -> list[str]:
+    """Short emergency numbers every phone may always dial."""
+    return sorted(e.prefix for e in node.numbering_plan if e.dest_class == "emergency")
+
+
+def trunk_attempts(branch: BranchConfig, node: NodeConfig) -> list[TrunkAttempt]:
+    """The carriers a branch's calls try, in order, each with the caller ID in its format.
+
+    A branch without a policy still reaches emergency numbers through every carrier.
+    """
+    if branch.outbound is not None and branch.outbound.carriers:
+        order = [c for c in branch.outbound.carriers if any(x.slug == c for x in node.carriers)]
+    else:
+        order = [c.slug for c in node.carriers]
+    caller = branch.outbound.caller_id if branch.outbound else None
+    return [TrunkAttempt(slug, node.carrier(slug).number_format.render(caller) if caller
+                         else "") for slug in order]
+
+
+def carrier_number_expr(number_format: NumberFormat) -> str:
+    """A dialplan expression turning ``${num}`` (E.164 or a short code) into the carrier's
+    form at call time."""
+    if number_format.kind == "plus":
+        return "${num}"
+    strip_plus = '${IF($["${num:0:1}" = "+"]?${num:1}:${num})}'
+    if number_format.kind == "e164":
+        return strip_plus
+    cc = number_format.country_code
+    return (f'${{IF($["${{num:0:{len(cc) + 1}}}" = "+{cc}"]?${{num:{len(cc) + 1}}}:'
+            f'{strip_plus})}}')
+
+
+def carrier_dids(carrier: CarrierConfig, node: NodeConfig) -> list[tuple[str, str]]:
+    """(called number as the carrier sends it, E.164) for every number it serves here."""
+    pairs: dict[str, str] = {}
+    for number in node.numbers:
+        if number.carrier == carrier.slug:
+            for form in carrier.number_format.inbound_forms(number.e164):
+                pairs[form] = number.e164
+    return sorted(pairs.items())
+
+
+def hours_conditions(branch: BranchConfig) -> list[str]:
+    """Expression conditions (on ``wd`` 1-7 and ``hm`` HHMM) under which the branch is open."""
+    return [f"${{wd}} = {h.weekday} & ${{hm}} >= {h.opens.replace(':', '')} & "
+            f"${{hm}} < {h.closes.replace(':', '')}" for h in branch.hours]

@@ -1,0 +1,123 @@
+"""PJSIP objects of a node: transport and, for each phone, endpoint, auth and AOR."""
+
+from __future__ import annotations
+
+from pbxctl.render.model import CarrierConfig, NodeConfig, PhoneConfig
+from pbxctl.render.sections import Section, section
+
+TRANSPORT = "pbxctl-udp"
+TCP_TRANSPORT = "pbxctl-tcp"
+
+
+def branch_context(slug: str) -> str:
+    """The dialplan context calls from a branch's phones enter."""
+    return f"pbxctl-from-{slug}"
+
+
+def carrier_context(slug: str) -> str:
+    """The dialplan context calls from a carrier enter."""
+    return f"pbxctl-from-carrier-{slug}"
+
+
+def pjsip_sections(node: NodeConfig) -> list[Section]:
+    """Every PJSIP section of the node, transport first, then phones by number."""
+    sections = [
+        section("global", ("type", "global"), ("user_agent", "pbxctl"),
+                ("default_realm", node.sip_realm)),
+        section(TRANSPORT, ("type", "transport"), ("protocol", "udp"),
+                ("bind", f"{node.sip_address}:{node.sip_port}")),
+    ]
+    if any(c.transport == "tcp" for c in node.carriers):
+        sections.append(section(TCP_TRANSPORT, ("type", "transport"), ("protocol", "tcp"),
+                                ("bind", f"{node.sip_address}:{node.sip_port}")))
+    for phone in node.phones:
+        sections.extend(_phone_sections(node, phone))
+    for carrier in node.carriers:
+        sections.extend(_carrier_sections(node, carrier))
+    return sections
+
+
+def _media_options(node: NodeConfig) -> tuple[tuple[str, str], ...]:
+    return (("media_address", node.media_address), ("bind_rtp_to_media_address", "yes"),
+            ("direct_media", "no"), ("rtp_symmetric", "yes"), ("force_rport", "yes"),
+            ("rewrite_contact", "yes"))
+
+
+def _carrier_sections(node: NodeConfig, carrier: CarrierConfig) -> list[Section]:
+    slug = carrier.slug
+    transport = TCP_TRANSPORT if carrier.transport == "tcp" else TRANSPORT
+    server = f"sip:{carrier.host}:{carrier.port}"
+    registering = carrier.auth == "register"
+    endpoint_options: list[tuple[str, str | int]] = [
+        ("type", "endpoint"), ("transport", transport), ("context", carrier_context(slug)),
+        ("disallow", "all"), *(("allow", codec) for codec in node.codecs), ("aors", slug),
+        *_media_options(node), ("trust_id_inbound", "no"), ("send_rpid", "no"),
+        # Recognised by address only: a From user of "tele2" from elsewhere gets a 401.
+        ("identify_by", "ip"),
+    ]
+    if registering:
+        assert carrier.username is not None
+        endpoint_options += [("outbound_auth", f"{slug}-auth"),
+                             ("from_user", carrier.username), ("from_domain", carrier.host)]
+    sections = [
+        section(slug, *endpoint_options, comment=f"Carrier {slug} ({carrier.auth} trunk)"),
+        section(slug, ("type", "aor"), ("contact", server),
+                ("qualify_frequency", carrier.qualify_seconds)),
+    ]
+    # A registering carrier sends its calls from its server unless told otherwise.
+    match = carrier.match or ((carrier.host,) if registering else ())
+    if match:
+        sections.append(section(f"{slug}-identify", ("type", "identify"), ("endpoint", slug),
+                                *(("match", m) for m in match)))
+    if registering:
+        assert carrier.username is not None and carrier.secret is not None
+        sections += [
+            section(f"{slug}-auth", ("type", "auth"), ("auth_type", "userpass"),
+                    ("username", carrier.username), ("password", carrier.secret)),
+            section(f"{slug}-reg", ("type", "registration"), ("transport", transport),
+                    ("outbound_auth", f"{slug}-auth"), ("server_uri", server),
+                    ("client_uri", f"sip:{carrier.username}@{carrier.host}:{carrier.port}"),
+                    ("contact_user", carrier.username), ("retry_interval", 60),
+                    ("forbidden_retry_interval", 600), ("expiration", 3600),
+                    ("line", "yes"), ("endpoint", slug)),
+        ]
+    return sections
+
+
+def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
+    number = phone.number
+    endpoint = section(
+        number,
+        ("type", "endpoint"),
+        ("transport", TRANSPORT),
+        ("context", branch_context(phone.branch)),
+        ("disallow", "all"),
+        *(("allow", codec) for codec in node.codecs),
+        ("auth", f"{number}-auth"),
+        ("aors", number),
+        ("callerid", f'"{phone.display_name}" <{number}>'),
+        ("set_var", f"PBXCTL_DEPARTMENT={phone.department}"),
+        ("set_var", f"PBXCTL_BRANCH={phone.branch}"),
+        *_media_options(node),
+        comment=f"{phone.display_name}, branch {phone.branch}",
+    )
+    auth = section(
+        f"{number}-auth",
+        ("type", "auth"),
+        ("auth_type", "digest"),
+        ("username", number),
+        ("realm", node.sip_realm),
+        ("password_digest", f"md5:{phone.sip_ha1}"),
+    )
+    aor = section(
+        number,
+        ("type", "aor"),
+        ("max_contacts", 2),
+        ("remove_existing", "yes"),
+    )
+    return [endpoint, auth, aor]
+
+
+def endpoint_names(node: NodeConfig) -> list[str]:
+    """The PJSIP endpoints Asterisk must show after an apply."""
+    return [phone.number for phone in node.phones] + [c.slug for c in node.carriers]

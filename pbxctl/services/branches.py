@@ -1,0 +1,120 @@
+"""Branches: sales sites with an extension range, a time zone and a node."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from pbxctl import validation as v
+from pbxctl.db.models import Branch, CallQueue, PhoneNumber
+from pbxctl.errors import ConflictError, NotFoundError
+from pbxctl.services.audit import AuditTrail, Snapshot
+from pbxctl.services.nodes import NodeService
+from pbxctl.services.routing import numbers_routed_to
+
+
+@dataclass(frozen=True)
+class BranchSpec:
+    """What an operator gives to add a branch."""
+
+    slug: str
+    name: str
+    city: str
+    timezone: str
+    ext_range: str
+    node: str | None = None
+
+
+def branch_snapshot(branch: Branch) -> Snapshot:
+    """Fields of a branch as the audit trail and ``--json`` show them."""
+    return {
+        "slug": branch.slug, "name": branch.name, "city": branch.city,
+        "timezone": branch.timezone, "ext_range": branch.ext_range, "node": branch.node.name,
+    }
+
+
+class BranchService:
+    """Adds, lists, shows and removes branches."""
+
+    def __init__(self, session: AsyncSession, audit: AuditTrail) -> None:
+        self._session = session
+        self._audit = audit
+
+    async def add(self, spec: BranchSpec) -> Branch:
+        """Validate and store a new branch; its range may not overlap another branch's."""
+        slug = v.slug("slug", spec.slug)
+        name = v.display_name("--name", spec.name)
+        city = v.display_name("--city", spec.city)
+        timezone = v.timezone("--timezone", spec.timezone)
+        start, end = v.extension_range("--ext-range", spec.ext_range)
+        node = await NodeService(self._session, self._audit).resolve(spec.node)
+        if await self._find(slug) is not None:
+            raise ConflictError(f"branch {slug!r} already exists")
+        for other in await self.list():
+            if start <= other.ext_end and other.ext_start <= end:
+                raise ConflictError(
+                    f"--ext-range {start}-{end} overlaps branch {other.slug!r} "
+                    f"({other.ext_range}); extension numbers are unique company-wide")
+        branch = Branch(slug=slug, name=name, city=city, timezone=timezone,
+                        ext_start=start, ext_end=end, node=node)
+        self._session.add(branch)
+        await self._session.flush()
+        self._audit.record("branch.add", "branch", slug, after=branch_snapshot(branch))
+        return branch
+
+    async def list(self) -> Sequence[Branch]:
+        """All branches by slug, with node and extensions loaded."""
+        query = (select(Branch).order_by(Branch.slug)
+                 .options(selectinload(Branch.node), selectinload(Branch.extensions)))
+        return (await self._session.scalars(query)).all()
+
+    async def get(self, slug: str) -> Branch:
+        """The branch ``slug``, with node and extensions loaded."""
+        branch = await self._find(slug)
+        if branch is None:
+            raise NotFoundError(f"no branch {slug!r}")
+        return branch
+
+    async def remove(self, slug: str, *, with_extensions: bool = False) -> None:
+        """Remove a branch; its extensions too only when asked explicitly."""
+        branch = await self.get(slug)
+        owned = (await self._session.scalars(
+            select(PhoneNumber.e164).where(PhoneNumber.branch_id == branch.id)
+            .order_by(PhoneNumber.e164))).all()
+        if owned:
+            raise ConflictError(f"branch {slug!r} pays for {', '.join(owned)}; move them to "
+                                "another branch or release them first")
+        queues = (await self._session.scalars(
+            select(CallQueue.name).where(CallQueue.branch_id == branch.id))).all()
+        if queues:
+            raise ConflictError(f"branch {slug!r} still has queue(s) {', '.join(queues)}; "
+                                "remove them first ('pbxctl queue remove')")
+        targets = [f"branch:{slug}"] + [f"{kind}:{e.number}" for e in branch.extensions
+                                        for kind in ("ext", "voicemail")]
+        routed = await numbers_routed_to(self._session, *targets)
+        if routed:
+            raise ConflictError(f"{', '.join(routed)} still ring in branch {slug!r}; route "
+                                "them elsewhere first")
+        if branch.extensions and not with_extensions:
+            numbers = ", ".join(e.number for e in branch.extensions)
+            raise ConflictError(f"branch {slug!r} still has extensions {numbers}; remove "
+                                "them first or pass --with-extensions")
+        for extension in list(branch.extensions):
+            self._audit.record("ext.remove", "extension", extension.number,
+                               before={"number": extension.number, "branch": slug,
+                                       "name": extension.display_name},
+                               detail=f"removed with branch {slug}")
+            await self._session.delete(extension)
+        self._audit.record("branch.remove", "branch", slug, before=branch_snapshot(branch))
+        await self._session.delete(branch)
+
+    async def _find(self, slug: str) -> Branch | None:
+        query = (select(Branch).where(Branch.slug == slug)
+                 .options(selectinload(Branch.node), selectinload(Branch.extensions),
+                          selectinload(Branch.outbound), selectinload(Branch.hours),
+                          selectinload(Branch.holidays)))
+        return await self._session.scalar(query)

@@ -1,0 +1,141 @@
+"""Extensions: phones and softphones, with generated SIP credentials."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from pbxctl import validation as v
+from pbxctl.db.models import Branch, CallQueue, Extension
+from pbxctl.errors import ConflictError, NotFoundError, ValidationError
+from pbxctl.services.audit import AuditTrail, Snapshot
+from pbxctl.services.routing import numbers_routed_to
+
+SIP_REALM = "pbxctl"
+PASSWORD_BYTES = 18  # 24 URL-safe characters, about 144 bits
+
+
+@dataclass(frozen=True)
+class SipCredentials:
+    """What a person types into a softphone; the password is shown once and never stored."""
+
+    username: str
+    password: str
+    realm: str
+    server: str
+    port: int
+    transport: str = "udp"
+
+
+def sip_ha1(username: str, password: str, realm: str = SIP_REALM) -> str:
+    """The digest HA1 Asterisk checks a phone's password against."""
+    return hashlib.md5(f"{username}:{realm}:{password}".encode(), usedforsecurity=False).hexdigest()
+
+
+def new_password() -> str:
+    """A strong random SIP password made of characters every softphone accepts."""
+    return secrets.token_urlsafe(PASSWORD_BYTES)
+
+
+def extension_snapshot(extension: Extension) -> Snapshot:
+    """Fields of an extension as the audit trail and ``--json`` show them (no secrets)."""
+    return {
+        "number": extension.number, "branch": extension.branch.slug,
+        "name": extension.display_name, "department": extension.effective_department,
+    }
+
+
+class ExtensionService:
+    """Adds, lists and removes extensions and rotates their passwords."""
+
+    def __init__(self, session: AsyncSession, audit: AuditTrail) -> None:
+        self._session = session
+        self._audit = audit
+
+    async def add(self, branch_slug: str, number: str, name: str,
+                  department: str | None = None) -> tuple[Extension, SipCredentials]:
+        """Create an extension in its branch's range; returns it with its new credentials."""
+        v.slug("branch", branch_slug)
+        number = v.extension_number("number", number)
+        name = v.display_name("--name", name)
+        if department is not None:
+            department = v.slug("--department", department)
+        branch = await self._branch(branch_slug)
+        if not (branch.ext_start <= int(number) <= branch.ext_end
+                and len(number) == len(str(branch.ext_start))):
+            raise ValidationError("number", f"{number} is outside branch {branch.slug!r}'s "
+                                            f"range {branch.ext_range}")
+        existing = await self._find(number)
+        if existing is not None:
+            raise ConflictError(f"extension {number} already exists "
+                                f"(branch {existing.branch.slug!r}, {existing.display_name})")
+        password = new_password()
+        extension = Extension(number=number, branch=branch, display_name=name,
+                              department=department, sip_ha1=sip_ha1(number, password))
+        self._session.add(extension)
+        await self._session.flush()
+        self._audit.record("ext.add", "extension", number, after=extension_snapshot(extension))
+        return extension, self._credentials(extension, password)
+
+    async def list(self, branch_slug: str | None = None) -> Sequence[Extension]:
+        """Extensions by number, optionally of one branch."""
+        query = (select(Extension).join(Extension.branch).order_by(Extension.number)
+                 .options(selectinload(Extension.branch).selectinload(Branch.node)))
+        if branch_slug is not None:
+            await self._branch(v.slug("--branch", branch_slug))
+            query = query.where(Branch.slug == branch_slug)
+        return (await self._session.scalars(query)).all()
+
+    async def get(self, number: str) -> Extension:
+        """The extension ``number``."""
+        extension = await self._find(v.extension_number("number", number))
+        if extension is None:
+            raise NotFoundError(f"no extension {number}")
+        return extension
+
+    async def remove(self, number: str) -> None:
+        """Remove an extension; its phone can no longer register after the next apply."""
+        extension = await self.get(number)
+        in_queues = [q.name for q in (await self._session.scalars(select(CallQueue))).all()
+                     if number in q.members]
+        if in_queues:
+            raise ConflictError(f"extension {number} answers queue(s) {', '.join(in_queues)}; "
+                                "take it out of --members first")
+        routed = await numbers_routed_to(self._session, f"ext:{number}", f"voicemail:{number}")
+        if routed:
+            raise ConflictError(f"extension {number} is where {', '.join(routed)} ring; "
+                                "route them elsewhere first ('pbxctl number route')")
+        self._audit.record("ext.remove", "extension", number,
+                           before=extension_snapshot(extension))
+        await self._session.delete(extension)
+
+    async def rotate_password(self, number: str) -> SipCredentials:
+        """Give the extension a new password; the old one stops working after apply."""
+        extension = await self.get(number)
+        password = new_password()
+        extension.sip_ha1 = sip_ha1(number, password)
+        self._audit.record("ext.passwd", "extension", number, detail="SIP password rotated")
+        return self._credentials(extension, password)
+
+    def _credentials(self, extension: Extension, password: str) -> SipCredentials:
+        node = extension.branch.node
+        return SipCredentials(username=extension.number, password=password, realm=SIP_REALM,
+                              server=node.sip_address, port=node.sip_port)
+
+    async def _branch(self, slug: str) -> Branch:
+        query = select(Branch).where(Branch.slug == slug).options(selectinload(Branch.node))
+        branch = await self._session.scalar(query)
+        if branch is None:
+            raise NotFoundError(f"no branch {slug!r}")
+        return branch
+
+    async def _find(self, number: str) -> Extension | None:
+        query = (select(Extension).where(Extension.number == number)
+                 .options(selectinload(Extension.branch).selectinload(Branch.node)))
+        return await self._session.scalar(query)

@@ -1,0 +1,114 @@
+"""Nodes: the Asterisk servers pbxctl renders configuration for."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pbxctl import validation as v
+from pbxctl.db.models import Branch, Node
+from pbxctl.errors import ConflictError, NotFoundError, ValidationError
+from pbxctl.services.audit import AuditTrail, Snapshot
+
+DEFAULT_NODE = "local"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """What an operator gives to add a node."""
+
+    name: str
+    ami_host: str
+    ami_port: int
+    ami_user: str
+    ami_secret: str
+    config_dir: str
+    sip_address: str
+    sip_port: int = 5060
+    media_address: str | None = None
+    recordings_dir: str | None = None
+
+
+def node_snapshot(node: Node) -> Snapshot:
+    """Public fields of a node (the AMI secret is never included)."""
+    return {
+        "name": node.name, "ami_host": node.ami_host, "ami_port": node.ami_port,
+        "ami_user": node.ami_user, "config_dir": node.config_dir,
+        "sip_address": node.sip_address, "sip_port": node.sip_port,
+        "media_address": node.media_address, "recordings_dir": node.recordings_dir,
+    }
+
+
+class NodeService:
+    """Adds, lists and removes nodes."""
+
+    def __init__(self, session: AsyncSession, audit: AuditTrail) -> None:
+        self._session = session
+        self._audit = audit
+
+    async def add(self, spec: NodeSpec) -> Node:
+        """Validate and store a new node."""
+        node = Node(
+            name=v.slug("name", spec.name),
+            ami_host=v.host("--ami-host", spec.ami_host),
+            ami_port=v.port("--ami-port", spec.ami_port),
+            ami_user=v.ami_user("--ami-user", spec.ami_user),
+            ami_secret=v.secret("--ami-secret", spec.ami_secret),
+            config_dir=v.directory("--config-dir", spec.config_dir),
+            sip_address=v.ip_address("--sip-address", spec.sip_address),
+            sip_port=v.port("--sip-port", spec.sip_port),
+            media_address=v.ip_address("--media-address",
+                                       spec.media_address or spec.sip_address),
+            recordings_dir=(v.directory("--recordings-dir", spec.recordings_dir)
+                            if spec.recordings_dir else None),
+        )
+        if await self._find(node.name) is not None:
+            raise ConflictError(f"node {node.name!r} already exists")
+        self._session.add(node)
+        await self._session.flush()
+        self._audit.record("node.add", "node", node.name, after=node_snapshot(node))
+        return node
+
+    async def list(self) -> Sequence[Node]:
+        """All nodes by name."""
+        return (await self._session.scalars(select(Node).order_by(Node.name))).all()
+
+    async def get(self, name: str) -> Node:
+        """The node called ``name``."""
+        node = await self._find(name)
+        if node is None:
+            raise NotFoundError(f"no node {name!r}; add it with 'pbxctl node add'")
+        return node
+
+    async def resolve(self, name: str | None, field: str = "--node") -> Node:
+        """The node called ``name``; without a name, ``local``, else the only node."""
+        if name is not None:
+            v.slug(field, name)
+            return await self.get(name)
+        nodes = await self.list()
+        by_name = {n.name: n for n in nodes}
+        if DEFAULT_NODE in by_name:
+            return by_name[DEFAULT_NODE]
+        if len(nodes) == 1:
+            return nodes[0]
+        if not nodes:
+            raise ValidationError(field, "no node exists yet; add one with 'pbxctl node add'")
+        raise ValidationError(field, f"several nodes exist and none is called "
+                                     f"{DEFAULT_NODE!r}; say which one")
+
+    async def remove(self, name: str) -> None:
+        """Remove a node that serves no branch."""
+        node = await self.get(name)
+        count = await self._session.scalar(
+            select(func.count()).select_from(Branch).where(Branch.node_id == node.id))
+        if count:
+            raise ConflictError(f"node {name!r} still serves {count} branch(es); "
+                                "move or remove them first")
+        self._audit.record("node.remove", "node", name, before=node_snapshot(node))
+        await self._session.delete(node)
+
+    async def _find(self, name: str) -> Node | None:
+        return await self._session.scalar(select(Node).where(Node.name == name))

@@ -1,0 +1,173 @@
+"""Cost reports for accountants: one row per department and month, and the calls behind."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pbxctl.billing.periods import month_days, month_range_utc, rental_share
+from pbxctl.billing.rating import round_money
+from pbxctl.db.models import Branch, Carrier, Cdr, Extension, NumberPeriod
+
+REPORT_COLUMNS = ("month", "department", "outbound_calls", "billable_seconds",
+                  "charged_seconds", "call_cost", "number_rental", "total", "currency")
+DETAIL_COLUMNS = ("time", "department", "extension", "destination", "carrier", "prefix",
+                  "billsec", "charged_seconds", "cost", "currency")
+DEFAULT_ZONE = "UTC"
+DEFAULT_CURRENCY = "RUB"
+
+
+@dataclass(frozen=True)
+class CostRow:
+    """One department's month in one currency."""
+
+    month: str
+    department: str
+    outbound_calls: int
+    billable_seconds: int
+    charged_seconds: int
+    call_cost: Decimal
+    number_rental: Decimal
+    total: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class DetailRow:
+    """One rated call, its time in the department's zone."""
+
+    time: str
+    department: str
+    extension: str
+    destination: str
+    carrier: str
+    prefix: str
+    billsec: int
+    charged_seconds: int
+    cost: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class CostReport:
+    """A month's report; ``unrated`` outbound calls are counted, never dropped silently."""
+
+    month: str
+    rows: list[CostRow]
+    details: list[DetailRow]
+    unrated: int
+
+
+async def department_zones(session: AsyncSession) -> dict[str, str]:
+    """Each department's time zone: its branch's, or the branch of the phones that carry it."""
+    zones = {slug: tz for slug, tz in (await session.execute(
+        select(Branch.slug, Branch.timezone))).all()}
+    for department, tz in (await session.execute(
+            select(Extension.department, Branch.timezone).join(Extension.branch)
+            .where(Extension.department.is_not(None)))).all():
+        zones.setdefault(department, tz)
+    return zones
+
+
+class ReportService:
+    """Builds cost reports from stored CDRs and the number history."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def costs(self, year: int, month: int, department: str | None = None,
+                    detail: bool = False) -> CostReport:
+        """The month's costs per department (each month counted in its own zone)."""
+        label = f"{year:04d}-{month:02d}"
+        zones = await department_zones(self._session)
+        calls: dict[tuple[str, str], list[int | Decimal]] = defaultdict(
+            lambda: [0, 0, 0, Decimal(0)])
+        details: list[DetailRow] = []
+        unrated = 0
+        for zone, in_group in _zone_groups(zones, department):
+            start, end = month_range_utc(year, month, zone)
+            where = [Cdr.direction == "outbound", Cdr.billsec > 0, Cdr.start >= start,
+                     Cdr.start < end, in_group]
+            rated = Cdr.unrated_reason.is_(None)
+            query = (select(Cdr.department, Cdr.currency, func.count().filter(rated),
+                            func.sum(Cdr.billsec).filter(rated),
+                            func.sum(Cdr.charged_seconds).filter(rated),
+                            func.sum(Cdr.cost).filter(rated), func.count().filter(~rated))
+                     .where(*where).group_by(Cdr.department, Cdr.currency))
+            for dept, currency, count, billsec, charged, cost, not_rated in (
+                    await self._session.execute(query)).all():
+                unrated += int(not_rated or 0)
+                if not count:
+                    continue
+                totals = calls[(dept, currency or DEFAULT_CURRENCY)]
+                totals[0] += count
+                totals[1] += int(billsec or 0)
+                totals[2] += int(charged or 0)
+                totals[3] += Decimal(cost or 0)
+            if detail:
+                details += await self._details(where, zone)
+        rental = await self._rental(year, month, zones, department)
+        keys = sorted(set(calls) | set(rental))
+        rows = []
+        for dept, currency in keys:
+            count, billsec, charged, cost = calls.get((dept, currency), [0, 0, 0, Decimal(0)])
+            call_cost = round_money(Decimal(cost))
+            number_rental = round_money(rental.get((dept, currency), Decimal(0)))
+            rows.append(CostRow(label, dept, int(count), int(billsec), int(charged), call_cost,
+                                number_rental, call_cost + number_rental, currency))
+        details.sort(key=lambda d: (d.department, d.time, d.extension))
+        return CostReport(label, rows, details, unrated)
+
+    async def _details(self, where: list[ColumnElement[bool]], zone: str
+                       ) -> list[DetailRow]:
+        rows = (await self._session.execute(
+            select(Cdr.start, Cdr.department, Cdr.src, Cdr.destination, Cdr.carrier,
+                   Cdr.prefix, Cdr.billsec, Cdr.charged_seconds, Cdr.cost, Cdr.currency)
+            .where(*where, Cdr.unrated_reason.is_(None)).order_by(Cdr.start))).all()
+        tz = ZoneInfo(zone)
+        return [DetailRow(start.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"), dept, src,
+                          destination or "", carrier or "", prefix or "", billsec, charged,
+                          cost, currency or DEFAULT_CURRENCY)
+                for start, dept, src, destination, carrier, prefix, billsec, charged, cost,
+                currency in rows]
+
+    async def _rental(self, year: int, month: int, zones: dict[str, str],
+                      department: str | None) -> dict[tuple[str, str], Decimal]:
+        currencies = dict((await self._session.execute(
+            select(Carrier.slug, Carrier.currency))).all())
+        first, after = month_days(year, month)
+        # Wide enough for every zone (UTC+14 to UTC-12); rental_share cuts it exactly.
+        start = datetime.combine(first, time(), UTC) - timedelta(hours=14)
+        end = datetime.combine(after, time(), UTC) + timedelta(hours=12)
+        query = select(NumberPeriod).where(
+            NumberPeriod.valid_from < end,
+            (NumberPeriod.valid_to.is_(None)) | (NumberPeriod.valid_to > start))
+        if department is not None:
+            query = query.where(NumberPeriod.branch == department)
+        rental: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+        for period in (await self._session.scalars(query)).all():
+            zone = zones.get(period.branch, DEFAULT_ZONE)
+            days, amount = rental_share(period.monthly_fee, period.valid_from, period.valid_to,
+                                        year, month, zone)
+            if days:
+                rental[(period.branch, currencies.get(period.carrier, DEFAULT_CURRENCY))] += amount
+        return rental
+
+
+def _zone_groups(zones: dict[str, str], department: str | None
+                 ) -> list[tuple[str, ColumnElement[bool]]]:
+    """(zone, which CDRs) groups: departments of each zone, then all others in UTC."""
+    if department is not None:
+        return [(zones.get(department, DEFAULT_ZONE), Cdr.department == department)]
+    by_zone: dict[str, list[str]] = defaultdict(list)
+    for dept, zone in zones.items():
+        by_zone[zone].append(dept)
+    groups = [(zone, Cdr.department.in_(depts)) for zone, depts in sorted(by_zone.items())]
+    groups.append((DEFAULT_ZONE, Cdr.department.not_in(list(zones)) if zones else true()))
+    return groups

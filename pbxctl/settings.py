@@ -1,0 +1,83 @@
+"""Settings from ``PBXCTL_*`` environment variables and an optional TOML file.
+
+Precedence, highest first: environment, TOML file (``--config`` or
+``/etc/pbxctl/pbxctl.toml`` when present), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import tomllib
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from pbxctl.errors import PbxctlError
+
+DEFAULT_CONFIG_FILE = Path("/etc/pbxctl/pbxctl.toml")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./pbxctl.db"
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+class Settings(BaseSettings):
+    """Everything pbxctl reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PBXCTL_", extra="forbid")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    template_dir: Path | None = Field(
+        default=None,
+        description="Directory whose templates override the packaged ones, file by file.")
+    actor: str | None = Field(
+        default=None, description="Name recorded in the audit trail instead of the OS user.")
+    ami_timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(tuple(f"{d}://" for d in SUPPORTED_DRIVERS)):
+            raise ValueError(f"must start with one of {', '.join(SUPPORTED_DRIVERS)}://")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Values passed to the constructor come from the TOML file: the environment wins.
+        return (env_settings, init_settings)
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Read settings; ``config_file`` must exist when given explicitly."""
+    if config_file is None and DEFAULT_CONFIG_FILE.is_file():
+        config_file = DEFAULT_CONFIG_FILE
+    from_file: dict[str, object] = {}
+    if config_file is not None:
+        try:
+            with config_file.open("rb") as handle:
+                from_file = tomllib.load(handle)
+        except FileNotFoundError:
+            raise PbxctlError(f"config file {config_file} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise PbxctlError(f"config file {config_file}: {exc}") from None
+    try:
+        return Settings(**from_file)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise PbxctlError(f"invalid settings: {problems}") from None
+
+
+def os_user() -> str:
+    """The operating-system user running this process, for the audit trail."""
+    for var in ("SUDO_USER", "USER", "LOGNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    return pwd.getpwuid(os.getuid()).pw_name

@@ -1,0 +1,180 @@
+"""Allow-list validation of every user-supplied name and number.
+
+Nothing reaches the database or a rendered Asterisk file without passing one of these
+checks, so no input can add a line, a section or a dialplan application to a config file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pbxctl.errors import ValidationError
+
+SLUG_RE = re.compile(r"[a-z][a-z0-9-]{0,30}[a-z0-9]")
+EXTENSION_RE = re.compile(r"[1-9][0-9]{1,5}")
+# Letters of any script, digits, space and a little punctuation; no ; [ ] " < > \ or control chars.
+DISPLAY_NAME_RE = re.compile(r"[^\W_][\w .,'()\-]{0,62}[\w.)]|[^\W_]")
+AMI_USER_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,31}")
+SECRET_RE = re.compile(r"[A-Za-z0-9_.~!@%^*+=:-]{8,128}")
+HOSTNAME_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                         r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+PATH_RE = re.compile(r"/[A-Za-z0-9_./-]{0,4095}")
+E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")
+
+# Section and context names Asterisk gives a meaning of its own; a slug may not take them.
+RESERVED_NAMES = frozenset({
+    "general", "globals", "default", "system", "global", "transport", "anonymous",
+    "internal", "parkedcalls", "zonemessages", "authentication", "modules", "options",
+    "directories", "files", "compat", "cdr", "csv", "mappings",
+})
+RESERVED_PREFIX = "pbxctl"
+
+MAX_RANGE_SIZE = 10_000
+
+
+def slug(field: str, value: str) -> str:
+    """A lower-case identifier usable as an Asterisk section, context and accountcode."""
+    if not SLUG_RE.fullmatch(value):
+        raise ValidationError(
+            field, f"{value!r} is not allowed; use 2-32 characters a-z, 0-9 and '-', "
+                   "starting with a letter")
+    if value in RESERVED_NAMES or value.startswith(RESERVED_PREFIX):
+        raise ValidationError(field, f"{value!r} is a name reserved by Asterisk or pbxctl")
+    return value
+
+
+def extension_number(field: str, value: str) -> str:
+    """An internal extension: 2-6 digits, not starting with 0."""
+    if not EXTENSION_RE.fullmatch(value):
+        raise ValidationError(field, f"{value!r} is not an extension number (2-6 digits, "
+                                     "not starting with 0)")
+    return value
+
+
+def display_name(field: str, value: str) -> str:
+    """A human name or title: letters of any script, digits, space and . , ' ( ) -."""
+    if not DISPLAY_NAME_RE.fullmatch(value):
+        raise ValidationError(
+            field, f"{value!r} is not allowed; use up to 64 letters, digits, spaces and "
+                   ". , ' ( ) - (no ; [ ] \" < > or line breaks)")
+    return value
+
+
+def extension_range(field: str, value: str) -> tuple[int, int]:
+    """``START-END`` of extension numbers, both of the same length."""
+    match = re.fullmatch(r"([1-9][0-9]{1,5})-([1-9][0-9]{1,5})", value)
+    if not match:
+        raise ValidationError(field, f"{value!r} is not a range like 200-299")
+    start, end = match.group(1), match.group(2)
+    if len(start) != len(end):
+        raise ValidationError(field, f"{value!r}: both ends must have the same number of digits")
+    if int(start) > int(end):
+        raise ValidationError(field, f"{value!r}: the start is above the end")
+    if int(end) - int(start) + 1 > MAX_RANGE_SIZE:
+        raise ValidationError(field, f"{value!r}: at most {MAX_RANGE_SIZE} extensions per branch")
+    return int(start), int(end)
+
+
+def timezone(field: str, value: str) -> str:
+    """An IANA time zone name such as ``Europe/Moscow``."""
+    if not re.fullmatch(r"[A-Za-z_]+(/[A-Za-z0-9_+-]+){0,2}|UTC", value):
+        raise ValidationError(field, f"{value!r} is not a time zone name like Europe/Moscow")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(field, f"unknown time zone {value!r}") from None
+    if value not in available_timezones():
+        raise ValidationError(field, f"unknown time zone {value!r}")
+    return value
+
+
+def host(field: str, value: str) -> str:
+    """An IP address or a DNS host name."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if not HOSTNAME_RE.fullmatch(value):
+        raise ValidationError(field, f"{value!r} is neither an IP address nor a host name")
+    return value
+
+
+def ip_address(field: str, value: str) -> str:
+    """A literal IP address (used where Asterisk must not resolve names)."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValidationError(field, f"{value!r} is not an IP address") from None
+
+
+def port(field: str, value: int) -> int:
+    """A TCP/UDP port number."""
+    if not 1 <= value <= 65535:
+        raise ValidationError(field, f"{value} is not a port number (1-65535)")
+    return value
+
+
+def ami_user(field: str, value: str) -> str:
+    """An AMI user name (a manager.conf section)."""
+    if not AMI_USER_RE.fullmatch(value) or value.lower() in RESERVED_NAMES:
+        raise ValidationError(field, f"{value!r} is not allowed; use letters, digits, _ . -")
+    return value
+
+
+def secret(field: str, value: str) -> str:
+    """A secret written into a config file: 8-128 characters without spaces or ; [ ] \"."""
+    if not SECRET_RE.fullmatch(value):
+        raise ValidationError(
+            field, "must be 8-128 characters of letters, digits and _ . ~ ! @ % ^ * + = : -")
+    return value
+
+
+def directory(field: str, value: str) -> str:
+    """An absolute directory path of plain characters."""
+    if not PATH_RE.fullmatch(value) or "/../" in value + "/" or value.endswith("/.."):
+        raise ValidationError(field, f"{value!r} is not an absolute path of plain characters")
+    return value.rstrip("/") or "/"
+
+
+def e164(field: str, value: str) -> str:
+    """A number in E.164 form: ``+`` then 7-15 digits."""
+    if not E164_RE.fullmatch(value):
+        raise ValidationError(field, f"{value!r} is not an E.164 number like +78435550101")
+    return value
+
+
+CONTRACT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ./_-]{0,63}")
+CURRENCY_RE = re.compile(r"[A-Z]{3}")
+SIP_USER_RE = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+
+
+def contract(field: str, value: str) -> str:
+    """A contract reference such as ``T2-2026/114``."""
+    if not CONTRACT_RE.fullmatch(value):
+        raise ValidationError(field, f"{value!r} is not a contract reference (letters, digits, "
+                                     "space . / _ -)")
+    return value
+
+
+def currency(field: str, value: str) -> str:
+    """An ISO 4217 currency code."""
+    if not CURRENCY_RE.fullmatch(value):
+        raise ValidationError(field, f"{value!r} is not an ISO currency code like RUB")
+    return value
+
+
+def sip_user(field: str, value: str) -> str:
+    """A SIP user name a carrier gave us."""
+    if not SIP_USER_RE.fullmatch(value):
+        raise ValidationError(field, f"{value!r} is not a SIP user name")
+    return value
+
+
+def cidr(field: str, value: str) -> str:
+    """An IPv4/IPv6 address or network, as Asterisk's identify ``match`` takes it."""
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValidationError(field, f"{value!r} is not an IP address or network") from None

@@ -1,0 +1,322 @@
+#!/usr/bin/env bash
+# pbxctl sandbox: a cached Debian-sid chroot with Asterisk + SIPp, used by the
+# integration tests and the demo.
+#
+#   scripts/sandbox.sh build     build the chroot once (idempotent, cached)
+#   scripts/sandbox.sh start     (re)start Asterisk in the chroot, wait for AMI
+#   scripts/sandbox.sh stop      stop Asterisk, clean up mounts (idempotent)
+#   scripts/sandbox.sh status    print "running" or "stopped"
+#   scripts/sandbox.sh path      print the sandbox dir
+#   scripts/sandbox.sh confdir   print the chroot's /etc/asterisk (host path)
+#   scripts/sandbox.sh logdir    print the chroot's /var/log/asterisk (host path)
+#
+# The sandbox lives in $PBXCTL_SANDBOX_DIR (default /var/cache/pbxctl/sandbox),
+# outside the repo, so that fresh clones on the same machine reuse it.
+# Needs root.
+set -euo pipefail
+
+DIR="${PBXCTL_SANDBOX_DIR:-/var/cache/pbxctl/sandbox}"
+DIR="${DIR%/}"
+MARKER=".pbxctl-sandbox-ready"
+SUITE="${PBXCTL_SANDBOX_SUITE:-sid}"
+START_TIMEOUT="${PBXCTL_SANDBOX_START_TIMEOUT:-30}"
+ASTERISK_DIRS=(etc/asterisk var/lib/asterisk var/log/asterisk var/spool/asterisk var/run/asterisk var/cache/asterisk)
+
+log() { echo "sandbox: $*" >&2; }
+die() { echo "sandbox: error: $*" >&2; exit 1; }
+
+# Host path of a path inside chroot $1. Resolves the absolute /var/run -> /run
+# symlink of current Debian inside the chroot (following it on the host would
+# land in the HOST's /run).
+inroot() {
+    local root="$1" rel="${2#/}"
+    if [ -L "$root/var/run" ] && [[ "$rel" == var/run/* || "$rel" == var/run ]]; then
+        rel="run${rel#var/run}"
+    fi
+    echo "$root/$rel"
+}
+
+need_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
+
+# The Debian mirror this host's apt already uses (first .../debian URI).
+host_mirror() {
+    local m=""
+    shopt -s nullglob
+    local f
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -f "$f" ] || continue
+        m=$(awk '$1=="deb" { for (i=2;i<=NF;i++) if ($i ~ /^(https?|ftp):\/\//) { print $i; break } }' "$f" \
+            | grep -E '/debian/?$' | head -n1 || true)
+        [ -n "$m" ] && break
+    done
+    if [ -z "$m" ]; then
+        for f in /etc/apt/sources.list.d/*.sources; do
+            m=$(awk 'tolower($1)=="uris:" { for (i=2;i<=NF;i++) print $i }' "$f" \
+                | grep -E '/debian/?$' | head -n1 || true)
+            [ -n "$m" ] && break
+        done
+    fi
+    shopt -u nullglob
+    [ -n "$m" ] || m="http://deb.debian.org/debian"
+    echo "${m%/}"
+}
+
+# Unmount everything mounted at or below $1 (deepest first).
+umount_below() {
+    local root="$1" mp
+    [ -d "$root" ] || return 0
+    root=$(readlink -f "$root")
+    awk -v r="$root" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/mounts \
+        | sort -r | while read -r mp; do
+            umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
+        done
+}
+
+# Device nodes Asterisk (and apt/dpkg during build) need inside the chroot.
+ensure_dev() {
+    local root="$1"
+    mkdir -p "$root/dev"
+    local spec name type major minor
+    for spec in "null c 1 3" "zero c 1 5" "full c 1 7" "random c 1 8" "urandom c 1 9" "tty c 5 0"; do
+        read -r name type major minor <<<"$spec"
+        if [ ! -c "$root/dev/$name" ]; then
+            rm -f "$root/dev/$name"
+            mknod -m 666 "$root/dev/$name" "$type" "$major" "$minor"
+        fi
+    done
+}
+
+mount_proc() {
+    local root="$1"
+    mkdir -p "$root/proc"
+    mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
+}
+
+# PIDs of processes whose root directory is the sandbox.
+chroot_pids() {
+    local root p r
+    root=$(readlink -f "$DIR" 2>/dev/null) || return 0
+    for p in /proc/[0-9]*; do
+        r=$(readlink "$p/root" 2>/dev/null) || continue
+        [ "$r" = "$root" ] && echo "${p#/proc/}"
+    done
+    return 0
+}
+
+asterisk_pids() {
+    local p
+    for p in $(chroot_pids); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = asterisk ] && echo "$p"
+    done
+    return 0
+}
+
+is_built() { [ -f "$DIR/$MARKER" ]; }
+require_built() { is_built || die "sandbox not built at $DIR; run: $0 build"; }
+
+cmd_build() {
+    need_root
+    if is_built; then
+        log "already built at $DIR"
+        return 0
+    fi
+    local t0=$SECONDS
+    local missing=()
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    command -v sipp >/dev/null || missing+=(sip-tester)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing host packages: ${missing[*]}"
+        apt-get update -q >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+    fi
+
+    local mirror tmp
+    mirror=$(host_mirror)
+    tmp="$DIR.building"
+    mkdir -p "$(dirname "$DIR")"
+    # Leftovers of an interrupted build (or an unfinished sandbox) are redone.
+    local d
+    for d in "$tmp" "$DIR"; do
+        if [ -e "$d" ]; then
+            log "removing unfinished $d"
+            umount_below "$d"
+            rm -rf --one-file-system "$d"
+        fi
+    done
+
+    log "debootstrap --variant=minbase $SUITE from $mirror (takes a few minutes)"
+    if ! debootstrap --variant=minbase "$SUITE" "$tmp" "$mirror" >"$tmp.debootstrap.log" 2>&1; then
+        tail -n 30 "$tmp.debootstrap.log" >&2 || true
+        [ -f "$tmp/debootstrap/debootstrap.log" ] && tail -n 30 "$tmp/debootstrap/debootstrap.log" >&2
+        umount_below "$tmp"
+        die "debootstrap failed (log: $tmp.debootstrap.log)"
+    fi
+    rm -f "$tmp.debootstrap.log"
+
+    trap 'umount_below "'"$tmp"'"' EXIT
+    ensure_dev "$tmp"
+    mount_proc "$tmp"
+    cp -L /etc/resolv.conf "$tmp/etc/resolv.conf"
+    printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$tmp/etc/hosts"
+    # Never start services from maintainer scripts inside the chroot.
+    printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
+    chmod 755 "$tmp/usr/sbin/policy-rc.d"
+
+    log "installing asterisk + sip-tester in the chroot"
+    local ienv=(env DEBIAN_FRONTEND=noninteractive LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin)
+    if ! chroot "$tmp" "${ienv[@]}" apt-get -q -o Acquire::Check-Valid-Until=false update >"$tmp/root/apt.log" 2>&1 ||
+       ! chroot "$tmp" "${ienv[@]}" apt-get -q install -y --no-install-recommends \
+            asterisk asterisk-modules asterisk-config sip-tester >>"$tmp/root/apt.log" 2>&1; then
+        tail -n 30 "$tmp/root/apt.log" >&2
+        die "apt-get in the chroot failed (log: $tmp/root/apt.log)"
+    fi
+    chroot "$tmp" apt-get clean
+
+    # Only pbxctl-rendered files belong in /etc/asterisk: park the samples.
+    mkdir -p "$tmp/etc/asterisk.dist"
+    if [ -d "$tmp/etc/asterisk" ]; then
+        find "$tmp/etc/asterisk" -mindepth 1 -maxdepth 1 -exec mv -t "$tmp/etc/asterisk.dist/" {} +
+    fi
+    # Asterisk runs as root in the sandbox (no -U): everything root-owned.
+    for d in "${ASTERISK_DIRS[@]}"; do
+        mkdir -p "$(inroot "$tmp" "$d")"
+        chown -R root:root "$(inroot "$tmp" "$d")"
+    done
+    chown -R root:root "$tmp/etc/asterisk.dist"
+    mkdir -p "$tmp/var/log/asterisk/cdr-csv"
+
+    # DNS inside the sandbox fails fast instead of timing out.
+    rm -f "$tmp/etc/resolv.conf"
+    echo "nameserver 127.0.0.1" >"$tmp/etc/resolv.conf"
+
+    umount_below "$tmp"
+    trap - EXIT
+    local ver
+    ver=$(chroot "$tmp" dpkg-query -W -f='${Version}' asterisk 2>/dev/null || echo '?')
+    echo "suite=$SUITE mirror=$mirror asterisk=$ver built=$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$tmp/$MARKER"
+    mv -T "$tmp" "$DIR"
+    log "built $DIR (asterisk $ver) in $((SECONDS - t0)) s"
+}
+
+# AMI host/port from the chroot's manager.conf ([general] section).
+ami_endpoint() {
+    local conf="$DIR/etc/asterisk/manager.conf" host=127.0.0.1 port=5038
+    if [ -f "$conf" ]; then
+        local kv
+        kv=$(awk -F'=' '
+            /^[ \t]*\[/ { sec = $0; gsub(/[ \t\[\]]/, "", sec); next }
+            sec == "general" {
+                k = $1; gsub(/[ \t]/, "", k); v = $2; sub(/;.*/, "", v); gsub(/[ \t]/, "", v)
+                if (k == "port") port = v; if (k == "bindaddr") host = v
+            }
+            END { print host " " port }' "$conf")
+        read -r host port <<<"$kv"
+        [ -n "$host" ] || host=127.0.0.1
+        [ -n "$port" ] || port=5038
+    fi
+    case "$host" in 0.0.0.0|::|"[::]") host=127.0.0.1 ;; esac
+    echo "$host $port"
+}
+
+ami_answers() {
+    local host="$1" port="$2" banner
+    banner=$(timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1" && head -n1 <&3' "$host" "$port" 2>/dev/null) || return 1
+    [[ "$banner" == "Asterisk Call Manager/"* ]]
+}
+
+cmd_start() {
+    need_root
+    require_built
+    cmd_stop >/dev/null
+    ensure_dev "$DIR"
+    mount_proc "$DIR"
+    local d
+    for d in "${ASTERISK_DIRS[@]}"; do mkdir -p "$(inroot "$DIR" "$d")"; done
+    rm -f "$(inroot "$DIR" var/run/asterisk)"/asterisk.{ctl,pid}
+    local console="$DIR/var/log/asterisk/console.log"
+    : >"$console"
+    log "starting asterisk in $DIR"
+    setsid chroot "$DIR" /usr/sbin/asterisk -f -n -vvv \
+        </dev/null >"$console" 2>&1 &
+    local pid=$! host port
+    read -r host port < <(ami_endpoint)
+    local deadline=$((SECONDS + START_TIMEOUT))
+    while :; do
+        if kill -0 "$pid" 2>/dev/null && ami_answers "$host" "$port"; then
+            # AMI comes up before all modules are loaded: also wait for
+            # FullyBooted so that PJSIP etc. are there when we return.
+            if timeout $((deadline - SECONDS > 1 ? deadline - SECONDS : 1)) \
+                    chroot "$DIR" /usr/sbin/asterisk -rx 'core waitfullybooted' >/dev/null 2>&1; then
+                log "asterisk running (pid $pid), AMI on $host:$port"
+                return 0
+            fi
+            log "asterisk did not finish booting within ${START_TIMEOUT}s"
+            break
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            log "asterisk exited during startup"
+            break
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "AMI did not answer on $host:$port within ${START_TIMEOUT}s"
+            break
+        fi
+        sleep 0.5
+    done
+    echo "---- tail of $console" >&2
+    tail -n 40 "$console" >&2 || true
+    if [ -f "$DIR/var/log/asterisk/messages" ]; then
+        echo "---- tail of $DIR/var/log/asterisk/messages" >&2
+        tail -n 20 "$DIR/var/log/asterisk/messages" >&2 || true
+    fi
+    cmd_stop >/dev/null || true
+    exit 1
+}
+
+cmd_stop() {
+    need_root
+    [ -d "$DIR" ] || { echo stopped; return 0; }
+    if [ -n "$(asterisk_pids)" ]; then
+        timeout 10 chroot "$DIR" /usr/sbin/asterisk -rx 'core stop now' >/dev/null 2>&1 || true
+        local i
+        for i in $(seq 1 20); do
+            [ -z "$(asterisk_pids)" ] && break
+            sleep 0.25
+        done
+        local pids
+        pids=$(asterisk_pids)
+        if [ -n "$pids" ]; then
+            log "asterisk still running, sending SIGTERM"
+            kill $pids 2>/dev/null || true
+            for i in $(seq 1 12); do
+                [ -z "$(asterisk_pids)" ] && break
+                sleep 0.25
+            done
+            pids=$(asterisk_pids)
+            if [ -n "$pids" ]; then
+                log "sending SIGKILL"
+                kill -9 $pids 2>/dev/null || true
+                sleep 0.5
+            fi
+        fi
+    fi
+    rm -f "$(inroot "$DIR" var/run/asterisk)"/asterisk.{ctl,pid}
+    # Only unmount once nothing of ours runs inside the chroot any more.
+    [ -z "$(chroot_pids)" ] && umount_below "$DIR"
+    echo stopped
+}
+
+cmd_status() {
+    if [ -d "$DIR" ] && [ -n "$(asterisk_pids)" ]; then echo running; else echo stopped; fi
+}
+
+case "${1:-}" in
+    build) cmd_build ;;
+    start) cmd_start ;;
+    stop) cmd_stop ;;
+    status) cmd_status ;;
+    path) echo "$DIR" ;;
+    confdir) echo "$DIR/etc/asterisk" ;;
+    logdir) echo "$DIR/var/log/asterisk" ;;
+    *) echo "usage: $0 {build|start|stop|status|path|confdir|logdir}" >&2; exit 2 ;;
+esac

@@ -1,0 +1,120 @@
+"""Rate decks, CDR import and cost reports through the CLI, in every format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from tests.billing.test_cost_report import MASTER, cdr
+from tests.conftest import Pbxctl
+
+DECK = ("prefix,destination,rate_per_minute,connect_fee,min_seconds,increment_seconds\n"
+        "7,Russia,1.0000,0.1000,60,60\n79,Russia mobile,3.0000,0,0,1\n")
+
+
+@pytest.fixture
+def billing(company: Pbxctl, tmp_path: Path) -> Pbxctl:
+    for slug, address in (("tele2", "127.0.0.2"), ("mts", "127.0.0.3")):
+        company.ok("carrier", "add", slug, "--host", address, "--auth", "ip", "--match", address)
+    deck = tmp_path / "tele2.csv"
+    deck.write_text(DECK)
+    company.ok("rates", "import", "tele2", str(deck), "--valid-from", "2026-10-01")
+    return company
+
+
+def test_a_deck_with_any_bad_line_is_not_activated(billing: Pbxctl, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(DECK + "7843,Kazan,0.9x,0,0,60\n7812,Piter,1.0,0,0,0\n7,Dup,1,0,0,60\n"
+                   "+abc,Bad,1,0,0,60\n")
+    result = billing("rates", "import", "tele2", str(bad), "--valid-from", "2026-11-01")
+    assert result.exit_code == 2
+    for line in ("line 4", "line 5", "line 6", "line 7"):
+        assert line in result.stderr
+    decks = json.loads(billing.ok("rates", "list", "--json").stdout)
+    assert [d["valid_from"] for d in decks] == ["2026-10-01"]
+
+
+def test_rates_show_tells_prefix_deck_and_price(billing: Pbxctl) -> None:
+    shown = json.loads(billing.ok("rates", "show", "tele2", "+79161234567", "--on",
+                                  "2026-10-05", "--json").stdout)
+    assert shown["prefix"] == "79" and shown["deck_valid_from"] == "2026-10-01"
+    assert shown["rate_per_minute"].startswith("3.0000")
+    assert billing("rates", "show", "tele2", "+79161234567", "--on", "2026-09-05").exit_code == 1
+    assert billing("rates", "show", "tele2", "+4670123", "--on", "2026-10-05").exit_code == 1
+
+
+def test_import_is_idempotent_and_quarantines_broken_rows(billing: Pbxctl,
+                                                          tmp_path: Path) -> None:
+    master = tmp_path / "Master.csv"
+    master.write_bytes(MASTER + b'"kazan","201"\n' + b'"bad\xff"' + MASTER.splitlines()[0])
+    first = json.loads(billing.ok("cdr", "import", str(master), "--json").stdout)
+    assert (first["inserted"], first["quarantined"]) == (13, 2)
+    assert first["reasons"] == {"wrong column count 2 (expected 16-21)": 1,
+                                "not UTF-8": 1}
+    second = json.loads(billing.ok("cdr", "import", str(master), "--json").stdout)
+    assert (second["inserted"], second["duplicates"], second["quarantined"]) == (0, 13, 2)
+    listed = json.loads(billing.ok("cdr", "quarantine", "--json").stdout)
+    assert sorted(q["line"] for q in listed) == [14, 15]
+
+
+def test_report_formats_agree(billing: Pbxctl, tmp_path: Path) -> None:
+    master = tmp_path / "Master.csv"
+    master.write_bytes(MASTER)
+    billing.ok("cdr", "import", str(master))
+    plain = billing.ok("report", "costs", "--month", "2026-10")
+    rows = list(csv.DictReader(io.StringIO(plain.stdout)))
+    assert list(rows[0]) == ["month", "department", "outbound_calls", "billable_seconds",
+                             "charged_seconds", "call_cost", "number_rental", "total",
+                             "currency"]
+    kazan = next(r for r in rows if r["department"] == "kazan")
+    assert "could not be rated" in plain.stderr
+
+    excel = tmp_path / "excel.csv"
+    billing.ok("report", "costs", "--month", "2026-10", "--excel", "-o", str(excel))
+    raw = excel.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b";" in raw and b"\r\n" in raw
+    excel_rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    assert excel_rows[1]["call_cost"] == next(
+        r for r in rows if r["department"] == excel_rows[1]["department"])["call_cost"].replace(
+        ".", ",")
+
+    data = json.loads(billing.ok("report", "costs", "--month", "2026-10", "--format",
+                                 "json").stdout)
+    assert data["unrated_calls"] == 2  # the beeline call and the mts call (no mts deck)
+    assert next(r for r in data["rows"] if r["department"] == "kazan")["call_cost"] == \
+        kazan["call_cost"]
+
+    book_path = tmp_path / "costs.xlsx"
+    billing.ok("report", "costs", "--month", "2026-10", "--format", "xlsx", "--detail", "-o",
+               str(book_path))
+    book = openpyxl.load_workbook(book_path)
+    assert book.sheetnames == ["costs", "calls"]
+    costs = list(book["costs"].iter_rows(values_only=True))
+    assert costs[0][:3] == ("month", "department", "outbound_calls")
+    kazan_row = next(r for r in costs if r[1] == "kazan")
+    assert f"{kazan_row[5]:.2f}" == kazan["call_cost"]
+
+    detail = list(csv.DictReader(io.StringIO(billing.ok(
+        "report", "costs", "--month", "2026-10", "--detail", "--department", "kazan").stdout)))
+    assert f"{sum(float(d['cost']) for d in detail):.2f}" == kazan["call_cost"]
+    assert billing("report", "costs", "--month", "2026-13").exit_code == 2
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_large_imports_take_the_copy_path_and_stay_idempotent(billing: Pbxctl,
+                                                              tmp_path: Path) -> None:
+    rows = "".join(cdr(i, "kazan", "201", "+78432000000", f"2026-10-{1 + i % 28:02d} 10:00:00",
+                       i % 90, f"PJSIP/tele2-{i:04d}") for i in range(1, 501))
+    master = tmp_path / "Master.csv"
+    master.write_text(rows)
+    first = json.loads(billing.ok("cdr", "import", str(master), "--json").stdout)
+    assert first["inserted"] == 500
+    master.write_text(rows + cdr(501, "kazan", "201", "+78432000000", "2026-10-02 10:00:00", 5,
+                                 "PJSIP/tele2-0501"))
+    second = json.loads(billing.ok("cdr", "import", str(master), "--json").stdout)
+    assert (second["inserted"], second["duplicates"]) == (1, 500)

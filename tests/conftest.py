@@ -1,0 +1,114 @@
+"""Shared fixtures: a real database per test (SQLite file or a fresh PostgreSQL database)
+and a runner for the ``pbxctl`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from click.testing import CliRunner, Result
+
+from pbxctl.cli.main import cli
+from pbxctl.db.migrate import upgrade
+from pbxctl.db.session import make_engine, transaction
+
+PG_ADMIN_URL = os.environ.get("PBXCTL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_FIX = ("PostgreSQL is required for the tests and did not answer at {url}: {error}.\n"
+          "Start it (Debian: pg_ctlcluster --skip-systemctl-redirect 15 main start) or point "
+          "PBXCTL_TEST_PG at a server where this user may CREATE DATABASE.")
+
+
+async def _pg_execute(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _pg_run(sql: str) -> None:
+    try:
+        asyncio.run(_pg_execute(sql))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        pytest.fail(PG_FIX.format(url=PG_ADMIN_URL, error=exc), pytrace=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of each supported kind, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'pbxctl.db'}"
+        return
+    name = f"pbxctl_test_{uuid.uuid4().hex[:12]}"
+    _pg_run(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        _pg_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Pbxctl:
+    """Runs ``pbxctl`` in-process against one database, as a given OS user."""
+
+    database_url: str
+    env: dict[str, str]
+
+    def __call__(self, *args: str, input: str | None = None) -> Result:
+        runner = CliRunner()
+        env = {"PBXCTL_DATABASE_URL": self.database_url, "PBXCTL_ACTOR": "tester", **self.env}
+        return runner.invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
+
+    def ok(self, *args: str) -> Result:
+        """Run and insist on success."""
+        result = self(*args)
+        assert result.exit_code == 0, (args, result.stdout, result.stderr)
+        return result
+
+
+@pytest.fixture
+def pbxctl(database_url: str) -> Pbxctl:
+    """The CLI against a fresh, initialised database."""
+    runner = Pbxctl(database_url, {"PBXCTL_CONFIG": "", "PBXCTL_TEMPLATE_DIR": ""})
+    runner.env = {k: v for k, v in runner.env.items() if v}
+    runner.ok("init")
+    return runner
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """An empty directory standing in for a node's /etc/asterisk."""
+    path = tmp_path / "asterisk"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def company(pbxctl: Pbxctl, config_dir: Path) -> Pbxctl:
+    """A small company: node local (config dir in tmp), branches kazan and omsk."""
+    pbxctl.ok("node", "add", "local", "--ami-host", "127.0.0.1", "--ami-user", "pbxctl",
+              "--ami-secret", "test-secret-1", "--config-dir", str(config_dir))
+    pbxctl.ok("branch", "add", "kazan", "--name", "Kazan salon", "--city", "Kazan",
+              "--timezone", "Europe/Moscow", "--ext-range", "200-299")
+    pbxctl.ok("branch", "add", "omsk", "--name", "Omsk office", "--city", "Omsk",
+              "--timezone", "Asia/Omsk", "--ext-range", "300-399")
+    return pbxctl
+
+
+@pytest.fixture
+async def session(database_url: str):  # noqa: ANN201 - an async generator fixture
+    """A session on a migrated database; the test's work is committed at the end."""
+    engine = make_engine(database_url)
+    await upgrade(engine)
+    try:
+        async with transaction(engine) as db_session:
+            yield db_session
+    finally:
+        await engine.dispose()

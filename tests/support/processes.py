@@ -1,0 +1,51 @@
+"""pbxctl's long-running commands started as real processes for a test."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _pbxctl(database_url: str, *args: str, stdout: int = subprocess.DEVNULL
+            ) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "pbxctl.cli", *args],
+                            env={**os.environ, "PBXCTL_DATABASE_URL": database_url},
+                            stdout=stdout, stderr=subprocess.PIPE, text=True)
+
+
+def start_serve(database_url: str) -> tuple[subprocess.Popen[str], str]:
+    """``pbxctl serve`` on a free port, once /healthz answers; returns it and its URL."""
+    port = free_port()
+    process = _pbxctl(database_url, "serve", "--port", str(port))
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(url + "healthz", timeout=2).close()
+            return process, url
+        except OSError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError("pbxctl serve did not start") from None
+            time.sleep(0.2)
+
+
+def start_follow(database_url: str, *args: str) -> subprocess.Popen[str]:
+    """``pbxctl cdr follow --node local`` once it says it is following."""
+    process = _pbxctl(database_url, "cdr", "follow", "--node", "local", *args,
+                      stdout=subprocess.PIPE)
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    assert "Following CDRs" in line, line
+    return process

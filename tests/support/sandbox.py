@@ -1,0 +1,116 @@
+"""The sandbox Asterisk (scripts/sandbox.sh) as the tests and the demo use it."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import subprocess
+from pathlib import Path
+
+from pbxctl.asterisk.ami import AmiEndpoint, PanoramiskAmiClient
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SCRIPT = ROOT / "scripts" / "sandbox.sh"
+AMI_USER = "pbxctl"
+AMI_SECRET = "sandbox-ami-secret"
+# cdr_csv with loguniqueid and loguserfield (the [csv] section of asterisk-conf/cdr.conf.j2).
+CDR_COLUMNS = ["accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
+               "lastapp", "lastdata", "start", "answer", "end", "duration", "billsec",
+               "disposition", "amaflags", "uniqueid", "userfield"]
+
+
+def _run(*args: str, timeout: float = 900) -> str:
+    done = subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True,
+                          timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"scripts/sandbox.sh {' '.join(args)} failed:\n{done.stderr}")
+    return done.stdout.strip()
+
+
+def build() -> None:
+    """Build the cached chroot when missing (minutes the first time, instant after)."""
+    _run("build")
+
+
+def start() -> None:
+    """(Re)start Asterisk in the chroot with the files in its /etc/asterisk."""
+    _run("start", timeout=120)
+
+
+def stop() -> None:
+    """Stop Asterisk in the chroot."""
+    _run("stop", timeout=60)
+
+
+def forget_registrations() -> None:
+    """Drop what Asterisk persisted (registrations in its AstDB) so a run starts clean.
+
+    Asterisk must be stopped.
+    """
+    (Path(_run("path")) / "var" / "lib" / "asterisk" / "astdb.sqlite3").unlink(missing_ok=True)
+
+
+def config_dir() -> Path:
+    """The chroot's /etc/asterisk, seen from the host: a node's --config-dir."""
+    return Path(_run("confdir"))
+
+
+def log_dir() -> Path:
+    """The chroot's /var/log/asterisk, seen from the host."""
+    return Path(_run("logdir"))
+
+
+def recordings_dir() -> Path:
+    """The chroot's monitor directory, where MixMonitor writes recordings."""
+    path = Path(_run("path")) / "var" / "spool" / "asterisk" / "monitor"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def master_csv() -> Path:
+    """Where cdr_csv writes its CDRs."""
+    return log_dir() / "cdr-csv" / "Master.csv"
+
+
+def cdr_rows() -> list[dict[str, str]]:
+    """Every CDR in Master.csv, oldest first."""
+    path = master_csv()
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [dict(zip(CDR_COLUMNS, row, strict=False)) for row in csv.reader(handle)]
+
+
+def set_global_variable(name: str, value: str) -> None:
+    """Set an Asterisk global variable over AMI (an empty value clears it)."""
+
+    async def send() -> None:
+        client = await PanoramiskAmiClient.connect(
+            AmiEndpoint("127.0.0.1", 5038, AMI_USER, AMI_SECRET))
+        try:
+            response = await client.action("Setvar", {"Variable": name, "Value": value})
+            if not response.success:
+                raise RuntimeError(f"Setvar {name} failed: {response.message}")
+        finally:
+            await client.close()
+
+    asyncio.run(send())
+
+
+def log_position(name: str = "messages") -> int:
+    """Where a log (``messages`` or ``full``) ends now; see :func:`log_since`."""
+    path = log_dir() / name
+    return path.stat().st_size if path.exists() else 0
+
+
+def log_since(position: int, name: str = "full") -> str:
+    """What Asterisk wrote to a log after ``position``."""
+    with (log_dir() / name).open("rb") as handle:
+        handle.seek(position)
+        return handle.read().decode("utf-8", errors="replace")
+
+
+def problems_since(position: int) -> list[str]:
+    """WARNING and ERROR lines Asterisk logged after ``position``."""
+    text = log_since(position, "messages")
+    return [line for line in text.splitlines() if "WARNING[" in line or "ERROR[" in line]

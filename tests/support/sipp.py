@@ -1,0 +1,210 @@
+"""SIPp as phones and carriers: thin wrappers over the scenarios in tests/sipp/."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+STARTUP_SECONDS = 0.5
+_INVITE_RE = re.compile(r"INVITE ruri_user=(?P<ruri_user>\S*) from_user=(?P<from_user>\S*) "
+                        r"pai_user=(?P<pai_user>\S*)")
+SCENARIOS = Path(__file__).resolve().parent.parent / "sipp"
+_ports = itertools.count(5071)
+# SIPp binds audio RTP at -mp and video at -mp + 2: keep 4 apart, above Asterisk's RTP range.
+_media_ports = itertools.count(30000, 4)
+
+
+def sipp_binary() -> str:
+    """The host's sipp (Debian package sip-tester); scripts/sandbox.sh build installs it."""
+    found = shutil.which("sipp")
+    if found is None:
+        raise RuntimeError("sipp is not installed; run 'scripts/sandbox.sh build' "
+                           "(it installs sip-tester)")
+    return found
+
+
+@dataclass(frozen=True)
+class SippResult:
+    """How one SIPp run ended."""
+
+    ok: bool
+    returncode: int
+    errors: str
+
+
+@dataclass
+class SoftPhone:
+    """A phone played by SIPp, bound to its own loopback port."""
+
+    username: str
+    password: str
+    server: str = "127.0.0.1"
+    server_port: int = 5060
+    address: str = "127.0.0.1"
+    port: int = 0
+    media_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.port = self.port or next(_ports)
+        self.media_port = self.media_port or next(_media_ports)
+
+    def _base(self, scenario: str, work_dir: Path) -> list[str]:
+        return [sipp_binary(), f"{self.server}:{self.server_port}", "-sf",
+                str(SCENARIOS / scenario), "-i", self.address, "-p", str(self.port),
+                "-mp", str(self.media_port), "-m", "1", "-nostdin", "-timeout_error",
+                "-trace_err", "-error_file", str(work_dir / f"{self.username}-{scenario}.err")]
+
+    def register(self, work_dir: Path, password: str | None = None) -> SippResult:
+        """REGISTER with digest auth; ok when Asterisk answers 200."""
+        return self._run(work_dir, "register.xml", password, "-timeout", "10")
+
+    def register_refused(self, work_dir: Path, password: str) -> SippResult:
+        """REGISTER with a wrong password; ok when Asterisk refuses it."""
+        return self._run(work_dir, "register_fail.xml", password, "-timeout", "10")
+
+    def call(self, work_dir: Path, number: str, hold_ms: int = 1000) -> SippResult:
+        """Place one authenticated call to ``number``; ok when answered and hung up."""
+        cmd = [*self._base("uac_call.xml", work_dir), "-key", "caller", self.username,
+               "-s", number, "-au", self.username, "-ap", self.password,
+               "-d", str(hold_ms), "-timeout", "60"]
+        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
+                       work_dir / f"{self.username}-uac_call.xml.err")
+
+    def answer_one_call(self, work_dir: Path, after_ms: int = 0) -> BackgroundSipp:
+        """Start answering one incoming call in the background (after ringing for
+        ``after_ms`` when given)."""
+        scenario = "uas_answer_delayed.xml" if after_ms else "uas_answer.xml"
+        cmd = [*self._base(scenario, work_dir), "-timeout", "60"]
+        if after_ms:
+            cmd += ["-d", str(after_ms)]
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   text=True)
+        time.sleep(STARTUP_SECONDS)  # until SIPp has bound its port
+        return BackgroundSipp(process, work_dir / f"{self.username}-{scenario}.err")
+
+    def _run(self, work_dir: Path, scenario: str, password: str | None,
+             *extra: str) -> SippResult:
+        cmd = [*self._base(scenario, work_dir), "-s", self.username, "-au", self.username,
+               "-ap", password if password is not None else self.password, *extra]
+        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=30),
+                       work_dir / f"{self.username}-{scenario}.err")
+
+
+_running: list[subprocess.Popen[str]] = []
+
+
+def stop_all() -> None:
+    """Kill every background SIPp still running (after a failed test)."""
+    while _running:
+        process = _running.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class BackgroundSipp:
+    """A SIPp run going on while the test does something else."""
+
+    process: subprocess.Popen[str]
+    error_file: Path
+    log_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        _running.append(self.process)
+
+    def invites(self) -> list[dict[str, str]]:
+        """The INVITEs a carrier scenario logged: ruri_user, from_user, pai_user."""
+        if self.log_file is None or not self.log_file.exists():
+            return []
+        return [m.groupdict() for m in _INVITE_RE.finditer(self.log_file.read_text())]
+
+    def wait(self, timeout: float = 70) -> SippResult:
+        """Wait for the run to end (killing it after ``timeout`` seconds)."""
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return _finish(self.process, self.error_file)
+
+
+def _finish(process: subprocess.CompletedProcess[str] | subprocess.Popen[str],
+            error_file: Path) -> SippResult:
+    errors = error_file.read_text(errors="replace") if error_file.exists() else ""
+    return SippResult(process.returncode == 0, process.returncode or 0, errors[-2000:])
+
+
+@dataclass
+class SippCarrier:
+    """A carrier's SIP trunk played by SIPp on its own loopback address (never 127.0.0.1,
+    which the phones use), recognised by Asterisk by that address alone."""
+
+    name: str
+    address: str
+    port: int = 5060
+    asterisk: str = "127.0.0.1:5060"
+
+    def _listen(self, work_dir: Path, scenario: str, sets: list[str], *extra: str
+                ) -> BackgroundSipp:
+        log_file = work_dir / f"{self.name}-{scenario}.log"
+        error_file = work_dir / f"{self.name}-{scenario}.err"
+        cmd = [sipp_binary(), *sets, "-sf", str(SCENARIOS / scenario), "-i", self.address,
+               "-p", str(self.port), "-mp", str(next(_media_ports)), "-nostdin",
+               "-trace_logs", "-log_file", str(log_file), "-trace_err", "-error_file",
+               str(error_file), *extra]
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   text=True)
+        time.sleep(STARTUP_SECONDS)
+        return BackgroundSipp(process, error_file, log_file)
+
+    def answer_one_call(self, work_dir: Path) -> BackgroundSipp:
+        """Answer the next call Asterisk sends to this carrier."""
+        return self._listen(work_dir, "carrier_answer.xml", [], "-timeout", "60",
+                            "-timeout_error")
+
+    def reject_calls(self, work_dir: Path, count: int = 1, code: int = 503) -> BackgroundSipp:
+        """Refuse the next ``count`` calls with ``code``."""
+        return self._listen(work_dir, "carrier_reject.xml",
+                            ["-set", "code", str(code), "-set", "max", str(count)],
+                            "-timeout", "60", "-timeout_error")
+
+    def listen(self, work_dir: Path, seconds: int) -> BackgroundSipp:
+        """Refuse whatever arrives for ``seconds``; ``invites()`` tells what did."""
+        return self._listen(work_dir, "carrier_reject.xml", [], "-timeout", str(seconds))
+
+    def _call(self, work_dir: Path, scenario: str, did: str, caller: str,
+              hold_ms: int) -> SippResult:
+        error_file = work_dir / f"{self.name}-{scenario}.err"
+        cmd = [sipp_binary(), self.asterisk, "-key", "caller", caller, "-sf",
+               str(SCENARIOS / scenario), "-s", did, "-d", str(hold_ms), "-i", self.address,
+               "-p", str(next(_ports) + 2000), "-mp", str(next(_media_ports)), "-m", "1",
+               "-nostdin", "-timeout", "60", "-timeout_error", "-trace_err", "-error_file",
+               str(error_file)]
+        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
+                       error_file)
+
+    def call(self, work_dir: Path, did: str, caller: str = "+46701234567",
+             hold_ms: int = 1000) -> SippResult:
+        """Bring a call for ``did`` (as this carrier writes it); ok when answered."""
+        return self._call(work_dir, "carrier_call.xml", did, caller, hold_ms)
+
+    def call_with_audio(self, work_dir: Path, did: str, caller: str = "+46701234567",
+                        hold_ms: int = 3000) -> SippResult:
+        """Like :meth:`call`, sending real G.711 audio while the call lasts."""
+        return self._call(work_dir, "carrier_call_audio.xml", did, caller, hold_ms)
+
+    def call_cancelled(self, work_dir: Path, did: str, after_ms: int,
+                       caller: str = "+46701234567") -> SippResult:
+        """Bring a call for ``did`` and hang up after ``after_ms`` before anyone answers."""
+        return self._call(work_dir, "carrier_call_cancel.xml", did, caller, after_ms)
+
+    def call_refused(self, work_dir: Path, did: str,
+                     caller: str = "+46701234567") -> SippResult:
+        """Bring a call for ``did``; ok when Asterisk refuses it."""
+        return self._call(work_dir, "carrier_call_refused.xml", did, caller, 0)

@@ -1,0 +1,68 @@
+"""Number formats, dialing rules, destination classes and the numbering plan file."""
+
+from __future__ import annotations
+
+import pytest
+
+from pbxctl.errors import ValidationError
+from pbxctl.numbering import (
+    PlanEntry,
+    class_for_branch,
+    dest_classes,
+    parse_dialing,
+    parse_number_format,
+    parse_plan_csv,
+    shipped_plan,
+)
+
+
+@pytest.mark.parametrize(("fmt", "number", "rendered", "forms"), [
+    ("e164", "+78435550101", "78435550101", ("78435550101", "+78435550101")),
+    ("plus", "+78435550101", "+78435550101", ("+78435550101",)),
+    ("national:7", "+78435550101", "8435550101", ("8435550101", "+78435550101")),
+    ("national:7", "+46701234567", "46701234567", ("46701234567", "+46701234567")),
+])
+def test_carrier_number_formats(fmt: str, number: str, rendered: str,
+                                forms: tuple[str, ...]) -> None:
+    parsed = parse_number_format("--number-format", fmt)
+    assert str(parsed) == fmt
+    assert parsed.render(number) == rendered
+    assert parsed.inbound_forms(number) == forms
+
+
+@pytest.mark.parametrize("text", ["national", "national:", "national:07", "e.164", "plus:7"])
+def test_bad_number_formats(text: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_number_format("--number-format", text)
+
+
+def test_dialing_rules_know_the_country_prefixes() -> None:
+    russia = parse_dialing("--dialing", "national:7")
+    assert (russia.national_prefix, russia.international_prefix) == ("8", "810")
+    sweden = parse_dialing("--dialing", "national:46")
+    assert (sweden.national_prefix, sweden.international_prefix) == ("0", "00")
+    custom = parse_dialing("--dialing", "national:7", international_prefix="00")
+    assert custom.international_prefix == "00"
+    with pytest.raises(ValidationError):
+        parse_dialing("--dialing", "national:7", national_prefix="8", international_prefix="8")
+
+
+def test_other_countries_numbers_are_international() -> None:
+    mobile_ru = PlanEntry("79", "mobile")
+    assert class_for_branch(mobile_ru, "7") == "mobile"
+    assert class_for_branch(mobile_ru, "46") == "international"
+    assert class_for_branch(PlanEntry("870", "satellite"), "7") == "satellite"
+
+
+def test_destination_classes() -> None:
+    assert dest_classes("--allow", "national, mobile,national") == ("national", "mobile")
+    with pytest.raises(ValidationError, match="moon"):
+        dest_classes("--allow", "national,moon")
+
+
+def test_plan_files_are_checked_line_by_line() -> None:
+    assert len(shipped_plan()) > 30
+    with pytest.raises(ValidationError, match="line 3.*line 4"):
+        parse_plan_csv("prefix,class\n7,national\n7x,national\n8,moon\n")
+    with pytest.raises(ValidationError, match="twice"):
+        parse_plan_csv("prefix,class\n7,national\n7,mobile\n")
