@@ -138,6 +138,13 @@ def directory(field: str, value: str) -> str:
     return value.rstrip("/") or "/"
 
 
+def file_path(field: str, value: str) -> str:
+    """An absolute file path of plain characters."""
+    if value.endswith("/"):
+        raise ValidationError(field, f"{value!r} is a directory, not a file")
+    return directory(field, value)
+
+
 def e164(field: str, value: str) -> str:
     """A number in E.164 form: ``+`` then 7-15 digits."""
     if not E164_RE.fullmatch(value):

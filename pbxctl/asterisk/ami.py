@@ -47,6 +47,27 @@ class _NeverResend:
         return True
 
 
+class _SupervisedManager(Manager):  # type: ignore[misc]
+    """A panoramisk Manager that never reconnects by itself: whoever owns it decides when
+    and how (with backoff), and learns of a lost connection through ``lost``."""
+
+    def __init__(self, **config: object) -> None:
+        super().__init__(**config)
+        self.lost = asyncio.Event()
+
+    def connection_made(self, f: asyncio.Future[object]) -> None:
+        if f.cancelled() or f.exception() is not None:
+            return  # the caller awaiting connect() sees the error; no retry behind its back
+        super().connection_made(f)
+
+    def connection_lost(self, exc: object) -> None:
+        self._connected = False
+        if self.pinger:
+            self.pinger.cancel()
+            self.pinger = None
+        self.lost.set()
+
+
 @dataclass(frozen=True)
 class AmiEndpoint:
     """Where and as whom to log in."""
@@ -72,7 +93,7 @@ class PanoramiskAmiClient:
         for attempt in range(attempts):
             if attempt:
                 await asyncio.sleep(min(8.0, 0.5 * 2 ** attempt) * random.uniform(0.5, 1.0))
-            manager = Manager(
+            manager = _SupervisedManager(
                 loop=asyncio.get_running_loop(), host=endpoint.host, port=endpoint.port,
                 username=endpoint.username, secret=endpoint.secret, events=events,
                 ping_delay=3600, forgetable_actions=_NeverResend(), log=log)
@@ -98,6 +119,11 @@ class PanoramiskAmiClient:
         if not response.success:
             raise AmiError(f"AMI login refused: {response.get('Message', 'unknown reason')}")
 
+    @property
+    def lost(self) -> asyncio.Event:
+        """Set when the connection is gone (closed by the peer, Asterisk shut down)."""
+        return self._manager.lost  # type: ignore[no-any-return]
+
     async def action(self, name: str, fields: Mapping[str, str] | None = None) -> AmiResponse:
         """Send one action; an event-list action returns its events too."""
         payload = {"Action": name, **(fields or {})}
@@ -121,7 +147,8 @@ class PanoramiskAmiClient:
 
     async def close(self) -> None:
         """Log off (best effort) and close."""
-        if self._manager.protocol is not None and not self._manager.protocol.closed:
+        if (self._manager.protocol is not None and not self._manager.protocol.closed
+                and not self.lost.is_set()):
             with contextlib.suppress(TimeoutError, OSError):
                 await asyncio.wait_for(self._manager.send_action({"Action": "Logoff"}), 2)
         self._manager.close()

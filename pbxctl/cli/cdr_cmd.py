@@ -10,13 +10,12 @@ from pathlib import Path
 
 import click
 
-from pbxctl.asterisk.ami import AmiEndpoint
 from pbxctl.billing.periods import month_range_utc, parse_month
 from pbxctl.cli.output import emit_json, emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction, settings_of
 from pbxctl.db.session import make_engine
-from pbxctl.services.cdr_follow import follow_cdrs
 from pbxctl.services.cdrs import CdrStore, ImportSummary, quarantined, unrated_calls
+from pbxctl.services.node_follow import FollowedNode, NodeFollower, followed
 
 
 @click.group()
@@ -66,14 +65,16 @@ def import_(ctx: click.Context, file: Path, node: str | None, as_json: bool) -> 
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON at the end.")
 @click.pass_context
 def follow(ctx: click.Context, node: str | None, as_json: bool) -> None:
-    """Store the node's CDRs as Asterisk reports them over AMI, until Ctrl-C or SIGTERM."""
+    """Store the node's CDRs as Asterisk reports them over AMI, until Ctrl-C or SIGTERM.
 
-    async def endpoint_of(s: Services) -> tuple[str, AmiEndpoint]:
-        found = await s.nodes.resolve(node)
-        return found.name, AmiEndpoint(found.ami_host, found.ami_port, found.ami_user,
-                                       found.ami_secret)
+    The link is kept up: a lost connection is retried with backoff, and what the node wrote
+    to its Master.csv meanwhile (node option --cdr-csv) is caught up.
+    """
 
-    node_name, endpoint = run_in_transaction(ctx, endpoint_of)
+    async def node_of(s: Services) -> FollowedNode:
+        return followed(await s.nodes.resolve(node))
+
+    target = run_in_transaction(ctx, node_of)
 
     async def main() -> ImportSummary:
         stop = asyncio.Event()
@@ -82,11 +83,11 @@ def follow(ctx: click.Context, node: str | None, as_json: bool) -> None:
             loop.add_signal_handler(signum, stop.set)
         engine = make_engine(settings_of(ctx).database_url)
         try:
-            note(f"Following CDRs of node {node_name}; Ctrl-C to stop.")
-            return await follow_cdrs(engine, node_name, endpoint, stop, on_stored=lambda e: note(
+            note(f"Following CDRs of node {target.name}; Ctrl-C to stop.")
+            return await NodeFollower(engine, target, say=note, on_stored=lambda e: note(
                 f"  {e.get('StartTime', '')} {e.get('AccountCode', '')} {e.get('Source', '')}"
                 f" -> {e.get('Destination', '')} {e.get('Disposition', '')} "
-                f"{e.get('BillableSeconds', '')} s"))
+                f"{e.get('BillableSeconds', '')} s")).run(stop)
         finally:
             await engine.dispose()
 

@@ -34,16 +34,21 @@ def node() -> None:
 @click.option("--recordings-dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Where the node's recorded calls are seen from here "
               "(its /var/spool/asterisk/monitor).")
+@click.option("--cdr-csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The node's Master.csv as seen from here (its /var/log/asterisk/cdr-csv/"
+              "Master.csv): 'pbxctl serve' backfills from it after an AMI outage.")
 @click.pass_context
 def add(ctx: click.Context, name: str, ami_host: str, ami_port: int, ami_user: str,
         ami_secret: str, config_dir: Path, sip_address: str | None, sip_port: int,
-        media_address: str | None, recordings_dir: Path | None) -> None:
+        media_address: str | None, recordings_dir: Path | None,
+        cdr_csv: Path | None) -> None:
     """Add node NAME."""
     spec = NodeSpec(name=name, ami_host=ami_host, ami_port=ami_port, ami_user=ami_user,
                     ami_secret=ami_secret, config_dir=str(config_dir.absolute()),
                     sip_address=sip_address or ami_host, sip_port=sip_port,
                     media_address=media_address,
-                    recordings_dir=str(recordings_dir.absolute()) if recordings_dir else None)
+                    recordings_dir=str(recordings_dir.absolute()) if recordings_dir else None,
+                    cdr_csv=str(cdr_csv.absolute()) if cdr_csv else None)
 
     async def work(s: Services) -> None:
         await s.nodes.add(spec)

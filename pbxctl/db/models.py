@@ -81,6 +81,8 @@ class Node(Base):
     sip_port: Mapped[int] = mapped_column(Integer)
     media_address: Mapped[str] = mapped_column(String(45))
     recordings_dir: Mapped[str | None] = mapped_column(String(4096))
+    # The node's cdr_csv Master.csv as pbxctl can read it: the backfill after an AMI outage.
+    cdr_csv: Mapped[str | None] = mapped_column(String(4096))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     branches: Mapped[list[Branch]] = relationship(back_populates="node")
@@ -446,3 +448,63 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(16))  # admin, accountant, viewer
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class CdrFilePosition(Base):
+    """How far a node's Master.csv has been read by the automatic backfill."""
+
+    __tablename__ = "cdr_file_positions"
+    __table_args__ = (UniqueConstraint("node", "path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str] = mapped_column(String(4096))
+    offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class Webhook(Base):
+    """An HTTP endpoint that is told about calls; payloads are signed with its secret."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[str] = mapped_column(String(200))  # comma-separated event names
+    branch: Mapped[str | None] = mapped_column(String(32))
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WebhookMessage(Base):
+    """One event for one webhook, kept until delivered (the persistent outbox)."""
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (UniqueConstraint("webhook_id", "event_key"),
+                      Index("ix_webhook_outbox_due", "state", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(32))
+    event_key: Mapped[str] = mapped_column(String(200))  # the same event is queued once
+    payload: Mapped[str] = mapped_column(Text)           # the exact JSON body that is signed
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class WebhookAttempt(Base):
+    """The delivery log: every attempt, its answer or error."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_outbox.id", ondelete="CASCADE"), index=True)
+    attempted_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    status: Mapped[int | None] = mapped_column(Integer)   # HTTP status, when one came back
+    error: Mapped[str | None] = mapped_column(String(500))
+    milliseconds: Mapped[int] = mapped_column(Integer)

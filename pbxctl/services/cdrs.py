@@ -167,15 +167,16 @@ class CdrStore:
         return summary
 
     async def store_event(self, node: str, event: dict[str, str],
-                          classifier: Classifier) -> bool:
-        """Store one AMI ``Cdr`` event; False when it was already stored (or unusable)."""
+                          classifier: Classifier) -> StoredRow | None:
+        """Store one AMI ``Cdr`` event; the stored row, or None when it was already stored
+        (or unusable)."""
         cols = from_ami_event(event)
         times = check(cols)
         if isinstance(times, str):
             await self._quarantine([Quarantined(0, times, ",".join(cols))], f"ami:{node}")
-            return False
+            return None
         row = classifier.row(node, cols, cdr_key(node, cols), times)
-        return await self._insert_ignoring_duplicates([row]) == 1
+        return row if await self._insert_ignoring_duplicates([row]) == 1 else None
 
     async def _flush(self, batch: list[StoredRow], summary: ImportSummary,
                      progress: Progress | None) -> None:

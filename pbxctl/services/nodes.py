@@ -30,6 +30,7 @@ class NodeSpec:
     sip_port: int = 5060
     media_address: str | None = None
     recordings_dir: str | None = None
+    cdr_csv: str | None = None
 
 
 def node_snapshot(node: Node) -> Snapshot:
@@ -39,6 +40,7 @@ def node_snapshot(node: Node) -> Snapshot:
         "ami_user": node.ami_user, "config_dir": node.config_dir,
         "sip_address": node.sip_address, "sip_port": node.sip_port,
         "media_address": node.media_address, "recordings_dir": node.recordings_dir,
+        "cdr_csv": node.cdr_csv,
     }
 
 
@@ -64,6 +66,7 @@ class NodeService:
                                        spec.media_address or spec.sip_address),
             recordings_dir=(v.directory("--recordings-dir", spec.recordings_dir)
                             if spec.recordings_dir else None),
+            cdr_csv=v.file_path("--cdr-csv", spec.cdr_csv) if spec.cdr_csv else None,
         )
         if await self._find(node.name) is not None:
             raise ConflictError(f"node {node.name!r} already exists")

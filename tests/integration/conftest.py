@@ -22,7 +22,8 @@ def add_sandbox_node(pbxctl: Pbxctl, config_dir: Path) -> None:
     pbxctl.ok("node", "add", "local", "--ami-host", "127.0.0.1", "--ami-user",
               sandbox.AMI_USER, "--ami-secret", sandbox.AMI_SECRET,
               "--config-dir", str(config_dir), "--recordings-dir",
-              str(sandbox.recordings_dir()))
+              str(sandbox.recordings_dir()), "--cdr-csv",
+              str(sandbox.log_dir() / "cdr-csv" / "Master.csv"))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,214 @@
+"""Webhooks: which URLs hear which events, the persistent outbox and its delivery log."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pbxctl import validation as v
+from pbxctl.db.bulk import insert_ignoring
+from pbxctl.db.models import Branch, Webhook, WebhookAttempt, WebhookMessage, utcnow
+from pbxctl.errors import NotFoundError, ValidationError
+from pbxctl.services.audit import AuditTrail
+from pbxctl.webhooks.events import EVENT_NAMES, WebhookEvent
+
+_HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+_PATH_RE = re.compile(r"[A-Za-z0-9._~/%!$&'()*+,;=:@-]*")
+_QUERY_RE = re.compile(r"[A-Za-z0-9._~/%!$&'()*+,;=:@?-]*")
+
+
+def webhook_url(field: str, value: str) -> str:
+    """An http(s) URL without credentials or fragment, of plain characters."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(field, f"{value!r} is not an http:// or https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValidationError(field, "credentials do not belong in the URL")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        raise ValidationError(field, f"{value!r} has an invalid port") from None
+    if not (_HOST_RE.fullmatch(parts.hostname) or _is_ip(parts.hostname)):
+        raise ValidationError(field, f"{value!r} has an invalid host")
+    if not _PATH_RE.fullmatch(parts.path) or not _QUERY_RE.fullmatch(parts.query) \
+            or parts.fragment or len(value) > 2048:
+        raise ValidationError(field, f"{value!r} has characters a webhook URL may not have")
+    return value
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def event_names(field: str, value: str) -> list[str]:
+    """A comma-separated list of known event names, each once."""
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in EVENT_NAMES]
+    if not names or unknown:
+        raise ValidationError(field, f"unknown event {', '.join(unknown) or '(none)'}; "
+                                     f"use {', '.join(EVENT_NAMES)}")
+    return list(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class WebhookSummary:
+    """A webhook with how its deliveries stand (never its secret)."""
+
+    id: int
+    url: str
+    events: str
+    branch: str | None
+    pending: int
+    delivered: int
+    failed: int
+
+
+class WebhookService:
+    """Adds, lists and removes webhooks; shows and retries deliveries."""
+
+    def __init__(self, session: AsyncSession, audit: AuditTrail) -> None:
+        self._session = session
+        self._audit = audit
+
+    async def add(self, url: str, events: str, branch: str | None) -> tuple[int, str]:
+        """A new webhook; returns its id and signing secret (the only time it is shown)."""
+        names = event_names("--events", events)
+        webhook_url("URL", url)
+        if branch is not None:
+            v.slug("--branch", branch)
+            if await self._session.scalar(select(Branch.id).where(Branch.slug == branch)) \
+                    is None:
+                raise NotFoundError(f"no branch {branch!r}")
+        hook = Webhook(url=url, events=",".join(names), branch=branch,
+                       secret=secrets.token_hex(32))
+        self._session.add(hook)
+        await self._session.flush()
+        self._audit.record("webhook.add", "webhook", str(hook.id),
+                           after={"url": url, "events": hook.events, "branch": branch})
+        return hook.id, hook.secret
+
+    async def remove(self, webhook_id: int) -> None:
+        """Stop delivering to a webhook; its undelivered messages go with it."""
+        hook = await self._get(webhook_id)
+        self._audit.record("webhook.remove", "webhook", str(hook.id),
+                           before={"url": hook.url, "events": hook.events,
+                                   "branch": hook.branch})
+        await self._session.delete(hook)
+
+    async def list(self) -> list[WebhookSummary]:
+        """Every webhook with its delivery counts."""
+        counts: dict[tuple[int, str], int] = {
+            (hook_id, state): n for hook_id, state, n in (await self._session.execute(
+                select(WebhookMessage.webhook_id, WebhookMessage.state, func.count())
+                .group_by(WebhookMessage.webhook_id, WebhookMessage.state))).all()}
+        hooks = (await self._session.scalars(select(Webhook).order_by(Webhook.id))).all()
+        return [WebhookSummary(h.id, h.url, h.events, h.branch,
+                               counts.get((h.id, "pending"), 0),
+                               counts.get((h.id, "delivered"), 0),
+                               counts.get((h.id, "failed"), 0)) for h in hooks]
+
+    async def messages(self, webhook_id: int | None = None, state: str | None = None,
+                       limit: int = 50) -> Sequence[WebhookMessage]:
+        """The newest outbox messages, optionally of one webhook or in one state."""
+        if state is not None and state not in ("pending", "delivered", "failed"):
+            raise ValidationError("--state", "use pending, delivered or failed")
+        query = select(WebhookMessage).order_by(WebhookMessage.id.desc()).limit(limit)
+        if webhook_id is not None:
+            query = query.where(WebhookMessage.webhook_id == webhook_id)
+        if state is not None:
+            query = query.where(WebhookMessage.state == state)
+        return (await self._session.scalars(query)).all()
+
+    async def attempts(self, message_id: int) -> Sequence[WebhookAttempt]:
+        """Every delivery attempt of one message, oldest first."""
+        if await self._session.get(WebhookMessage, message_id) is None:
+            raise NotFoundError(f"no webhook message {message_id}")
+        return (await self._session.scalars(select(WebhookAttempt).where(
+            WebhookAttempt.message_id == message_id).order_by(WebhookAttempt.id))).all()
+
+    async def retry_failed(self, webhook_id: int) -> int:
+        """Deliver a webhook's given-up messages again; returns how many."""
+        await self._get(webhook_id)
+        result = await self._session.execute(
+            update(WebhookMessage).where(WebhookMessage.webhook_id == webhook_id,
+                                         WebhookMessage.state == "failed")
+            .values(state="pending", next_attempt_at=utcnow()))
+        self._audit.record("webhook.retry", "webhook", str(webhook_id),
+                           detail=f"{result.rowcount} messages")
+        return int(result.rowcount)
+
+    async def _get(self, webhook_id: int) -> Webhook:
+        hook = await self._session.get(Webhook, webhook_id)
+        if hook is None:
+            raise NotFoundError(f"no webhook {webhook_id}")
+        return hook
+
+
+async def enqueue(session: AsyncSession, events: Sequence[WebhookEvent]) -> int:
+    """Queue each event for every webhook that wants it; an event already queued for a
+    webhook is not queued again. Returns how many messages were considered."""
+    if not events:
+        return 0
+    hooks = (await session.scalars(select(Webhook))).all()
+    rows = [{"webhook_id": hook.id, "event": event.name, "event_key": event.key,
+             "payload": json.dumps(event.payload, separators=(",", ":"), sort_keys=True),
+             "state": "pending", "attempts": 0, "created_at": utcnow(),
+             "next_attempt_at": utcnow()}
+            for event in events for hook in hooks
+            if event.name in hook.events.split(",")
+            and (hook.branch is None or hook.branch == event.branch)]
+    await insert_ignoring(session, WebhookMessage, rows, ["webhook_id", "event_key"])
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class DueMessage:
+    """A message to attempt now, with what signing and sending it needs."""
+
+    id: int
+    url: str
+    secret: str
+    event: str
+    payload: bytes
+    attempts: int
+
+
+async def due_messages(session: AsyncSession, now: datetime, limit: int) -> list[DueMessage]:
+    """Pending messages whose next attempt is due, oldest first."""
+    rows = (await session.execute(
+        select(WebhookMessage, Webhook).join(Webhook)
+        .where(WebhookMessage.state == "pending", WebhookMessage.next_attempt_at <= now)
+        .order_by(WebhookMessage.next_attempt_at, WebhookMessage.id).limit(limit))).all()
+    return [DueMessage(m.id, h.url, h.secret, m.event, m.payload.encode(), m.attempts)
+            for m, h in rows]
+
+
+async def record_attempt(session: AsyncSession, message: DueMessage, *, at: datetime,
+                         status: int | None, error: str | None, milliseconds: int,
+                         retry_in: timedelta | None) -> str:
+    """Log one attempt and move the message on: delivered, retried later, or failed
+    (``retry_in`` None after the last attempt). Returns the new state."""
+    delivered = status is not None and 200 <= status < 300
+    state = "delivered" if delivered else ("pending" if retry_in is not None else "failed")
+    session.add(WebhookAttempt(message_id=message.id, attempted_at=at, status=status,
+                               error=error[:500] if error else None,
+                               milliseconds=milliseconds))
+    await session.execute(update(WebhookMessage).where(WebhookMessage.id == message.id).values(
+        state=state, attempts=message.attempts + 1,
+        delivered_at=at if delivered else None,
+        last_error=None if delivered else (error or f"HTTP {status}")[:500],
+        next_attempt_at=at + retry_in if state == "pending" and retry_in else at))
+    return state

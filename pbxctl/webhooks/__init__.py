@@ -1,0 +1,1 @@
+"""Webhooks: call events turned into signed JSON, kept in an outbox until delivered."""

@@ -1,0 +1,128 @@
+"""Webhook events from what a node reports over AMI. Pure.
+
+The dialplan announces every call to a company number with ``UserEvent(PbxctlCall)``:
+``Stage: ringing`` when it reaches its destination, ``answered`` when a phone takes it,
+``ended`` from the call's hangup handler. A call that ends unanswered is a missed call.
+Stored CDRs become ``cdr.rated`` events.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+EVENT_NAMES = ("call.ringing", "call.answered", "call.missed", "cdr.rated")
+_NUMBER_RE = re.compile(r"\+?[0-9]{1,20}")
+_EXTENSION_RE = re.compile(r"[0-9]{2,6}")
+_BRANCH_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
+_QUEUE_RE = re.compile(r"[a-z][a-z0-9-]{0,31}/[a-z][a-z0-9-]{0,31}")
+_CALL_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+FORGET_AFTER = timedelta(hours=12)  # a call whose end never came (link lost meanwhile)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """One event to deliver: ``key`` makes it unique (queued once per webhook)."""
+
+    name: str
+    key: str
+    branch: str | None
+    payload: dict[str, Any]
+
+
+@dataclass
+class _Call:
+    call_id: str
+    caller: str | None
+    called: str | None
+    branch: str | None
+    queue: str | None
+    ringing_at: datetime
+    answered_at: datetime | None = None
+    extension: str | None = None
+
+    def payload(self, ended_at: datetime | None = None) -> dict[str, Any]:
+        return {"id": self.call_id, "caller": self.caller, "called": self.called,
+                "branch": self.branch, "queue": self.queue, "extension": self.extension,
+                "ringing_at": _iso(self.ringing_at), "answered_at": _iso(self.answered_at),
+                "ended_at": _iso(ended_at)}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z") if moment else None
+
+
+def _allowed(pattern: re.Pattern[str], value: str | None) -> str | None:
+    return value if value and pattern.fullmatch(value) else None
+
+
+@dataclass
+class CallEvents:
+    """Follows calls to company numbers through their ``PbxctlCall`` user events."""
+
+    node: str
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    _calls: dict[str, _Call] = field(default_factory=dict)
+
+    def feed(self, event: Mapping[str, str]) -> list[WebhookEvent]:
+        """Take one AMI event; the webhook events it causes come back."""
+        if event.get("Event") != "UserEvent" or event.get("UserEvent") != "PbxctlCall":
+            return []
+        call_id = _allowed(_CALL_ID_RE, event.get("Linkedid") or event.get("Uniqueid"))
+        if call_id is None:
+            return []
+        now = self.clock()
+        stage = event.get("Stage", "")
+        if stage == "ringing":
+            self._forget_older_than(now - FORGET_AFTER)
+            call = _Call(call_id, _allowed(_NUMBER_RE, event.get("CallerIDNum")),
+                         _allowed(_NUMBER_RE, event.get("Number")),
+                         _allowed(_BRANCH_RE, event.get("Branch")),
+                         _allowed(_QUEUE_RE, event.get("Queue")), now)
+            self._calls[call_id] = call
+            return [self._event("call.ringing", call, call.payload())]
+        call = self._calls.get(call_id)
+        if call is None:
+            return []
+        if stage == "answered" and call.answered_at is None:
+            call.answered_at = now
+            call.extension = _allowed(_EXTENSION_RE, event.get("Extension"))
+            return [self._event("call.answered", call, call.payload())]
+        if stage == "ended":
+            del self._calls[call_id]
+            if call.answered_at is None:
+                return [self._event("call.missed", call, call.payload(ended_at=now))]
+        return []
+
+    def _event(self, name: str, call: _Call, body: dict[str, Any]) -> WebhookEvent:
+        return WebhookEvent(name, f"{self.node}:{call.call_id}:{name}", call.branch,
+                            {"event": name, "node": self.node, "call": body})
+
+    def _forget_older_than(self, cutoff: datetime) -> None:
+        for call_id in [k for k, c in self._calls.items() if c.ringing_at < cutoff]:
+            del self._calls[call_id]
+
+
+def cdr_rated_event(record: Mapping[str, object]) -> WebhookEvent:
+    """A stored call record (columns as stored) as a ``cdr.rated`` event."""
+
+    def text(name: str) -> str | None:
+        value = record.get(name)
+        if value is None:
+            return None
+        return _iso(value) if isinstance(value, datetime) else str(value)
+
+    body = {name: text(name) for name in (
+        "uniqueid", "start", "answer", "end", "src", "dst", "disposition", "direction",
+        "department", "carrier", "destination", "prefix", "currency", "unrated_reason")}
+    body.update({"billsec": record.get("billsec"), "duration": record.get("duration"),
+                 "charged_seconds": record.get("charged_seconds"), "cost": text("cost"),
+                 "rated": record.get("cost") is not None})
+    department = text("department")
+    return WebhookEvent("cdr.rated", f"{record.get('key')}:cdr.rated",
+                        department if department and _BRANCH_RE.fullmatch(department)
+                        else None, {"event": "cdr.rated", "node": record.get("node"),
+                                    "cdr": body})
