@@ -33,6 +33,18 @@ class Settings(BaseSettings):
     actor: str | None = Field(
         default=None, description="Name recorded in the audit trail instead of the OS user.")
     ami_timeout: float = Field(default=10.0, gt=0)
+    ami_ping_interval: float = Field(
+        default=5.0, gt=0, description="serve: seconds between pings of each AMI link.")
+    ami_ping_timeout: float = Field(
+        default=3.0, gt=0, description="serve: a ping unanswered this long means the link "
+                                       "is dead (half-open) and is reconnected.")
+    ami_backoff_max: float = Field(
+        default=30.0, gt=0, description="serve: longest wait between reconnect attempts.")
+    webhook_first_retry: float = Field(
+        default=5.0, gt=0, description="Seconds before the first retry of a failed "
+                                       "webhook delivery; each further retry waits twice as long.")
+    webhook_max_attempts: int = Field(default=15, ge=1)
+    webhook_timeout: float = Field(default=10.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -28,6 +28,7 @@ from pbxctl.cli import (
     status_cmd,
     switches_cmd,
     token_cmd,
+    webhook_cmd,
 )
 from pbxctl.errors import PbxctlError, ValidationError
 from pbxctl.settings import load_settings
@@ -98,6 +99,7 @@ cli.add_command(switches_cmd.recordings)
 cli.add_command(queue_cmd.queue)
 cli.add_command(status_cmd.status)
 cli.add_command(token_cmd.token)
+cli.add_command(webhook_cmd.webhook)
 cli.add_command(serve_cmd.serve)
 cli.add_command(apply_cmd.apply)
 cli.add_command(audit_cmd.audit)

@@ -1,0 +1,86 @@
+"""The background work of ``pbxctl serve``: a follower per node (nodes added or removed
+while it runs are picked up), webhook deliveries and database-backed metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pbxctl.asterisk.link import LinkPolicy
+from pbxctl.metrics import ServeMetrics
+from pbxctl.services.node_follow import FollowedNode, NodeFollower, all_nodes
+from pbxctl.webhooks.delivery import RetryPolicy, run_deliveries
+
+log = logging.getLogger(__name__)
+NODES_REFRESH_SECONDS = 15.0
+METRICS_REFRESH_SECONDS = 5.0
+
+
+class Supervisor:
+    """Starts, watches and stops the long-running tasks."""
+
+    def __init__(self, engine: AsyncEngine, metrics: ServeMetrics, link: LinkPolicy,
+                 retry: RetryPolicy) -> None:
+        self._engine = engine
+        self._metrics = metrics
+        self._link = link
+        self._retry = retry
+        self._stop = asyncio.Event()
+        self._followers: dict[str, tuple[FollowedNode, asyncio.Event, asyncio.Task[object]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._retired: list[asyncio.Task[object]] = []
+
+    def start(self) -> None:
+        """Start everything in the running loop."""
+        self._tasks = [
+            asyncio.create_task(self._watch_nodes(), name="nodes"),
+            asyncio.create_task(run_deliveries(self._engine, self._retry, self._metrics,
+                                               self._stop), name="webhooks"),
+            asyncio.create_task(self._refresh_metrics(), name="metrics"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop everything: links log off, queued events are handled first."""
+        self._stop.set()
+        for _node, stop, _task in self._followers.values():
+            stop.set()
+        tasks = [t for *_, t in self._followers.values()] + self._retired + self._tasks
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _watch_nodes(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._sync(await all_nodes(self._engine))
+            except Exception:
+                log.exception("could not read the nodes")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), NODES_REFRESH_SECONDS)
+
+    def _sync(self, nodes: list[FollowedNode]) -> None:
+        wanted = {n.name: n for n in nodes}
+        for name, (node, stop, task) in list(self._followers.items()):
+            if task.done() and not task.cancelled() and task.exception():
+                log.error("node %s: following stopped: %r; starting again", name,
+                          task.exception())
+            if wanted.get(name) != node or task.done():  # removed, changed or crashed
+                stop.set()
+                self._retired.append(task)
+                del self._followers[name]
+        for name, node in wanted.items():
+            if name not in self._followers:
+                stop = asyncio.Event()
+                follower = NodeFollower(self._engine, node, self._link, self._metrics)
+                self._followers[name] = (node, stop, asyncio.create_task(
+                    follower.run(stop), name=f"node-{name}"))
+
+    async def _refresh_metrics(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await self._metrics.refresh_from_database(self._engine)
+            except Exception:
+                log.exception("could not refresh metrics from the database")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), METRICS_REFRESH_SECONDS)
