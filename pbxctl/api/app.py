@@ -146,10 +146,11 @@ async def audit_log(request: web.Request) -> web.Response:
              "before": e.before, "after": e.after, "detail": e.detail} for e in entries]})
 
 
-def create_app(engine: AsyncEngine) -> web.Application:
-    """The API application on ``engine``."""
+def create_app(engine: AsyncEngine, registry: CollectorRegistry | None = None
+               ) -> web.Application:
+    """The API application on ``engine``, counting into ``registry`` (default: its own)."""
     app = web.Application(middlewares=[auth_and_errors])
-    registry = CollectorRegistry()
+    registry = registry or CollectorRegistry()
     app[ENGINE] = engine
     app[METRICS] = registry
     app[REQUESTS] = Counter("pbxctl_http_requests", "HTTP requests answered",

@@ -1,16 +1,33 @@
-"""``pbxctl serve``: the long-running HTTP API process."""
+"""``pbxctl serve``: the long-running process: HTTP API, AMI links, webhooks, metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
 
 import click
 from aiohttp import web
 
 from pbxctl.api.app import ENGINE, create_app
+from pbxctl.asterisk.link import LinkPolicy
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import require_schema, settings_of
 from pbxctl.db.session import make_engine
+from pbxctl.metrics import ServeMetrics
+from pbxctl.services.supervisor import Supervisor
+from pbxctl.settings import Settings
+from pbxctl.webhooks.delivery import RetryPolicy
+
+
+def _supervisor(s: Settings, app: web.Application, metrics: ServeMetrics) -> Supervisor:
+    return Supervisor(
+        app[ENGINE], metrics,
+        LinkPolicy(ping_interval=s.ami_ping_interval, ping_timeout=s.ami_ping_timeout,
+                   backoff_max=s.ami_backoff_max),
+        RetryPolicy(first_delay=s.webhook_first_retry, max_attempts=s.webhook_max_attempts,
+                    request_timeout=s.webhook_timeout))
 
 
 @click.command()
@@ -19,18 +36,28 @@ from pbxctl.db.session import make_engine
 @click.option("--port", type=int, default=8080, show_default=True)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
-    """Serve the HTTP API (/api/v1, /healthz, /metrics) until SIGTERM or Ctrl-C."""
+    """Serve the HTTP API (/api/v1, /healthz, /metrics), follow every node over AMI
+    (CDRs, queues, call events) and deliver webhooks, until SIGTERM or Ctrl-C."""
     settings = settings_of(ctx)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("pbxctl.asterisk.ami").setLevel(logging.WARNING)  # panoramisk chatter
 
     async def application() -> web.Application:
         engine = make_engine(settings.database_url)
         await require_schema(engine)
-        app = create_app(engine)
+        metrics = ServeMetrics()
+        app = create_app(engine, metrics.registry)
 
-        async def dispose(app: web.Application) -> None:
+        async def background(app: web.Application) -> AsyncIterator[None]:
+            supervisor = _supervisor(settings, app, metrics)
+            supervisor.start()
+            yield
+            await supervisor.stop()
             await app[ENGINE].dispose()
 
-        app.on_cleanup.append(dispose)
+        app.cleanup_ctx.append(background)
         return app
 
     note(f"pbxctl serving on http://{host}:{port}/ (API under /api/v1)")

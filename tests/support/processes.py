@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from typing import IO
 
 
 def free_port() -> int:
@@ -17,17 +18,22 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _pbxctl(database_url: str, *args: str, stdout: int = subprocess.DEVNULL
+def _pbxctl(database_url: str, *args: str, stdout: int = subprocess.DEVNULL,
+            env: dict[str, str] | None = None, stderr: IO[str] | int = subprocess.PIPE
             ) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "pbxctl.cli", *args],
-                            env={**os.environ, "PBXCTL_DATABASE_URL": database_url},
-                            stdout=stdout, stderr=subprocess.PIPE, text=True)
+                            env={**os.environ, "PBXCTL_DATABASE_URL": database_url,
+                                 **(env or {})},
+                            stdout=stdout, stderr=stderr, text=True)
 
 
-def start_serve(database_url: str) -> tuple[subprocess.Popen[str], str]:
-    """``pbxctl serve`` on a free port, once /healthz answers; returns it and its URL."""
+def start_serve(database_url: str, env: dict[str, str] | None = None,
+                log: IO[str] | None = None) -> tuple[subprocess.Popen[str], str]:
+    """``pbxctl serve`` on a free port, once /healthz answers; returns it and its URL.
+    Its log goes to ``log`` when given, else to a pipe to read after stopping it."""
     port = free_port()
-    process = _pbxctl(database_url, "serve", "--port", str(port))
+    process = _pbxctl(database_url, "serve", "--port", str(port), env=env,
+                      stderr=log if log is not None else subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 20
     while True:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -40,6 +42,21 @@ def start() -> None:
 def stop() -> None:
     """Stop Asterisk in the chroot."""
     _run("stop", timeout=60)
+
+
+def kill_hard() -> int:
+    """``kill -9`` the chroot's Asterisk, as a crash would; returns how many processes."""
+    root = Path(_run("path")).resolve()
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc.name.isdigit() and (proc / "comm").read_text().strip() == "asterisk"
+                    and (proc / "root").resolve() == root):
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+        except (OSError, ProcessLookupError):
+            continue
+    return killed
 
 
 def forget_registrations() -> None:

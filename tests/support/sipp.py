@@ -75,6 +75,15 @@ class SoftPhone:
         return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
                        work_dir / f"{self.username}-uac_call.xml.err")
 
+    def start_call(self, work_dir: Path, number: str, hold_ms: int) -> BackgroundSipp:
+        """Place one authenticated call to ``number`` in the background."""
+        cmd = [*self._base("uac_call.xml", work_dir), "-key", "caller", self.username,
+               "-s", number, "-au", self.username, "-ap", self.password,
+               "-d", str(hold_ms), "-timeout", "60"]
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   text=True)
+        return BackgroundSipp(process, work_dir / f"{self.username}-uac_call.xml.err")
+
     def answer_one_call(self, work_dir: Path, after_ms: int = 0) -> BackgroundSipp:
         """Start answering one incoming call in the background (after ringing for
         ``after_ms`` when given)."""

@@ -1,0 +1,176 @@
+"""``pbxctl serve`` against the sandbox Asterisk: a webhook receiver that is down for the
+first attempts still gets ``call.ringing``, signed; Asterisk killed with -9 during a SIPp
+run and started again is reconnected to by itself (seen in /metrics); calls placed while
+serve itself was stopped are caught up from Master.csv; every call SIPp completed has
+exactly one CDR."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from pbxctl.webhooks.signing import is_valid
+from tests.conftest import Pbxctl
+from tests.integration.conftest import add_sandbox_node
+from tests.support import sandbox
+from tests.support.processes import start_serve
+from tests.support.sipp import SippCarrier, SoftPhone
+
+TELE2 = SippCarrier("tele2", "127.0.0.2")
+FAST = {"PBXCTL_AMI_PING_INTERVAL": "1", "PBXCTL_AMI_PING_TIMEOUT": "2",
+        "PBXCTL_AMI_BACKOFF_MAX": "1", "PBXCTL_WEBHOOK_FIRST_RETRY": "0.3"}
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A CRM's webhook endpoint that is down (503) for its first ``down_for`` requests."""
+
+    down_for = 0
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.received.append((dict(self.headers), body))
+        down = len(Receiver.received) <= Receiver.down_for
+        self.send_response(503 if down else 204)
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def receiver() -> Iterator[str]:
+    Receiver.received, Receiver.down_for = [], 2
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/crm/pbx-events"
+    server.shutdown()
+    server.server_close()
+
+
+def metrics(base: str) -> dict[tuple[str, str], float]:
+    """/metrics as {(sample name, node or ''): value}."""
+    with urllib.request.urlopen(base + "metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {(s.name, s.labels.get("node", "")): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def wait_for(what: str, condition: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+def outbound_cdrs(pbxctl: Pbxctl, month: str, department: str) -> list[dict[str, object]]:
+    rows = json.loads(pbxctl.ok("report", "costs", "--month", month, "--department",
+                                department, "--detail", "--format", "json").stdout)["rows"]
+    return rows
+
+
+def test_serve_survives_a_crash_and_a_restart_and_delivers_webhooks(
+        pbxctl: Pbxctl, asterisk: Path, tmp_path: Path, receiver: str) -> None:
+    branch = f"r{uuid.uuid4().hex[:6]}"   # Master.csv keeps earlier tests' calls
+    add_sandbox_node(pbxctl, asterisk)
+    pbxctl.ok("branch", "add", branch, "--name", "Resilient", "--city", "Kazan",
+              "--timezone", "Europe/Moscow", "--ext-range", "700-799")
+    creds = json.loads(pbxctl.ok("ext", "add", branch, "701", "--name", "Anna",
+                                 "--json").stdout)
+    anna = SoftPhone(creds["username"], creds["password"])
+    pbxctl.ok("carrier", "add", "tele2", "--host", TELE2.address, "--auth", "ip", "--match",
+              TELE2.address, "--number-format", "national:7", "--qualify", "0")
+    deck = tmp_path / "tele2.csv"
+    deck.write_text("prefix,destination,rate_per_minute,connect_fee,min_seconds,"
+                    "increment_seconds\n7,Russia,1.0000,0.0000,0,1\n")
+    pbxctl.ok("rates", "import", "tele2", str(deck), "--valid-from", "2026-01-01")
+    pbxctl.ok("number", "add", "+78435550701", "--carrier", "tele2", "--branch", branch,
+              "--monthly-fee", "0.00", "--route", "ext:701")
+    pbxctl.ok("branch", "outbound", branch, "--dialing", "national:7", "--carriers", "tele2",
+              "--caller-id", "+78435550701", "--allow", "national")
+    pbxctl.ok("apply")
+    assert anna.register(tmp_path).ok
+    created = json.loads(pbxctl.ok("webhook", "add", receiver, "--events", "call.ringing",
+                                   "--branch", branch, "--json").stdout)
+
+    log = (tmp_path / "serve.log").open("w")
+    serve, base = start_serve(pbxctl.database_url, FAST, log)
+    completed: list[str] = []
+
+    def place(numbers: list[str]) -> None:
+        for number in numbers:
+            answering = TELE2.answer_one_call(tmp_path)
+            placed = anna.call(tmp_path, number, hold_ms=1500)
+            assert placed.ok, placed.errors
+            assert answering.wait().ok
+            completed.append("+7" + number[1:])
+
+    try:
+        wait_for("the AMI link", lambda: metrics(base).get(
+            ("pbxctl_ami_connected", "local")) == 1)
+
+        # A customer calls the branch while the CRM is down for two attempts.
+        answering = anna.answer_one_call(tmp_path)
+        assert TELE2.call(tmp_path, "8435550701").ok
+        assert answering.wait().ok
+        wait_for("call.ringing to get through", lambda: len(Receiver.received) >= 3)
+        for headers, body in Receiver.received:
+            assert headers["X-Pbxctl-Event"] == "call.ringing"
+            assert is_valid(created["secret"], int(headers["X-Pbxctl-Timestamp"]), body,
+                            headers["X-Pbxctl-Signature"])
+        call = json.loads(Receiver.received[-1][1])["call"]
+        assert (call["called"], call["branch"], call["caller"]) == (
+            "+78435550701", branch, "+46701234567")
+
+        place(["84955550001", "84955550002", "84955550003"])
+
+        # Asterisk dies (kill -9) while a SIPp call is up.
+        answering = TELE2.answer_one_call(tmp_path)
+        in_flight = anna.start_call(tmp_path, "84955550009", hold_ms=30_000)
+        time.sleep(2)
+        assert sandbox.kill_hard() >= 1
+        wait_for("the link to drop", lambda: metrics(base).get(
+            ("pbxctl_ami_connected", "local")) == 0)
+        assert not in_flight.wait(timeout=70).ok      # that call never completed
+        answering.process.kill()
+        sandbox.start()
+        wait_for("the reconnect", lambda: metrics(base).get(
+            ("pbxctl_ami_reconnects_total", "local"), 0) >= 1 and metrics(base).get(
+            ("pbxctl_ami_connected", "local")) == 1)
+        assert anna.register(tmp_path).ok
+        place(["84955550011", "84955550012", "84955550013"])
+        wait_for("the live CDRs", lambda: metrics(base).get(
+            ("pbxctl_cdrs_stored_total", "local"), 0) >= 7)   # 1 inbound + 6 outbound
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=30)
+    assert serve.returncode == 0, (tmp_path / "serve.log").read_text()[-3000:]
+
+    # Calls while serve is stopped are caught up from Master.csv when it starts again.
+    place(["84955550021", "84955550022"])
+    serve, base = start_serve(pbxctl.database_url, FAST, log)
+    try:
+        month = time.strftime("%Y-%m", time.gmtime(time.time() + 3 * 3600))
+        wait_for("the catch-up", lambda: len(outbound_cdrs(pbxctl, month, branch))
+                 >= len(completed), seconds=30)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=30)
+        log.close()
+    assert serve.returncode == 0
+
+    detail = outbound_cdrs(pbxctl, month, branch)
+    answered = sorted(str(r["destination"]) for r in detail)
+    assert answered == sorted(completed), (tmp_path / "serve.log").read_text()[-3000:]
