@@ -78,6 +78,12 @@ class AmiEndpoint:
     secret: str
 
 
+def _register(manager: Manager, name: str, callback: Callable[[dict[str, str]], None]
+              ) -> None:
+    manager.register_event(name, lambda _manager, event: callback(
+        {str(k): str(v) for k, v in event.items()}))
+
+
 class PanoramiskAmiClient:
     """An :class:`AmiClient` over a panoramisk Manager (created inside the running loop)."""
 
@@ -87,8 +93,11 @@ class PanoramiskAmiClient:
 
     @classmethod
     async def connect(cls, endpoint: AmiEndpoint, *, timeout: float = 10.0,
-                      attempts: int = 3, events: str = "off") -> PanoramiskAmiClient:
-        """Connect and log in, retrying with exponential backoff and jitter."""
+                      attempts: int = 3, events: str = "off",
+                      handlers: Mapping[str, Callable[[dict[str, str]], None]] | None = None
+                      ) -> PanoramiskAmiClient:
+        """Connect and log in, retrying with exponential backoff and jitter. ``handlers``
+        (event name → callback) are in place before the login, so no event slips by."""
         last_error: Exception | None = None
         for attempt in range(attempts):
             if attempt:
@@ -97,6 +106,8 @@ class PanoramiskAmiClient:
                 loop=asyncio.get_running_loop(), host=endpoint.host, port=endpoint.port,
                 username=endpoint.username, secret=endpoint.secret, events=events,
                 ping_delay=3600, forgetable_actions=_NeverResend(), log=log)
+            for name, handler in (handlers or {}).items():
+                _register(manager, name, handler)
             try:
                 await asyncio.wait_for(cls._login(manager), timeout)
                 return cls(manager, timeout)
@@ -139,11 +150,6 @@ class PanoramiskAmiClient:
         return AmiResponse(success=bool(head.success),
                            message=str(head.get("Message", "")),
                            fields={k: str(v) for k, v in head.items()}, events=events)
-
-    def on_event(self, name: str, callback: Callable[[dict[str, str]], None]) -> None:
-        """Call ``callback`` with every event called ``name`` (as a plain dict)."""
-        self._manager.register_event(name, lambda _manager, event: callback(
-            {str(k): str(v) for k, v in event.items()}))
 
     async def close(self) -> None:
         """Log off (best effort) and close."""

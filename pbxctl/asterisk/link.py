@@ -63,10 +63,6 @@ class EventClient(Protocol):
         """Set when the connection is gone."""
         ...
 
-    def on_event(self, name: str, callback: EventHandler) -> None:
-        """Call ``callback`` with every event called ``name``."""
-        ...
-
     async def action(self, name: str, fields: Mapping[str, str] | None = None) -> object:
         """Send an action and wait for the answer (raises AmiError past the deadline)."""
         ...
@@ -76,16 +72,17 @@ class EventClient(Protocol):
         ...
 
 
-Connector = Callable[[], Awaitable[EventClient]]
+Connector = Callable[[Mapping[str, EventHandler]], Awaitable[EventClient]]
 
 
 def panoramisk_connector(endpoint: AmiEndpoint, events: str, policy: LinkPolicy
                          ) -> Connector:
     """One login attempt per call; actions on the link wait ``ping_timeout`` at most."""
 
-    async def connect() -> EventClient:
+    async def connect(handlers: Mapping[str, EventHandler]) -> EventClient:
         return await PanoramiskAmiClient.connect(endpoint, timeout=policy.ping_timeout,
-                                                 attempts=1, events=events)
+                                                 attempts=1, events=events,
+                                                 handlers=handlers)
     return connect
 
 
@@ -107,7 +104,7 @@ class AmiLink:
         was_up = False
         while not stop.is_set():
             try:
-                client = await self._connect()
+                client = await self._connect(self._handlers)
             except (AmiError, OSError) as exc:
                 failures += 1
                 delay = backoff_delay(failures, self._policy)
@@ -116,8 +113,6 @@ class AmiLink:
                 await _sleep_unless(stop, delay)
                 continue
             failures = 0
-            for name, handler in self._handlers.items():
-                client.on_event(name, handler)
             try:
                 await self._observer.link_up(self.node, reconnect=was_up)
                 was_up = True

@@ -35,17 +35,22 @@ class Receiver(BaseHTTPRequestHandler):
     """A CRM's webhook endpoint that is down (503) for its first ``down_for`` requests."""
 
     down_for = 0
-    received: list[tuple[dict[str, str], bytes]] = []
+    received: list[tuple[dict[str, str], bytes, int]] = []
 
     def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        Receiver.received.append((dict(self.headers), body))
-        down = len(Receiver.received) <= Receiver.down_for
-        self.send_response(503 if down else 204)
+        status = 503 if len(Receiver.received) < Receiver.down_for else 204
+        Receiver.received.append((dict(self.headers), body, status))
+        self.send_response(status)
         self.end_headers()
 
     def log_message(self, *_args: object) -> None:
         pass
+
+
+def delivered() -> list[dict[str, object]]:
+    """The bodies the receiver accepted."""
+    return [json.loads(body) for _, body, status in Receiver.received if status == 204]
 
 
 @pytest.fixture
@@ -102,8 +107,9 @@ def test_serve_survives_a_crash_and_a_restart_and_delivers_webhooks(
               "--caller-id", "+78435550701", "--allow", "national")
     pbxctl.ok("apply")
     assert anna.register(tmp_path).ok
-    created = json.loads(pbxctl.ok("webhook", "add", receiver, "--events", "call.ringing",
-                                   "--branch", branch, "--json").stdout)
+    created = json.loads(pbxctl.ok("webhook", "add", receiver, "--events",
+                                   "call.ringing,call.answered,call.missed", "--branch",
+                                   branch, "--json").stdout)
 
     log = (tmp_path / "serve.log").open("w")
     serve, base = start_serve(pbxctl.database_url, FAST, log)
@@ -121,18 +127,28 @@ def test_serve_survives_a_crash_and_a_restart_and_delivers_webhooks(
         wait_for("the AMI link", lambda: metrics(base).get(
             ("pbxctl_ami_connected", "local")) == 1)
 
-        # A customer calls the branch while the CRM is down for two attempts.
+        # Customers call the branch while the CRM is down for two attempts: one call is
+        # answered, one is given up before anyone answers.
         answering = anna.answer_one_call(tmp_path)
         assert TELE2.call(tmp_path, "8435550701").ok
         assert answering.wait().ok
-        wait_for("call.ringing to get through", lambda: len(Receiver.received) >= 3)
-        for headers, body in Receiver.received:
-            assert headers["X-Pbxctl-Event"] == "call.ringing"
+        assert TELE2.call_cancelled(tmp_path, "8435550701", after_ms=1500).ok
+        wait_for("the call events to get through", lambda: len(delivered()) >= 4)
+        for headers, body, _status in Receiver.received:
             assert is_valid(created["secret"], int(headers["X-Pbxctl-Timestamp"]), body,
                             headers["X-Pbxctl-Signature"])
-        call = json.loads(Receiver.received[-1][1])["call"]
-        assert (call["called"], call["branch"], call["caller"]) == (
+            assert headers["X-Pbxctl-Event"] == json.loads(body)["event"]
+        assert [status for *_, status in Receiver.received[:2]] == [503, 503]
+        events = sorted((e["event"], e["call"]["id"]) for e in delivered())
+        assert [name for name, _ in events] == ["call.answered", "call.missed",
+                                                "call.ringing", "call.ringing"]
+        (_, taken), (_, missed), *rang = events
+        assert taken != missed and sorted(call for _, call in rang) == sorted([taken, missed])
+        ringing = next(e["call"] for e in delivered() if e["event"] == "call.ringing")
+        assert (ringing["called"], ringing["branch"], ringing["caller"]) == (
             "+78435550701", branch, "+46701234567")
+        answered = next(e["call"] for e in delivered() if e["event"] == "call.answered")
+        assert answered["extension"] == "701" and answered["answered_at"]
 
         place(["84955550001", "84955550002", "84955550003"])
 
