@@ -4,51 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 import click
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbxctl.asterisk.ami import AmiClient
 from pbxctl.db.migrate import current_revision, head_revision
-from pbxctl.db.models import Node
 from pbxctl.db.session import make_engine, transaction
 from pbxctl.errors import PbxctlError
 from pbxctl.services.audit import Actor, AuditTrail
-from pbxctl.services.branches import BranchService
-from pbxctl.services.carriers import CarrierService
-from pbxctl.services.deploy import ami_connector
-from pbxctl.services.extensions import ExtensionService
-from pbxctl.services.nodes import NodeService
-from pbxctl.services.numbers import NumberService
-from pbxctl.services.numplan import NumberingPlanService
-from pbxctl.services.policies import PolicyService
-from pbxctl.services.rates import RateService
+from pbxctl.services.bundle import Services, services_for
 from pbxctl.settings import Settings, os_user
 
 T = TypeVar("T")
-
-
-@dataclass
-class Services:
-    """The services of one transaction, wired with the same session and audit trail."""
-
-    session: AsyncSession
-    audit: AuditTrail
-    nodes: NodeService
-    branches: BranchService
-    extensions: ExtensionService
-    carriers: CarrierService
-    numbers: NumberService
-    policies: PolicyService
-    numplan: NumberingPlanService
-    rates: RateService
-    settings: Settings
-
-    async def ami(self, node: Node) -> AmiClient:
-        """An AMI connection to ``node`` with the configured deadline."""
-        return await ami_connector(node, self.settings.ami_timeout)()
 
 
 def settings_of(ctx: click.Context) -> Settings:
@@ -78,13 +46,7 @@ def run_in_transaction(ctx: click.Context, work: Callable[[Services], Awaitable[
             await require_schema(engine)
             async with transaction(engine) as session:
                 audit = AuditTrail(session, Actor(settings.actor or os_user(), "cli"))
-                services = Services(
-                    session, audit, NodeService(session, audit), BranchService(session, audit),
-                    ExtensionService(session, audit), CarrierService(session, audit),
-                    NumberService(session, audit), PolicyService(session, audit),
-                    NumberingPlanService(session, audit), RateService(session, audit),
-                    settings)
-                return await work(services)
+                return await work(services_for(session, audit, settings))
         finally:
             await engine.dispose()
 

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import click
 from aiohttp import web
 
-from pbxctl.api.app import ENGINE, create_app
+from pbxctl.api.app import create_app
+from pbxctl.api.keys import ENGINE
 from pbxctl.asterisk.link import LinkPolicy
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import require_schema, settings_of
@@ -48,7 +49,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         engine = make_engine(settings.database_url)
         await require_schema(engine)
         metrics = ServeMetrics()
-        app = create_app(engine, metrics.registry)
+        app = create_app(engine, metrics.registry, settings)
 
         async def background(app: web.Application) -> AsyncIterator[None]:
             supervisor = _supervisor(settings, app, metrics)

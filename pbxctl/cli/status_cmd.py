@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
-from datetime import UTC, datetime
 
 import click
 
 from pbxctl.cli.output import emit_json, emit_table
-from pbxctl.cli.runtime import Services, run_in_transaction
-from pbxctl.services.deploy import ami_connector
-from pbxctl.services.live_switches import CrisisState, crisis_states
-from pbxctl.services.queue_stats import service_levels_today
-from pbxctl.services.status import NodeStatus, node_status
+from pbxctl.cli.runtime import run_in_transaction
+from pbxctl.services.live_switches import CrisisState
+from pbxctl.services.overview import company_status
+from pbxctl.services.status import NodeStatus
 
 
 def _gather(ctx: click.Context, node: str | None
             ) -> tuple[list[NodeStatus], list[CrisisState]]:
-    async def work(s: Services) -> tuple[list[NodeStatus], list[CrisisState]]:
-        nodes = [await s.nodes.get(node)] if node else list(await s.nodes.list())
-        statuses = await asyncio.gather(*(
-            node_status(n.name, ami_connector(n, min(s.settings.ami_timeout, 5.0)))
-            for n in nodes))
-        today = await service_levels_today(s.session, datetime.now(UTC))
-        for node_state in statuses:
-            node_state.queues = [dataclasses.replace(q, today=today.get(q.name, ""))
-                                 for q in node_state.queues]
-        return list(statuses), await crisis_states(s.session)
-
-    return run_in_transaction(ctx, work)
+    return run_in_transaction(ctx, lambda s: company_status(s, node))
 
 
 def _show(statuses: list[NodeStatus], crisis: list[CrisisState]) -> None:

@@ -67,9 +67,10 @@ class BranchService:
         return branch
 
     async def list(self) -> Sequence[Branch]:
-        """All branches by slug, with node and extensions loaded."""
+        """All branches by slug, with node, extensions and outbound policy loaded."""
         query = (select(Branch).order_by(Branch.slug)
-                 .options(selectinload(Branch.node), selectinload(Branch.extensions)))
+                 .options(selectinload(Branch.node), selectinload(Branch.extensions),
+                          selectinload(Branch.outbound)))
         return (await self._session.scalars(query)).all()
 
     async def get(self, slug: str) -> Branch:
