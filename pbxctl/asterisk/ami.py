@@ -39,6 +39,11 @@ class AmiClient(Protocol):
         ...
 
 
+# panoramisk takes "Added interface to queue" for the start of an event list and waits for
+# its end, which never comes: these actions answer with one response, full stop.
+_ONE_RESPONSE = frozenset({"queueadd"})
+
+
 class _NeverResend:
     """panoramisk re-sends unanswered actions after a reconnect unless they are
     "forgetable"; we never want that (an Originate must not ring twice)."""
@@ -139,8 +144,9 @@ class PanoramiskAmiClient:
         """Send one action; an event-list action returns its events too."""
         payload = {"Action": name, **(fields or {})}
         try:
-            result = await asyncio.wait_for(
-                self._manager.send_action(payload), self._timeout)
+            result = await asyncio.wait_for(self._manager.send_action(
+                payload, as_list=False if name.lower() in _ONE_RESPONSE else None),
+                self._timeout)
         except TimeoutError:
             raise AmiError(f"AMI action {name} got no answer within {self._timeout:g} s") from None
         messages = result if isinstance(result, list) else [result]
