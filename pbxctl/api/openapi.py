@@ -178,9 +178,6 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("GET", "/audit", ADMIN, "The audit trail", query={
         "since": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}}),
 )
-ROUTES: dict[str, dict[str, tuple[str, ...]]] = {}
-for _operation in OPERATIONS:
-    ROUTES.setdefault(_operation.path, {})[_operation.method] = _operation.roles
 OPERATION_BY_ROUTE = {(o.method, o.path): o for o in OPERATIONS}
 
 
