@@ -9,15 +9,21 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
+from collections.abc import Callable
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pbxctl.webhooks.signing import is_valid  # noqa: E402
 from tests.support import sandbox  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 from tests.support.sipp import SippCarrier, SoftPhone  # noqa: E402
 
 DEMO_DIR = ROOT / "demo"
@@ -66,7 +72,8 @@ def main() -> None:
     step("1. Create the database and describe the company")
     pbxctl("init")
     pbxctl("node", "add", "local", "--ami-host", "127.0.0.1", "--ami-user", sandbox.AMI_USER,
-           "--ami-secret", sandbox.AMI_SECRET, "--config-dir", str(sandbox.config_dir()))
+           "--ami-secret", sandbox.AMI_SECRET, "--config-dir", str(sandbox.config_dir()),
+           "--cdr-csv", str(sandbox.master_csv()))
     pbxctl("branch", "add", "kazan", "--name", "Kazan salon", "--city", "Kazan",
            "--timezone", "Europe/Moscow", "--ext-range", "200-299")
     pbxctl("branch", "add", "omsk", "--name", "Omsk office", "--city", "Omsk",
@@ -208,8 +215,90 @@ def calls(work_dir: Path, anna: SoftPhone, ivan: SoftPhone, first_cdr_line: int)
     pbxctl("report", "costs", "--month", month, "--department", "kazan")
     pbxctl("report", "costs", "--month", month, "--department", "kazan", "--detail")
 
-    step("10. Every change is in the audit trail")
+    serve_with_webhook(work_dir, anna)
+
+    step("11. Every change is in the audit trail")
     pbxctl("audit")
+
+
+class CrmReceiver(BaseHTTPRequestHandler):
+    """A CRM's webhook endpoint: keeps what it is sent."""
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        CrmReceiver.received.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def serve_with_webhook(work_dir: Path, anna: SoftPhone) -> None:
+    """pbxctl serve follows the node; a CRM gets signed call events; /metrics."""
+    step("10. pbxctl serve: the CRM hears about calls (signed webhooks); /metrics")
+    crm = ThreadingHTTPServer(("127.0.0.1", 0), CrmReceiver)
+    threading.Thread(target=crm.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{crm.server_address[1]}/pbx-events"
+    hook = json.loads(pbxctl("webhook", "add", url, "--events", "call.ringing,call.answered",
+                             "--branch", "kazan", "--json", show=False))
+    print(f"  webhook {hook['id']} -> {url}; signing secret {hook['secret'][:6]}… "
+          "(shown once)")
+    port = free_port()
+    log = (work_dir / "serve.log").open("w")
+    print(f"{BOLD}$ pbxctl serve --port {port}{RESET}")
+    server = subprocess.Popen([PBXCTL, "serve", "--port", str(port)], env=ENV,
+                              stdout=subprocess.DEVNULL, stderr=log)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        if not wait_until(lambda: "pbxctl_ami_connected{node=\"local\"} 1.0"
+                          in fetch(base + "metrics")):
+            raise SystemExit(f"{RED}demo stopped: serve did not connect{RESET}")
+        answering = anna.answer_one_call(work_dir)
+        inbound = MTS.call(work_dir, DID)
+        print(f"  a customer calls {DID}: "
+              f"{outcome(inbound.ok and answering.wait().ok, 'answered by 201', 'FAILED')}")
+        wait_until(lambda: len(CrmReceiver.received) >= 2)
+        for headers, body in CrmReceiver.received:
+            event = json.loads(body)
+            signed = is_valid(hook["secret"], int(headers["X-Pbxctl-Timestamp"]), body,
+                              headers["X-Pbxctl-Signature"])
+            call = event["call"]
+            print(f"  CRM got {event['event']}: {call['caller']} -> {call['called']} "
+                  f"(branch {call['branch']}, extension {call['extension'] or '-'}), "
+                  f"{outcome(signed, 'signature valid', 'BAD SIGNATURE')}")
+        wanted = ("pbxctl_ami_connected", "pbxctl_ami_events_total",
+                  "pbxctl_cdrs_stored_total", "pbxctl_webhook_deliveries_total")
+        for line in fetch(base + "metrics").splitlines():
+            if line.startswith(wanted):
+                print(f"  {DIM}{line}{RESET}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+        crm.shutdown()
+        crm.server_close()
+
+
+def fetch(url: str) -> str:
+    """A page's text, or nothing while the server is not up."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.read().decode()
+    except OSError:
+        return ""
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30) -> bool:
+    """Poll ``condition`` until it holds (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.3)
+    return True
 
 
 if __name__ == "__main__":
