@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -30,6 +31,7 @@ class LinkPolicy:
     ping_timeout: float = 3.0
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    stable_seconds: float = 60.0   # a link up this long has recovered: back-off starts over
 
 
 DEFAULT_POLICY = LinkPolicy()
@@ -112,7 +114,7 @@ class AmiLink:
                             self.node, exc, delay)
                 await _sleep_unless(stop, delay)
                 continue
-            failures = 0
+            up_since = time.monotonic()
             try:
                 await self._observer.link_up(self.node, reconnect=was_up)
                 was_up = True
@@ -120,9 +122,12 @@ class AmiLink:
             finally:
                 await client.close()
             if reason:
+                # A link that keeps dropping right after login backs off like a failed one.
+                stable = time.monotonic() - up_since >= self._policy.stable_seconds
+                failures = 1 if stable else failures + 1
                 log.warning("node %s: AMI link lost: %s", self.node, reason)
                 self._observer.link_down(self.node, reason)
-                await _sleep_unless(stop, backoff_delay(1, self._policy))
+                await _sleep_unless(stop, backoff_delay(failures, self._policy))
 
     async def _watch(self, client: EventClient, stop: asyncio.Event) -> str | None:
         """Wait until stopped (None) or the link is lost (the reason)."""

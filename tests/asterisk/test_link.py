@@ -183,3 +183,29 @@ async def test_a_failed_connect_leaves_nothing_retrying_behind() -> None:
     async with await asyncio.start_server(late.handle, "127.0.0.1", port):
         await asyncio.sleep(2.5)            # panoramisk's own retry would come after 2 s
     assert late.writers == []
+
+
+async def test_a_link_that_keeps_dropping_backs_off_further_each_time(
+        server: AmiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    counted: list[int] = []
+
+    def recording(failures: int, policy: LinkPolicy, *_args: object) -> float:
+        counted.append(failures)
+        return 0.01
+
+    monkeypatch.setattr("pbxctl.asterisk.link.backoff_delay", recording)
+
+    class Flapping(Observer):
+        async def link_up(self, node: str, reconnect: bool) -> None:
+            await super().link_up(node, reconnect)
+            server.drop()                        # gone right after every login
+
+    flapping = Flapping()
+    link = AmiLink("local", panoramisk_connector(endpoint(server), "cdr", FAST), {},
+                   flapping, FAST)
+    stop = asyncio.Event()
+    task = asyncio.create_task(link.run(stop))
+    await flapping.until(lambda: len(flapping.downs) >= 4)
+    stop.set()
+    await task
+    assert counted[:4] == [1, 2, 3, 4]
