@@ -54,7 +54,7 @@ def destination_apps(dest: Destination, owner: str, node: NodeConfig) -> list[st
         targets = "&".join(f"Local/{n}@pbxctl-ring-phone" for n in phones)
         return [f"Dial({targets},{ring})"]
     if dest.kind == "external":
-        return [f"Gosub(pbxctl-trunks-{owner},s,1({dest.target}))"]
+        return [f"Goto(pbxctl-forward-{owner},{dest.target},1)"]
     if dest.kind == "hangup":
         return ["Hangup(21)"]
     if dest.kind == "queue":
