@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 
 from pbxctl.cli.output import emit_rows
 from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.services.audit import audit_row, parse_since
 
 COLUMNS = ("at", "actor", "interface", "action", "object", "change")
-
-
-def _parse_since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO date or time, e.g. 2026-11-01 "
-                                 "or 2026-11-01T09:00+03:00", param_hint="--since") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _summary(before: dict[str, object] | None, after: dict[str, object] | None) -> str:
@@ -39,15 +27,12 @@ def _summary(before: dict[str, object] | None, after: dict[str, object] | None) 
 @click.pass_context
 def audit(ctx: click.Context, since: str | None, as_json: bool) -> None:
     """Show the audit trail, oldest first."""
-    since_at = _parse_since(since)
+    since_at = parse_since("--since", since) if since is not None else None
 
     async def work(s: Services) -> list[dict[str, object]]:
         entries = await s.audit.entries(since_at)
         if as_json:
-            return [{"at": e.at.isoformat(), "actor": e.actor, "interface": e.interface,
-                     "action": e.action, "object_type": e.object_type,
-                     "object_key": e.object_key, "before": e.before, "after": e.after,
-                     "detail": e.detail} for e in entries]
+            return [audit_row(e) for e in entries]
         return [{"at": e.at.strftime("%Y-%m-%d %H:%M:%SZ"), "actor": e.actor,
                  "interface": e.interface, "action": e.action,
                  "object": f"{e.object_type} {e.object_key}",

@@ -6,9 +6,8 @@ import click
 
 from pbxctl.cli.output import emit_json, emit_rows, emit_table, note
 from pbxctl.cli.runtime import Services, run_in_transaction
-from pbxctl.services.branches import BranchSpec, branch_snapshot
-from pbxctl.services.extensions import extension_snapshot
-from pbxctl.services.policies import WEEKDAYS, OutboundChange, policy_snapshot
+from pbxctl.services.branches import BranchSpec, branch_details, branch_snapshot
+from pbxctl.services.policies import OutboundChange, policy_snapshot
 
 COLUMNS = ("slug", "name", "city", "timezone", "ext_range", "node", "extensions")
 
@@ -62,12 +61,7 @@ def show(ctx: click.Context, slug: str, as_json: bool) -> None:
     """Show branch SLUG and its extensions."""
 
     async def work(s: Services) -> dict[str, object]:
-        found = await s.branches.get(slug)
-        return {**branch_snapshot(found),
-                "outbound": policy_snapshot(found.outbound),
-                "hours": [f"{WEEKDAYS[h.weekday - 1]} {h.opens}-{h.closes}" for h in found.hours],
-                "holidays": [h.day.isoformat() for h in found.holidays],
-                "extensions": [extension_snapshot(e) for e in found.extensions]}
+        return branch_details(await s.branches.get(slug))
 
     data = run_in_transaction(ctx, work)
     if as_json:

@@ -7,32 +7,18 @@ from pathlib import Path
 
 import click
 
-from pbxctl.billing.formats import to_csv, to_json, to_xlsx
+from pbxctl.billing.formats import to_csv, to_json
 from pbxctl.billing.periods import parse_month
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.queues.service_level import SLA_COLUMNS, SlaRow
 from pbxctl.services.queue_stats import sla_report
-from pbxctl.services.reports import DETAIL_COLUMNS, REPORT_COLUMNS, CostReport, ReportService
+from pbxctl.services.reports import CostReport, ReportService, render_costs
 
 
 @click.group()
 def report() -> None:
     """Reports for accountants."""
-
-
-def render_costs(result: CostReport, fmt: str, detail: bool, excel: bool) -> bytes:
-    """The report in the chosen format (detail rows instead of totals with ``detail``)."""
-    rows, columns = ((result.details, DETAIL_COLUMNS) if detail
-                     else (result.rows, REPORT_COLUMNS))
-    if fmt == "json":
-        return to_json(rows, {"month": result.month, "unrated_calls": result.unrated})
-    if fmt == "xlsx":
-        sheets = [("costs", result.rows, REPORT_COLUMNS)]
-        if detail:
-            sheets.append(("calls", result.details, DETAIL_COLUMNS))
-        return to_xlsx(sheets)
-    return to_csv(rows, columns, excel=excel)
 
 
 @report.command("costs")

@@ -4,15 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.db.models import AuditEntry
+from pbxctl.errors import ValidationError
 
 Snapshot = dict[str, Any]
+
+
+def parse_since(field: str, value: str) -> datetime:
+    """An ISO date or time to list entries from, in UTC (UTC when it names no zone)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(field, f"{value!r} is not an ISO date or time, e.g. 2026-11-01 "
+                                     "or 2026-11-01T09:00+03:00") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def audit_row(entry: AuditEntry) -> Snapshot:
+    """One entry in full, as ``audit --json`` and the API show it."""
+    return {"at": entry.at.isoformat(), "actor": entry.actor, "interface": entry.interface,
+            "action": entry.action, "object_type": entry.object_type,
+            "object_key": entry.object_key, "before": entry.before, "after": entry.after,
+            "detail": entry.detail}
 
 
 @dataclass(frozen=True)

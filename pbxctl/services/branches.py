@@ -13,7 +13,9 @@ from pbxctl import validation as v
 from pbxctl.db.models import Branch, CallQueue, PhoneNumber
 from pbxctl.errors import ConflictError, NotFoundError
 from pbxctl.services.audit import AuditTrail, Snapshot
+from pbxctl.services.extensions import extension_snapshot
 from pbxctl.services.nodes import NodeService
+from pbxctl.services.policies import WEEKDAYS, policy_snapshot
 from pbxctl.services.routing import numbers_routed_to
 
 
@@ -35,6 +37,15 @@ def branch_snapshot(branch: Branch) -> Snapshot:
         "slug": branch.slug, "name": branch.name, "city": branch.city,
         "timezone": branch.timezone, "ext_range": branch.ext_range, "node": branch.node.name,
     }
+
+
+def branch_details(branch: Branch) -> Snapshot:
+    """A branch with its outbound policy, hours, holidays and extensions (``branch show``)."""
+    return {**branch_snapshot(branch),
+            "outbound": policy_snapshot(branch.outbound),
+            "hours": [f"{WEEKDAYS[h.weekday - 1]} {h.opens}-{h.closes}" for h in branch.hours],
+            "holidays": [h.day.isoformat() for h in branch.holidays],
+            "extensions": [extension_snapshot(e) for e in branch.extensions]}
 
 
 class BranchService:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pbxctl.billing.formats import to_csv, to_json, to_xlsx
 from pbxctl.billing.periods import month_days, month_range_utc, rental_share
 from pbxctl.billing.rating import round_money
 from pbxctl.db.models import Branch, Carrier, Cdr, Extension, NumberPeriod
@@ -62,6 +63,21 @@ class CostReport:
     rows: list[CostRow]
     details: list[DetailRow]
     unrated: int
+
+
+def render_costs(result: CostReport, fmt: str, detail: bool, excel: bool) -> bytes:
+    """The report as json, csv or xlsx (detail rows instead of totals with ``detail``);
+    ``excel`` makes the CSV variant for Excel in a Swedish or Russian locale."""
+    rows, columns = ((result.details, DETAIL_COLUMNS) if detail
+                     else (result.rows, REPORT_COLUMNS))
+    if fmt == "json":
+        return to_json(rows, {"month": result.month, "unrated_calls": result.unrated})
+    if fmt == "xlsx":
+        sheets = [("costs", result.rows, REPORT_COLUMNS)]
+        if detail:
+            sheets.append(("calls", result.details, DETAIL_COLUMNS))
+        return to_xlsx(sheets)
+    return to_csv(rows, columns, excel=excel)
 
 
 async def department_zones(session: AsyncSession) -> dict[str, str]:
