@@ -1,5 +1,6 @@
-"""The aiohttp application: bearer-token auth, request checks against the operations
-table, JSON errors with stable ids, the routes."""
+"""The aiohttp application: the app factory, bearer-token auth and role checks against
+the ROUTES table, request checks, JSON errors with stable ids, and the wiring of the
+route modules' handlers."""
 
 from __future__ import annotations
 
@@ -11,20 +12,28 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbxctl.api import routes_config, routes_ops
-from pbxctl.api.keys import ACTOR, ENGINE, METRICS, REQUESTS, SETTINGS
-from pbxctl.api.openapi import OPERATION_BY_ROUTE, OPERATIONS, openapi_document
+from pbxctl.api import (
+    routes_deploy,
+    routes_numbers,
+    routes_queues,
+    routes_reports,
+    routes_sites,
+    routes_webhooks,
+)
+from pbxctl.api.keys import ACTOR, ENGINE, METRICS, REQUESTS, SETTINGS, Handler
+from pbxctl.api.openapi import PUBLIC, ROUTE_BY_KEY, ROUTES, openapi_document
 from pbxctl.api.requests import check_request
-from pbxctl.api.routes_config import Handler
 from pbxctl.db.session import transaction
 from pbxctl.errors import ConflictError, NotFoundError, PbxctlError, ValidationError
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.tokens import TokenService
 from pbxctl.settings import Settings
 
-PUBLIC = frozenset({"/", "/healthz", "/metrics", "/api/v1/openapi.json"})
 COSTS_PAGE = Path(__file__).with_name("static") / "costs.html"
-HANDLERS: dict[tuple[str, str], Handler] = {**routes_config.HANDLERS, **routes_ops.HANDLERS}
+HANDLERS: dict[tuple[str, str], Handler] = {
+    **routes_sites.HANDLERS, **routes_numbers.HANDLERS, **routes_queues.HANDLERS,
+    **routes_webhooks.HANDLERS, **routes_deploy.HANDLERS, **routes_reports.HANDLERS}
+HTTP_ERROR_IDS = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
 def error(status: int, error_id: str, message: str) -> web.Response:
@@ -35,13 +44,18 @@ def error(status: int, error_id: str, message: str) -> web.Response:
 @web.middleware
 async def auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse a missing or unknown token (401) and a role the route does not allow (403);
-    check the request; turn pbxctl's errors into JSON; count every answer for /metrics."""
+    check the request; turn pbxctl's and HTTP errors into JSON; count every answer for
+    /metrics."""
     route = request.match_info.route.resource
     path = route.canonical if route is not None else request.path
     try:
         response = await _authorised(request, handler, path)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = error(exc.status, HTTP_ERROR_IDS.get(exc.status, "http_error"), exc.reason)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
     except ValidationError as exc:
         response = error(400, "invalid_input", str(exc))
     except NotFoundError as exc:
@@ -66,8 +80,10 @@ async def _authorised(request: web.Request, handler: Handler, path: str
                                    ).check(header.removeprefix("Bearer ").strip())
     if token is None:
         return error(401, "unauthorized", "unknown token")
-    operation = OPERATION_BY_ROUTE.get((request.method, path))
-    if operation is None or token.role not in operation.roles:
+    operation = ROUTE_BY_KEY.get((request.method, path))
+    if operation is None:
+        return await handler(request)      # aiohttp's 404 or 405, answered as JSON
+    if token.role not in operation.roles:
         return error(403, "forbidden", f"role {token.role} may not {request.method} {path}")
     request[ACTOR] = Actor(token.name, "api")
     await check_request(request, operation)
@@ -113,7 +129,7 @@ def create_app(engine: AsyncEngine, registry: CollectorRegistry | None = None,
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/openapi.json", openapi)
-    for operation in OPERATIONS:
+    for operation in ROUTES:
         app.router.add_route(operation.method, operation.path,
                              HANDLERS[(operation.method, operation.path)])
     return app

@@ -1,7 +1,9 @@
-"""What the application and each request carry, shared by the route modules."""
+"""What the application and each request carry, and the handler type, shared by the
+route modules."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,3 +20,5 @@ REQUESTS = web.AppKey("requests", Counter)
 ACTOR = web.RequestKey("actor", Actor)
 BODY = web.RequestKey("body", dict[str, Any])
 QUERY = web.RequestKey("query", dict[str, str])
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,25 +1,39 @@
-"""Every API operation in one table: who may call it, what it accepts (query parameters
-and JSON body, as JSON Schema) — the source of both request validation and the OpenAPI
-3.1 document."""
+"""ROUTES: every API operation in one table — path, method, the roles allowed, its query
+parameters (filters and the sort allow-list) and JSON body (JSON Schema). The table drives
+the router, the role check, request validation and the OpenAPI 3.1 document."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from pbxctl.api.params import (
+    BOOLEAN,
+    CITY,
+    E164,
+    EXTENSION,
+    MONTH,
+    PATH_PARAMS,
+    QUEUE,
+    QUEUE_REF,
+    SINCE,
+    SLUG,
+    Param,
+    enum,
+    slug,
+    sort_param,
+)
+
 ALL = ("admin", "accountant", "viewer")
 READ = ("admin", "viewer")
 ADMIN = ("admin",)
 
-_SLUG = {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}$"}
-_EXT = {"type": "string", "pattern": "^[0-9]{2,6}$"}
-_E164 = {"type": "string", "pattern": "^\\+[1-9][0-9]{6,14}$"}
-_TEXT = {"type": "string", "maxLength": 200}
+_TEXT = {"type": "string", "maxLength": 64}
 _DEST = {"type": "string", "maxLength": 120,
          "description": "ext:201, branch:kazan, queue:kazan/sales, voicemail:201, "
                         "external:+46701234567 or hangup"}
-_MONTH = {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}
 _PORT = {"type": "integer", "minimum": 1, "maximum": 65535}
+_PATH = {"type": "string", "maxLength": 4096, "description": "An absolute path"}
 _BOOL = {"type": "boolean"}
 
 
@@ -31,23 +45,27 @@ class Operation:
     path: str
     roles: tuple[str, ...]
     summary: str
-    query: dict[str, dict[str, Any]] = field(default_factory=dict)
-    body: dict[str, dict[str, Any]] | None = None   # property -> schema
-    required: tuple[str, ...] = ()
+    query: dict[str, Param] = field(default_factory=dict)
     sortable: tuple[str, ...] = ()
+    body: dict[str, dict[str, Any]] | None = None   # property -> JSON Schema
+    required: tuple[str, ...] = ()
+    created: bool = False          # answers 201
+    asterisk: bool = False         # talks to Asterisk at once (502 when it refuses)
 
     @property
-    def query_schema(self) -> dict[str, Any]:
-        """The allowed query parameters (with ``sort`` when the listing sorts)."""
-        params = dict(self.query)
-        if self.sortable:
-            params["sort"] = {"type": "string", "enum": [
-                f"{sign}{name}" for name in self.sortable for sign in ("", "-")]}
-        return {"type": "object", "properties": params, "additionalProperties": False}
+    def path_params(self) -> dict[str, Param]:
+        """The path's ``{name}`` parameters."""
+        return {part[1:-1]: PATH_PARAMS[part[1:-1]] for part in self.path.split("/")
+                if part.startswith("{")}
+
+    @property
+    def query_params(self) -> dict[str, Param]:
+        """The allowed query parameters: filters, and ``sort`` when the listing sorts."""
+        return self.query | ({"sort": sort_param(self.sortable)} if self.sortable else {})
 
     @property
     def body_schema(self) -> dict[str, Any] | None:
-        """The JSON body this operation takes: an object with known properties only."""
+        """The JSON body: an object with known properties only."""
         if self.body is None:
             return None
         return {"type": "object", "properties": self.body, "required": list(self.required),
@@ -59,126 +77,145 @@ def _op(method: str, path: str, roles: tuple[str, ...], summary: str,
     return Operation(method, "/api/v1" + path, roles, summary, **kwargs)
 
 
+_SECRET = {"type": "string", "maxLength": 128, "writeOnly": True}
+_NODE_FIELDS = {
+    "name": SLUG, "ami_host": {"type": "string", "maxLength": 253}, "ami_port": _PORT,
+    "ami_user": {"type": "string", "maxLength": 32}, "ami_secret": _SECRET,
+    "config_dir": _PATH, "sip_address": {"type": "string", "maxLength": 45}, "sip_port": _PORT,
+    "media_address": {"type": "string", "maxLength": 45}, "recordings_dir": _PATH,
+    "cdr_csv": _PATH}
 _CARRIER_FIELDS = {
     "host": {"type": "string", "maxLength": 253}, "port": _PORT,
     "transport": {"type": "string", "enum": ["udp", "tcp", "tls"]},
     "auth": {"type": "string", "enum": ["ip", "register"]},
     "match": {"type": "array", "items": {"type": "string", "maxLength": 64}},
-    "username": {"type": "string", "maxLength": 64},
-    "secret": {"type": "string", "maxLength": 128, "writeOnly": True},
-    "number_format": {"type": "string", "maxLength": 16},
+    "username": {"type": "string", "maxLength": 64}, "secret": _SECRET,
+    "number_format": {"type": "string", "maxLength": 16,
+                      "description": "e164, plus or national:CC"},
     "max_channels": {"type": "integer", "minimum": 1},
     "qualify_seconds": {"type": "integer", "minimum": 0},
     "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}, "contract": _TEXT}
 _QUEUE_FIELDS = {
     "strategy": {"type": "string", "enum": ["ringall", "leastrecent", "rrmemory"]},
-    "members": {"type": "array", "items": _EXT},
-    "max_wait": {"type": "integer"}, "service_level": {"type": "integer"},
-    "target": {"type": "integer"}, "overflow": _DEST}
+    "members": {"type": "array", "items": EXTENSION, "minItems": 1},
+    "max_wait": {"type": "integer", "minimum": 5, "maximum": 3600},
+    "service_level": {"type": "integer", "minimum": 1, "maximum": 600},
+    "target": {"type": "integer", "minimum": 1, "maximum": 100}, "overflow": _DEST}
+_OUTBOUND_FIELDS = {
+    "carriers": {"type": "array", "items": SLUG, "description": "Tried in this order"},
+    "caller_id": E164,
+    "allow": {"type": "array", "items": {"type": "string", "maxLength": 20},
+              "description": "Destination classes: local, national, mobile, ..."},
+    "dialing": {"type": "string", "pattern": "^national:[0-9]{1,3}$"},
+    "national_prefix": {"type": "string", "maxLength": 4},
+    "international_prefix": {"type": "string", "maxLength": 4},
+    "allow_foreign_caller_id": _BOOL}
 
-OPERATIONS: tuple[Operation, ...] = (
-    _op("GET", "/nodes", READ, "Nodes (no AMI secrets)", sortable=("name",)),
-    _op("POST", "/nodes", ADMIN, "Add a node", body={
-        "name": _SLUG, "ami_host": {"type": "string", "maxLength": 253}, "ami_port": _PORT,
-        "ami_user": _SLUG, "ami_secret": {"type": "string", "maxLength": 128,
-                                          "writeOnly": True},
-        "config_dir": {"type": "string", "maxLength": 4096},
-        "sip_address": {"type": "string", "maxLength": 45}, "sip_port": _PORT,
-        "media_address": {"type": "string", "maxLength": 45},
-        "recordings_dir": {"type": "string", "maxLength": 4096},
-        "cdr_csv": {"type": "string", "maxLength": 4096}},
+ROUTES: tuple[Operation, ...] = (
+    _op("GET", "/nodes", READ, "Nodes (never their AMI secrets)", sortable=("name",)),
+    _op("POST", "/nodes", ADMIN, "Add a node", body=_NODE_FIELDS, created=True,
         required=("name", "ami_host", "ami_user", "ami_secret", "config_dir")),
-    _op("GET", "/nodes/{name}", READ, "One node"),
-    _op("DELETE", "/nodes/{name}", ADMIN, "Remove a node that serves no branch"),
+    _op("GET", "/nodes/{node}", READ, "One node"),
+    _op("DELETE", "/nodes/{node}", ADMIN, "Remove a node that serves no branch"),
 
     _op("GET", "/branches", READ, "Branches", sortable=("slug", "city", "timezone"),
-        query={"node": _SLUG, "city": _TEXT}),
-    _op("POST", "/branches", ADMIN, "Add a branch", body={
-        "slug": _SLUG, "name": _TEXT, "city": _TEXT, "timezone": {"type": "string",
-                                                                  "maxLength": 64},
-        "ext_range": {"type": "string", "pattern": "^[0-9]{2,6}-[0-9]{2,6}$"},
-        "node": _SLUG}, required=("slug", "name", "city", "timezone", "ext_range")),
-    _op("GET", "/branches/{slug}", READ, "One branch with its outbound policy"),
-    _op("DELETE", "/branches/{slug}", ADMIN, "Remove a branch",
-        query={"with_extensions": {"type": "string", "enum": ["true", "false"]}}),
-    _op("PUT", "/branches/{slug}/outbound", ADMIN, "Set the branch's outbound policy", body={
-        "carriers": {"type": "array", "items": _SLUG}, "caller_id": _E164,
-        "allow": {"type": "array", "items": {"type": "string", "maxLength": 20}},
-        "dialing": {"type": "string", "pattern": "^national:[0-9]{1,3}$"},
-        "national_prefix": {"type": "string", "maxLength": 4},
-        "international_prefix": {"type": "string", "maxLength": 4},
-        "allow_foreign_caller_id": _BOOL}),
+        query={"node": slug("Only branches on this node"), "city": CITY}),
+    _op("POST", "/branches", ADMIN, "Add a branch", created=True, body={
+        "slug": SLUG, "name": _TEXT, "city": _TEXT, "timezone": _TEXT,
+        "ext_range": {"type": "string", "pattern": "^[0-9]{2,6}-[0-9]{2,6}$"}, "node": SLUG},
+        required=("slug", "name", "city", "timezone", "ext_range")),
+    _op("GET", "/branches/{branch}", READ,
+        "One branch with its extensions, outbound policy, hours and holidays"),
+    _op("DELETE", "/branches/{branch}", ADMIN, "Remove a branch", query={
+        "with_extensions": enum("Remove its extensions too", BOOLEAN)}),
+    _op("PUT", "/branches/{branch}/outbound", ADMIN,
+        "Set the branch's outbound policy (fields not given stay)", body=_OUTBOUND_FIELDS),
 
-    _op("GET", "/extensions", READ, "Extensions (no secrets)",
-        sortable=("number", "name", "branch"), query={"branch": _SLUG}),
+    _op("GET", "/extensions", READ, "Extensions (never their secrets)",
+        sortable=("number", "name", "branch", "department"),
+        query={"branch": slug("Only this branch's extensions")}),
     _op("POST", "/extensions", ADMIN, "Add an extension; the answer holds its SIP password, "
-        "shown this once", body={"branch": _SLUG, "number": _EXT, "name": _TEXT,
-                                 "department": _SLUG}, required=("branch", "number", "name")),
-    _op("DELETE", "/extensions/{number}", ADMIN, "Remove an extension"),
-    _op("POST", "/extensions/{number}/password", ADMIN,
+        "shown this once", created=True, body={
+            "branch": SLUG, "number": EXTENSION, "name": _TEXT, "department": SLUG},
+        required=("branch", "number", "name")),
+    _op("DELETE", "/extensions/{extension}", ADMIN, "Remove an extension"),
+    _op("POST", "/extensions/{extension}/password", ADMIN,
         "Rotate the SIP password; the new one is shown this once"),
 
-    _op("GET", "/carriers", READ, "Carriers (no secrets)", sortable=("slug", "host")),
-    _op("POST", "/carriers", ADMIN, "Add a carrier",
-        body={"slug": _SLUG, **_CARRIER_FIELDS}, required=("slug", "host", "auth")),
-    _op("GET", "/carriers/{slug}", READ, "One carrier (no secret)"),
-    _op("PATCH", "/carriers/{slug}", ADMIN, "Change a carrier", body=_CARRIER_FIELDS),
-    _op("DELETE", "/carriers/{slug}", ADMIN, "Remove a carrier that serves no number"),
+    _op("GET", "/carriers", READ, "Carriers (never their secrets)",
+        sortable=("slug", "host", "auth")),
+    _op("POST", "/carriers", ADMIN, "Add a carrier", created=True,
+        body={"slug": SLUG, **_CARRIER_FIELDS}, required=("slug", "host", "auth")),
+    _op("GET", "/carriers/{carrier}", READ, "One carrier (never its secret)"),
+    _op("PATCH", "/carriers/{carrier}", ADMIN, "Change some of a carrier's fields",
+        body=_CARRIER_FIELDS),
+    _op("DELETE", "/carriers/{carrier}", ADMIN, "Remove a carrier that serves no number"),
 
     _op("GET", "/numbers", READ, "The number inventory",
-        sortable=("number", "carrier", "branch"), query={"carrier": _SLUG, "branch": _SLUG}),
-    _op("POST", "/numbers", ADMIN, "Add a number", body={
-        "e164": _E164, "carrier": _SLUG, "branch": _SLUG,
+        sortable=("number", "carrier", "branch"),
+        query={"carrier": slug("Only this carrier's numbers"),
+               "branch": slug("Only the numbers this branch pays for")}),
+    _op("POST", "/numbers", ADMIN, "Add a number rented from a carrier", created=True, body={
+        "e164": E164, "carrier": SLUG, "branch": SLUG,
         "monthly_fee": {"type": "string", "pattern": "^[0-9]{1,9}(\\.[0-9]{1,2})?$"},
         "route": _DEST, "after_hours": _DEST, "contract": _TEXT},
         required=("e164", "carrier", "branch", "monthly_fee", "route")),
     _op("GET", "/numbers/{e164}", READ, "One number with its history"),
-    _op("PUT", "/numbers/{e164}/route", ADMIN, "Route a number",
+    _op("PUT", "/numbers/{e164}/route", ADMIN,
+        "Route a number (after_hours: null clears the after-hours route)",
         body={"route": _DEST, "after_hours": {**_DEST, "type": ["string", "null"]}},
         required=("route",)),
     _op("POST", "/numbers/{e164}/move", ADMIN, "Serve the number through another carrier "
         "or charge it to another branch; its route stays",
-        body={"carrier": _SLUG, "branch": _SLUG}),
+        body={"carrier": SLUG, "branch": SLUG}),
     _op("DELETE", "/numbers/{e164}", ADMIN, "Release a number (its history stays)"),
 
-    _op("GET", "/routes", READ, "Where every number's calls go and how each branch calls out"),
+    _op("GET", "/routes", READ, "Where every number's calls go (inbound) and how each "
+        "branch calls out (outbound)", query={"branch": slug("Only this branch")}),
 
-    _op("GET", "/queues", READ, "Queues", sortable=("queue", "strategy"),
-        query={"branch": _SLUG}),
-    _op("POST", "/queues", ADMIN, "Add a queue",
-        body={"branch": _SLUG, "name": _SLUG, **_QUEUE_FIELDS},
+    _op("GET", "/queues", READ, "Queues", sortable=("queue", "strategy", "max_wait"),
+        query={"branch": slug("Only this branch's queues")}),
+    _op("POST", "/queues", ADMIN, "Add a queue", created=True,
+        body={"branch": SLUG, "name": SLUG, **_QUEUE_FIELDS},
         required=("branch", "name", "members")),
-    _op("GET", "/queues/{branch}/{name}", READ, "One queue"),
-    _op("PATCH", "/queues/{branch}/{name}", ADMIN, "Change a queue", body=_QUEUE_FIELDS),
-    _op("DELETE", "/queues/{branch}/{name}", ADMIN, "Remove a queue"),
-    _op("POST", "/agents/{extension}/{action}", ADMIN, "Log a phone in or out of queues, "
-        "pause or unpause it, at once over AMI (action: login, logout, pause, unpause)",
-        body={"queue": {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,31}/[a-z][a-z0-9-]"
-                                                     "{0,31}$"}}),
+    _op("GET", "/queues/{branch}/{queue}", READ, "One queue"),
+    _op("PATCH", "/queues/{branch}/{queue}", ADMIN, "Change some of a queue's settings",
+        body=_QUEUE_FIELDS),
+    _op("DELETE", "/queues/{branch}/{queue}", ADMIN, "Remove a queue no number routes to"),
+    _op("POST", "/agents/{extension}/{action}", ADMIN, "Log a phone in to or out of a queue, "
+        "pause or unpause it, at once over AMI; without a queue, logout and (un)pause act "
+        "in every queue the phone is in", body={"queue": QUEUE_REF}, asterisk=True),
 
     _op("GET", "/webhooks", ADMIN, "Webhooks and their deliveries (no secrets)"),
     _op("POST", "/webhooks", ADMIN, "Add a webhook; the answer holds its signing secret, "
-        "shown this once", body={
+        "shown this once", created=True, body={
             "url": {"type": "string", "maxLength": 2048},
             "events": {"type": "array", "items": {"type": "string", "enum": [
                 "call.ringing", "call.answered", "call.missed", "cdr.rated"]}, "minItems": 1},
-            "branch": _SLUG}, required=("url", "events")),
+            "branch": SLUG}, required=("url", "events")),
     _op("DELETE", "/webhooks/{id}", ADMIN, "Remove a webhook"),
 
-    _op("POST", "/apply", ADMIN, "Render, write, reload and verify (or only show the diff)",
-        body={"node": _SLUG, "dry_run": _BOOL}),
-    _op("GET", "/status", READ, "Live state of every node: AMI, carriers, phones, calls, "
-        "queues, crisis switches"),
+    _op("POST", "/apply", ADMIN, "Render, diff, write, reload and verify every node (or "
+        "one); dry_run only shows the diff, offline only writes the files. A failed node is "
+        "rolled back, audited and answered with 502 and every node's outcome",
+        body={"node": SLUG, "dry_run": _BOOL, "offline": _BOOL}, asterisk=True),
+    _op("GET", "/status", READ, "Live state of every node (or one): AMI link, carriers, "
+        "phones, calls, queues, crisis switches", query={"node": slug("Only this node")}),
     _op("GET", "/reports/costs", ALL, "Monthly costs per department", query={
-        "month": _MONTH, "department": _SLUG,
-        "format": {"type": "string", "enum": ["json", "csv", "excel"]}}),
-    _op("GET", "/reports/sla", ALL, "Service level per queue", query={
-        "month": _MONTH, "queue": {"type": "string", "maxLength": 65},
-        "by": {"type": "string", "enum": ["queue", "day"]}}),
-    _op("GET", "/audit", ADMIN, "The audit trail", query={
-        "since": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}}),
+        "month": MONTH, "department": slug("Only this department"),
+        "detail": enum("One row per rated call instead of totals", BOOLEAN),
+        "format": enum("json (default), csv, excel (CSV with ';' and decimal comma) or "
+                       "xlsx", ("json", "csv", "excel", "xlsx"))}),
+    _op("GET", "/reports/sla", ALL, "Service level per queue (or per queue and day)", query={
+        "month": MONTH, "queue": QUEUE,
+        "by": enum("One row per queue (default) or per queue and day", ("queue", "day")),
+        "format": enum("json (default) or csv", ("json", "csv"))}),
+    _op("GET", "/audit", ADMIN, "The audit trail, oldest first", query={
+        "since": SINCE, "object_type": slug("Only entries about this kind of object "
+                                            "(node, branch, extension, number, ...)")}),
 )
-OPERATION_BY_ROUTE = {(o.method, o.path): o for o in OPERATIONS}
+ROUTE_BY_KEY = {(o.method, o.path): o for o in ROUTES}
+PUBLIC = ("/", "/healthz", "/metrics", "/api/v1/openapi.json")
 
 
 def _error_response(description: str) -> dict[str, Any]:
@@ -186,49 +223,65 @@ def _error_response(description: str) -> dict[str, Any]:
         "$ref": "#/components/schemas/Error"}}}}
 
 
+def _success(op: Operation) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
+    if op.path.startswith("/api/v1/reports/"):
+        content["text/csv"] = {"schema": {"type": "string"}}
+    if op.path == "/api/v1/reports/costs":
+        content["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"] = {
+            "schema": {"type": "string", "contentEncoding": "binary"}}
+    return {"201" if op.created else "200": {
+        "description": "Created" if op.created else "OK", "content": content}}
+
+
 def _operation_document(op: Operation) -> dict[str, Any]:
+    responses = _success(op) | {
+        "400": _error_response("Invalid input, unknown parameter or field (nothing changed)"),
+        "401": _error_response("Missing or unknown token"),
+        "403": _error_response("The token's role may not do this")}
+    if op.path_params or op.body is not None:
+        responses["404"] = _error_response("No such object")
+    if op.method != "GET":
+        responses["409"] = _error_response("Conflicts with what exists")
+    if op.asterisk:
+        responses["502"] = _error_response("Asterisk refused or could not be reached")
     document: dict[str, Any] = {
+        "operationId": f"{op.method.lower()}{op.path.removeprefix('/api/v1')}"
+                       .replace("/", "_").replace("{", "").replace("}", ""),
         "summary": op.summary, "description": f"Roles: {', '.join(op.roles)}.",
         "security": [{"bearer": []}],
-        "parameters": [{"name": name, "in": "path", "required": True,
-                        "schema": {"type": "string"}}
-                       for name in _path_parameters(op.path)] + [
-            {"name": name, "in": "query", "schema": schema}
-            for name, schema in op.query_schema["properties"].items()],
-        "responses": {
-            "200": {"description": "OK", "content": {"application/json": {
-                "schema": {"type": "object"}}}},
-            "400": _error_response("Invalid input (nothing was changed)"),
-            "401": _error_response("Missing or unknown token"),
-            "403": _error_response("The token's role may not do this"),
-            "404": _error_response("No such object"),
-            "409": _error_response("Conflicts with what exists"),
-            "502": _error_response("Asterisk refused or could not be reached"),
-        },
+        "parameters": [p.document(n, "path") for n, p in op.path_params.items()]
+                      + [p.document(n, "query") for n, p in op.query_params.items()],
+        "responses": responses,
     }
-    if op.path.startswith("/api/v1/reports/"):
-        document["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
     if op.body_schema is not None:
         document["requestBody"] = {"required": bool(op.required), "content": {
             "application/json": {"schema": op.body_schema}}}
     return document
 
 
-def _path_parameters(path: str) -> list[str]:
-    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+def _public(summary: str, media: str) -> dict[str, Any]:
+    return {"get": {"operationId": summary.split()[0].lower(), "summary": summary,
+                    "security": [], "responses": {"200": {
+                        "description": "OK", "content": {media: {"schema": {}}}}}}}
 
 
 def openapi_document() -> dict[str, Any]:
     """OpenAPI 3.1 for every route, with who may call it."""
-    paths: dict[str, Any] = {}
-    for op in OPERATIONS:
+    paths: dict[str, Any] = {
+        "/": _public("Page: the accountants' cost page", "text/html"),
+        "/healthz": _public("Healthz: alive, and the database answers", "application/json"),
+        "/metrics": _public("Metrics in Prometheus text format", "text/plain"),
+        "/api/v1/openapi.json": _public("Openapi: this document", "application/json"),
+    }
+    for op in ROUTES:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation_document(op)
-    for public in ("/healthz", "/metrics"):
-        paths[public] = {"get": {"summary": public.strip("/"), "security": [],
-                                 "responses": {"200": {"description": "OK"}}}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "pbxctl", "version": "1"},
+        "info": {"title": "pbxctl", "version": "1",
+                 "description": "Controls a hosted Asterisk PBX. Listings take sort=FIELD "
+                                "or sort=-FIELD and filters from a per-route allow-list; "
+                                "anything else is refused with 400."},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -1,5 +1,6 @@
-"""Checking a request against its operation before any handler sees it: only the query
-parameters and body fields the operation lists, of the right types (JSON Schema)."""
+"""Checking a request against its operation before any handler sees it — path and query
+parameters through their allow-lists, the JSON body against its schema — and the helpers
+handlers answer with."""
 
 from __future__ import annotations
 
@@ -24,36 +25,69 @@ from pbxctl.services.bundle import Services, services_for
 MAX_BODY_BYTES = 64 * 1024
 
 
-def _first_error(schema: dict[str, Any], instance: object, where: str) -> None:
-    errors = sorted(Draft202012Validator(schema).iter_errors(instance),
-                    key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
-        field = ".".join(str(p) for p in error.absolute_path) or where
-        raise ValidationError(field, error.message)
-
-
 async def check_request(request: web.Request, operation: Operation) -> None:
-    """Validate query and body; keep them on the request for the handler."""
-    if any(len(request.query.getall(name)) > 1 for name in request.query):
-        raise ValidationError("query", "each parameter may be given once")
-    query = dict(request.query)
-    _first_error(operation.query_schema, query, "query")
-    request[QUERY] = query
-    schema = operation.body_schema
-    if schema is None:
+    """Refuse what the operation does not list; keep query and body for the handler."""
+    for name, param in operation.path_params.items():
+        param.check(name, request.match_info[name])
+    request[QUERY] = _checked_query(request, operation)
+    body = await _json_body(request)
+    if operation.body_schema is None:
+        if body is not None:
+            raise ValidationError("body", "this operation takes no body")
         return
+    request[BODY] = _checked_body(operation, {} if body is None else body)
+
+
+def _checked_query(request: web.Request, operation: Operation) -> dict[str, str]:
+    allowed = operation.query_params
+    for name in request.query:
+        if name not in allowed:
+            raise ValidationError(name, "unknown parameter; allowed: "
+                                        f"{', '.join(allowed) or 'none'}")
+        if len(request.query.getall(name)) > 1:
+            raise ValidationError(name, "may be given once")
+    query = dict(request.query)
+    for name, param in allowed.items():
+        if name in query:
+            param.check(name, query[name])
+        elif param.required:
+            raise ValidationError(name, "is required")
+    return query
+
+
+async def _json_body(request: web.Request) -> object | None:
     if request.content_length and request.content_length > MAX_BODY_BYTES:
         raise ValidationError("body", f"larger than {MAX_BODY_BYTES} bytes")
     raw = await request.read() if request.can_read_body else b""
+    if not raw.strip():
+        return None
     try:
-        body = json.loads(raw) if raw.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("body", "is not valid JSON") from None
+        return json.loads(raw)
+    except UnicodeDecodeError:
+        raise ValidationError("body", "is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ValidationError("body", f"is not valid JSON ({exc.msg} at line {exc.lineno} "
+                                      f"column {exc.colno})") from None
+
+
+def _checked_body(operation: Operation, body: object) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise ValidationError("body", "must be a JSON object")
-    _first_error(schema, body, "body")
-    request[BODY] = body
+        raise ValidationError("body", f"must be a JSON object, not {type(body).__name__}")
+    fields = operation.body or {}
+    for name in body:
+        if name not in fields:
+            raise ValidationError(name, f"unknown field; allowed: {', '.join(fields)}")
+    for name in operation.required:
+        if name not in body:
+            raise ValidationError(name, "is required")
+    schema = operation.body_schema or {}
+    errors = sorted(Draft202012Validator(schema).iter_errors(body),
+                    key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        error = errors[0]
+        raise ValidationError(".".join(str(p) for p in error.absolute_path) or "body",
+                              error.message)
+    return body
 
 
 @asynccontextmanager
@@ -77,16 +111,21 @@ def answer(data: object, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=partial(json.dumps, default=_plain))
 
 
+def _sort_key(value: object) -> tuple[bool, Any]:
+    return (value is None, "" if value is None else value)
+
+
 def listing(request: web.Request, items: Sequence[dict[str, Any]],
             filters: dict[str, Callable[[dict[str, Any]], object]] | None = None
             ) -> web.Response:
-    """Items filtered by the allow-listed query parameters and sorted by ``sort``."""
+    """``items`` kept by the given filters (those in the query) and sorted by ``sort``;
+    both were checked against the operation's allow-lists already."""
     query = request[QUERY]
     chosen = [item for item in items
-              if all(str(getter(item)) == query[name]
+              if all(getter(item) == query[name]
                      for name, getter in (filters or {}).items() if name in query)]
     if "sort" in query:
         key = query["sort"].lstrip("-")
-        chosen.sort(key=lambda item: str(item.get(key) or ""),
+        chosen.sort(key=lambda item: _sort_key(item[key]),
                     reverse=query["sort"].startswith("-"))
     return answer({"items": chosen})
