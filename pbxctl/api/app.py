@@ -64,7 +64,9 @@ async def auth_and_errors(request: web.Request, handler: Handler) -> web.StreamR
         response = error(409, "conflict", str(exc))
     except PbxctlError as exc:
         response = error(502, "failed", str(exc))
-    request.app[REQUESTS].labels(path, str(response.status)).inc()
+    # Unknown URLs share one label: a scanner must not grow the metrics without bound.
+    label = path if route is not None else "unmatched"
+    request.app[REQUESTS].labels(label, str(response.status)).inc()
     return response
 
 

@@ -39,6 +39,8 @@ async def test_metrics_show_links_events_cdrs_webhooks_and_failed_applies(
     metrics.gave_up()
     await metrics.refresh_from_database(engine)
     client = await aiohttp_client(create_app(engine, metrics.registry))
+    for probe in ("/wp-admin/setup.php", "/.env"):
+        await client.get(probe)
     response = await client.get("/metrics")
     assert response.status == 200
     found = samples(await response.text())
@@ -53,6 +55,9 @@ async def test_metrics_show_links_events_cdrs_webhooks_and_failed_applies(
     assert found[("pbxctl_webhook_deliveries_total", (("outcome", "given_up"),))] == 1
     assert found[("pbxctl_apply_failures", (("node", "local"),))] == 2
     assert found[("pbxctl_webhook_outbox_messages", (("state", "pending"),))] == 0
+    unmatched = [labels for name, labels in found if name == "pbxctl_http_requests_total"
+                 and ("route", "unmatched") in labels]
+    assert len(unmatched) == 1 and not any("wp-admin" in str(k) for k in found)
 
 
 def test_event_rate_is_the_average_over_its_window() -> None:
