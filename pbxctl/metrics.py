@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import func, select
@@ -58,6 +59,22 @@ class ServeMetrics:
                                  registry=r)
         self._cdrs = Counter("pbxctl_cdrs_stored", "New CDRs stored from live events",
                              ["node", "rating"], registry=r)
+        self._caught_up = Counter("pbxctl_cdrs_caught_up", "CDRs the live link missed, "
+                                  "stored by a Master.csv catch-up", ["node"], registry=r)
+        self._catch_ups = Counter("pbxctl_cdr_catchups", "Master.csv catch-up runs",
+                                  ["node", "outcome"], registry=r)
+        self._storage_failures = Counter("pbxctl_storage_failures", "Failed attempts to "
+                                         "store a node's events (retried)", ["node"],
+                                         registry=r)
+        self._storage_retries = Counter("pbxctl_storage_retries", "Attempts to store a "
+                                        "node's events again after a failure", ["node"],
+                                        registry=r)
+        self._dropped = Counter("pbxctl_writes_dropped", "Writes given up for good (queue "
+                                "stays, webhook events; CDRs only without a Master.csv)",
+                                ["node", "kind"], registry=r)
+        self._unstored_age = Gauge("pbxctl_cdr_oldest_unstored_age_seconds", "Age of the "
+                                   "oldest call not stored yet (0 when none)", ["node"],
+                                   registry=r)
         self._webhooks = Counter("pbxctl_webhook_deliveries", "Webhook delivery attempts",
                                  ["outcome"], registry=r)
         self._webhook_failures = Counter("pbxctl_webhook_failures", "Failed webhook "
@@ -87,6 +104,36 @@ class ServeMetrics:
     def cdr_stored(self, node: str, rated: bool) -> None:
         """A new CDR was stored."""
         self._cdrs.labels(node, "rated" if rated else "unrated").inc()
+
+    def storage_failed(self, node: str) -> None:
+        """Storing the node's events failed."""
+        self._storage_failures.labels(node).inc()
+
+    def storage_retried(self, node: str) -> None:
+        """Storing the node's events was tried again."""
+        self._storage_retries.labels(node).inc()
+
+    def writes_dropped(self, node: str, kind: str, count: int) -> None:
+        """Writes given up for good."""
+        self._dropped.labels(node, kind).inc(count)
+
+    def catch_up_ran(self, node: str, ok: bool, inserted: int) -> None:
+        """A Master.csv catch-up ended."""
+        self._catch_ups.labels(node, "ok" if ok else "failed").inc()
+        if inserted:
+            self._caught_up.labels(node).inc(inserted)
+
+    def watch_unstored(self, node: str, oldest: Callable[[], float | None]) -> None:
+        """Report the age of the node's oldest unstored call from ``oldest()`` (monotonic
+        seconds, None when everything is stored)."""
+
+        def age() -> float:
+            since = oldest()
+            return 0.0 if since is None else max(0.0, time.monotonic() - since)
+
+        self._unstored_age.labels(node).set_function(age)
+        self._storage_failures.labels(node)   # show zeros from the start
+        self._catch_ups.labels(node, "failed")
 
     def delivered(self) -> None:
         """A webhook message was accepted."""

@@ -40,6 +40,15 @@ class Settings(BaseSettings):
                                        "is dead (half-open) and is reconnected.")
     ami_backoff_max: float = Field(
         default=30.0, gt=0, description="serve: longest wait between reconnect attempts.")
+    storage_retry_max: float = Field(
+        default=5.0, gt=0, description="serve: longest wait between tries to store events "
+                                       "while the database is unreachable.")
+    storage_give_up: float = Field(
+        default=30.0, gt=0, description="serve: a CDR that could not be stored for this "
+                                        "long is left to the node's Master.csv catch-up.")
+    cdr_catch_up_every: float = Field(
+        default=60.0, gt=0, description="serve: seconds between routine catch-ups from "
+                                        "each node's Master.csv.")
     webhook_first_retry: float = Field(
         default=5.0, gt=0, description="Seconds before the first retry of a failed "
                                        "webhook delivery; each further retry waits twice as long.")

@@ -15,7 +15,12 @@ from pbxctl.cli.output import emit_json, emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction, settings_of
 from pbxctl.db.session import make_engine
 from pbxctl.services.cdrs import CdrStore, ImportSummary, quarantined, unrated_calls
-from pbxctl.services.node_follow import FollowedNode, NodeFollower, followed
+from pbxctl.services.node_follow import (
+    FollowedNode,
+    NodeFollower,
+    follow_policy,
+    followed,
+)
 
 
 @click.group()
@@ -84,10 +89,12 @@ def follow(ctx: click.Context, node: str | None, as_json: bool) -> None:
         engine = make_engine(settings_of(ctx).database_url)
         try:
             note(f"Following CDRs of node {target.name}; Ctrl-C to stop.")
-            return await NodeFollower(engine, target, say=note, on_stored=lambda e: note(
-                f"  {e.get('StartTime', '')} {e.get('AccountCode', '')} {e.get('Source', '')}"
-                f" -> {e.get('Destination', '')} {e.get('Disposition', '')} "
-                f"{e.get('BillableSeconds', '')} s")).run(stop)
+            return await NodeFollower(
+                engine, target, follow_policy(settings_of(ctx)), say=note,
+                on_stored=lambda e: note(
+                    f"  {e.get('StartTime', '')} {e.get('AccountCode', '')} "
+                    f"{e.get('Source', '')} -> {e.get('Destination', '')} "
+                    f"{e.get('Disposition', '')} {e.get('BillableSeconds', '')} s")).run(stop)
         finally:
             await engine.dispose()
 

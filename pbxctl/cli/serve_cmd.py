@@ -12,11 +12,11 @@ from aiohttp import web
 
 from pbxctl.api.app import create_app
 from pbxctl.api.keys import ENGINE
-from pbxctl.asterisk.link import LinkPolicy
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import require_schema, settings_of
 from pbxctl.db.session import make_engine
 from pbxctl.metrics import ServeMetrics
+from pbxctl.services.node_follow import follow_policy
 from pbxctl.services.supervisor import Supervisor
 from pbxctl.settings import Settings
 from pbxctl.webhooks.delivery import RetryPolicy
@@ -25,8 +25,7 @@ from pbxctl.webhooks.delivery import RetryPolicy
 def _supervisor(s: Settings, app: web.Application, metrics: ServeMetrics) -> Supervisor:
     return Supervisor(
         app[ENGINE], metrics,
-        LinkPolicy(ping_interval=s.ami_ping_interval, ping_timeout=s.ami_ping_timeout,
-                   backoff_max=s.ami_backoff_max),
+        follow_policy(s),
         RetryPolicy(first_delay=s.webhook_first_retry, max_attempts=s.webhook_max_attempts,
                     request_timeout=s.webhook_timeout))
 

@@ -9,6 +9,7 @@ import click
 
 from pbxctl.cli.output import emit_json, emit_table
 from pbxctl.cli.runtime import run_in_transaction
+from pbxctl.services.cdr_backfill import CatchUpState
 from pbxctl.services.live_switches import CrisisState
 from pbxctl.services.overview import company_status
 from pbxctl.services.status import NodeStatus
@@ -23,6 +24,8 @@ def _show(statuses: list[NodeStatus], crisis: list[CrisisState]) -> None:
     for status in statuses:
         head = "connected" if status.connected else f"NOT CONNECTED ({status.error})"
         click.echo(f"node {status.node}: AMI {head}; {status.active_calls} active call(s)")
+        if status.catch_up:
+            click.echo(f"  CDRs: {_catch_up_line(status.catch_up)}")
         if not status.connected:
             continue
         phones = [e for e in status.endpoints if e.kind == "phone"]
@@ -40,6 +43,16 @@ def _show(statuses: list[NodeStatus], crisis: list[CrisisState]) -> None:
         click.echo(f"CRISIS: branch {state.branch} -> {state.destination}"
                    f"{' (recorded)' if state.record else ''} since "
                    f"{state.since:%Y-%m-%d %H:%M}Z")
+
+
+def _catch_up_line(state: CatchUpState) -> str:
+    last = (f"last caught up {state.caught_up_at:%Y-%m-%d %H:%M:%S}Z"
+            if state.caught_up_at else "never caught up")
+    waiting = ("" if state.calls_after is None
+               else f"; {state.calls_after} call(s) in {state.path} since")
+    if state.behind:
+        return f"CATCH-UP BEHIND: {last}{waiting} (is serve running? can it store?)"
+    return f"{last}{waiting}"
 
 
 @click.command()

@@ -1,37 +1,99 @@
-"""Inserting many rows that may already be there, the same way on SQLite and PostgreSQL."""
+"""Inserting rows that may already be there, on SQLite and PostgreSQL, safe when another
+transaction stores the same rows at the same moment.
+
+Nothing here looks for existing rows first and inserts the rest: between the look and the
+insert another writer (the live AMI link, a catch-up, a second ``serve``) may store the
+same key, and the insert would fail. Every path ends in ``INSERT … ON CONFLICT DO
+NOTHING``, which the database decides atomically, and counts what it really inserted.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-KEY_LOOKUP_CHUNK = 500  # bind parameters per lookup: well under SQLite's limit
+_IDENTIFIER_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_INSERTED_RE = re.compile(r"INSERT 0 (\d+)")
+
+
+async def _insert_returning(session: AsyncSession, model: Any,
+                            rows: Sequence[dict[str, Any]], conflict_columns: Sequence[str]
+                            ) -> list[Any]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING the first conflict column: one value per
+    row really inserted."""
+    if not rows:
+        return []
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(model).on_conflict_do_nothing(
+        index_elements=list(conflict_columns)).returning(getattr(model, conflict_columns[0]))
+    connection = await session.connection()
+    return [row[0] for row in (await connection.execute(statement, list(rows))).all()]
 
 
 async def insert_ignoring(session: AsyncSession, model: Any, rows: Sequence[dict[str, Any]],
-                          conflict_columns: Sequence[str]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING in the session's dialect."""
-    if not rows:
-        return
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-    connection = await session.connection()
-    await connection.execute(
-        insert(model).on_conflict_do_nothing(index_elements=list(conflict_columns)), rows)
+                          conflict_columns: Sequence[str]) -> int:
+    """Insert the rows that do not clash on ``conflict_columns``; returns how many were
+    inserted (rows already stored, by anybody, are not counted)."""
+    return len(await _insert_returning(session, model, rows, conflict_columns))
 
 
 async def insert_new_keys(session: AsyncSession, model: Any,
-                          rows: Sequence[dict[str, Any]]) -> int:
-    """Insert the rows whose unique ``key`` is not stored yet; returns how many."""
-    keys = [row["key"] for row in rows]
-    existing: set[str] = set()
-    for start in range(0, len(keys), KEY_LOOKUP_CHUNK):
-        existing.update((await session.scalars(select(model.key).where(
-            model.key.in_(keys[start:start + KEY_LOOKUP_CHUNK])))).all())
-    fresh = [row for row in rows if row["key"] not in existing]
-    await insert_ignoring(session, model, fresh, ["key"])
-    return len(fresh)
+                          rows: Sequence[dict[str, Any]]) -> set[str]:
+    """Insert the rows whose unique ``key`` is not stored yet; returns their keys."""
+    return set(await _insert_returning(session, model, rows, ["key"]))
+
+
+class PgStaging:
+    """Bulk rows into a PostgreSQL table through a temporary staging table: ``COPY`` into
+    the stage (the fast part), then ``INSERT … SELECT … ON CONFLICT (key) DO NOTHING``.
+
+    The stage lives in the connection's temporary schema and is emptied at commit, so
+    concurrent writers never see each other's staged rows.
+    """
+
+    def __init__(self, driver: Any, table: str, columns: Sequence[str]) -> None:
+        for name in (table, *columns):
+            if not _IDENTIFIER_RE.fullmatch(name):
+                raise ValueError(f"not a plain SQL identifier: {name!r}")
+        self._driver = driver
+        self._table = table
+        self._stage = f"pbxctl_stage_{table}"
+        self._columns = list(columns)
+        self._names = ", ".join(f'"{name}"' for name in columns)  # "end" is a keyword
+
+    async def _prepare(self) -> None:
+        await self._driver.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {self._stage} ON COMMIT DELETE ROWS AS "
+            f"SELECT {self._names} FROM {self._table} WITH NO DATA")
+        await self._driver.execute(f"TRUNCATE {self._stage}")
+
+    def _insert(self) -> str:
+        return (f"INSERT INTO {self._table} ({self._names}) SELECT {self._names} "
+                f"FROM {self._stage} ON CONFLICT (key) DO NOTHING")
+
+    async def records(self, rows: Iterable[Sequence[object]]) -> set[str]:
+        """Stage Python tuples (in ``columns`` order); returns the keys that were new."""
+        await self._prepare()
+        await self._driver.copy_records_to_table(self._stage, records=rows,
+                                                 columns=self._columns)
+        inserted = await self._driver.fetch(self._insert() + " RETURNING key")
+        await self._driver.execute(f"TRUNCATE {self._stage}")
+        return {record[0] for record in inserted}
+
+    async def text_lines(self, lines: Sequence[str]) -> int:
+        """Stage lines already in COPY's text format; returns how many were new."""
+        await self._prepare()
+        await self._driver.copy_to_table(self._stage, source=io.BytesIO(
+            "".join(lines).encode()), columns=self._columns, format="text")
+        status = await self._driver.execute(self._insert())
+        await self._driver.execute(f"TRUNCATE {self._stage}")
+        matched = _INSERTED_RE.fullmatch(status)
+        if matched is None:
+            raise RuntimeError(f"unexpected INSERT status {status!r}")
+        return int(matched.group(1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -29,22 +30,28 @@ class CatchUp:
     summary: ImportSummary | None  # None when the file was only marked
 
 
-def _complete_lines(path: Path, offset: int) -> tuple[bytes, int]:
-    """The whole lines after ``offset`` (a line still being written waits for next time),
-    and the offset after them. A file shorter than ``offset`` was rotated: start over."""
+def _complete_lines(path: Path, offset: int, up_to: int | None) -> tuple[bytes, int]:
+    """The whole lines after ``offset`` and before ``up_to`` (a line still being written
+    waits for next time), and the offset after them. A file shorter than ``offset`` was
+    rotated: start over, and read it all."""
     with path.open("rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         if size < offset:
-            offset = 0
+            offset, up_to = 0, None
+        end = size if up_to is None else max(offset, min(size, up_to))
         handle.seek(offset)
-        data = handle.read(size - offset)
-    end = data.rfind(b"\n") + 1
-    return data[:end], offset + end
+        data = handle.read(end - offset)
+    cut = data.rfind(b"\n") + 1
+    return data[:cut], offset + cut
 
 
-async def catch_up(session: AsyncSession, node: str, path: str) -> CatchUp | None:
-    """Import what the node's Master.csv gained since the last catch-up; None when the
-    file is not there (yet)."""
+async def catch_up(session: AsyncSession, node: str, path: str,
+                   up_to: int | None = None) -> CatchUp | None:
+    """Import what the node's Master.csv gained since the last catch-up (up to byte
+    ``up_to`` when given); None when the file is not there (yet).
+
+    The position moves in the same transaction as the rows it covers, so it never passes
+    a call that is not stored. Calls stored here queue ``cdr.rated`` like live ones."""
     file = Path(path)
     if not file.is_file():
         return None
@@ -54,9 +61,44 @@ async def catch_up(session: AsyncSession, node: str, path: str) -> CatchUp | Non
         size = file.stat().st_size
         session.add(CdrFilePosition(node=node, path=path, offset=size))
         return CatchUp(path, size, size, None)
-    data, end = _complete_lines(file, position.offset)
+    data, end = _complete_lines(file, position.offset, up_to)
     start = end - len(data)
     summary = await CdrStore(session).import_master_csv(
-        data, f"{path} (from byte {start})", node) if data else ImportSummary()
+        data, f"{path} (from byte {start})", node, announce=True) if data else ImportSummary()
     position.offset, position.updated_at = end, utcnow()
     return CatchUp(path, start, end, summary)
+
+
+@dataclass(frozen=True)
+class CatchUpState:
+    """How far a node's Master.csv is caught up, as ``status`` shows it."""
+
+    path: str
+    caught_up_at: datetime | None   # the last catch-up that worked; None: never
+    calls_after: int | None         # lines written after it; None: file not readable here
+    behind: bool                    # calls wait and no catch-up ran for too long
+
+
+def _lines_after(path: Path, offset: int) -> int | None:
+    try:
+        with path.open("rb") as handle:
+            if os.fstat(handle.fileno()).st_size < offset:
+                offset = 0            # rotated
+            handle.seek(offset)
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None
+
+
+async def catch_up_state(session: AsyncSession, node: str, path: str, now: datetime,
+                         every: float) -> CatchUpState:
+    """Whether the node's calls are caught up: behind when calls wait in its Master.csv
+    and no catch-up worked for three times the catch-up interval (``serve`` down, or
+    storage failing)."""
+    position = await session.scalar(select(CdrFilePosition).where(
+        CdrFilePosition.node == node, CdrFilePosition.path == path))
+    if position is None:
+        return CatchUpState(path, None, None, False)
+    waiting = _lines_after(Path(path), position.offset)
+    stale = now - position.updated_at > timedelta(seconds=3 * every)
+    return CatchUpState(path, position.updated_at, waiting, bool(waiting) and stale)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -30,8 +29,10 @@ from pbxctl.billing.records import (
     prepare_lines,
     read_master_csv,
 )
-from pbxctl.db.bulk import insert_ignoring, insert_new_keys
+from pbxctl.db.bulk import PgStaging, insert_ignoring, insert_new_keys
 from pbxctl.db.models import Carrier, Cdr, QuarantinedCdr, RateDeck
+from pbxctl.services.webhooks import enqueue
+from pbxctl.webhooks.events import cdr_rated_event
 
 BATCH_ROWS = 50_000
 MAX_WORKERS = 8
@@ -87,10 +88,13 @@ class CdrStore:
         return Classifier(carriers, book)
 
     async def import_master_csv(self, data: bytes, source: str, node: str,
-                                progress: Progress | None = None) -> ImportSummary:
-        """Backfill from a cdr_csv file; bad lines go to quarantine, the rest is stored."""
+                                progress: Progress | None = None,
+                                announce: bool = False) -> ImportSummary:
+        """Backfill from a cdr_csv file; bad lines go to quarantine, the rest is stored.
+        With ``announce``, each call stored queues a ``cdr.rated`` webhook event, as a
+        call stored live does (the catch-up of calls the live link missed)."""
         classifier = await self.classifier()
-        if (self._session.bind.dialect.name == "postgresql"
+        if (not announce and self._session.bind.dialect.name == "postgresql"
                 and len(data) >= self._parallel_min_bytes):
             summary = await self._import_in_parallel(data, source, node, classifier, progress)
             await self._session.execute(text("ANALYZE cdrs"))
@@ -106,9 +110,9 @@ class CdrStore:
                 continue
             batch.append(item)
             if len(batch) >= BATCH_ROWS:
-                await self._flush(batch, summary, progress)
+                await self._flush(batch, summary, progress, announce)
                 batch = []
-        await self._flush(batch, summary, progress)
+        await self._flush(batch, summary, progress, announce)
         await self._quarantine(quarantine, source)
         if summary.inserted >= ANALYZE_AFTER_ROWS:
             # Fresh planner statistics, or the month's report walks a million rows blind.
@@ -139,9 +143,9 @@ class CdrStore:
                            progress: Progress | None) -> ImportSummary:
         """Classify slices in forked workers; COPY each one as soon as it is ready."""
         summary = ImportSummary()
-        seen: set[str] = set()
         loop = asyncio.get_running_loop()
         workers = max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+        staging = PgStaging(driver, "cdrs", STORED_COLUMNS)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")
                                  ) as pool:
             step = self._slice_lines
@@ -153,15 +157,9 @@ class CdrStore:
                 summary.rows += len(chunk.keys) + len(chunk.quarantined)
                 summary.outbound += chunk.outbound
                 summary.unrated += chunk.unrated
-                existing = {r[0] for r in await driver.fetch(
-                    "SELECT key FROM cdrs WHERE key = ANY($1::text[])", chunk.keys)}
-                keep = [line for key, line in zip(chunk.keys, chunk.lines, strict=True)
-                        if key not in existing and key not in seen]
-                seen.update(chunk.keys)
-                await driver.copy_to_table("cdrs", source=io.BytesIO(
-                    "".join(keep).encode()), columns=list(STORED_COLUMNS), format="text")
-                summary.inserted += len(keep)
-                summary.duplicates += len(chunk.keys) - len(keep)
+                inserted = await staging.text_lines(chunk.lines)
+                summary.inserted += inserted
+                summary.duplicates += len(chunk.keys) - inserted
                 if progress:
                     progress(len(chunk.keys) + len(chunk.quarantined))
         return summary
@@ -176,39 +174,34 @@ class CdrStore:
             await self._quarantine([Quarantined(0, times, ",".join(cols))], f"ami:{node}")
             return None
         row = classifier.row(node, cols, cdr_key(node, cols), times)
-        return row if await self._insert_ignoring_duplicates([row]) == 1 else None
+        return row if await self._insert_ignoring_duplicates([row]) else None
 
     async def _flush(self, batch: list[StoredRow], summary: ImportSummary,
-                     progress: Progress | None) -> None:
+                     progress: Progress | None, announce: bool) -> None:
         if not batch:
             return
         unique = list({row[0]: row for row in batch}.values())
         inserted = await self._insert_ignoring_duplicates(unique)
-        summary.inserted += inserted
-        summary.duplicates += len(batch) - inserted
+        if announce:
+            await enqueue(self._session, [
+                cdr_rated_event(dict(zip(STORED_COLUMNS, row, strict=True)))
+                for row in unique if row[0] in inserted])
+        summary.inserted += len(inserted)
+        summary.duplicates += len(batch) - len(inserted)
         summary.outbound += sum(1 for row in batch if row[14] == "outbound")
         if progress:
             progress(len(batch))
 
-    async def _insert_ignoring_duplicates(self, rows: Sequence[StoredRow]) -> int:
-        """Insert the rows whose key is new; returns how many that was."""
+    async def _insert_ignoring_duplicates(self, rows: Sequence[StoredRow]) -> set[str]:
+        """Insert the rows whose key is new; returns their keys. A row another writer
+        stores at the same moment is skipped, not an error."""
         if self._session.bind.dialect.name == "postgresql" and len(rows) >= PG_COPY_MIN_ROWS:
-            return await self._pg_copy(rows)
+            connection = await self._session.connection()
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert driver is not None
+            return await PgStaging(driver, "cdrs", STORED_COLUMNS).records(rows)
         return await insert_new_keys(
             self._session, Cdr, [dict(zip(STORED_COLUMNS, row, strict=True)) for row in rows])
-
-    async def _pg_copy(self, rows: Sequence[StoredRow]) -> int:
-        """COPY the rows whose key is new straight into the table (the fast path)."""
-        connection = await self._session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None
-        existing = {record[0] for record in await driver.fetch(
-            "SELECT key FROM cdrs WHERE key = ANY($1::text[])", [row[0] for row in rows])}
-        fresh = [row for row in rows if row[0] not in existing]
-        if fresh:
-            await driver.copy_records_to_table("cdrs", records=fresh,
-                                               columns=list(STORED_COLUMNS))
-        return len(fresh)
 
     async def _quarantine(self, items: list[Quarantined], source: str) -> None:
         rows = [{"source": source[:255], "line": q.line, "reason": q.reason[:255],

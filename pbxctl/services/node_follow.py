@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -14,11 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.asterisk.ami import AmiEndpoint
 from pbxctl.asterisk.link import DEFAULT_POLICY, AmiLink, LinkPolicy, panoramisk_connector
+from pbxctl.db.faults import DEFAULT_STORAGE, StoragePolicy
 from pbxctl.db.models import Node
 from pbxctl.db.session import transaction
 from pbxctl.services.cdr_backfill import CatchUp, catch_up
 from pbxctl.services.cdr_follow import EVENT_CLASSES, EventObserver, NodeEvents
 from pbxctl.services.cdrs import ImportSummary
+from pbxctl.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ async def all_nodes(engine: AsyncEngine) -> list[FollowedNode]:
 
 
 class LinkMetrics(EventObserver, Protocol):
-    """Told how a node's link is doing (for /metrics)."""
+    """Told how a node's link and catch-up are doing (for /metrics)."""
 
     def link_state(self, node: str, connected: bool) -> None:
         """The link came up or went down."""
@@ -56,44 +60,99 @@ class LinkMetrics(EventObserver, Protocol):
         """The link came back after it was lost."""
         ...
 
+    def catch_up_ran(self, node: str, ok: bool, inserted: int) -> None:
+        """A Master.csv catch-up ended (``inserted`` calls the live link had missed)."""
+        ...
+
+    def watch_unstored(self, node: str, oldest: Callable[[], float | None]) -> None:
+        """``oldest()`` tells when the node's oldest call not yet stored arrived."""
+        ...
+
+
+@dataclass(frozen=True)
+class FollowPolicy:
+    """How a node is followed: its AMI link, storage retries and catch-ups."""
+
+    link: LinkPolicy = DEFAULT_POLICY
+    storage: StoragePolicy = DEFAULT_STORAGE
+    catch_up_every: float = 60.0   # seconds between routine Master.csv catch-ups
+
+
+DEFAULT_FOLLOW = FollowPolicy()
+
+
+def follow_policy(settings: Settings) -> FollowPolicy:
+    """The follow policy the settings describe."""
+    return FollowPolicy(
+        link=LinkPolicy(ping_interval=settings.ami_ping_interval,
+                        ping_timeout=settings.ami_ping_timeout,
+                        backoff_max=settings.ami_backoff_max),
+        storage=StoragePolicy(max_delay=settings.storage_retry_max,
+                              give_up_after=settings.storage_give_up),
+        catch_up_every=settings.cdr_catch_up_every)
+# A CDR handed to the catch-up is surely in Master.csv this long after it came live.
+HAND_OVER_SETTLE_SECONDS = 1.0
+
 
 class NodeFollower:
-    """One node's link, event handling and catch-up, run together."""
+    """One node's link, event handling and catch-up, run together.
+
+    Catch-ups from Master.csv run after every (re)connect, as soon as the live path hands
+    calls over (storage failed for too long), and every ``catch_up_every`` seconds; one
+    that fails is tried again with backoff until it works. A routine catch-up reads only
+    what was written before the previous one, so calls whose live events are still on
+    their way are left to the live link.
+    """
 
     def __init__(self, engine: AsyncEngine, node: FollowedNode,
-                 policy: LinkPolicy = DEFAULT_POLICY, metrics: LinkMetrics | None = None,
+                 policy: FollowPolicy = DEFAULT_FOLLOW, metrics: LinkMetrics | None = None,
                  say: Callable[[str], None] = log.info,
                  on_stored: Callable[[dict[str, str]], None] | None = None) -> None:
         self._engine = engine
         self._node = node
+        self._policy = policy
         self._metrics = metrics
         self._say = say
-        self.events = NodeEvents(engine, node.name, metrics, on_stored)
+        self._wanted = asyncio.Event()
+        self._handed_over: float | None = None    # oldest call left to the catch-up
+        self._last_hand_over = 0.0
+        self._settled: int | None = None          # file size at the last routine catch-up
+        self.events = NodeEvents(engine, node.name, metrics, on_stored, policy.storage,
+                                 self._hand_over if node.cdr_csv else None)
         self._link = AmiLink(node.name, panoramisk_connector(node.endpoint, EVENT_CLASSES,
-                                                             policy),
-                             self.events.handlers(), self, policy)
+                                                             policy.link),
+                             self.events.handlers(), self, policy.link)
+        if metrics:
+            metrics.watch_unstored(node.name, self.oldest_unstored)
+
+    def oldest_unstored(self) -> float | None:
+        """When the oldest call not stored yet arrived (monotonic), live or handed over."""
+        times = [t for t in (self.events.oldest_unstored(), self._handed_over)
+                 if t is not None]
+        return min(times) if times else None
 
     async def run(self, stop: asyncio.Event) -> ImportSummary:
         """Follow until ``stop`` is set; returns what was stored from live CDRs."""
-        _, summary = await asyncio.gather(self._link.run(stop), self.events.run(stop))
+        work = [self.events.run(stop), self._link.run(stop)]
+        if self._node.cdr_csv:
+            work.append(self._catch_up_until(stop, self._node.cdr_csv))
+        summary, *_ = await asyncio.gather(*work)
         return summary
 
+    def _hand_over(self, received: float) -> None:
+        if self._handed_over is None or received < self._handed_over:
+            self._handed_over = received
+        self._last_hand_over = time.monotonic()
+        self._wanted.set()
+
     async def link_up(self, node: str, reconnect: bool) -> None:
-        """Logged in: count it, then catch up from Master.csv what the link missed."""
+        """Logged in: count it, then have Master.csv caught up for what the link missed."""
         self._say(f"node {node}: AMI link {'back up' if reconnect else 'up'}")
         if self._metrics:
             self._metrics.link_state(node, True)
             if reconnect:
                 self._metrics.reconnected(node)
-        if self._node.cdr_csv:
-            try:
-                async with transaction(self._engine) as session:
-                    done = await catch_up(session, node, self._node.cdr_csv)
-            except Exception:  # the live link matters more than one catch-up
-                log.exception("node %s: catching up from %s failed", node,
-                              self._node.cdr_csv)
-                return
-            self._report(node, done)
+        self._wanted.set()
 
     def link_down(self, node: str, reason: str) -> None:
         """The link is gone: count it; the link reconnects by itself."""
@@ -101,12 +160,73 @@ class NodeFollower:
         if self._metrics:
             self._metrics.link_state(node, False)
 
-    def _report(self, node: str, done: CatchUp | None) -> None:
+    async def _catch_up_until(self, stop: asyncio.Event, path: str) -> None:
+        failures = 0
+        while not stop.is_set():
+            routine = not await _wait_for(self._wanted, stop, self._policy.catch_up_every)
+            if stop.is_set():
+                return
+            self._wanted.clear()
+            started = time.monotonic()
+            size = _size(path)
+            if routine and self._settled is None:   # nothing caught up yet to go on from
+                self._settled = size
+                continue
+            try:
+                async with transaction(self._engine) as session:
+                    done = await catch_up(session, self._node.name, path,
+                                          self._settled if routine else None)
+            except Exception as error:  # storage down, file unreadable: try again
+                failures += 1
+                log.warning("node %s: catching up from %s failed (%s: %s); retrying",
+                            self._node.name, path, type(error).__name__, error)
+                if self._metrics:
+                    self._metrics.catch_up_ran(self._node.name, False, 0)
+                self._wanted.set()
+                await _wait_for(asyncio.Event(), stop, self._policy.storage.delay(failures))
+                continue
+            failures = 0
+            self._settled = size
+            if self._metrics:
+                self._metrics.catch_up_ran(self._node.name, True, _inserted(done))
+            self._report(done)
+            if not routine and self._handed_over is not None:
+                if started - self._last_hand_over >= HAND_OVER_SETTLE_SECONDS:
+                    self._handed_over = None       # this read covered every call handed over
+                else:                              # handed over a moment ago: read again soon
+                    self._wanted.set()
+                    await _wait_for(asyncio.Event(), stop, HAND_OVER_SETTLE_SECONDS)
+
+    def _report(self, done: CatchUp | None) -> None:
+        node = self._node.name
         if done is None:
             self._say(f"node {node}: {self._node.cdr_csv} not found; no catch-up")
         elif done.summary is None:
             self._say(f"node {node}: following {done.path} from byte {done.to_offset}")
-        elif done.summary.rows:
+        elif done.summary.inserted:
             s = done.summary
             self._say(f"node {node}: caught up {s.rows} CDR rows from {done.path}: "
                       f"{s.inserted} missed live, {s.duplicates} already stored")
+
+
+def _inserted(done: CatchUp | None) -> int:
+    return done.summary.inserted if done and done.summary else 0
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+async def _wait_for(event: asyncio.Event, stop: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``event`` or ``stop`` is set, or ``seconds`` pass; True when ``event``
+    was set."""
+    waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+    return event.is_set()

@@ -44,7 +44,7 @@ async def store_stays(session: AsyncSession, node: str, stays: list[QueueStay]) 
         "key": f"{node}:{s.callid}", "node": node, "queue": s.queue[:80],
         "entered_at": s.entered_at, "outcome": s.outcome, "wait_seconds": s.wait_seconds,
         "agent": s.agent} for s in stays}
-    return await insert_new_keys(session, QueueCall, list(rows.values()))
+    return len(await insert_new_keys(session, QueueCall, list(rows.values())))
 
 
 async def sla_report(session: AsyncSession, year: int, month: int, queue_ref: str | None = None,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from pbxctl.asterisk.ami import AmiClient, AmiResponse
 from pbxctl.errors import PbxctlError
+from pbxctl.services.cdr_backfill import CatchUpState
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class NodeStatus:
     active_calls: int = 0
     endpoints: list[EndpointState] = field(default_factory=list)
     queues: list[QueueState] = field(default_factory=list)
+    catch_up: CatchUpState | None = None   # its Master.csv, when the node has one
 
 
 def _count_contacts(text: str) -> int:

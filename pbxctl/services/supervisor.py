@@ -9,9 +9,8 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbxctl.asterisk.link import LinkPolicy
 from pbxctl.metrics import ServeMetrics
-from pbxctl.services.node_follow import FollowedNode, NodeFollower, all_nodes
+from pbxctl.services.node_follow import FollowedNode, FollowPolicy, NodeFollower, all_nodes
 from pbxctl.webhooks.delivery import RetryPolicy, run_deliveries
 
 log = logging.getLogger(__name__)
@@ -22,11 +21,11 @@ METRICS_REFRESH_SECONDS = 5.0
 class Supervisor:
     """Starts, watches and stops the long-running tasks."""
 
-    def __init__(self, engine: AsyncEngine, metrics: ServeMetrics, link: LinkPolicy,
+    def __init__(self, engine: AsyncEngine, metrics: ServeMetrics, follow: FollowPolicy,
                  retry: RetryPolicy) -> None:
         self._engine = engine
         self._metrics = metrics
-        self._link = link
+        self._follow = follow
         self._retry = retry
         self._stop = asyncio.Event()
         self._followers: dict[str, tuple[FollowedNode, asyncio.Event, asyncio.Task[object]]] = {}
@@ -72,7 +71,7 @@ class Supervisor:
         for name, node in wanted.items():
             if name not in self._followers:
                 stop = asyncio.Event()
-                follower = NodeFollower(self._engine, node, self._link, self._metrics)
+                follower = NodeFollower(self._engine, node, self._follow, self._metrics)
                 self._followers[name] = (node, stop, asyncio.create_task(
                     follower.run(stop), name=f"node-{name}"))
 
