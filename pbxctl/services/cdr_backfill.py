@@ -48,19 +48,20 @@ def _complete_lines(path: Path, offset: int, up_to: int | None) -> tuple[bytes, 
 async def catch_up(session: AsyncSession, node: str, path: str,
                    up_to: int | None = None) -> CatchUp | None:
     """Import what the node's Master.csv gained since the last catch-up (up to byte
-    ``up_to`` when given); None when the file is not there (yet).
+    ``up_to`` when given); None when the file is not there. The first call only marks
+    where the file ends now (its start, when it does not exist yet).
 
     The position moves in the same transaction as the rows it covers, so it never passes
     a call that is not stored. Calls stored here queue ``cdr.rated`` like live ones."""
     file = Path(path)
-    if not file.is_file():
-        return None
     position = await session.scalar(select(CdrFilePosition).where(
         CdrFilePosition.node == node, CdrFilePosition.path == path))
-    if position is None:
-        size = file.stat().st_size
+    if position is None:    # a file that does not exist yet will be read from its start
+        size = file.stat().st_size if file.is_file() else 0
         session.add(CdrFilePosition(node=node, path=path, offset=size))
         return CatchUp(path, size, size, None)
+    if not file.is_file():
+        return None
     data, end = _complete_lines(file, position.offset, up_to)
     start = end - len(data)
     summary = await CdrStore(session).import_master_csv(

@@ -22,10 +22,21 @@ async def stored(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(Cdr)) or 0)
 
 
+async def test_a_file_that_appears_later_is_read_from_its_start(session: AsyncSession,
+                                                                tmp_path: Path) -> None:
+    master = tmp_path / "Master.csv"
+    marked = await catch_up(session, "local", str(master))             # no calls yet
+    assert marked is not None and (marked.to_offset, marked.summary) == (0, None)
+    assert await catch_up(session, "local", str(master)) is None       # still no file
+    master.write_bytes(line(1) + line(2))                              # the first calls
+    first = await catch_up(session, "local", str(master))
+    assert first is not None and first.summary is not None
+    assert first.summary.inserted == 2 and await stored(session) == 2
+
+
 async def test_catching_up_reads_only_what_the_file_gained(session: AsyncSession,
                                                            tmp_path: Path) -> None:
     master = tmp_path / "Master.csv"
-    assert await catch_up(session, "local", str(master)) is None       # no file yet
     master.write_bytes(line(1) + line(2))
     first = await catch_up(session, "local", str(master))
     assert first is not None and first.summary is None                 # only marked

@@ -84,6 +84,21 @@ class SoftPhone:
                                    text=True)
         return BackgroundSipp(process, work_dir / f"{self.username}-uac_call.xml.err")
 
+    def place_calls(self, work_dir: Path, number: str, rate: int, count: int,
+                    hold_ms: int = 500) -> BackgroundSipp:
+        """Place ``count`` authenticated calls to ``number``, ``rate`` new calls a second,
+        in the background: a steady load."""
+        cmd = [sipp_binary(), f"{self.server}:{self.server_port}", "-sf",
+               str(SCENARIOS / "uac_call.xml"), "-i", self.address, "-p", str(self.port),
+               "-mp", str(self.media_port), "-key", "caller", self.username, "-s", number,
+               "-au", self.username, "-ap", self.password, "-d", str(hold_ms),
+               "-r", str(rate), "-m", str(count), "-l", str(rate * 10), "-nostdin",
+               "-timeout", str(count // rate + 90), "-trace_err", "-error_file",
+               str(work_dir / f"{self.username}-load.err")]
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   text=True)
+        return BackgroundSipp(process, work_dir / f"{self.username}-load.err")
+
     def answer_one_call(self, work_dir: Path, after_ms: int = 0) -> BackgroundSipp:
         """Start answering one incoming call in the background (after ringing for
         ``after_ms`` when given)."""
@@ -176,6 +191,10 @@ class SippCarrier:
         """Answer the next call Asterisk sends to this carrier."""
         return self._listen(work_dir, "carrier_answer.xml", [], "-timeout", "60",
                             "-timeout_error")
+
+    def answer_all_calls(self, work_dir: Path, seconds: int) -> BackgroundSipp:
+        """Answer every call Asterisk sends to this carrier for ``seconds``."""
+        return self._listen(work_dir, "carrier_answer_all.xml", [], "-timeout", str(seconds))
 
     def reject_calls(self, work_dir: Path, count: int = 1, code: int = 503) -> BackgroundSipp:
         """Refuse the next ``count`` calls with ``code``."""

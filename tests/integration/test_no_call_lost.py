@@ -1,0 +1,279 @@
+"""No call is lost when things break: ``pbxctl serve`` follows the sandbox Asterisk while
+SIPp places a steady load of outbound calls (digest auth, out through a SIPp carrier), and
+the test breaks what serve depends on:
+
+- serve itself, ``kill -9`` and started again ten times while it stores (both engines);
+- its PostgreSQL connections, terminated twenty times 0.1 s apart, three times over;
+- its PostgreSQL server (a throw-away cluster of the test's own), stopped for longer than
+  serve holds a CDR in memory, then crashed (``-m immediate``) and started again.
+
+After each, every ANSWERED call Asterisk wrote to Master.csv is stored exactly once, and a
+later ``cdr import`` of the same lines inserts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import random
+import signal
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import asyncpg
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
+
+from pbxctl.db.session import make_engine
+from tests.conftest import Pbxctl
+from tests.integration.conftest import add_sandbox_node
+from tests.support import postgres, sandbox
+from tests.support.processes import start_serve
+from tests.support.sipp import SippCarrier, SoftPhone
+
+CARRIER = SippCarrier("tele2", "127.0.0.2")
+RATE = 20                     # new calls a second
+FAST = {"PBXCTL_AMI_PING_INTERVAL": "1", "PBXCTL_AMI_PING_TIMEOUT": "2",
+        "PBXCTL_AMI_BACKOFF_MAX": "1", "PBXCTL_STORAGE_RETRY_MAX": "1",
+        "PBXCTL_STORAGE_GIVE_UP": "4", "PBXCTL_CDR_CATCH_UP_EVERY": "5"}
+
+
+@dataclass
+class Company:
+    """A branch whose phone calls out through the SIPp carrier."""
+
+    pbxctl: Pbxctl
+    branch: str
+    phone: SoftPhone
+    work: Path
+
+
+def set_up(pbxctl: Pbxctl, asterisk: Path, work: Path) -> Company:
+    branch = f"l{uuid.uuid4().hex[:6]}"      # Master.csv keeps earlier tests' calls
+    add_sandbox_node(pbxctl, asterisk)
+    pbxctl.ok("branch", "add", branch, "--name", "Under load", "--city", "Kazan",
+              "--timezone", "Europe/Moscow", "--ext-range", "800-899")
+    creds = json.loads(pbxctl.ok("ext", "add", branch, "801", "--name", "Load",
+                                 "--json").stdout)
+    pbxctl.ok("carrier", "add", "tele2", "--host", CARRIER.address, "--auth", "ip",
+              "--match", CARRIER.address, "--number-format", "national:7", "--qualify", "0")
+    deck = work / "tele2.csv"
+    deck.write_text("prefix,destination,rate_per_minute,connect_fee,min_seconds,"
+                    "increment_seconds\n7,Russia,1.0000,0.0000,0,1\n")
+    pbxctl.ok("rates", "import", "tele2", str(deck), "--valid-from", "2026-01-01")
+    pbxctl.ok("number", "add", "+78435550801", "--carrier", "tele2", "--branch", branch,
+              "--monthly-fee", "0.00", "--route", "ext:801")
+    pbxctl.ok("branch", "outbound", branch, "--dialing", "national:7", "--carriers", "tele2",
+              "--caller-id", "+78435550801", "--allow", "national")
+    pbxctl.ok("apply")
+    return Company(pbxctl, branch, SoftPhone(creds["username"], creds["password"]), work)
+
+
+def samples(base: str) -> list[tuple[str, dict[str, str], float]]:
+    with urllib.request.urlopen(base + "metrics", timeout=5) as response:
+        body = response.read().decode()
+    return [(s.name, s.labels, s.value)
+            for family in text_string_to_metric_families(body) for s in family.samples]
+
+
+def metric(base: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include ``labels``."""
+    return sum(value for sample, have, value in samples(base)
+               if sample == name and labels.items() <= have.items())
+
+
+def wait_for(what: str, condition: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
+
+
+def start_following(database_url: str, log: IO[str]) -> tuple[subprocess.Popen[str], str]:
+    """serve, once its link is up and Master.csv is marked (calls from now on count)."""
+    serve, base = start_serve(database_url, FAST, log)
+    wait_for("the AMI link and the first catch-up", lambda: metric(
+        base, "pbxctl_ami_connected", node="local") == 1 and metric(
+        base, "pbxctl_cdr_catchups_total", node="local", outcome="ok") >= 1)
+    return serve, base
+
+
+def file_size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def stop(serve: subprocess.Popen[str]) -> None:
+    serve.send_signal(signal.SIGTERM)
+    serve.wait(timeout=60)
+    assert serve.returncode == 0
+
+
+class Load:
+    """RATE calls a second for ``seconds`` from the branch's phone, all answered."""
+
+    def __init__(self, company: Company, seconds: int) -> None:
+        self.carrier = CARRIER.answer_all_calls(company.work, seconds + 60)
+        self.calls = company.phone.place_calls(company.work, "84955550100", RATE,
+                                               RATE * seconds)
+
+    def wait(self) -> None:
+        self.calls.wait(timeout=300)
+        self.carrier.process.kill()
+        self.carrier.process.wait()
+
+
+def answered_in_file(start: int, branch: str) -> tuple[bytes, Counter[str]]:
+    """Master.csv's lines after byte ``start``, and its ANSWERED calls of the branch
+    (uniqueid: how many rows)."""
+    with sandbox.master_csv().open("rb") as handle:
+        handle.seek(start)
+        data = handle.read()
+    data = data[:data.rfind(b"\n") + 1]
+    rows = [dict(zip(sandbox.CDR_COLUMNS, row, strict=False))
+            for row in csv.reader(io.StringIO(data.decode()))]
+    return data, Counter(r["uniqueid"] for r in rows
+                         if r["accountcode"] == branch and r["disposition"] == "ANSWERED")
+
+
+def answered_in_database(database_url: str, branch: str) -> Counter[str]:
+    async def read() -> Counter[str]:
+        engine = make_engine(database_url)
+        try:
+            async with engine.connect() as connection:
+                rows = (await connection.execute(text(
+                    "SELECT uniqueid FROM cdrs WHERE department = :branch "
+                    "AND disposition = 'ANSWERED'"), {"branch": branch})).all()
+        finally:
+            await engine.dispose()
+        return Counter(row[0] for row in rows)
+
+    return asyncio.run(read())
+
+
+def assert_every_answered_call_stored_once(company: Company, start: int,
+                                           at_least: int) -> None:
+    data, in_file = answered_in_file(start, company.branch)
+    assert sum(in_file.values()) >= at_least, "the load did not get through"
+    database_url = company.pbxctl.database_url
+    wait_for("every answered call stored", lambda: answered_in_database(
+        database_url, company.branch) == in_file, seconds=90)
+    again = company.work / "again.csv"
+    again.write_bytes(data)
+    result = json.loads(company.pbxctl.ok("cdr", "import", str(again), "--node", "local",
+                                          "--json").stdout)
+    assert result["inserted"] == 0, result
+    assert answered_in_database(database_url, company.branch) == in_file
+
+
+def test_serve_killed_ten_times_while_storing_loses_no_call(
+        pbxctl: Pbxctl, asterisk: Path, tmp_path: Path) -> None:
+    company = set_up(pbxctl, asterisk, tmp_path)
+    log = (tmp_path / "serve.log").open("w")
+    serve, _ = start_following(pbxctl.database_url, log)
+    start = file_size(sandbox.master_csv())
+    load = Load(company, seconds=40)
+    try:
+        for _ in range(10):
+            time.sleep(random.uniform(1.5, 3.0))
+            serve.kill()
+            serve.wait()
+            time.sleep(random.uniform(0.0, 1.0))
+            serve, _ = start_serve(pbxctl.database_url, FAST, log)
+        load.wait()
+        assert_every_answered_call_stored_once(company, start, at_least=RATE * 30)
+    finally:
+        stop(serve)
+        log.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_database_connections_cut_twenty_times_lose_no_call(
+        pbxctl: Pbxctl, asterisk: Path, tmp_path: Path) -> None:
+    company = set_up(pbxctl, asterisk, tmp_path)
+    database = pbxctl.database_url.rsplit("/", 1)[1]
+    log = (tmp_path / "serve.log").open("w")
+    serve, base = start_following(pbxctl.database_url, log)
+    start = file_size(sandbox.master_csv())
+    load = Load(company, seconds=30)
+    cut = 0
+    try:
+        for _ in range(3):
+            time.sleep(5)
+            cut += asyncio.run(cut_connections(database, times=20, apart=0.1))
+        load.wait()
+        assert cut > 0, "no connection of serve's was cut"
+        assert_every_answered_call_stored_once(company, start, at_least=RATE * 20)
+        assert serve.poll() is None, "serve died"
+        assert metric(base, "pbxctl_writes_dropped_total") == 0
+    finally:
+        stop(serve)
+        log.close()
+
+
+async def cut_connections(database: str, times: int, apart: float) -> int:
+    """Terminate every connection to ``database`` ``times`` times, ``apart`` seconds
+    apart; returns how many were terminated."""
+    admin = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres",
+                                  database="postgres")
+    cut = 0
+    try:
+        for _ in range(times):
+            cut += len([row for row in await admin.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()", database) if row[0]])
+            await asyncio.sleep(apart)
+    finally:
+        await admin.close()
+    return cut
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[tuple[Pbxctl, postgres.Cluster]]:
+    """pbxctl on a database of a throw-away cluster the test may stop and crash."""
+    cluster = postgres.new_cluster()
+    try:
+        cluster.create_database("pbxctl")
+        runner = Pbxctl(cluster.url("pbxctl"), {})
+        runner.ok("init")
+        yield runner, cluster
+    finally:
+        postgres.remove(cluster)
+
+
+def test_postgresql_restarts_lose_no_call(own_postgres: tuple[Pbxctl, postgres.Cluster],
+                                          asterisk: Path, tmp_path: Path) -> None:
+    pbxctl, cluster = own_postgres
+    company = set_up(pbxctl, asterisk, tmp_path)
+    log = (tmp_path / "serve.log").open("w")
+    serve, base = start_following(pbxctl.database_url, log)
+    start = file_size(sandbox.master_csv())
+    load = Load(company, seconds=35)
+    try:
+        time.sleep(5)
+        cluster.stop("fast")           # down longer than serve holds a CDR in memory
+        time.sleep(8)
+        cluster.start()
+        time.sleep(8)
+        cluster.stop("immediate")      # a crash: recovery on start
+        time.sleep(1)
+        cluster.start()
+        load.wait()
+        assert_every_answered_call_stored_once(company, start, at_least=RATE * 25)
+        assert serve.poll() is None, "serve died"
+        assert metric(base, "pbxctl_storage_failures_total", node="local") > 0
+        assert metric(base, "pbxctl_cdrs_caught_up_total", node="local") > 0
+        assert metric(base, "pbxctl_cdr_oldest_unstored_age_seconds", node="local") == 0
+    finally:
+        stop(serve)
+        log.close()
