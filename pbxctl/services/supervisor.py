@@ -9,6 +9,7 @@ import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pbxctl.db.faults import is_transient
 from pbxctl.metrics import ServeMetrics
 from pbxctl.services.node_follow import FollowedNode, FollowPolicy, NodeFollower, all_nodes
 from pbxctl.webhooks.delivery import RetryPolicy, run_deliveries
@@ -53,8 +54,9 @@ class Supervisor:
         while not self._stop.is_set():
             try:
                 self._sync(await all_nodes(self._engine))
-            except Exception:
-                log.exception("could not read the nodes")
+            except Exception as error:
+                if not is_transient(error):   # storage down: the followers keep going
+                    log.exception("could not read the nodes")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), NODES_REFRESH_SECONDS)
 
@@ -79,7 +81,8 @@ class Supervisor:
         while not self._stop.is_set():
             try:
                 await self._metrics.refresh_from_database(self._engine)
-            except Exception:
-                log.exception("could not refresh metrics from the database")
+            except Exception as error:
+                if not is_transient(error):
+                    log.exception("could not refresh metrics from the database")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), METRICS_REFRESH_SECONDS)

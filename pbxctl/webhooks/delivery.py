@@ -19,6 +19,7 @@ from typing import Protocol
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pbxctl.db.faults import is_transient
 from pbxctl.db.session import transaction
 from pbxctl.services.webhooks import DueMessage, due_messages, record_attempt
 from pbxctl.webhooks.signing import (
@@ -121,8 +122,12 @@ async def run_deliveries(engine: AsyncEngine, policy: RetryPolicy, outcomes: Out
         while not stop.is_set():
             try:
                 attempted = await deliver_due(engine, http, policy, outcomes)
-            except Exception:  # a database blip must not end deliveries for good
-                log.exception("webhook delivery round failed")
+            except Exception as error:  # a database blip must not end deliveries for good
+                if is_transient(error):
+                    log.warning("webhook delivery round failed (%s: %s); trying again",
+                                type(error).__name__, error)
+                else:
+                    log.exception("webhook delivery round failed")
                 attempted = 0
             if attempted < policy.batch:
                 with contextlib.suppress(TimeoutError):
