@@ -29,7 +29,7 @@ async def _insert_returning(session: AsyncSession, model: Any,
     row really inserted."""
     if not rows:
         return []
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     statement = insert(model).on_conflict_do_nothing(
         index_elements=list(conflict_columns)).returning(getattr(model, conflict_columns[0]))
     connection = await session.connection()

@@ -166,11 +166,12 @@ class NodeEvents:
             self._push(Write("stays", time.monotonic(), stays=stays))
 
     def _push(self, write: Write) -> None:
+        if len(self._writes) >= self._policy.max_pending:   # the writer owns the head
+            log.error("node %s: %d writes wait for storage; giving up a new %s write",
+                      self.node, len(self._writes), write.kind)
+            self._drop([write])
+            return
         self._writes.append(write)
-        if len(self._writes) > self._policy.max_pending:
-            log.error("node %s: %d writes waiting for storage; giving up the oldest",
-                      self.node, len(self._writes))
-            self._drop([self._writes.popleft()])
         self._wake.set()
 
     async def _write_until(self, taken: asyncio.Event) -> None:

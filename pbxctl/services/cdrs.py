@@ -94,7 +94,7 @@ class CdrStore:
         With ``announce``, each call stored queues a ``cdr.rated`` webhook event, as a
         call stored live does (the catch-up of calls the live link missed)."""
         classifier = await self.classifier()
-        if (not announce and self._session.bind.dialect.name == "postgresql"
+        if (not announce and self._session.get_bind().dialect.name == "postgresql"
                 and len(data) >= self._parallel_min_bytes):
             summary = await self._import_in_parallel(data, source, node, classifier, progress)
             await self._session.execute(text("ANALYZE cdrs"))
@@ -195,7 +195,7 @@ class CdrStore:
     async def _insert_ignoring_duplicates(self, rows: Sequence[StoredRow]) -> set[str]:
         """Insert the rows whose key is new; returns their keys. A row another writer
         stores at the same moment is skipped, not an error."""
-        if self._session.bind.dialect.name == "postgresql" and len(rows) >= PG_COPY_MIN_ROWS:
+        if self._session.get_bind().dialect.name == "postgresql" and len(rows) >= PG_COPY_MIN_ROWS:
             connection = await self._session.connection()
             driver = (await connection.get_raw_connection()).driver_connection
             assert driver is not None

@@ -133,11 +133,12 @@ class NodeFollower:
 
     async def run(self, stop: asyncio.Event) -> ImportSummary:
         """Follow until ``stop`` is set; returns what was stored from live CDRs."""
-        work = [self.events.run(stop), self._link.run(stop)]
+        others = [self._link.run(stop)]
         if self._node.cdr_csv:
-            work.append(self._catch_up_until(stop, self._node.cdr_csv))
-        summary, *_ = await asyncio.gather(*work)
-        return summary
+            others.append(self._catch_up_until(stop, self._node.cdr_csv))
+        handling = asyncio.ensure_future(self.events.run(stop))
+        await asyncio.gather(handling, *others)
+        return handling.result()
 
     def _hand_over(self, received: float) -> None:
         if self._handed_over is None or received < self._handed_over:

@@ -251,3 +251,20 @@ def test_transient_failures_are_told_from_the_others() -> None:
     assert not is_transient(asyncpg.UniqueViolationError("duplicate key"))
     assert not is_transient(sqlite3.OperationalError("no such table: cdrs"))
     assert not is_transient(ValueError("bad event"))
+
+
+async def test_a_full_queue_refuses_new_writes_and_keeps_the_order(
+        engine: AsyncEngine) -> None:
+    outage, observer = Outage(engine), Observer()
+    policy = StoragePolicy(first_delay=0.01, max_delay=0.05, max_pending=2)
+    events = NodeEvents(engine, "local", observer, policy=policy)   # no Master.csv
+    stop = asyncio.Event()
+    running = asyncio.create_task(events.run(stop))
+    with outage.for_a_while():
+        for seq in (1, 2, 3, 4):
+            events.handlers()["Cdr"](ami_cdr(seq))
+        await until("the refusals", lambda: observer.dropped == {"cdr": 2})
+    await until("the first two stored", lambda: has_stored(engine, 2))
+    stop.set()
+    summary = await running
+    assert summary.inserted == 2
