@@ -9,6 +9,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from pbxctl.db.models import CdrFilePosition
 from pbxctl.db.session import make_engine, transaction
 from tests.conftest import Pbxctl
@@ -31,12 +33,17 @@ def caught_up(database_url: str, path: Path, ago: timedelta) -> None:
     asyncio.run(write())
 
 
-def test_status_shows_a_node_whose_catch_up_is_behind(pbxctl: Pbxctl, tmp_path: Path,
-                                                      config_dir: Path) -> None:
-    master = tmp_path / "Master.csv"
+@pytest.fixture
+def master(pbxctl: Pbxctl, tmp_path: Path, config_dir: Path) -> Path:
+    """Node local (its AMI does not answer) with a Master.csv in tmp, not written yet."""
+    path = tmp_path / "Master.csv"
     pbxctl.ok("node", "add", "local", "--ami-host", "127.0.0.1", "--ami-port",
               str(free_port()), "--ami-user", "pbxctl", "--ami-secret", "test-secret-1",
-              "--config-dir", str(config_dir), "--cdr-csv", str(master))
+              "--config-dir", str(config_dir), "--cdr-csv", str(path))
+    return path
+
+
+def test_status_shows_a_node_whose_catch_up_is_behind(pbxctl: Pbxctl, master: Path) -> None:
     caught_up(pbxctl.database_url, master, timedelta(hours=1))
     master.write_bytes(line(1) + line(2) + line(3))
 
@@ -46,12 +53,7 @@ def test_status_shows_a_node_whose_catch_up_is_behind(pbxctl: Pbxctl, tmp_path: 
     assert node["catch_up"]["behind"] and node["catch_up"]["calls_after"] == 3
 
 
-def test_a_recent_catch_up_is_not_behind(pbxctl: Pbxctl, tmp_path: Path,
-                                         config_dir: Path) -> None:
-    master = tmp_path / "Master.csv"
-    pbxctl.ok("node", "add", "local", "--ami-host", "127.0.0.1", "--ami-port",
-              str(free_port()), "--ami-user", "pbxctl", "--ami-secret", "test-secret-1",
-              "--config-dir", str(config_dir), "--cdr-csv", str(master))
+def test_a_recent_catch_up_is_not_behind(pbxctl: Pbxctl, master: Path) -> None:
     caught_up(pbxctl.database_url, master, timedelta(seconds=10))
     master.write_bytes(line(1))
     shown = pbxctl.ok("status").stdout

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 
 from tests.conftest import Pbxctl
 from tests.support import sandbox, sipp
+from tests.support.sipp import SippCarrier, SoftPhone
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -24,6 +27,32 @@ def add_sandbox_node(pbxctl: Pbxctl, config_dir: Path) -> None:
               "--config-dir", str(config_dir), "--recordings-dir",
               str(sandbox.recordings_dir()), "--cdr-csv",
               str(sandbox.log_dir() / "cdr-csv" / "Master.csv"))
+
+
+def calling_out(pbxctl: Pbxctl, asterisk: Path, work: Path, carrier: SippCarrier,
+                extension: str, number: str) -> tuple[str, SoftPhone]:
+    """A new branch (a fresh slug: Master.csv keeps earlier tests' calls) whose phone
+    ``extension`` calls Russian numbers out through ``carrier`` (1.00 a minute) and is
+    reached at ``number``; applied to the sandbox. Returns the slug and the phone."""
+    branch = f"b{uuid.uuid4().hex[:6]}"
+    hundred = extension[0]
+    add_sandbox_node(pbxctl, asterisk)
+    pbxctl.ok("branch", "add", branch, "--name", "Calling out", "--city", "Kazan",
+              "--timezone", "Europe/Moscow", "--ext-range", f"{hundred}00-{hundred}99")
+    creds = json.loads(pbxctl.ok("ext", "add", branch, extension, "--name", "Anna",
+                                 "--json").stdout)
+    pbxctl.ok("carrier", "add", carrier.name, "--host", carrier.address, "--auth", "ip",
+              "--match", carrier.address, "--number-format", "national:7", "--qualify", "0")
+    deck = work / f"{carrier.name}.csv"
+    deck.write_text("prefix,destination,rate_per_minute,connect_fee,min_seconds,"
+                    "increment_seconds\n7,Russia,1.0000,0.0000,0,1\n")
+    pbxctl.ok("rates", "import", carrier.name, str(deck), "--valid-from", "2026-01-01")
+    pbxctl.ok("number", "add", number, "--carrier", carrier.name, "--branch", branch,
+              "--monthly-fee", "0.00", "--route", f"ext:{extension}")
+    pbxctl.ok("branch", "outbound", branch, "--dialing", "national:7", "--carriers",
+              carrier.name, "--caller-id", number, "--allow", "national")
+    pbxctl.ok("apply")
+    return branch, SoftPhone(creds["username"], creds["password"])
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 SIPp places a steady load of outbound calls (digest auth, out through a SIPp carrier), and
 the test breaks what serve depends on:
 
-- serve itself, ``kill -9`` and started again ten times while it stores (both engines);
+- serve itself, ``kill -9`` and started again ten times while it stores, then frozen
+  (SIGSTOP) for ten seconds (both engines);
 - its PostgreSQL connections, terminated twenty times 0.1 s apart, three times over;
 - its PostgreSQL server (a throw-away cluster of the test's own), stopped for longer than
   serve holds a CDR in memory, then crashed (``-m immediate``) and started again.
@@ -22,7 +23,6 @@ import signal
 import subprocess
 import time
 import urllib.request
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ from sqlalchemy import text
 
 from pbxctl.db.session import make_engine
 from tests.conftest import Pbxctl
-from tests.integration.conftest import add_sandbox_node
+from tests.integration.conftest import calling_out
 from tests.support import postgres, sandbox
 from tests.support.processes import start_serve
 from tests.support.sipp import SippCarrier, SoftPhone
@@ -59,24 +59,8 @@ class Company:
 
 
 def set_up(pbxctl: Pbxctl, asterisk: Path, work: Path) -> Company:
-    branch = f"l{uuid.uuid4().hex[:6]}"      # Master.csv keeps earlier tests' calls
-    add_sandbox_node(pbxctl, asterisk)
-    pbxctl.ok("branch", "add", branch, "--name", "Under load", "--city", "Kazan",
-              "--timezone", "Europe/Moscow", "--ext-range", "800-899")
-    creds = json.loads(pbxctl.ok("ext", "add", branch, "801", "--name", "Load",
-                                 "--json").stdout)
-    pbxctl.ok("carrier", "add", "tele2", "--host", CARRIER.address, "--auth", "ip",
-              "--match", CARRIER.address, "--number-format", "national:7", "--qualify", "0")
-    deck = work / "tele2.csv"
-    deck.write_text("prefix,destination,rate_per_minute,connect_fee,min_seconds,"
-                    "increment_seconds\n7,Russia,1.0000,0.0000,0,1\n")
-    pbxctl.ok("rates", "import", "tele2", str(deck), "--valid-from", "2026-01-01")
-    pbxctl.ok("number", "add", "+78435550801", "--carrier", "tele2", "--branch", branch,
-              "--monthly-fee", "0.00", "--route", "ext:801")
-    pbxctl.ok("branch", "outbound", branch, "--dialing", "national:7", "--carriers", "tele2",
-              "--caller-id", "+78435550801", "--allow", "national")
-    pbxctl.ok("apply")
-    return Company(pbxctl, branch, SoftPhone(creds["username"], creds["password"]), work)
+    branch, phone = calling_out(pbxctl, asterisk, work, CARRIER, "801", "+78435550801")
+    return Company(pbxctl, branch, phone, work)
 
 
 def samples(base: str) -> list[tuple[str, dict[str, str], float]]:
@@ -176,13 +160,13 @@ def assert_every_answered_call_stored_once(company: Company, start: int,
     assert answered_in_database(database_url, company.branch) == in_file
 
 
-def test_serve_killed_ten_times_while_storing_loses_no_call(
+def test_serve_killed_ten_times_and_frozen_while_storing_loses_no_call(
         pbxctl: Pbxctl, asterisk: Path, tmp_path: Path) -> None:
     company = set_up(pbxctl, asterisk, tmp_path)
     log = (tmp_path / "serve.log").open("w")
     serve, _ = start_following(pbxctl.database_url, log)
     start = file_size(sandbox.master_csv())
-    load = Load(company, seconds=40)
+    load = Load(company, seconds=60)
     try:
         for _ in range(10):
             time.sleep(random.uniform(1.5, 3.0))
@@ -190,6 +174,9 @@ def test_serve_killed_ten_times_while_storing_loses_no_call(
             serve.wait()
             time.sleep(random.uniform(0.0, 1.0))
             serve, _ = start_serve(pbxctl.database_url, FAST, log)
+        serve.send_signal(signal.SIGSTOP)   # frozen: Asterisk's AMI writes to it time out
+        time.sleep(10)
+        serve.send_signal(signal.SIGCONT)
         load.wait()
         assert_every_answered_call_stored_once(company, start, at_least=RATE * 30)
     finally:

@@ -11,7 +11,6 @@ import signal
 import threading
 import time
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,10 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pbxctl.webhooks.signing import is_valid
 from tests.conftest import Pbxctl
-from tests.integration.conftest import add_sandbox_node
+from tests.integration.conftest import calling_out
 from tests.support import sandbox
 from tests.support.processes import start_serve
-from tests.support.sipp import SippCarrier, SoftPhone
+from tests.support.sipp import SippCarrier
 
 TELE2 = SippCarrier("tele2", "127.0.0.2")
 FAST = {"PBXCTL_AMI_PING_INTERVAL": "1", "PBXCTL_AMI_PING_TIMEOUT": "2",
@@ -88,24 +87,7 @@ def outbound_cdrs(pbxctl: Pbxctl, month: str, department: str) -> list[dict[str,
 
 def test_serve_survives_a_crash_and_a_restart_and_delivers_webhooks(
         pbxctl: Pbxctl, asterisk: Path, tmp_path: Path, receiver: str) -> None:
-    branch = f"r{uuid.uuid4().hex[:6]}"   # Master.csv keeps earlier tests' calls
-    add_sandbox_node(pbxctl, asterisk)
-    pbxctl.ok("branch", "add", branch, "--name", "Resilient", "--city", "Kazan",
-              "--timezone", "Europe/Moscow", "--ext-range", "700-799")
-    creds = json.loads(pbxctl.ok("ext", "add", branch, "701", "--name", "Anna",
-                                 "--json").stdout)
-    anna = SoftPhone(creds["username"], creds["password"])
-    pbxctl.ok("carrier", "add", "tele2", "--host", TELE2.address, "--auth", "ip", "--match",
-              TELE2.address, "--number-format", "national:7", "--qualify", "0")
-    deck = tmp_path / "tele2.csv"
-    deck.write_text("prefix,destination,rate_per_minute,connect_fee,min_seconds,"
-                    "increment_seconds\n7,Russia,1.0000,0.0000,0,1\n")
-    pbxctl.ok("rates", "import", "tele2", str(deck), "--valid-from", "2026-01-01")
-    pbxctl.ok("number", "add", "+78435550701", "--carrier", "tele2", "--branch", branch,
-              "--monthly-fee", "0.00", "--route", "ext:701")
-    pbxctl.ok("branch", "outbound", branch, "--dialing", "national:7", "--carriers", "tele2",
-              "--caller-id", "+78435550701", "--allow", "national")
-    pbxctl.ok("apply")
+    branch, anna = calling_out(pbxctl, asterisk, tmp_path, TELE2, "701", "+78435550701")
     assert anna.register(tmp_path).ok
     created = json.loads(pbxctl.ok("webhook", "add", receiver, "--events",
                                    "call.ringing,call.answered,call.missed", "--branch",
