@@ -90,6 +90,8 @@ def follow_policy(settings: Settings) -> FollowPolicy:
         storage=StoragePolicy(max_delay=settings.storage_retry_max,
                               give_up_after=settings.storage_give_up),
         catch_up_every=settings.cdr_catch_up_every)
+
+
 # A CDR handed to the catch-up is surely in Master.csv this long after it came live.
 HAND_OVER_SETTLE_SECONDS = 1.0
 
@@ -116,7 +118,7 @@ class NodeFollower:
         self._wanted = asyncio.Event()
         self._handed_over: float | None = None    # oldest call left to the catch-up
         self._last_hand_over = 0.0
-        self._settled: int | None = None          # file size at the last routine catch-up
+        self._settled: int | None = None          # file size before the last catch-up
         self.events = NodeEvents(engine, node.name, metrics, on_stored, policy.storage,
                                  self._hand_over if node.cdr_csv else None)
         self._link = AmiLink(node.name, panoramisk_connector(node.endpoint, EVENT_CLASSES,
@@ -190,7 +192,7 @@ class NodeFollower:
             self._settled = size
             if self._metrics:
                 self._metrics.catch_up_ran(self._node.name, True, _inserted(done))
-            self._report(done)
+            self._report(done, routine)
             if not routine and self._handed_over is not None:
                 if started - self._last_hand_over >= HAND_OVER_SETTLE_SECONDS:
                     self._handed_over = None       # this read covered every call handed over
@@ -198,14 +200,16 @@ class NodeFollower:
                     self._wanted.set()
                     await _wait_for(asyncio.Event(), stop, HAND_OVER_SETTLE_SECONDS)
 
-    def _report(self, done: CatchUp | None) -> None:
+    def _report(self, done: CatchUp | None, routine: bool) -> None:
         node = self._node.name
         if done is None:
-            self._say(f"node {node}: {self._node.cdr_csv} not found; no catch-up")
-        elif done.summary is None:
+            if not routine:              # said after a (re)connect, not every minute
+                self._say(f"node {node}: {self._node.cdr_csv} not found; no catch-up")
+            return
+        s = done.summary
+        if s is None:
             self._say(f"node {node}: following {done.path} from byte {done.to_offset}")
-        elif done.summary.inserted:
-            s = done.summary
+        elif s.inserted:
             self._say(f"node {node}: caught up {s.rows} CDR rows from {done.path}: "
                       f"{s.inserted} missed live, {s.duplicates} already stored")
 
