@@ -13,7 +13,7 @@ SANDBOX  := scripts/sandbox.sh
 help:
 	@echo "make demo   - a company on a real (sandboxed) Asterisk, with a call between branches"
 	@echo "make test   - every test: unit, CLI on SQLite and PostgreSQL, integration on Asterisk"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff and mypy (strict)"
 	@echo "make bench  - 1,000,000 CDRs: import vs plain COPY, monthly report time"
 	@echo "make sandbox / sandbox-start / sandbox-stop - the cached Asterisk 22 chroot"
 
@@ -45,9 +45,11 @@ check-postgres: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check pbxctl tests scripts
+	$(BIN)/mypy
 
 test: $(STAMP) sandbox browser check-postgres
 	$(BIN)/ruff check pbxctl tests scripts
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 bench: $(STAMP) check-postgres

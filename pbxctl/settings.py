@@ -10,6 +10,7 @@ import os
 import pwd
 import tomllib
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -79,7 +80,7 @@ def load_settings(config_file: Path | None = None) -> Settings:
     """Read settings; ``config_file`` must exist when given explicitly."""
     if config_file is None and DEFAULT_CONFIG_FILE.is_file():
         config_file = DEFAULT_CONFIG_FILE
-    from_file: dict[str, object] = {}
+    from_file: dict[str, Any] = {}  # validated by Settings
     if config_file is not None:
         try:
             with config_file.open("rb") as handle:

@@ -62,12 +62,13 @@ async def _json_body(request: web.Request) -> object | None:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        parsed: object = json.loads(raw)
     except UnicodeDecodeError:
         raise ValidationError("body", "is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ValidationError("body", f"is not valid JSON ({exc.msg} at line {exc.lineno} "
                                       f"column {exc.colno})") from None
+    return parsed
 
 
 def _checked_body(operation: Operation, body: object) -> dict[str, Any]:

@@ -4,6 +4,7 @@ services as ``pbxctl node``, ``pbxctl branch`` and ``pbxctl ext``."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from aiohttp import web
 
@@ -24,7 +25,8 @@ async def list_nodes(request: web.Request) -> web.Response:
 async def add_node(request: web.Request) -> web.Response:
     """Add a node; as ``node add``, AMI port 5038 and phones register to the AMI host
     unless told otherwise."""
-    body = {"ami_port": 5038, **request[BODY]}
+    given = request[BODY]
+    body = {"ami_port": 5038, **given}
     body.setdefault("sip_address", body["ami_host"])
     async with services(request) as s:
         return answer(node_snapshot(await s.nodes.add(NodeSpec(**body))), 201)
@@ -76,8 +78,8 @@ async def remove_branch(request: web.Request) -> web.Response:
 
 async def set_outbound(request: web.Request) -> web.Response:
     """The branch's outbound policy, as ``branch outbound``."""
-    body = {name: ",".join(value) if isinstance(value, list) else value
-            for name, value in request[BODY].items()}
+    body: dict[str, Any] = {name: ",".join(value) if isinstance(value, list) else value
+                            for name, value in request[BODY].items()}
     async with services(request) as s:
         policy = await s.policies.set_outbound(request.match_info["branch"],
                                                OutboundChange(**body))

@@ -56,6 +56,8 @@ class _SupervisedManager(Manager):  # type: ignore[misc]
     """A panoramisk Manager that never reconnects by itself: whoever owns it decides when
     and how (with backoff), and learns of a lost connection through ``lost``."""
 
+    pinger: asyncio.TimerHandle | None  # set by panoramisk
+
     def __init__(self, **config: object) -> None:
         super().__init__(**config)
         self.lost = asyncio.Event()

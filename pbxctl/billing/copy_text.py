@@ -4,8 +4,9 @@ text for it, so big imports use every core. Pure apart from being run elsewhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
-from pbxctl.billing.records import Classifier, Quarantined, classify_lines
+from pbxctl.billing.records import Classifier, Quarantined, StoredRow, classify_lines
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -29,7 +30,7 @@ def _text(value: str | None) -> str:
     return NULL if value is None else value.translate(_ESCAPES)
 
 
-def _copy_line(r: tuple) -> str:  # type: ignore[type-arg]
+def _copy_line(r: StoredRow) -> str:
     """One stored row (the STORED_COLUMNS order) as a COPY text line.
 
     Values almost never hold a tab, backslash or line break, so the line is built plainly
@@ -52,11 +53,11 @@ def classify_chunk(lines: list[str], first_line: int, node: str,
         if isinstance(item, Quarantined):
             result.quarantined.append(item)
             continue
-        key = item[0]
+        key = cast(str, item[0])  # a stored row starts with its key
         if key in seen:
             continue
         seen.add(key)
-        result.keys.append(key)  # type: ignore[arg-type]
+        result.keys.append(key)
         result.outbound += item[14] == "outbound"
         result.lines.append(_copy_line(item))
     result.unrated = classifier.unrated

@@ -68,10 +68,11 @@ def show(ctx: click.Context, slug: str, as_json: bool) -> None:
         emit_json(data)
         return
     extensions = data.pop("extensions")
-    outbound_policy = data.pop("outbound") or {}
+    outbound = data.pop("outbound")
+    outbound_policy = outbound if isinstance(outbound, dict) else {}
     data["hours"] = ", ".join(data["hours"]) or "always open"  # type: ignore[arg-type]
     data["holidays"] = ", ".join(data["holidays"]) or "none"  # type: ignore[arg-type]
-    for key, value in outbound_policy.items():  # type: ignore[union-attr]
+    for key, value in outbound_policy.items():
         data[f"outbound {key}"] = ", ".join(value) if isinstance(value, list) else value
     emit_table([{"field": k, "value": v} for k, v in data.items()], ("field", "value"))
     click.echo()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import click
 
 from pbxctl.cli.output import emit_json, emit_rows, emit_table, note
@@ -11,9 +14,11 @@ from pbxctl.services.carriers import CarrierSpec, carrier_snapshot
 COLUMNS = ("slug", "host", "port", "transport", "auth", "number_format", "max_channels",
            "currency", "contract")
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def _trunk_options(required: bool):  # noqa: ANN202 - a click decorator
-    def decorate(func):  # noqa: ANN001, ANN202
+
+def _trunk_options(required: bool) -> Callable[[F], F]:
+    def decorate(func: F) -> F:
         options = [
             click.option("--host", required=required, help="Carrier SIP server."),
             click.option("--port", type=int, default=None, help="[default: 5060]"),
@@ -53,7 +58,7 @@ def carrier() -> None:
 @click.argument("slug")
 @_trunk_options(required=True)
 @click.pass_context
-def add(ctx: click.Context, slug: str, **kwargs: object) -> None:
+def add(ctx: click.Context, /, slug: str, **kwargs: object) -> None:
     """Add carrier SLUG (also its PJSIP endpoint name)."""
     spec = _spec(kwargs)
 
@@ -68,7 +73,7 @@ def add(ctx: click.Context, slug: str, **kwargs: object) -> None:
 @click.argument("slug")
 @_trunk_options(required=False)
 @click.pass_context
-def update(ctx: click.Context, slug: str, **kwargs: object) -> None:
+def update(ctx: click.Context, /, slug: str, **kwargs: object) -> None:
     """Change some settings of carrier SLUG."""
     spec = _spec(kwargs)
 

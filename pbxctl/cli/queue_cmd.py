@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -14,9 +16,11 @@ from pbxctl.services.queues import STRATEGIES, QueueMembers, QueueService, Queue
 
 COLUMNS = ("queue", "strategy", "members", "max_wait", "service_level", "target", "overflow")
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def _options(required: bool):  # noqa: ANN202 - a click decorator
-    def decorate(func):  # noqa: ANN001, ANN202
+
+def _options(required: bool) -> Callable[[F], F]:
+    def decorate(func: F) -> F:
         for option in reversed([
             click.option("--strategy", type=click.Choice(STRATEGIES), default=None,
                          help="[default: ringall]"),
@@ -50,7 +54,7 @@ def queue() -> None:
 @click.argument("name")
 @_options(required=True)
 @click.pass_context
-def add(ctx: click.Context, branch: str, name: str, **options: object) -> None:
+def add(ctx: click.Context, /, branch: str, name: str, **options: object) -> None:
     """Add queue NAME to BRANCH; route numbers to it as queue:BRANCH/NAME."""
     spec = QueueSpec(**options)  # type: ignore[arg-type]
 
@@ -65,7 +69,7 @@ def add(ctx: click.Context, branch: str, name: str, **options: object) -> None:
 @click.argument("ref", metavar="BRANCH/NAME")
 @_options(required=False)
 @click.pass_context
-def update(ctx: click.Context, ref: str, **options: object) -> None:
+def update(ctx: click.Context, /, ref: str, **options: object) -> None:
     """Change some settings of a queue."""
     spec = QueueSpec(**options)  # type: ignore[arg-type]
 
@@ -99,7 +103,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
         rows = [queue_snapshot(q) for q in await _queues(s).list()]
         if not as_json:
             for row in rows:
-                row["members"] = ",".join(row["members"])  # type: ignore[arg-type]
+                row["members"] = ",".join(row["members"])
         return rows
 
     emit_rows(run_in_transaction(ctx, work), COLUMNS, as_json,

@@ -3,8 +3,10 @@ once, without an apply."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -13,6 +15,8 @@ from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.errors import PbxctlError
 from pbxctl.services.live_switches import LiveSwitches, crisis_states
 from pbxctl.services.recordings import copy_recording, list_recordings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _switches(s: Services) -> LiveSwitches:
@@ -95,7 +99,7 @@ def record() -> None:
     """Record incoming calls on demand (MixMonitor, no reload)."""
 
 
-def _target_options(func):  # noqa: ANN001, ANN202 - a click decorator
+def _target_options(func: F) -> F:
     for option in (click.option("--ext", default=None), click.option("--branch", default=None),
                    click.option("--number", default=None)):
         func = option(func)

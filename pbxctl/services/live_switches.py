@@ -156,10 +156,10 @@ class LiveSwitches:
                 raise NotFoundError(f"number {target} is not in the inventory")
             return found.branch.node
         if scope == "ext":
-            query = (select(Extension).where(
+            ext_query = (select(Extension).where(
                 Extension.number == v.extension_number("--ext", target))
                 .options(selectinload(Extension.branch).selectinload(Branch.node)))
-            extension = await self._session.scalar(query)
+            extension = await self._session.scalar(ext_query)
             if extension is None:
                 raise NotFoundError(f"no extension {target}")
             return extension.branch.node

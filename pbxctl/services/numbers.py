@@ -6,6 +6,7 @@ paying branch, route or fee closes one history period and opens the next.
 
 from __future__ import annotations
 
+import builtins
 import csv
 import io
 from collections.abc import Callable, Sequence
@@ -196,7 +197,7 @@ class NumberService:
         return counts
 
     @staticmethod
-    def _parse_rows(text: str) -> list[tuple[int, NumberSpec]]:
+    def _parse_rows(text: str) -> builtins.list[tuple[int, NumberSpec]]:
         reader = csv.DictReader(io.StringIO(text))
         missing = set(EXPORT_COLUMNS) - {"contract", "after_hours"} - set(reader.fieldnames or ())
         if missing:

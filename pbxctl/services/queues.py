@@ -3,6 +3,7 @@ over AMI (no reload; dynamic members persist in AstDB across applies and restart
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -124,7 +125,7 @@ class QueueService:
                 raise ValidationError("--overflow", "a queue cannot overflow into itself")
             queue.overflow = str(dest)
 
-    async def _members(self, text: str) -> list[str]:
+    async def _members(self, text: str) -> builtins.list[str]:
         numbers = [n.strip() for n in text.split(",") if n.strip()]
         for number in numbers:
             v.extension_number("--members", number)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, func, select, true
@@ -73,7 +75,8 @@ def render_costs(result: CostReport, fmt: str, detail: bool, excel: bool) -> byt
     if fmt == "json":
         return to_json(rows, {"month": result.month, "unrated_calls": result.unrated})
     if fmt == "xlsx":
-        sheets = [("costs", result.rows, REPORT_COLUMNS)]
+        sheets: list[tuple[str, Sequence[Any], Sequence[str]]] = [
+            ("costs", result.rows, REPORT_COLUMNS)]
         if detail:
             sheets.append(("calls", result.details, DETAIL_COLUMNS))
         return to_xlsx(sheets)
@@ -87,7 +90,8 @@ async def department_zones(session: AsyncSession) -> dict[str, str]:
     for department, tz in (await session.execute(
             select(Extension.department, Branch.timezone).join(Extension.branch)
             .where(Extension.department.is_not(None)))).all():
-        zones.setdefault(department, tz)
+        if department is not None:
+            zones.setdefault(department, tz)
     return zones
 
 
@@ -132,11 +136,12 @@ class ReportService:
         keys = sorted(set(calls) | set(rental))
         rows = []
         for dept, currency in keys:
-            count, billsec, charged, cost = calls.get((dept, currency), [0, 0, 0, Decimal(0)])
-            call_cost = round_money(Decimal(cost))
+            n_calls, n_billsec, n_charged, total_cost = calls.get((dept, currency),
+                                                                  [0, 0, 0, Decimal(0)])
+            call_cost = round_money(Decimal(total_cost))
             number_rental = round_money(rental.get((dept, currency), Decimal(0)))
-            rows.append(CostRow(label, dept, int(count), int(billsec), int(charged), call_cost,
-                                number_rental, call_cost + number_rental, currency))
+            rows.append(CostRow(label, dept, int(n_calls), int(n_billsec), int(n_charged),
+                                call_cost, number_rental, call_cost + number_rental, currency))
         details.sort(key=lambda d: (d.department, d.time, d.extension))
         return CostReport(label, rows, details, unrated)
 
@@ -184,6 +189,7 @@ def _zone_groups(zones: dict[str, str], department: str | None
     by_zone: dict[str, list[str]] = defaultdict(list)
     for dept, zone in zones.items():
         by_zone[zone].append(dept)
-    groups = [(zone, Cdr.department.in_(depts)) for zone, depts in sorted(by_zone.items())]
+    groups: list[tuple[str, ColumnElement[bool]]] = [
+        (zone, Cdr.department.in_(depts)) for zone, depts in sorted(by_zone.items())]
     groups.append((DEFAULT_ZONE, Cdr.department.not_in(list(zones)) if zones else true()))
     return groups

@@ -9,9 +9,10 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl import validation as v
@@ -142,10 +143,11 @@ class WebhookService:
     async def retry_failed(self, webhook_id: int) -> int:
         """Deliver a webhook's given-up messages again; returns how many."""
         await self._get(webhook_id)
-        result = await self._session.execute(
+        # An UPDATE's result is a CursorResult, which has the row count.
+        result = cast(CursorResult[Any], await self._session.execute(
             update(WebhookMessage).where(WebhookMessage.webhook_id == webhook_id,
                                          WebhookMessage.state == "failed")
-            .values(state="pending", next_attempt_at=utcnow()))
+            .values(state="pending", next_attempt_at=utcnow())))
         self._audit.record("webhook.retry", "webhook", str(webhook_id),
                            detail=f"{result.rowcount} messages")
         return int(result.rowcount)

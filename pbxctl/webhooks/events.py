@@ -78,12 +78,12 @@ class CallEvents:
         stage = event.get("Stage", "")
         if stage == "ringing":
             self._forget_older_than(now - FORGET_AFTER)
-            call = _Call(call_id, _allowed(_NUMBER_RE, event.get("CallerIDNum")),
-                         _allowed(_NUMBER_RE, event.get("Number")),
-                         _allowed(_BRANCH_RE, event.get("Branch")),
-                         _allowed(_QUEUE_RE, event.get("Queue")), now)
-            self._calls[call_id] = call
-            return [self._event("call.ringing", call, call.payload())]
+            ringing = _Call(call_id, _allowed(_NUMBER_RE, event.get("CallerIDNum")),
+                            _allowed(_NUMBER_RE, event.get("Number")),
+                            _allowed(_BRANCH_RE, event.get("Branch")),
+                            _allowed(_QUEUE_RE, event.get("Queue")), now)
+            self._calls[call_id] = ringing
+            return [self._event("call.ringing", ringing, ringing.payload())]
         call = self._calls.get(call_id)
         if call is None:
             return []
@@ -115,7 +115,7 @@ def cdr_rated_event(record: Mapping[str, object]) -> WebhookEvent:
             return None
         return _iso(value) if isinstance(value, datetime) else str(value)
 
-    body = {name: text(name) for name in (
+    body: dict[str, object] = {name: text(name) for name in (
         "uniqueid", "start", "answer", "end", "src", "dst", "disposition", "direction",
         "department", "carrier", "destination", "prefix", "currency", "unrated_reason")}
     body.update({"billsec": record.get("billsec"), "duration": record.get("duration"),
