@@ -7,31 +7,48 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from pbxctl import __version__
-from pbxctl.cli import (
-    apply_cmd,
-    audit_cmd,
-    branch_cmd,
-    carrier_cmd,
-    cdr_cmd,
-    db_cmd,
-    ext_cmd,
-    node_cmd,
-    number_cmd,
-    numplan_cmd,
-    queue_cmd,
-    rates_cmd,
-    report_cmd,
-    serve_cmd,
-    status_cmd,
-    switches_cmd,
-    token_cmd,
-    webhook_cmd,
-)
+from pbxctl.cli.lazy import LazyCommand, LazyGroup
 from pbxctl.errors import PbxctlError, ValidationError
-from pbxctl.settings import load_settings
+
+# name, module under pbxctl.cli, first paragraph of its help (for the command list)
+_TABLE = [
+    ("init", "db_cmd", "Create a fresh database (or bring an existing one up to date)."),
+    ("db", "db_cmd", "Database schema (Alembic migrations shipped with pbxctl)."),
+    ("node", "node_cmd", "Asterisk nodes pbxctl renders configuration for."),
+    ("branch", "branch_cmd",
+     "Branches: sales sites with their own extension range and time zone."),
+    ("ext", "ext_cmd", "Extensions: phones and softphones with generated SIP credentials."),
+    ("carrier", "carrier_cmd",
+     "Carriers: independent operators whose trunks bring and carry the calls."),
+    ("number", "number_cmd", "Numbers (DIDs) the company owns through carrier contracts."),
+    ("numplan", "numplan_cmd",
+     "The numbering plan that outbound policies are checked against."),
+    ("rates", "rates_cmd", "Rate decks: each carrier's prices, valid from a date on."),
+    ("cdr", "cdr_cmd",
+     "Call detail records: backfill from Master.csv, follow live, rate again."),
+    ("report", "report_cmd", "Reports for accountants."),
+    ("crisis", "switches_cmd",
+     "Reroute every number of a branch at once (AstDB, no reload; survives restarts)."),
+    ("record", "switches_cmd", "Record incoming calls on demand (MixMonitor, no reload)."),
+    ("recordings", "switches_cmd", "Recorded calls."),
+    ("queue", "queue_cmd",
+     "Branch queues: members log in, out and pause at run time, without a reload."),
+    ("status", "status_cmd", "Live state: AMI link, CDR catch-up, phones registered, "
+                             "carriers, active calls, queues, crisis."),
+    ("token", "token_cmd", "API tokens (admin, accountant, viewer)."),
+    ("webhook", "webhook_cmd",
+     "Webhooks: signed JSON POSTs about calls, delivered by 'pbxctl serve'."),
+    ("serve", "serve_cmd", "Serve the HTTP API (/api/v1, /healthz, /metrics), follow every "
+                           "node over AMI (CDRs, queues, call events) and deliver webhooks, "
+                           "until SIGTERM or Ctrl-C."),
+    ("apply", "apply_cmd",
+     "Render the configuration, show the diff, write it, reload and verify."),
+    ("audit", "audit_cmd", "Show the audit trail, oldest first."),
+]
+COMMANDS = {name: LazyCommand(f"pbxctl.cli.{module}", name, summary)
+            for name, module, summary in _TABLE}
 
 
 class InputRefused(click.ClickException):
@@ -43,7 +60,7 @@ class InputRefused(click.ClickException):
         return f"{self.message} (nothing was changed)"
 
 
-class PbxctlGroup(click.Group):
+class PbxctlGroup(LazyGroup):
     """Turns pbxctl's own exceptions into clean messages and exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -53,18 +70,34 @@ class PbxctlGroup(click.Group):
             raise InputRefused(str(exc)) from None
         except PbxctlError as exc:
             raise click.ClickException(str(exc)) from None
-        except OperationalError as exc:
-            raise click.ClickException(f"database unavailable: {exc.orig}") from None
-        except SQLAlchemyError as exc:
-            raise click.ClickException(f"database error: {exc}") from None
         except OSError as exc:
             if isinstance(exc, ConnectionError | TimeoutError | PermissionError |
                           FileNotFoundError):
                 raise click.ClickException(str(exc)) from None
             raise
+        except Exception as exc:
+            problem = _database_problem(exc)
+            if problem is None:
+                raise
+            raise click.ClickException(problem) from None
 
 
-@click.group(cls=PbxctlGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def _database_problem(exc: Exception) -> str | None:
+    """What to say of a database failure; None for anything else. SQLAlchemy is looked
+    at only when a command loaded it (else the failure cannot be one of its)."""
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+    if isinstance(exc, OperationalError):
+        return f"database unavailable: {exc.orig}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {exc}"
+    return None
+
+
+@click.group(cls=PbxctlGroup, lazy=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               envvar="PBXCTL_CONFIG",
               help="TOML settings file (default /etc/pbxctl/pbxctl.toml when present).")
@@ -76,33 +109,12 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
     Describe nodes, branches and phones; `pbxctl apply` renders the Asterisk
     configuration and carries it to the nodes.
     """
+    from pbxctl.settings import load_settings  # pydantic: only when a command runs
+
     try:
         ctx.obj = load_settings(config_file)
     except PbxctlError as exc:
         raise InputRefused(str(exc)) from None
-
-
-cli.add_command(db_cmd.init)
-cli.add_command(db_cmd.db)
-cli.add_command(node_cmd.node)
-cli.add_command(branch_cmd.branch)
-cli.add_command(ext_cmd.ext)
-cli.add_command(carrier_cmd.carrier)
-cli.add_command(number_cmd.number)
-cli.add_command(numplan_cmd.numplan)
-cli.add_command(rates_cmd.rates)
-cli.add_command(cdr_cmd.cdr)
-cli.add_command(report_cmd.report)
-cli.add_command(switches_cmd.crisis)
-cli.add_command(switches_cmd.record)
-cli.add_command(switches_cmd.recordings)
-cli.add_command(queue_cmd.queue)
-cli.add_command(status_cmd.status)
-cli.add_command(token_cmd.token)
-cli.add_command(webhook_cmd.webhook)
-cli.add_command(serve_cmd.serve)
-cli.add_command(apply_cmd.apply)
-cli.add_command(audit_cmd.audit)
 
 
 def main() -> None:

@@ -9,11 +9,11 @@ from typing import TypeVar
 import click
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbxctl.db.migrate import current_revision, head_revision
+from pbxctl.db.schema_check import require_schema as require_schema  # for serve
 from pbxctl.db.session import make_engine, transaction
-from pbxctl.errors import PbxctlError
 from pbxctl.services.audit import Actor, AuditTrail
-from pbxctl.services.bundle import Services, services_for
+from pbxctl.services.bundle import Services as Services  # re-exported for the commands
+from pbxctl.services.bundle import services_for
 from pbxctl.settings import Settings, os_user
 
 T = TypeVar("T")
@@ -24,16 +24,6 @@ def settings_of(ctx: click.Context) -> Settings:
     settings = ctx.find_root().obj
     assert isinstance(settings, Settings)
     return settings
-
-
-async def require_schema(engine: AsyncEngine) -> None:
-    """Refuse to work on a database that pbxctl has not created or upgraded."""
-    current, head = await current_revision(engine), head_revision()
-    if current is None:
-        raise PbxctlError("the database is empty; run 'pbxctl init' first")
-    if current != head:
-        raise PbxctlError(f"the database schema is at {current}, this pbxctl needs {head}; "
-                          "run 'pbxctl db upgrade'")
 
 
 def run_in_transaction(ctx: click.Context, work: Callable[[Services], Awaitable[T]]) -> T:

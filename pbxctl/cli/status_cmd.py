@@ -63,7 +63,8 @@ def _catch_up_line(state: CatchUpState) -> str:
 @click.pass_context
 def status(ctx: click.Context, node: str | None, interval: float | None,
            as_json: bool) -> None:
-    """Live state: AMI link, phones registered, carriers, active calls, queues, crisis."""
+    """Live state: AMI link, CDR catch-up, phones registered, carriers, active calls,
+    queues, crisis."""
     if as_json:
         statuses, crisis = _gather(ctx, node)
         emit_json({"nodes": [dataclasses.asdict(s) for s in statuses],

@@ -41,6 +41,9 @@ MONTH = "2026-10"
 VALID_FROM = "2026-01-01"
 IMPORT_TARGET = 2.0  # cdr import may take at most this many times a plain COPY
 REPORT_TARGET = 1.0  # seconds for the month's cost report
+# Seconds a command may take from the shell to its exit (median of START_RUNS runs).
+START_TARGETS = {"pbxctl --help": 0.3, "pbxctl branch list (SQLite)": 0.6}
+START_RUNS = 7
 BASELINE_TABLE = "bench_copy_baseline"
 CDR_COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
                "lastapp", "lastdata", "start", "answer", "end_", "duration", "billsec",
@@ -239,6 +242,28 @@ class Company:
         self.results.add(Figure("CLI startup", "`python -c 'import pbxctl.cli.main'`, "
                                                "best of 3", best))
 
+    def timed_cli_start(self) -> None:
+        """``pbxctl --help``, and ``pbxctl branch list`` on a SQLite database with the nine
+        branches: each run START_RUNS times, the median kept."""
+        env = {**self.env, "PBXCTL_DATABASE_URL":
+               f"sqlite+aiosqlite:///{self.workdir / 'start.db'}"}
+        run([PBXCTL, "init"], env, self.workdir, shown="pbxctl init  (SQLite, not timed)")
+        run([PBXCTL, "node", "add", "local", "--ami-host", "127.0.0.1", "--ami-user", "pbxctl",
+             "--ami-secret", "bench-secret-1", "--config-dir", str(self.workdir / "asterisk")],
+            env, self.workdir, shown="")
+        for branch in generate.BRANCHES:
+            low, high = branch.ext_range
+            run([PBXCTL, "branch", "add", branch.slug, "--name", branch.name, "--city",
+                 branch.city, "--timezone", "Europe/Moscow", "--ext-range", f"{low}-{high}"],
+                env, self.workdir, shown="")
+        for step, argv in (("pbxctl --help", ["--help"]),
+                           ("pbxctl branch list (SQLite)", ["branch", "list"])):
+            print(f"$ pbxctl {shlex.join(argv)}  ({START_RUNS} times)")
+            times = sorted(run([PBXCTL, *argv], env, self.workdir, shown="")[0]
+                           for _ in range(START_RUNS))
+            self.results.add(Figure(step, f"`pbxctl {shlex.join(argv)}` from the shell, "
+                                          f"median of {START_RUNS}", times[START_RUNS // 2]))
+
     def bench(self, deck_rows: dict[str, int]) -> None:
         """Set the company up, then time the rate, import and report commands."""
         print("\n== Company set up with the pbxctl CLI (not timed)")
@@ -259,6 +284,8 @@ class Company:
         self.timed("report costs, again", report, self.results.rows)  # warm: hint bits set
         self.timed_in_process("report costs (in process)", report)
         self.timed_startup()
+        print("\n== Timed: CLI start-up")
+        self.timed_cli_start()
         lines = _lines(self.workdir / "costs.csv")
         print(f"   costs.csv: {lines} lines")
 
@@ -304,6 +331,11 @@ def summary_rows(results: Results) -> list[tuple[str, str, str]]:
                       (f"{step}, CLI wall minus startup", f"{wall - startup:.3f} s", "")]
         in_process = fig["report costs (in process)"].seconds
         lines.append(("report costs, in process (third run)", f"{in_process:.3f} s", ""))
+    for step, target in START_TARGETS.items():
+        if step in fig:
+            seconds = fig[step].seconds
+            lines.append((step, f"{seconds:.3f} s",
+                          f"≤ {target} s ({verdict(seconds, target, True)})"))
     return lines
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import inspect
 
 from pbxctl.db import migrate
 from pbxctl.db.models import Base
+from pbxctl.db.schema_check import SCHEMA_HEAD, stored_revision
 from pbxctl.db.session import make_engine
 
 
@@ -29,9 +30,11 @@ async def test_each_revision_upgrades_and_downgrades(database_url: str) -> None:
             down_to = script.get_revision(revision).down_revision or "base"
             await migrate.downgrade(engine, str(down_to))
         assert await migrate.current_revision(engine) is None
+        assert await stored_revision(engine) is None
         assert await _tables(engine) <= {"alembic_version"}
         await migrate.upgrade(engine)
         assert await migrate.current_revision(engine) == migrate.head_revision()
+        assert await stored_revision(engine) == migrate.head_revision() == SCHEMA_HEAD
     finally:
         await engine.dispose()
 
