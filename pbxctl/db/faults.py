@@ -57,7 +57,7 @@ class StoragePolicy:
     max_delay: float = 5.0
     give_up_after: float = 30.0   # a CDR unstored this long is left to the Master.csv catch-up
     stop_grace: float = 10.0      # when stopping, how long to keep trying
-    max_pending: int = 100_000    # writes held in memory while storage is down
+    max_pending: int = 20_000     # writes held in memory while storage is down (~60 MB)
 
     def delay(self, failures: int,
               uniform: Callable[[float, float], float] = random.uniform) -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pbxctl import names
 from pbxctl.destinations import Destination
 from pbxctl.numbering import NumberFormat, class_for_branch
 from pbxctl.render.model import BranchConfig, CarrierConfig, NodeConfig
@@ -43,18 +44,19 @@ def destination_apps(dest: Destination, owner: str, node: NodeConfig) -> list[st
     """Dialplan applications that deliver a call to ``dest``; ``owner`` is the branch that
     pays for outbound legs (forwards to external numbers)."""
     ring = node.ring_seconds
+    name = names.ASTERISK
     if dest.kind == "ext":
-        return [f"Gosub(pbxctl-dial-phone,s,1({dest.target},{ring}))"]
+        return [f"Gosub({name.dial_phone},s,1({dest.target},{ring}))"]
     if dest.kind == "voicemail":
-        return [f"VoiceMail({dest.target}@pbxctl,u)"]
+        return [f"VoiceMail({dest.target}@{name.voicemail_context},u)"]
     if dest.kind == "branch":
         phones = [p.number for p in node.phones if p.branch == dest.target]
         if not phones:
             return ["Hangup(20)"]
-        targets = "&".join(f"Local/{n}@pbxctl-ring-phone" for n in phones)
+        targets = "&".join(f"Local/{n}@{name.ring_phone}" for n in phones)
         return [f"Dial({targets},{ring})"]
     if dest.kind == "external":
-        return [f"Goto(pbxctl-forward-{owner},{dest.target},1)"]
+        return [f"Goto({name.forward_prefix}{owner},{dest.target},1)"]
     if dest.kind == "hangup":
         return ["Hangup(21)"]
     if dest.kind == "queue":

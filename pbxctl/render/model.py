@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from pbxctl import names
 from pbxctl.destinations import Destination
 from pbxctl.numbering import DialingRules, NumberFormat, PlanEntry
 
@@ -102,7 +103,7 @@ class QueueConfig:
     @property
     def section(self) -> str:
         """Its name in Asterisk."""
-        return f"q-{self.branch}-{self.name}"
+        return names.ASTERISK.queue_section(self.branch, self.name)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+from pbxctl import names
 from pbxctl.destinations import Destination
 from pbxctl.render import dialplan
 from pbxctl.render.model import NodeConfig
@@ -49,6 +50,7 @@ def render_node(node: NodeConfig, templates: TemplateSet) -> RenderedNode:
     """Render all of ``node``'s files; pure apart from reading the templates."""
     context = {
         "node": node,
+        "names": names.ASTERISK,
         "pjsip_sections": pjsip_sections(node),
         "branch_context": branch_context,
         "carrier_context": carrier_context,
@@ -65,8 +67,8 @@ def render_node(node: NodeConfig, templates: TemplateSet) -> RenderedNode:
     }
     files = {name: templates.render(template, **context)
              for name, template in OUTPUT_FILES.items()}
-    internal = ("pbxctl-extensions",) if node.phones else ()
-    numbers = ("pbxctl-numbers",) if node.numbers else ()
+    internal = (names.ASTERISK.extensions,) if node.phones else ()
+    numbers = (names.ASTERISK.numbers,) if node.numbers else ()
     contexts = (*internal, *(branch_context(b.slug) for b in node.branches),
                 *(carrier_context(c.slug) for c in node.carriers), *numbers)
     return RenderedNode(files=files, endpoints=tuple(endpoint_names(node)), contexts=contexts)

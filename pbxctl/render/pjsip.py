@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
+from pbxctl import names
 from pbxctl.render.model import CarrierConfig, NodeConfig, PhoneConfig
 from pbxctl.render.sections import Section, section
-
-TRANSPORT = "pbxctl-udp"
-TCP_TRANSPORT = "pbxctl-tcp"
 
 
 def branch_context(slug: str) -> str:
     """The dialplan context calls from a branch's phones enter."""
-    return f"pbxctl-from-{slug}"
+    return names.ASTERISK.branch_context(slug)
 
 
 def carrier_context(slug: str) -> str:
     """The dialplan context calls from a carrier enter."""
-    return f"pbxctl-from-carrier-{slug}"
+    return names.ASTERISK.carrier_context(slug)
 
 
 def pjsip_sections(node: NodeConfig) -> list[Section]:
@@ -24,11 +22,12 @@ def pjsip_sections(node: NodeConfig) -> list[Section]:
     sections = [
         section("global", ("type", "global"), ("user_agent", "pbxctl"),
                 ("default_realm", node.sip_realm)),
-        section(TRANSPORT, ("type", "transport"), ("protocol", "udp"),
+        section(names.ASTERISK.udp_transport, ("type", "transport"), ("protocol", "udp"),
                 ("bind", f"{node.sip_address}:{node.sip_port}")),
     ]
     if any(c.transport == "tcp" for c in node.carriers):
-        sections.append(section(TCP_TRANSPORT, ("type", "transport"), ("protocol", "tcp"),
+        sections.append(section(names.ASTERISK.tcp_transport, ("type", "transport"),
+                                ("protocol", "tcp"),
                                 ("bind", f"{node.sip_address}:{node.sip_port}")))
     for phone in node.phones:
         sections.extend(_phone_sections(node, phone))
@@ -45,7 +44,8 @@ def _media_options(node: NodeConfig) -> tuple[tuple[str, str], ...]:
 
 def _carrier_sections(node: NodeConfig, carrier: CarrierConfig) -> list[Section]:
     slug = carrier.slug
-    transport = TCP_TRANSPORT if carrier.transport == "tcp" else TRANSPORT
+    transport = (names.ASTERISK.tcp_transport if carrier.transport == "tcp"
+                 else names.ASTERISK.udp_transport)
     server = f"sip:{carrier.host}:{carrier.port}"
     registering = carrier.auth == "register"
     endpoint_options: list[tuple[str, str | int]] = [
@@ -89,7 +89,7 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
     endpoint = section(
         number,
         ("type", "endpoint"),
-        ("transport", TRANSPORT),
+        ("transport", names.ASTERISK.udp_transport),
         ("context", branch_context(phone.branch)),
         ("disallow", "all"),
         *(("allow", codec) for codec in node.codecs),

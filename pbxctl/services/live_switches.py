@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from pbxctl import names
 from pbxctl import validation as v
 from pbxctl.asterisk.ami import AmiClient
 from pbxctl.db.models import Branch, CrisisSwitch, Extension, Node, PhoneNumber, RecordingRule
@@ -23,8 +24,6 @@ from pbxctl.errors import AmiError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail
 from pbxctl.services.routing import checked_destination
 
-CRISIS_FAMILY = "pbxctl-crisis"
-RECORD_FAMILY = "pbxctl-record"
 CRISIS_KINDS = ("ext", "branch", "external", "voicemail", "hangup")
 RECORD_SCOPES = ("number", "branch", "ext")
 
@@ -39,6 +38,11 @@ class CrisisState:
     destination: str
     record: bool
     since: datetime
+
+
+def _crisis_key(branch: str) -> str:
+    """The recording switch of a branch's crisis route."""
+    return names.ASTERISK.record_key("crisis", branch)
 
 
 async def _put(ami: AmiClient, family: str, key: str, value: str) -> None:
@@ -90,11 +94,11 @@ class LiveSwitches:
             switch.destination, switch.record = str(dest), record
             await self._session.flush()
             async with _node(self._connect, target.node) as ami:
-                await _put(ami, CRISIS_FAMILY, target.slug, value)
+                await _put(ami, names.ASTERISK.crisis_family, target.slug, value)
                 if record:
-                    await _put(ami, RECORD_FAMILY, f"crisis-{target.slug}", "1")
+                    await _put(ami, names.ASTERISK.record_family, _crisis_key(target.slug), "1")
                 else:
-                    await _delete(ami, RECORD_FAMILY, f"crisis-{target.slug}")
+                    await _delete(ami, names.ASTERISK.record_family, _crisis_key(target.slug))
             self._audit.record("crisis.on", "branch", target.slug, before=before,
                                after={"destination": str(dest), "record": record})
             states.append(CrisisState(target.slug, str(dest), record, switch.since))
@@ -106,8 +110,8 @@ class LiveSwitches:
         for target in await self._branches(branch):
             switch = await self._session.get(CrisisSwitch, target.id)
             async with _node(self._connect, target.node) as ami:
-                await _delete(ami, CRISIS_FAMILY, target.slug)
-                await _delete(ami, RECORD_FAMILY, f"crisis-{target.slug}")
+                await _delete(ami, names.ASTERISK.crisis_family, target.slug)
+                await _delete(ami, names.ASTERISK.record_family, _crisis_key(target.slug))
             if switch is not None:
                 self._audit.record("crisis.off", "branch", target.slug,
                                    before={"destination": switch.destination,
@@ -123,7 +127,8 @@ class LiveSwitches:
             self._session.add(RecordingRule(scope=scope, target=target))
             await self._session.flush()
         async with _node(self._connect, node) as ami:
-            await _put(ami, RECORD_FAMILY, f"{scope}-{target}", "1")
+            await _put(ami, names.ASTERISK.record_family,
+                       names.ASTERISK.record_key(scope, target), "1")
         self._audit.record("record.on", scope, target)
 
     async def record_off(self, scope: str, target: str) -> None:
@@ -133,7 +138,8 @@ class LiveSwitches:
         if rule is None:
             raise NotFoundError(f"{scope} {target} is not being recorded")
         async with _node(self._connect, node) as ami:
-            await _delete(ami, RECORD_FAMILY, f"{scope}-{target}")
+            await _delete(ami, names.ASTERISK.record_family,
+                          names.ASTERISK.record_key(scope, target))
         await self._session.delete(rule)
         self._audit.record("record.off", scope, target)
 

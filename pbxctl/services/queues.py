@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from pbxctl import names
 from pbxctl import validation as v
 from pbxctl.asterisk.ami import AmiClient
 from pbxctl.db.models import Branch, CallQueue, Extension, Node
@@ -23,12 +24,12 @@ STRATEGIES = ("ringall", "leastrecent", "rrmemory")
 
 def queue_section(branch: str, name: str) -> str:
     """The queue's name in Asterisk (its queues.conf section)."""
-    return f"q-{branch}-{name}"
+    return names.ASTERISK.queue_section(branch, name)
 
 
 def member_interface(extension: str) -> str:
     """How a queue rings an extension: every device of the phone, through a Local channel."""
-    return f"Local/{extension}@pbxctl-queue-agent/n"
+    return names.ASTERISK.queue_member(extension)
 
 
 @dataclass(frozen=True)

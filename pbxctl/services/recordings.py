@@ -8,11 +8,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pbxctl import names
 from pbxctl.errors import NotFoundError, PbxctlError, ValidationError
 
-# pbxctl-<UTC yyyymmdd-HHMMSS>-<called number>-<uniqueid>.wav, as the dialplan names them.
-_NAME_RE = re.compile(r"pbxctl-(?P<stamp>[0-9]{8}-[0-9]{6})-(?P<number>\+?[0-9]{0,15})-"
-                      r"(?P<uniqueid>[0-9]+\.[0-9]+)")
+# <prefix><UTC yyyymmdd-HHMMSS>-<called number>-<uniqueid>.wav, as the dialplan names them.
+_NAME_TAIL = r"(?P<stamp>[0-9]{8}-[0-9]{6})-(?P<number>\+?[0-9]{0,15})-(?P<uniqueid>[0-9]+\.[0-9]+)"
+
+
+def _name_re() -> re.Pattern[str]:
+    return re.compile(re.escape(names.ASTERISK.recording_prefix) + _NAME_TAIL)
 
 
 @dataclass(frozen=True)
@@ -32,8 +36,9 @@ def list_recordings(directory: Path, since: datetime | None = None,
     if not directory.is_dir():
         raise PbxctlError(f"recordings directory {directory} does not exist")
     found = []
-    for path in directory.glob("pbxctl-*.wav"):
-        match = _NAME_RE.fullmatch(path.stem)
+    name_re = _name_re()
+    for path in directory.glob(f"{names.ASTERISK.recording_prefix}*.wav"):
+        match = name_re.fullmatch(path.stem)
         if match is None:
             continue
         started = datetime.strptime(match["stamp"], "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
@@ -48,7 +53,7 @@ def list_recordings(directory: Path, since: datetime | None = None,
 
 def copy_recording(directory: Path, recording_id: str, destination: Path) -> Path:
     """Copy one recording to ``destination``; the id must be one pbxctl named."""
-    if not _NAME_RE.fullmatch(recording_id):
+    if not _name_re().fullmatch(recording_id):
         raise ValidationError("ID", f"{recording_id!r} is not a recording id")
     source = directory / f"{recording_id}.wav"
     if not source.is_file():

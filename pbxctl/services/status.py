@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from pbxctl import names
 from pbxctl.asterisk.ami import AmiClient, AmiResponse
 from pbxctl.errors import PbxctlError
 from pbxctl.services.cdr_backfill import CatchUpState
@@ -83,7 +84,7 @@ def queue_states(response: AmiResponse) -> list[QueueState]:
             waits.setdefault(queue, []).append(int(event.get("Wait", "0") or 0))
     states = []
     for queue, p in sorted(params.items()):
-        if not queue.startswith("q-"):
+        if not queue.startswith(names.ASTERISK.queue_prefix):
             continue
         crowd = members.get(queue, [])
         paused = sum(1 for m in crowd if m.get("Paused") == "1")

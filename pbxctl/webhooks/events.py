@@ -1,6 +1,7 @@
 """Webhook events from what a node reports over AMI. Pure.
 
-The dialplan announces every call to a company number with ``UserEvent(PbxctlCall)``:
+The dialplan announces every call to a company number with a ``UserEvent`` (its name is
+``names.ASTERISK.user_event``):
 ``Stage: ringing`` when it reaches its destination, ``answered`` when a phone takes it,
 ``ended`` from the call's hangup handler. A call that ends unanswered is a missed call.
 Stored CDRs become ``cdr.rated`` events.
@@ -13,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pbxctl import names
 
 EVENT_NAMES = ("call.ringing", "call.answered", "call.missed", "cdr.rated")
 _NUMBER_RE = re.compile(r"\+?[0-9]{1,20}")
@@ -61,7 +64,7 @@ def _allowed(pattern: re.Pattern[str], value: str | None) -> str | None:
 
 @dataclass
 class CallEvents:
-    """Follows calls to company numbers through their ``PbxctlCall`` user events."""
+    """Follows calls to company numbers through their user events."""
 
     node: str
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
@@ -69,7 +72,8 @@ class CallEvents:
 
     def feed(self, event: Mapping[str, str]) -> list[WebhookEvent]:
         """Take one AMI event; the webhook events it causes come back."""
-        if event.get("Event") != "UserEvent" or event.get("UserEvent") != "PbxctlCall":
+        if (event.get("Event") != "UserEvent"
+                or event.get("UserEvent") != names.ASTERISK.user_event):
             return []
         call_id = _allowed(_CALL_ID_RE, event.get("Linkedid") or event.get("Uniqueid"))
         if call_id is None:

@@ -20,11 +20,11 @@ import io
 import json
 import random
 import signal
-import subprocess
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -84,23 +84,50 @@ def wait_for(what: str, condition: Callable[[], bool], seconds: float = 60) -> N
         time.sleep(0.25)
 
 
-def start_following(database_url: str, log: IO[str]) -> tuple[subprocess.Popen[str], str]:
-    """serve, once its link is up and Master.csv is marked (calls from now on count)."""
-    serve, base = start_serve(database_url, FAST, log)
-    wait_for("the AMI link and the first catch-up", lambda: metric(
-        base, "pbxctl_ami_connected", node="local") == 1 and metric(
-        base, "pbxctl_cdr_catchups_total", node="local", outcome="ok") >= 1)
-    return serve, base
+class Serve:
+    """``pbxctl serve`` as a process the test can kill, restart and freeze."""
+
+    def __init__(self, database_url: str, log: IO[str]) -> None:
+        self.database_url, self.log = database_url, log
+        self.process, self.base = start_serve(database_url, FAST, log)
+
+    def wait_until_following(self) -> None:
+        """Until its link is up and Master.csv is marked (calls from now on count)."""
+        wait_for("the AMI link and the first catch-up", lambda: metric(
+            self.base, "pbxctl_ami_connected", node="local") == 1 and metric(
+            self.base, "pbxctl_cdr_catchups_total", node="local", outcome="ok") >= 1)
+
+    def kill_and_restart(self) -> None:
+        """``kill -9``, then started again."""
+        self.process.kill()
+        self.process.wait()
+        time.sleep(random.uniform(0.0, 1.0))
+        self.process, self.base = start_serve(self.database_url, FAST, self.log)
+
+    def metric(self, name: str, **labels: str) -> float:
+        return metric(self.base, name, **labels)
+
+
+@contextmanager
+def serving(database_url: str, work: Path) -> Iterator[Serve]:
+    """serve following the sandbox; stopped with SIGTERM (and a clean exit checked) at
+    the end, killed if the test failed."""
+    with (work / "serve.log").open("w") as log:
+        serve = Serve(database_url, log)
+        try:
+            serve.wait_until_following()
+            yield serve
+        except BaseException:
+            serve.process.kill()
+            serve.process.wait()
+            raise
+        serve.process.send_signal(signal.SIGTERM)
+        serve.process.wait(timeout=60)
+        assert serve.process.returncode == 0, (work / "serve.log").read_text()[-3000:]
 
 
 def file_size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
-
-
-def stop(serve: subprocess.Popen[str]) -> None:
-    serve.send_signal(signal.SIGTERM)
-    serve.wait(timeout=60)
-    assert serve.returncode == 0
 
 
 class Load:
@@ -163,25 +190,17 @@ def assert_every_answered_call_stored_once(company: Company, start: int,
 def test_serve_killed_ten_times_and_frozen_while_storing_loses_no_call(
         pbxctl: Pbxctl, asterisk: Path, tmp_path: Path) -> None:
     company = set_up(pbxctl, asterisk, tmp_path)
-    log = (tmp_path / "serve.log").open("w")
-    serve, _ = start_following(pbxctl.database_url, log)
-    start = file_size(sandbox.master_csv())
-    load = Load(company, seconds=60)
-    try:
+    with serving(pbxctl.database_url, tmp_path) as serve:
+        start = file_size(sandbox.master_csv())
+        load = Load(company, seconds=60)
         for _ in range(10):
             time.sleep(random.uniform(1.5, 3.0))
-            serve.kill()
-            serve.wait()
-            time.sleep(random.uniform(0.0, 1.0))
-            serve, _ = start_serve(pbxctl.database_url, FAST, log)
-        serve.send_signal(signal.SIGSTOP)   # frozen: Asterisk's AMI writes to it time out
+            serve.kill_and_restart()
+        serve.process.send_signal(signal.SIGSTOP)   # frozen: Asterisk's AMI writes wait
         time.sleep(10)
-        serve.send_signal(signal.SIGCONT)
+        serve.process.send_signal(signal.SIGCONT)
         load.wait()
         assert_every_answered_call_stored_once(company, start, at_least=RATE * 30)
-    finally:
-        stop(serve)
-        log.close()
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -189,23 +208,18 @@ def test_database_connections_cut_twenty_times_lose_no_call(
         pbxctl: Pbxctl, asterisk: Path, tmp_path: Path) -> None:
     company = set_up(pbxctl, asterisk, tmp_path)
     database = pbxctl.database_url.rsplit("/", 1)[1]
-    log = (tmp_path / "serve.log").open("w")
-    serve, base = start_following(pbxctl.database_url, log)
-    start = file_size(sandbox.master_csv())
-    load = Load(company, seconds=30)
-    cut = 0
-    try:
+    with serving(pbxctl.database_url, tmp_path) as serve:
+        start = file_size(sandbox.master_csv())
+        load = Load(company, seconds=30)
+        cut = 0
         for _ in range(3):
             time.sleep(5)
             cut += asyncio.run(cut_connections(database, times=20, apart=0.1))
         load.wait()
         assert cut > 0, "no connection of serve's was cut"
         assert_every_answered_call_stored_once(company, start, at_least=RATE * 20)
-        assert serve.poll() is None, "serve died"
-        assert metric(base, "pbxctl_writes_dropped_total") == 0
-    finally:
-        stop(serve)
-        log.close()
+        assert serve.process.poll() is None, "serve died"
+        assert serve.metric("pbxctl_writes_dropped_total") == 0
 
 
 async def cut_connections(database: str, times: int, apart: float) -> int:
@@ -242,11 +256,9 @@ def test_postgresql_restarts_lose_no_call(own_postgres: tuple[Pbxctl, postgres.C
                                           asterisk: Path, tmp_path: Path) -> None:
     pbxctl, cluster = own_postgres
     company = set_up(pbxctl, asterisk, tmp_path)
-    log = (tmp_path / "serve.log").open("w")
-    serve, base = start_following(pbxctl.database_url, log)
-    start = file_size(sandbox.master_csv())
-    load = Load(company, seconds=35)
-    try:
+    with serving(pbxctl.database_url, tmp_path) as serve:
+        start = file_size(sandbox.master_csv())
+        load = Load(company, seconds=35)
         time.sleep(5)
         cluster.stop("fast")           # down longer than serve holds a CDR in memory
         time.sleep(8)
@@ -257,10 +269,7 @@ def test_postgresql_restarts_lose_no_call(own_postgres: tuple[Pbxctl, postgres.C
         cluster.start()
         load.wait()
         assert_every_answered_call_stored_once(company, start, at_least=RATE * 25)
-        assert serve.poll() is None, "serve died"
-        assert metric(base, "pbxctl_storage_failures_total", node="local") > 0
-        assert metric(base, "pbxctl_cdrs_caught_up_total", node="local") > 0
-        assert metric(base, "pbxctl_cdr_oldest_unstored_age_seconds", node="local") == 0
-    finally:
-        stop(serve)
-        log.close()
+        assert serve.process.poll() is None, "serve died"
+        assert serve.metric("pbxctl_storage_failures_total", node="local") > 0
+        assert serve.metric("pbxctl_cdrs_caught_up_total", node="local") > 0
+        assert serve.metric("pbxctl_cdr_oldest_unstored_age_seconds", node="local") == 0

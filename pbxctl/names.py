@@ -1,0 +1,75 @@
+"""Every name pbxctl shares with Asterisk, defined once.
+
+Dialplan contexts, queue sections and members, AstDB families and keys, the UserEvent the
+dialplan sends, the recording file prefix and the PJSIP transports. The templates get
+these as ``names`` and never spell them out (a test reads them to make sure); the live
+code (crisis switch, recording, queue members, status, webhook events) reads the same
+object, through this module, when it runs. Rename something here and both change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AsteriskNames:
+    """The names; fields ending in ``_prefix`` are followed by a branch or carrier slug."""
+
+    # Dialplan contexts pbxctl writes.
+    dial_phone: str = "pbxctl-dial-phone"
+    answered: str = "pbxctl-answered"
+    call_ended: str = "pbxctl-call-ended"
+    record: str = "pbxctl-record"
+    crisis: str = "pbxctl-crisis"
+    ring_branch: str = "pbxctl-ring-branch"
+    queue_agent: str = "pbxctl-queue-agent"
+    ring_phone: str = "pbxctl-ring-phone"
+    present_caller_id: str = "pbxctl-present-caller-id"
+    extensions: str = "pbxctl-extensions"
+    numbers: str = "pbxctl-numbers"
+    from_branch_prefix: str = "pbxctl-from-"
+    from_carrier_prefix: str = "pbxctl-from-carrier-"
+    dialed_prefix: str = "pbxctl-dialed-"
+    out_prefix: str = "pbxctl-out-"
+    trunks_prefix: str = "pbxctl-trunks-"
+    forward_prefix: str = "pbxctl-forward-"
+    hours_prefix: str = "pbxctl-hours-"
+    dids_prefix: str = "pbxctl-dids-"
+    trunk_prefix: str = "pbxctl-trunk-"
+    # Other Asterisk objects.
+    carrier_group: str = "pbxctl-carrier"          # GROUP() category counting carrier calls
+    voicemail_context: str = "pbxctl"              # voicemail.conf context of the mailboxes
+    queue_prefix: str = "q-"                       # queues.conf sections: q-<branch>-<queue>
+    udp_transport: str = "pbxctl-udp"
+    tcp_transport: str = "pbxctl-tcp"
+    # Run-time state and events.
+    crisis_family: str = "pbxctl-crisis"           # AstDB: <branch> -> kind/target
+    record_family: str = "pbxctl-record"           # AstDB: <scope>-<target> -> 1
+    user_event: str = "PbxctlCall"                 # UserEvent announcing a company call
+    recording_prefix: str = "pbxctl-"              # MixMonitor file names
+
+    def branch_context(self, slug: str) -> str:
+        """Where a branch's phones' calls start."""
+        return f"{self.from_branch_prefix}{slug}"
+
+    def carrier_context(self, slug: str) -> str:
+        """Where a carrier's incoming calls start."""
+        return f"{self.from_carrier_prefix}{slug}"
+
+    def queue_section(self, branch: str, name: str) -> str:
+        """A queue's name in Asterisk (its queues.conf section)."""
+        return f"{self.queue_prefix}{branch}-{name}"
+
+    def queue_member(self, extension: str) -> str:
+        """How a queue rings an extension: every device of the phone, through a Local
+        channel into ``queue_agent``."""
+        return f"Local/{extension}@{self.queue_agent}/n"
+
+    def record_key(self, scope: str, target: str) -> str:
+        """The AstDB key (in ``record_family``) that switches recording on for a number,
+        branch, extension or crisis route."""
+        return f"{scope}-{target}"
+
+
+ASTERISK = AsteriskNames()
