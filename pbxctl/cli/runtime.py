@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import click
@@ -13,7 +14,7 @@ from pbxctl.db.schema_check import require_schema as require_schema  # for serve
 from pbxctl.db.session import make_engine, transaction
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.bundle import Services as Services  # re-exported for the commands
-from pbxctl.services.bundle import services_for
+from pbxctl.services.bundle import UnitOfWork, services_for
 from pbxctl.settings import Settings, os_user
 
 T = TypeVar("T")
@@ -28,15 +29,31 @@ def settings_of(ctx: click.Context) -> Settings:
 
 def run_in_transaction(ctx: click.Context, work: Callable[[Services], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction: everything it changes commits together or not at all."""
+
+    async def once(unit: UnitOfWork) -> T:
+        async with unit() as services:
+            return await work(services)
+
+    return run_units(ctx, once)
+
+
+def run_units(ctx: click.Context, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    """Run a use case that opens its own transactions (``unit()``), each with the
+    services of that transaction."""
     settings = settings_of(ctx)
 
     async def main() -> T:
         engine = make_engine(settings.database_url)
+        actor = Actor(settings.actor or os_user(), "cli")
+
+        @asynccontextmanager
+        async def unit() -> AsyncIterator[Services]:
+            async with transaction(engine) as session:
+                yield services_for(session, AuditTrail(session, actor), settings)
+
         try:
             await require_schema(engine)
-            async with transaction(engine) as session:
-                audit = AuditTrail(session, Actor(settings.actor or os_user(), "cli"))
-                return await work(services_for(session, audit, settings))
+            return await work(unit)
         finally:
             await engine.dispose()
 

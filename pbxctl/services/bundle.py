@@ -4,6 +4,8 @@ the first time it is used, so a command pays only for the services it calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -85,6 +87,12 @@ class Services:
         """An AMI connection to ``node`` with the configured deadline."""
         from pbxctl.services.deploy import ami_connector
         return await ami_connector(node, self.settings.ami_timeout)()
+
+
+# Opens a new transaction with its services: how a use case that needs several
+# transactions (apply: plan, then audit each node's outcome) gets them, from the CLI or
+# the API alike.
+UnitOfWork = Callable[[], AbstractAsyncContextManager[Services]]
 
 
 def services_for(session: AsyncSession, audit: AuditTrail, settings: Settings) -> Services:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,10 +12,14 @@ from pbxctl.asterisk.ami import AmiClient, AmiEndpoint, PanoramiskAmiClient
 from pbxctl.asterisk.apply import AmiConnector, Applier, ApplyResult
 from pbxctl.asterisk.plan import Plan
 from pbxctl.db.models import Node
+from pbxctl.errors import PbxctlError
 from pbxctl.render import RenderedNode, TemplateSet, render_node
 from pbxctl.services.audit import AuditTrail
 from pbxctl.services.desired_state import load_node_config
 from pbxctl.services.nodes import NodeService
+
+if TYPE_CHECKING:
+    from pbxctl.services.bundle import UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -60,3 +65,48 @@ def record_apply(audit: AuditTrail, result: ApplyResult | None, plan: Plan,
     elif result is not None and result.written:
         how = "written offline" if offline else f"reloaded {', '.join(result.reloaded)}"
         audit.record("apply", "node", plan.node, detail=f"{files} ({how})")
+
+
+@dataclass(frozen=True)
+class NodeApplied:
+    """What ``apply`` did on one node."""
+
+    node: str
+    changes: tuple[str, ...]   # files that differ from what the node has
+    diff: str
+    endpoints: int             # endpoints Asterisk shows once the files are loaded
+    applied: bool = False
+    reloaded: tuple[str, ...] = ()
+    needs_restart: tuple[str, ...] = ()
+    error: str | None = None   # the node was rolled back to its previous files
+
+
+async def apply_nodes(unit: UnitOfWork, node_names: list[str] | None, dry_run: bool = False,
+                      offline: bool = False) -> list[NodeApplied]:
+    """The apply use case: render and plan every node (or those named) in one
+    transaction, then write, reload and verify each (nothing with ``dry_run``; files only
+    with ``offline``), auditing each outcome in a transaction of its own. A node that
+    fails is rolled back by the applier and reported, and the others still run."""
+    async with unit() as s:
+        deployments = await prepare(s.nodes, s.session, TemplateSet(s.settings.template_dir),
+                                    node_names, s.settings.ami_timeout)
+    return [await _apply_one(unit, d, dry_run, offline) for d in deployments]
+
+
+async def _apply_one(unit: UnitOfWork, deployment: Deployment, dry_run: bool,
+                     offline: bool) -> NodeApplied:
+    plan = deployment.plan
+    planned = NodeApplied(plan.node, tuple(c.name for c in plan.changes), plan.diff,
+                          len(deployment.rendered.endpoints))
+    if plan.empty or dry_run:
+        return planned
+    try:
+        result = await deployment.applier.apply(plan, deployment.rendered, offline=offline)
+    except PbxctlError as exc:
+        async with unit() as s:
+            record_apply(s.audit, None, plan, str(exc), offline)
+        return replace(planned, error=str(exc))
+    async with unit() as s:
+        record_apply(s.audit, result, plan, None, offline)
+    return replace(planned, applied=True, reloaded=tuple(result.reloaded),
+                   needs_restart=() if offline else tuple(plan.needs_restart))
