@@ -9,7 +9,7 @@ import click
 
 from pbxctl.cli.output import emit_json, emit_table
 from pbxctl.cli.runtime import run_in_transaction
-from pbxctl.services.cdr_backfill import CatchUpState
+from pbxctl.services.catch_up_status import CatchUpState
 from pbxctl.services.live_switches import CrisisState
 from pbxctl.services.overview import company_status
 from pbxctl.services.status import NodeStatus

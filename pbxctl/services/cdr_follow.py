@@ -32,8 +32,8 @@ from pbxctl.queues.live import QUEUE_EVENTS, QueueTracker
 from pbxctl.queues.queue_log import QueueStay
 from pbxctl.services.cdrs import CdrStore, ImportSummary
 from pbxctl.services.queue_stats import store_stays
-from pbxctl.services.webhooks import enqueue
 from pbxctl.webhooks.events import CallEvents, WebhookEvent, cdr_rated_event
+from pbxctl.webhooks.outbox import enqueue
 
 log = logging.getLogger(__name__)
 RATES_REFRESH_SECONDS = 60.0

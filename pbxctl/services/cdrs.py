@@ -31,8 +31,8 @@ from pbxctl.billing.records import (
 )
 from pbxctl.db.bulk import PgStaging, insert_ignoring, insert_new_keys
 from pbxctl.db.models import Carrier, Cdr, QuarantinedCdr, RateDeck
-from pbxctl.services.webhooks import enqueue
 from pbxctl.webhooks.events import cdr_rated_event
+from pbxctl.webhooks.outbox import enqueue
 
 BATCH_ROWS = 50_000
 MAX_WORKERS = 8

@@ -7,7 +7,7 @@ import dataclasses
 from datetime import UTC, datetime
 
 from pbxctl.services.bundle import Services
-from pbxctl.services.cdr_backfill import catch_up_state
+from pbxctl.services.catch_up_status import catch_up_state
 from pbxctl.services.deploy import ami_connector
 from pbxctl.services.live_switches import CrisisState, crisis_states
 from pbxctl.services.queue_stats import service_levels_today

@@ -1,14 +1,13 @@
-"""Webhooks: which URLs hear which events, the persistent outbox and its delivery log."""
+"""Webhooks: which URLs hear which events, and how their deliveries stand (the outbox
+itself is pbxctl/webhooks/outbox.py)."""
 
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -16,11 +15,10 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl import validation as v
-from pbxctl.db.bulk import insert_ignoring
 from pbxctl.db.models import Branch, Webhook, WebhookAttempt, WebhookMessage, utcnow
 from pbxctl.errors import NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail
-from pbxctl.webhooks.events import EVENT_NAMES, WebhookEvent
+from pbxctl.webhooks.events import EVENT_NAMES
 
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 _PATH_RE = re.compile(r"[A-Za-z0-9._~/%!$&'()*+,;=:@-]*")
@@ -157,60 +155,3 @@ class WebhookService:
         if hook is None:
             raise NotFoundError(f"no webhook {webhook_id}")
         return hook
-
-
-async def enqueue(session: AsyncSession, events: Sequence[WebhookEvent]) -> int:
-    """Queue each event for every webhook that wants it; an event already queued for a
-    webhook is not queued again. Returns how many messages were considered."""
-    if not events:
-        return 0
-    hooks = (await session.scalars(select(Webhook))).all()
-    rows = [{"webhook_id": hook.id, "event": event.name, "event_key": event.key,
-             "payload": json.dumps(event.payload, separators=(",", ":"), sort_keys=True),
-             "state": "pending", "attempts": 0, "created_at": utcnow(),
-             "next_attempt_at": utcnow()}
-            for event in events for hook in hooks
-            if event.name in hook.events.split(",")
-            and (hook.branch is None or hook.branch == event.branch)]
-    await insert_ignoring(session, WebhookMessage, rows, ["webhook_id", "event_key"])
-    return len(rows)
-
-
-@dataclass(frozen=True)
-class DueMessage:
-    """A message to attempt now, with what signing and sending it needs."""
-
-    id: int
-    url: str
-    secret: str
-    event: str
-    payload: bytes
-    attempts: int
-
-
-async def due_messages(session: AsyncSession, now: datetime, limit: int) -> list[DueMessage]:
-    """Pending messages whose next attempt is due, oldest first."""
-    rows = (await session.execute(
-        select(WebhookMessage, Webhook).join(Webhook)
-        .where(WebhookMessage.state == "pending", WebhookMessage.next_attempt_at <= now)
-        .order_by(WebhookMessage.next_attempt_at, WebhookMessage.id).limit(limit))).all()
-    return [DueMessage(m.id, h.url, h.secret, m.event, m.payload.encode(), m.attempts)
-            for m, h in rows]
-
-
-async def record_attempt(session: AsyncSession, message: DueMessage, *, at: datetime,
-                         status: int | None, error: str | None, milliseconds: int,
-                         retry_in: timedelta | None) -> str:
-    """Log one attempt and move the message on: delivered, retried later, or failed
-    (``retry_in`` None after the last attempt). Returns the new state."""
-    delivered = status is not None and 200 <= status < 300
-    state = "delivered" if delivered else ("pending" if retry_in is not None else "failed")
-    session.add(WebhookAttempt(message_id=message.id, attempted_at=at, status=status,
-                               error=error[:500] if error else None,
-                               milliseconds=milliseconds))
-    await session.execute(update(WebhookMessage).where(WebhookMessage.id == message.id).values(
-        state=state, attempts=message.attempts + 1,
-        delivered_at=at if delivered else None,
-        last_error=None if delivered else (error or f"HTTP {status}")[:500],
-        next_attempt_at=at + retry_in if state == "pending" and retry_in else at))
-    return state

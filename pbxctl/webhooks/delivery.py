@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.db.faults import is_transient
 from pbxctl.db.session import transaction
-from pbxctl.services.webhooks import DueMessage, due_messages, record_attempt
+from pbxctl.webhooks.outbox import DueMessage, due_messages, record_attempt
 from pbxctl.webhooks.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,

@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 
 from pbxctl.db.models import WebhookMessage
 from pbxctl.db.session import make_engine, transaction
-from pbxctl.services.webhooks import enqueue
 from pbxctl.webhooks.delivery import RetryPolicy, deliver_due
 from pbxctl.webhooks.events import CallEvents
+from pbxctl.webhooks.outbox import enqueue
 from pbxctl.webhooks.signing import is_valid
 from tests.conftest import Pbxctl
 

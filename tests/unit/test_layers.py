@@ -1,0 +1,70 @@
+"""Imports point down the layers of docs/architecture.md: no module imports from a layer
+above its own. Read from the source (ast), so an import inside a function counts too."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent.parent / "pbxctl"
+# Top first; a module belongs to the layer of its longest matching prefix.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("interfaces", ("pbxctl.cli", "pbxctl.api")),
+    ("follower", ("pbxctl.services.supervisor", "pbxctl.services.node_follow",
+                  "pbxctl.services.cdr_follow", "pbxctl.services.cdr_backfill",
+                  "pbxctl.webhooks.delivery", "pbxctl.metrics")),
+    ("services", ("pbxctl.services",)),
+    ("edges", ("pbxctl.db", "pbxctl.asterisk", "pbxctl.webhooks.outbox")),
+    ("pure logic", ("pbxctl.render", "pbxctl.billing", "pbxctl.queues", "pbxctl.numbering",
+                    "pbxctl.validation", "pbxctl.destinations", "pbxctl.names",
+                    "pbxctl.webhooks")),
+    ("base", ("pbxctl.settings", "pbxctl.errors", "pbxctl")),
+]
+
+
+def layer_of(module: str) -> int:
+    matches = [(len(prefix), index) for index, (_, prefixes) in enumerate(LAYERS)
+               for prefix in prefixes if module == prefix or module.startswith(prefix + ".")]
+    assert matches, f"{module} is in no layer: add it to LAYERS and docs/architecture.md"
+    return max(matches)[1]
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def imported(path: Path, known: dict[str, Path]) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
+                "pbxctl"):
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names
+                      if f"{node.module}.{a.name}" in known}
+        elif isinstance(node, ast.Import):
+            names |= {a.name for a in node.names if a.name.startswith("pbxctl")}
+    return names
+
+
+def test_no_module_imports_from_a_layer_above_it() -> None:
+    known = modules()
+    upward = [f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} "
+              f"({LAYERS[layer_of(target)][0]})"
+              for name, path in sorted(known.items())
+              for target in sorted(imported(path, known))
+              if layer_of(target) < layer_of(name)]
+    assert upward == []
+
+
+def test_the_check_sees_an_upward_import() -> None:
+    assert layer_of("pbxctl.cli.main") < layer_of("pbxctl.services.branches")
+    assert layer_of("pbxctl.services.cdr_follow") < layer_of("pbxctl.services.cdrs")
+    assert layer_of("pbxctl.webhooks.delivery") < layer_of("pbxctl.webhooks.outbox") \
+        < layer_of("pbxctl.webhooks.events")
