@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -82,18 +83,18 @@ def parse_dialing(field: str, text: str, national_prefix: str | None = None,
     national = national_prefix if national_prefix is not None else default_national
     international = (international_prefix if international_prefix is not None
                      else default_international)
-    for name, prefix in (("--national-prefix", national),
-                         ("--international-prefix", international)):
+    for name, prefix in (("national_prefix", national),
+                         ("international_prefix", international)):
         if not _PREFIX_RE.fullmatch(prefix):
             raise ValidationError(name, f"{prefix!r} is not a dialing prefix (1-4 digits)")
     if international.startswith(national) and len(international) == len(national):
-        raise ValidationError("--international-prefix", "must differ from the national prefix")
+        raise ValidationError("international_prefix", "must differ from the national prefix")
     return DialingRules(cc, national, international)
 
 
-def dest_classes(field: str, text: str) -> tuple[str, ...]:
-    """A comma-separated list of destination classes."""
-    classes = tuple(c.strip() for c in text.split(",") if c.strip())
+def dest_classes(field: str, names: Sequence[str]) -> tuple[str, ...]:
+    """Known destination classes, each once, in the order given."""
+    classes = tuple(names)
     unknown = [c for c in classes if c not in DEST_CLASSES]
     if unknown or not classes:
         raise ValidationError(field, f"unknown class(es) {', '.join(unknown) or '(none)'}; "

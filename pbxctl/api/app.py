@@ -23,10 +23,9 @@ from pbxctl.api import (
 from pbxctl.api.keys import ACTOR, ENGINE, METRICS, REQUESTS, SETTINGS, Handler
 from pbxctl.api.openapi import PUBLIC, ROUTE_BY_KEY, ROUTES, openapi_document
 from pbxctl.api.requests import check_request
-from pbxctl.db.session import transaction
 from pbxctl.errors import ConflictError, NotFoundError, PbxctlError, ValidationError
-from pbxctl.services.audit import Actor, AuditTrail
-from pbxctl.services.tokens import TokenService
+from pbxctl.services.audit import Actor
+from pbxctl.services.bundle import unit_of_work
 from pbxctl.settings import Settings
 
 COSTS_PAGE = Path(__file__).with_name("static") / "costs.html"
@@ -77,9 +76,9 @@ async def _authorised(request: web.Request, handler: Handler, path: str
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         return error(401, "unauthorized", "missing bearer token")
-    async with transaction(request.app[ENGINE]) as session:
-        token = await TokenService(session, AuditTrail(session, Actor("api", "api"))
-                                   ).check(header.removeprefix("Bearer ").strip())
+    async with unit_of_work(request.app[ENGINE], Actor("api", "api"),
+                            request.app[SETTINGS]) as s:
+        token = await s.tokens.check(header.removeprefix("Bearer ").strip())
     if token is None:
         return error(401, "unauthorized", "unknown token")
     operation = ROUTE_BY_KEY.get((request.method, path))
@@ -101,8 +100,9 @@ async def costs_page(_request: web.Request) -> web.FileResponse:
 
 async def healthz(request: web.Request) -> web.Response:
     """Alive, and the database answers."""
-    async with transaction(request.app[ENGINE]) as session:
-        await session.execute(text("SELECT 1"))
+    async with unit_of_work(request.app[ENGINE], Actor("api", "api"),
+                            request.app[SETTINGS]) as s:
+        await s.session.execute(text("SELECT 1"))
     return web.json_response({"status": "ok"})
 
 

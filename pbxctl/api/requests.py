@@ -17,10 +17,8 @@ from jsonschema import Draft202012Validator
 
 from pbxctl.api.keys import ACTOR, BODY, ENGINE, QUERY, SETTINGS
 from pbxctl.api.openapi import Operation
-from pbxctl.db.session import transaction
 from pbxctl.errors import ValidationError
-from pbxctl.services.audit import AuditTrail
-from pbxctl.services.bundle import Services, services_for
+from pbxctl.services.bundle import Services, unit_of_work
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -94,9 +92,9 @@ def _checked_body(operation: Operation, body: object) -> dict[str, Any]:
 @asynccontextmanager
 async def services(request: web.Request) -> AsyncIterator[Services]:
     """The services of one transaction, changes audited under the token's name."""
-    async with transaction(request.app[ENGINE]) as session:
-        yield services_for(session, AuditTrail(session, request[ACTOR]),
-                           request.app[SETTINGS])
+    async with unit_of_work(request.app[ENGINE], request[ACTOR],
+                            request.app[SETTINGS]) as unit:
+        yield unit
 
 
 def _plain(value: object) -> object:

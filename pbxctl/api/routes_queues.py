@@ -10,13 +10,13 @@ from aiohttp import web
 from pbxctl.api.keys import BODY, Handler
 from pbxctl.api.requests import answer, listing, services
 from pbxctl.errors import ValidationError
-from pbxctl.services.queues import QueueMembers, QueueService, QueueSpec, queue_snapshot
+from pbxctl.services.queues import QueueSpec, queue_snapshot
 
 
 def _spec(body: dict[str, Any]) -> QueueSpec:
     fields = {k: v for k, v in body.items() if k not in ("branch", "name")}
     if "members" in fields:
-        fields["members"] = ",".join(fields["members"])
+        fields["members"] = tuple(fields["members"])
     return QueueSpec(**fields)
 
 
@@ -27,7 +27,7 @@ def _ref(request: web.Request) -> str:
 async def list_queues(request: web.Request) -> web.Response:
     """Queues (of one branch)."""
     async with services(request) as s:
-        items = [queue_snapshot(q) for q in await QueueService(s.session, s.audit).list()]
+        items = [queue_snapshot(q) for q in await s.queues.list()]
     return listing(request, items, {"branch": lambda q: str(q["queue"]).partition("/")[0]})
 
 
@@ -35,7 +35,7 @@ async def add_queue(request: web.Request) -> web.Response:
     """Add a queue; numbers route to it as ``queue:BRANCH/NAME``."""
     body = request[BODY]
     async with services(request) as s:
-        queue = await QueueService(s.session, s.audit).add(body["branch"], body["name"],
+        queue = await s.queues.add(body["branch"], body["name"],
                                                            _spec(body))
         return answer(queue_snapshot(queue), 201)
 
@@ -43,7 +43,7 @@ async def add_queue(request: web.Request) -> web.Response:
 async def get_queue(request: web.Request) -> web.Response:
     """One queue."""
     async with services(request) as s:
-        return answer(queue_snapshot(await QueueService(s.session, s.audit).get(_ref(request))))
+        return answer(queue_snapshot(await s.queues.get(_ref(request))))
 
 
 async def update_queue(request: web.Request) -> web.Response:
@@ -51,7 +51,7 @@ async def update_queue(request: web.Request) -> web.Response:
     if not request[BODY]:
         raise ValidationError("body", "say what changes")
     async with services(request) as s:
-        queue = await QueueService(s.session, s.audit).update(_ref(request),
+        queue = await s.queues.update(_ref(request),
                                                               _spec(request[BODY]))
         return answer(queue_snapshot(queue))
 
@@ -59,7 +59,7 @@ async def update_queue(request: web.Request) -> web.Response:
 async def remove_queue(request: web.Request) -> web.Response:
     """Remove a queue no number routes to."""
     async with services(request) as s:
-        await QueueService(s.session, s.audit).remove(_ref(request))
+        await s.queues.remove(_ref(request))
     return answer({"removed": _ref(request)})
 
 
@@ -67,7 +67,7 @@ async def member_action(request: web.Request) -> web.Response:
     """``queue login``, ``logout``, ``pause`` or ``unpause``: at once over AMI."""
     action, extension = request.match_info["action"], request.match_info["extension"]
     async with services(request) as s:
-        touched = await QueueMembers(QueueService(s.session, s.audit), s.ami, s.audit).act(
+        touched = await s.queue_members.act(
             action, extension, request[BODY].get("queue"))
     return answer({"extension": extension, "action": action, "queues": touched})
 

@@ -12,7 +12,7 @@ from pbxctl.billing.periods import parse_month
 from pbxctl.queues.service_level import SLA_COLUMNS
 from pbxctl.services.audit import audit_row, parse_since
 from pbxctl.services.queue_stats import sla_report
-from pbxctl.services.reports import ReportService, render_costs
+from pbxctl.services.reports import render_costs
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -29,7 +29,7 @@ async def cost_report(request: web.Request) -> web.Response:
     year, month = parse_month("month", query["month"])
     fmt, detail = query.get("format", "json"), query.get("detail") == "true"
     async with services(request) as s:
-        report = await ReportService(s.session).costs(year, month, query.get("department"),
+        report = await s.reports.costs(year, month, query.get("department"),
                                                       detail)
     body = render_costs(report, "csv" if fmt == "excel" else fmt, detail, fmt == "excel")
     if fmt == "json":

@@ -8,13 +8,12 @@ from aiohttp import web
 
 from pbxctl.api.keys import BODY, Handler
 from pbxctl.api.requests import answer, services
-from pbxctl.services.webhooks import WebhookService
 
 
 async def list_webhooks(request: web.Request) -> web.Response:
     """Webhooks with their delivery counts."""
     async with services(request) as s:
-        hooks = await WebhookService(s.session, s.audit).list()
+        hooks = await s.webhooks.list()
     return answer({"items": [dataclasses.asdict(h) for h in hooks]})
 
 
@@ -22,8 +21,8 @@ async def add_webhook(request: web.Request) -> web.Response:
     """Add a webhook; its signing secret is in this answer only."""
     body = request[BODY]
     async with services(request) as s:
-        hook_id, secret = await WebhookService(s.session, s.audit).add(
-            body["url"], ",".join(body["events"]), body.get("branch"))
+        hook_id, secret = await s.webhooks.add(
+            body["url"], body["events"], body.get("branch"))
     return answer({"id": hook_id, "secret": secret}, 201)
 
 
@@ -31,7 +30,7 @@ async def remove_webhook(request: web.Request) -> web.Response:
     """Remove a webhook (its id was checked to be a number)."""
     hook_id = int(request.match_info["id"])
     async with services(request) as s:
-        await WebhookService(s.session, s.audit).remove(hook_id)
+        await s.webhooks.remove(hook_id)
     return answer({"removed": hook_id})
 
 

@@ -43,7 +43,7 @@ def parse_deck(text: str, valid_from: date | None) -> ParsedDeck:
         raise ValidationError("file", f"the header lacks {', '.join(missing)}; expected "
                                       f"{','.join(COLUMNS)}[,valid_from]")
     if valid_from is None and "valid_from" not in header:
-        raise ValidationError("--valid-from", "give --valid-from or a valid_from column")
+        raise ValidationError("valid_from", "give `valid_from` or a valid_from column")
     errors: list[str] = []
     decks: dict[date, dict[str, Rate]] = {}
     for line, row in enumerate(reader, start=2):

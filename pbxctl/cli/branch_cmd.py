@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pbxctl.cli.output import emit_json, emit_rows, emit_table, note
+from pbxctl.cli.output import comma_list, emit_json, emit_rows, emit_table, note
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.services.branches import BranchSpec, branch_details, branch_snapshot
 from pbxctl.services.policies import OutboundChange, policy_snapshot
@@ -113,7 +113,8 @@ def outbound(ctx: click.Context, slug: str, carriers: str | None, caller_id: str
 
     Emergency numbers always go out, whatever the policy.
     """
-    change = OutboundChange(carriers=carriers, caller_id=caller_id, allow=allow,
+    change = OutboundChange(carriers=comma_list(carriers), caller_id=caller_id,
+                            allow=comma_list(allow),
                             dialing=dialing, national_prefix=national_prefix,
                             international_prefix=international_prefix,
                             allow_foreign_caller_id=allow_foreign_caller_id)

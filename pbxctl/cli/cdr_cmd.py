@@ -14,7 +14,7 @@ from pbxctl.billing.periods import month_range_utc, parse_month
 from pbxctl.cli.output import emit_json, emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction, settings_of
 from pbxctl.db.session import make_engine
-from pbxctl.services.cdrs import CdrStore, ImportSummary, quarantined, unrated_calls
+from pbxctl.services.cdrs import ImportSummary, quarantined, unrated_calls
 from pbxctl.services.node_follow import (
     FollowedNode,
     NodeFollower,
@@ -58,7 +58,7 @@ def import_(ctx: click.Context, file: Path, node: str | None, as_json: bool) -> 
         node_name = (await s.nodes.resolve(node)).name
         with click.progressbar(length=total, label=f"Importing {file.name}",
                                file=sys.stderr) as bar:
-            return await CdrStore(s.session).import_master_csv(
+            return await s.cdrs.import_master_csv(
                 data, str(file.absolute()), node_name, progress=bar.update)
 
     _print_summary(run_in_transaction(ctx, work), as_json)
@@ -113,7 +113,7 @@ def rerate(ctx: click.Context, month: str, carrier: str | None, as_json: bool) -
     start, end = month_range_utc(year, number, "UTC")
 
     async def work(s: Services) -> ImportSummary:
-        return await CdrStore(s.session).rerate(start, end, carrier)
+        return await s.cdrs.rerate(start, end, carrier)
 
     summary = run_in_transaction(ctx, work)
     if as_json:

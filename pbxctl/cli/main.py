@@ -9,8 +9,9 @@ from typing import Any
 import click
 
 from pbxctl import __version__
+from pbxctl.cli.errors import InputRefused, presented
 from pbxctl.cli.lazy import LazyCommand, LazyGroup
-from pbxctl.errors import PbxctlError, ValidationError
+from pbxctl.errors import PbxctlError
 
 # name, module under pbxctl.cli, first paragraph of its help (for the command list)
 _TABLE = [
@@ -51,25 +52,14 @@ COMMANDS = {name: LazyCommand(f"pbxctl.cli.{module}", name, summary)
             for name, module, summary in _TABLE}
 
 
-class InputRefused(click.ClickException):
-    """Bad input: exit code 2, like a usage error, and nothing was changed."""
-
-    exit_code = 2
-
-    def format_message(self) -> str:
-        return f"{self.message} (nothing was changed)"
-
-
 class PbxctlGroup(LazyGroup):
     """Turns pbxctl's own exceptions into clean messages and exit codes."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ValidationError as exc:
-            raise InputRefused(str(exc)) from None
         except PbxctlError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise presented(exc) from None
         except OSError as exc:
             if isinstance(exc, ConnectionError | TimeoutError | PermissionError |
                           FileNotFoundError):

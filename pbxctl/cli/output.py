@@ -59,3 +59,10 @@ def read_input_file(path: Path) -> str:
         return sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise click.BadParameter(str(exc), param_hint="FILE") from None
+
+
+def comma_list(text: str | None) -> tuple[str, ...] | None:
+    """``a, b,c`` as ``("a", "b", "c")``; None stays None (the option was not given)."""
+    if text is None:
+        return None
+    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 
 import click
 
-from pbxctl.cli.output import emit_json, emit_rows, note
+from pbxctl.cli.output import comma_list, emit_json, emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.services.queue_stats import QueueLogSummary, import_queue_log
-from pbxctl.services.queues import STRATEGIES, QueueMembers, QueueService, QueueSpec, queue_snapshot
+from pbxctl.services.queues import STRATEGIES, QueueSpec, queue_snapshot
 
 COLUMNS = ("queue", "strategy", "members", "max_wait", "service_level", "target", "overflow")
 
@@ -40,13 +40,15 @@ def _options(required: bool) -> Callable[[F], F]:
     return decorate
 
 
-def _queues(s: Services) -> QueueService:
-    return QueueService(s.session, s.audit)
-
-
 @click.group()
 def queue() -> None:
     """Branch queues: members log in, out and pause at run time, without a reload."""
+
+
+def _spec(options: dict[str, object]) -> QueueSpec:
+    members = options.pop("members")
+    return QueueSpec(members=comma_list(members if isinstance(members, str) else None),
+                     **options)  # type: ignore[arg-type]
 
 
 @queue.command("add")
@@ -56,10 +58,10 @@ def queue() -> None:
 @click.pass_context
 def add(ctx: click.Context, /, branch: str, name: str, **options: object) -> None:
     """Add queue NAME to BRANCH; route numbers to it as queue:BRANCH/NAME."""
-    spec = QueueSpec(**options)  # type: ignore[arg-type]
+    spec = _spec(options)
 
     async def work(s: Services) -> str:
-        return (await _queues(s).add(branch, name, spec)).ref
+        return (await s.queues.add(branch, name, spec)).ref
 
     ref = run_in_transaction(ctx, work)
     note(f"Queue {ref} added. Run 'pbxctl apply'.")
@@ -71,10 +73,10 @@ def add(ctx: click.Context, /, branch: str, name: str, **options: object) -> Non
 @click.pass_context
 def update(ctx: click.Context, /, ref: str, **options: object) -> None:
     """Change some settings of a queue."""
-    spec = QueueSpec(**options)  # type: ignore[arg-type]
+    spec = _spec(options)
 
     async def work(s: Services) -> None:
-        await _queues(s).update(ref, spec)
+        await s.queues.update(ref, spec)
 
     run_in_transaction(ctx, work)
     note(f"Queue {ref} updated. Run 'pbxctl apply'.")
@@ -87,7 +89,7 @@ def remove(ctx: click.Context, ref: str) -> None:
     """Remove a queue (no number may route to it)."""
 
     async def work(s: Services) -> None:
-        await _queues(s).remove(ref)
+        await s.queues.remove(ref)
 
     run_in_transaction(ctx, work)
     note(f"Queue {ref} removed. Run 'pbxctl apply'.")
@@ -100,7 +102,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     """List queues."""
 
     async def work(s: Services) -> list[dict[str, object]]:
-        rows = [queue_snapshot(q) for q in await _queues(s).list()]
+        rows = [queue_snapshot(q) for q in await s.queues.list()]
         if not as_json:
             for row in rows:
                 row["members"] = ",".join(row["members"])
@@ -117,7 +119,7 @@ def show(ctx: click.Context, ref: str) -> None:
     """Show one queue as JSON."""
 
     async def work(s: Services) -> dict[str, object]:
-        return queue_snapshot(await _queues(s).get(ref))
+        return queue_snapshot(await s.queues.get(ref))
 
     emit_json(run_in_transaction(ctx, work))
 
@@ -130,7 +132,7 @@ def _member_command(action: str, help_text: str) -> click.Command:
     @click.pass_context
     def command(ctx: click.Context, extension: str, ref: str | None) -> None:
         async def work(s: Services) -> list[str]:
-            return await QueueMembers(_queues(s), s.ami, s.audit).act(action, extension, ref)
+            return await s.queue_members.act(action, extension, ref)
 
         touched = run_in_transaction(ctx, work)
         note(f"{extension}: {action} in {', '.join(touched)} (at once, no reload).")

@@ -13,7 +13,7 @@ from pbxctl.cli.output import note
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.queues.service_level import SLA_COLUMNS, SlaRow
 from pbxctl.services.queue_stats import sla_report
-from pbxctl.services.reports import CostReport, ReportService, render_costs
+from pbxctl.services.reports import CostReport, render_costs
 
 
 @click.group()
@@ -44,7 +44,7 @@ def costs(ctx: click.Context, month: str, department: str | None, fmt: str, deta
         raise click.UsageError("--excel is a CSV variant; use it with --format csv")
 
     async def work(s: Services) -> CostReport:
-        return await ReportService(s.session).costs(year, number, department, detail)
+        return await s.reports.costs(year, number, department, detail)
 
     result = run_in_transaction(ctx, work)
     data = render_costs(result, fmt, detail, excel)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 import click
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pbxctl.cli.errors import presented
 from pbxctl.db.schema_check import require_schema as require_schema  # for serve
-from pbxctl.db.session import make_engine, transaction
-from pbxctl.services.audit import Actor, AuditTrail
+from pbxctl.db.session import make_engine
+from pbxctl.errors import PbxctlError
+from pbxctl.services.audit import Actor
 from pbxctl.services.bundle import Services as Services  # re-exported for the commands
-from pbxctl.services.bundle import UnitOfWork, services_for
+from pbxctl.services.bundle import UnitOfWork, unit_of_work
 from pbxctl.settings import Settings, os_user
 
 T = TypeVar("T")
@@ -46,10 +48,8 @@ def run_units(ctx: click.Context, work: Callable[[UnitOfWork], Awaitable[T]]) ->
         engine = make_engine(settings.database_url)
         actor = Actor(settings.actor or os_user(), "cli")
 
-        @asynccontextmanager
-        async def unit() -> AsyncIterator[Services]:
-            async with transaction(engine) as session:
-                yield services_for(session, AuditTrail(session, actor), settings)
+        def unit() -> AbstractAsyncContextManager[Services]:
+            return unit_of_work(engine, actor, settings)
 
         try:
             await require_schema(engine)
@@ -57,7 +57,10 @@ def run_units(ctx: click.Context, work: Callable[[UnitOfWork], Awaitable[T]]) ->
         finally:
             await engine.dispose()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except PbxctlError as exc:     # named in this command's words: --ext-range, not ext_range
+        raise presented(exc, ctx.command) from None
 
 
 def run_with_engine(ctx: click.Context, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:

@@ -13,14 +13,10 @@ import click
 from pbxctl.cli.output import emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.errors import PbxctlError
-from pbxctl.services.live_switches import LiveSwitches, crisis_states
+from pbxctl.services.live_switches import crisis_states
 from pbxctl.services.recordings import copy_recording, list_recordings
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _switches(s: Services) -> LiveSwitches:
-    return LiveSwitches(s.session, s.audit, s.ami)
 
 
 def _scope(branch: str | None, all_branches: bool) -> str | None:
@@ -47,7 +43,7 @@ def crisis_on(ctx: click.Context, branch: str | None, all_branches: bool, destin
     slug = _scope(branch, all_branches)
 
     async def work(s: Services) -> list[str]:
-        return [st.branch for st in await _switches(s).crisis_on(slug, destination, record)]
+        return [st.branch for st in await s.switches.crisis_on(slug, destination, record)]
 
     switched = run_in_transaction(ctx, work)
     note(f"Crisis routing ON for {', '.join(switched)}: calls go to {destination}"
@@ -64,7 +60,7 @@ def crisis_off(ctx: click.Context, branch: str | None, all_branches: bool) -> No
     slug = _scope(branch, all_branches)
 
     async def work(s: Services) -> list[str]:
-        return await _switches(s).crisis_off(slug)
+        return await s.switches.crisis_off(slug)
 
     released = run_in_transaction(ctx, work)
     note(f"Crisis routing OFF for {', '.join(released) or 'no branch (none was on)'}.")
@@ -115,7 +111,7 @@ def record_on(ctx: click.Context, number: str | None, branch: str | None,
     scope, target = _record_target(number, branch, ext)
 
     async def work(s: Services) -> None:
-        await _switches(s).record_on(scope, target)
+        await s.switches.record_on(scope, target)
 
     run_in_transaction(ctx, work)
     note(f"Recording the calls of {scope} {target} from now on.")
@@ -130,7 +126,7 @@ def record_off(ctx: click.Context, number: str | None, branch: str | None,
     scope, target = _record_target(number, branch, ext)
 
     async def work(s: Services) -> None:
-        await _switches(s).record_off(scope, target)
+        await s.switches.record_off(scope, target)
 
     run_in_transaction(ctx, work)
     note(f"No longer recording {scope} {target}.")
@@ -145,7 +141,7 @@ def record_list(ctx: click.Context, as_json: bool) -> None:
     async def work(s: Services) -> list[dict[str, object]]:
         return [{"scope": r.scope, "target": r.target,
                  "since": r.since.isoformat(timespec="seconds")}
-                for r in await _switches(s).recording_rules()]
+                for r in await s.switches.recording_rules()]
 
     emit_rows(run_in_transaction(ctx, work), ("scope", "target", "since"), as_json,
               empty="nothing is being recorded")

@@ -6,7 +6,7 @@ import click
 
 from pbxctl.cli.output import emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction
-from pbxctl.services.tokens import ROLES, TokenService
+from pbxctl.services.tokens import ROLES
 
 
 @click.group()
@@ -22,7 +22,7 @@ def create(ctx: click.Context, name: str, role: str) -> None:
     """Create a token and print it once; pbxctl keeps only its hash."""
 
     async def work(s: Services) -> str:
-        return await TokenService(s.session, s.audit).create(name, role)
+        return await s.tokens.create(name, role)
 
     secret = run_in_transaction(ctx, work)
     note(f"Token {name} ({role}) created; it is shown only now:")
@@ -38,7 +38,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     async def work(s: Services) -> list[dict[str, object]]:
         return [{"name": t.name, "role": t.role,
                  "created": t.created_at.isoformat(timespec="seconds")}
-                for t in await TokenService(s.session, s.audit).list()]
+                for t in await s.tokens.list()]
 
     emit_rows(run_in_transaction(ctx, work), ("name", "role", "created"), as_json,
               empty="no tokens")
@@ -51,7 +51,7 @@ def revoke(ctx: click.Context, name: str) -> None:
     """Revoke a token at once."""
 
     async def work(s: Services) -> None:
-        await TokenService(s.session, s.audit).revoke(name)
+        await s.tokens.revoke(name)
 
     run_in_transaction(ctx, work)
     note(f"Token {name} revoked.")

@@ -6,9 +6,8 @@ from datetime import datetime
 
 import click
 
-from pbxctl.cli.output import emit_json, emit_rows, note
+from pbxctl.cli.output import comma_list, emit_json, emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction
-from pbxctl.services.webhooks import WebhookService
 from pbxctl.webhooks.events import EVENT_NAMES
 
 
@@ -32,7 +31,8 @@ def add(ctx: click.Context, url: str, events: str, branch: str | None, as_json: 
     """Deliver EVENTS to URL; prints the signing secret once."""
 
     async def work(s: Services) -> tuple[int, str]:
-        return await WebhookService(s.session, s.audit).add(url, events, branch)
+        return await s.webhooks.add(url, comma_list(events) or (),
+                                                            branch)
 
     hook_id, secret = run_in_transaction(ctx, work)
     if as_json:
@@ -51,7 +51,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 
     async def work(s: Services) -> list[dict[str, object]]:
         return [vars(w) | {"branch": w.branch or "all"}
-                for w in await WebhookService(s.session, s.audit).list()]
+                for w in await s.webhooks.list()]
 
     emit_rows(run_in_transaction(ctx, work),
               ("id", "url", "events", "branch", "pending", "delivered", "failed"), as_json,
@@ -65,7 +65,7 @@ def remove(ctx: click.Context, webhook_id: int) -> None:
     """Stop delivering to a webhook (its undelivered messages are dropped)."""
 
     async def work(s: Services) -> None:
-        await WebhookService(s.session, s.audit).remove(webhook_id)
+        await s.webhooks.remove(webhook_id)
 
     run_in_transaction(ctx, work)
     note(f"Webhook {webhook_id} removed.")
@@ -87,7 +87,7 @@ def deliveries(ctx: click.Context, webhook_id: int | None, state: str | None, li
                  "delivered": _iso(m.delivered_at),
                  "next_attempt": _iso(m.next_attempt_at) if m.state == "pending" else "",
                  "last_error": m.last_error or ""}
-                for m in await WebhookService(s.session, s.audit).messages(
+                for m in await s.webhooks.messages(
                     webhook_id, state, limit)]
 
     emit_rows(run_in_transaction(ctx, work),
@@ -105,7 +105,7 @@ def attempts(ctx: click.Context, message_id: int, as_json: bool) -> None:
     async def work(s: Services) -> list[dict[str, object]]:
         return [{"at": _iso(a.attempted_at), "status": a.status or "", "error": a.error or "",
                  "ms": a.milliseconds}
-                for a in await WebhookService(s.session, s.audit).attempts(message_id)]
+                for a in await s.webhooks.attempts(message_id)]
 
     emit_rows(run_in_transaction(ctx, work), ("at", "status", "error", "ms"), as_json,
               empty="not attempted yet")
@@ -118,6 +118,6 @@ def retry(ctx: click.Context, webhook_id: int) -> None:
     """Deliver a webhook's given-up messages again (after fixing the receiver)."""
 
     async def work(s: Services) -> int:
-        return await WebhookService(s.session, s.audit).retry_failed(webhook_id)
+        return await s.webhooks.retry_failed(webhook_id)
 
     note(f"{run_in_transaction(ctx, work)} messages of webhook {webhook_id} queued again.")

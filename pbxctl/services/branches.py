@@ -58,18 +58,18 @@ class BranchService:
     async def add(self, spec: BranchSpec) -> Branch:
         """Validate and store a new branch; its range may not overlap another branch's."""
         slug = v.slug("slug", spec.slug)
-        name = v.display_name("--name", spec.name)
-        city = v.display_name("--city", spec.city)
-        timezone = v.timezone("--timezone", spec.timezone)
-        start, end = v.extension_range("--ext-range", spec.ext_range)
+        name = v.display_name("name", spec.name)
+        city = v.display_name("city", spec.city)
+        timezone = v.timezone("timezone", spec.timezone)
+        start, end = v.extension_range("ext_range", spec.ext_range)
         node = await NodeService(self._session, self._audit).resolve(spec.node)
         if await self._find(slug) is not None:
             raise ConflictError(f"branch {slug!r} already exists")
         for other in await self.list():
             if start <= other.ext_end and other.ext_start <= end:
                 raise ConflictError(
-                    f"--ext-range {start}-{end} overlaps branch {other.slug!r} "
-                    f"({other.ext_range}); extension numbers are unique company-wide")
+                    f"{start}-{end} overlaps branch {other.slug!r} ({other.ext_range}); "
+                    "extension numbers are unique company-wide", "ext_range")
         branch = Branch(slug=slug, name=name, city=city, timezone=timezone,
                         ext_start=start, ext_end=end, node=node)
         self._session.add(branch)
@@ -114,7 +114,7 @@ class BranchService:
         if branch.extensions and not with_extensions:
             numbers = ", ".join(e.number for e in branch.extensions)
             raise ConflictError(f"branch {slug!r} still has extensions {numbers}; remove "
-                                "them first or pass --with-extensions")
+                                "them first or pass `with_extensions`")
         for extension in list(branch.extensions):
             self._audit.record("ext.remove", "extension", extension.number,
                                before={"number": extension.number, "branch": slug,

@@ -4,14 +4,15 @@ the first time it is used, so a command pays only for the services it calls."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from pbxctl.services.audit import AuditTrail
+from pbxctl.db.session import transaction
+from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.settings import Settings
 
 if TYPE_CHECKING:
@@ -19,12 +20,18 @@ if TYPE_CHECKING:
     from pbxctl.db.models import Node
     from pbxctl.services.branches import BranchService
     from pbxctl.services.carriers import CarrierService
+    from pbxctl.services.cdrs import CdrStore
     from pbxctl.services.extensions import ExtensionService
+    from pbxctl.services.live_switches import LiveSwitches
     from pbxctl.services.nodes import NodeService
     from pbxctl.services.numbers import NumberService
     from pbxctl.services.numplan import NumberingPlanService
     from pbxctl.services.policies import PolicyService
+    from pbxctl.services.queues import QueueMembers, QueueService
     from pbxctl.services.rates import RateService
+    from pbxctl.services.reports import ReportService
+    from pbxctl.services.tokens import TokenService
+    from pbxctl.services.webhooks import WebhookService
 
 
 class Services:
@@ -83,6 +90,48 @@ class Services:
         from pbxctl.services.rates import RateService
         return RateService(self.session, self.audit)
 
+    @cached_property
+    def queues(self) -> QueueService:
+        """Queues as configured."""
+        from pbxctl.services.queues import QueueService
+        return QueueService(self.session, self.audit)
+
+    @cached_property
+    def queue_members(self) -> QueueMembers:
+        """Queue members logging in, out and pausing on the node at once."""
+        from pbxctl.services.queues import QueueMembers
+        return QueueMembers(self.queues, self.ami, self.audit)
+
+    @cached_property
+    def switches(self) -> LiveSwitches:
+        """The crisis switch and on-demand recording."""
+        from pbxctl.services.live_switches import LiveSwitches
+        return LiveSwitches(self.session, self.audit, self.ami)
+
+    @cached_property
+    def webhooks(self) -> WebhookService:
+        """Webhooks and their deliveries."""
+        from pbxctl.services.webhooks import WebhookService
+        return WebhookService(self.session, self.audit)
+
+    @cached_property
+    def tokens(self) -> TokenService:
+        """API tokens."""
+        from pbxctl.services.tokens import TokenService
+        return TokenService(self.session, self.audit)
+
+    @cached_property
+    def cdrs(self) -> CdrStore:
+        """Stored CDRs: import, re-rating."""
+        from pbxctl.services.cdrs import CdrStore
+        return CdrStore(self.session)
+
+    @cached_property
+    def reports(self) -> ReportService:
+        """Cost reports."""
+        from pbxctl.services.reports import ReportService
+        return ReportService(self.session)
+
     async def ami(self, node: Node) -> AmiClient:
         """An AMI connection to ``node`` with the configured deadline."""
         from pbxctl.services.deploy import ami_connector
@@ -95,6 +144,11 @@ class Services:
 UnitOfWork = Callable[[], AbstractAsyncContextManager[Services]]
 
 
-def services_for(session: AsyncSession, audit: AuditTrail, settings: Settings) -> Services:
-    """Every service on ``session``, recording changes in ``audit``."""
-    return Services(session, audit, settings)
+@asynccontextmanager
+async def unit_of_work(engine: AsyncEngine, actor: Actor, settings: Settings
+                       ) -> AsyncIterator[Services]:
+    """One transaction and its services, changes audited as ``actor``: committed when the
+    block ends, rolled back when it raises. The CLI and the API open every transaction
+    through here."""
+    async with transaction(engine) as session:
+        yield Services(session, AuditTrail(session, actor), settings)

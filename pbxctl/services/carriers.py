@@ -67,7 +67,7 @@ class CarrierService:
         merged = replace(NEW_CARRIER_DEFAULTS, **{k: val for k, val in vars(spec).items()
                                                   if val is not None})
         if merged.host is None or merged.auth is None:
-            raise ValidationError("--host/--auth", "a new carrier needs --host and --auth")
+            raise ValidationError("host/auth", "a new carrier needs `host` and `auth`")
         carrier = Carrier(slug=slug)
         self._apply(carrier, merged)
         self._session.add(carrier)
@@ -129,33 +129,33 @@ class CarrierService:
     def _apply(carrier: Carrier, spec: CarrierSpec) -> None:
         assert spec.host is not None and spec.auth is not None
         if spec.transport not in TRANSPORTS:
-            raise ValidationError("--transport", f"{spec.transport!r}: use udp or tcp")
+            raise ValidationError("transport", f"{spec.transport!r}: use udp or tcp")
         if spec.auth not in AUTH_MODES:
-            raise ValidationError("--auth", f"{spec.auth!r}: use ip or register")
-        match = tuple(v.cidr("--match", m) for m in (spec.match or ()))
+            raise ValidationError("auth", f"{spec.auth!r}: use ip or register")
+        match = tuple(v.cidr("match", m) for m in (spec.match or ()))
         if spec.auth == "ip" and not match:
-            raise ValidationError("--match", "an IP-authenticated carrier needs at least one "
-                                             "--match address or network")
+            raise ValidationError("match", "an IP-authenticated carrier needs at least one "
+                                             "`match` address or network")
         if spec.auth == "register" and not (spec.username and spec.secret):
-            raise ValidationError("--username/--secret",
-                                  "a registering carrier needs --username and --secret")
+            raise ValidationError("username/secret",
+                                  "a registering carrier needs `username` and `secret`")
         if spec.max_channels is not None and not 1 <= spec.max_channels <= 10_000:
-            raise ValidationError("--max-channels", "must be between 1 and 10000")
+            raise ValidationError("max_channels", "must be between 1 and 10000")
         if spec.qualify_seconds is None or not 0 <= spec.qualify_seconds <= 3600:
-            raise ValidationError("--qualify", "must be between 0 (off) and 3600 seconds")
-        carrier.host = v.host("--host", spec.host)
-        carrier.port = v.port("--port", spec.port or 5060)
+            raise ValidationError("qualify_seconds", "must be between 0 (off) and 3600 seconds")
+        carrier.host = v.host("host", spec.host)
+        carrier.port = v.port("port", spec.port or 5060)
         carrier.transport = spec.transport
         carrier.auth = spec.auth
         carrier.match = list(match)
-        carrier.username = v.sip_user("--username", spec.username) if spec.username else None
-        carrier.secret = v.secret("--secret", spec.secret) if spec.secret else None
-        carrier.number_format = str(parse_number_format("--number-format",
+        carrier.username = v.sip_user("username", spec.username) if spec.username else None
+        carrier.secret = v.secret("secret", spec.secret) if spec.secret else None
+        carrier.number_format = str(parse_number_format("number_format",
                                                         spec.number_format or "e164"))
         carrier.max_channels = spec.max_channels
         carrier.qualify_seconds = spec.qualify_seconds
-        carrier.currency = v.currency("--currency", spec.currency or "RUB")
-        carrier.contract = v.contract("--contract", spec.contract) if spec.contract else None
+        carrier.currency = v.currency("currency", spec.currency or "RUB")
+        carrier.contract = v.contract("contract", spec.contract) if spec.contract else None
 
     async def _find(self, slug: str) -> Carrier | None:
         return await self._session.scalar(select(Carrier).where(Carrier.slug == slug))

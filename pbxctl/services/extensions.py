@@ -63,9 +63,9 @@ class ExtensionService:
         """Create an extension in its branch's range; returns it with its new credentials."""
         v.slug("branch", branch_slug)
         number = v.extension_number("number", number)
-        name = v.display_name("--name", name)
+        name = v.display_name("name", name)
         if department is not None:
-            department = v.slug("--department", department)
+            department = v.slug("department", department)
         branch = await self._branch(branch_slug)
         if not (branch.ext_start <= int(number) <= branch.ext_end
                 and len(number) == len(str(branch.ext_start))):
@@ -88,7 +88,7 @@ class ExtensionService:
         query = (select(Extension).join(Extension.branch).order_by(Extension.number)
                  .options(selectinload(Extension.branch).selectinload(Branch.node)))
         if branch_slug is not None:
-            await self._branch(v.slug("--branch", branch_slug))
+            await self._branch(v.slug("branch", branch_slug))
             query = query.where(Branch.slug == branch_slug)
         return (await self._session.scalars(query)).all()
 
@@ -106,7 +106,7 @@ class ExtensionService:
                      if number in q.members]
         if in_queues:
             raise ConflictError(f"extension {number} answers queue(s) {', '.join(in_queues)}; "
-                                "take it out of --members first")
+                                "take it out of `members` first")
         routed = await numbers_routed_to(self._session, f"ext:{number}", f"voicemail:{number}")
         if routed:
             raise ConflictError(f"extension {number} is where {', '.join(routed)} ring; "

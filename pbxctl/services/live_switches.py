@@ -78,9 +78,9 @@ class LiveSwitches:
     async def crisis_on(self, branch: str | None, destination: str,
                         record: bool = False) -> list[CrisisState]:
         """Send every number of ``branch`` (None: of every branch) to ``destination``."""
-        dest = await checked_destination(self._session, "--to", destination)
+        dest = await checked_destination(self._session, "to", destination)
         if dest.kind not in CRISIS_KINDS:
-            raise ValidationError("--to", f"a crisis destination is one of "
+            raise ValidationError("to", f"a crisis destination is one of "
                                           f"{', '.join(CRISIS_KINDS)}")
         value = f"{dest.kind}/{dest.target}"  # ':' would read as a substring in ${...}
         states = []
@@ -155,7 +155,7 @@ class LiveSwitches:
     async def _rule_node(self, scope: str, target: str) -> Node:
         """The node that must record, after checking that the target exists."""
         if scope == "number":
-            query = (select(PhoneNumber).where(PhoneNumber.e164 == v.e164("--number", target))
+            query = (select(PhoneNumber).where(PhoneNumber.e164 == v.e164("number", target))
                      .options(selectinload(PhoneNumber.branch).selectinload(Branch.node)))
             found = await self._session.scalar(query)
             if found is None:
@@ -163,7 +163,7 @@ class LiveSwitches:
             return found.branch.node
         if scope == "ext":
             ext_query = (select(Extension).where(
-                Extension.number == v.extension_number("--ext", target))
+                Extension.number == v.extension_number("ext", target))
                 .options(selectinload(Extension.branch).selectinload(Branch.node)))
             extension = await self._session.scalar(ext_query)
             if extension is None:
@@ -175,7 +175,7 @@ class LiveSwitches:
     async def _branches(self, slug: str | None) -> list[Branch]:
         query = select(Branch).options(selectinload(Branch.node)).order_by(Branch.slug)
         if slug is not None:
-            query = query.where(Branch.slug == v.slug("--branch", slug))
+            query = query.where(Branch.slug == v.slug("branch", slug))
         branches = list((await self._session.scalars(query)).all())
         if slug is not None and not branches:
             raise NotFoundError(f"no branch {slug!r}")

@@ -55,18 +55,18 @@ class NodeService:
         """Validate and store a new node."""
         node = Node(
             name=v.slug("name", spec.name),
-            ami_host=v.host("--ami-host", spec.ami_host),
-            ami_port=v.port("--ami-port", spec.ami_port),
-            ami_user=v.ami_user("--ami-user", spec.ami_user),
-            ami_secret=v.secret("--ami-secret", spec.ami_secret),
-            config_dir=v.directory("--config-dir", spec.config_dir),
-            sip_address=v.ip_address("--sip-address", spec.sip_address),
-            sip_port=v.port("--sip-port", spec.sip_port),
-            media_address=v.ip_address("--media-address",
+            ami_host=v.host("ami_host", spec.ami_host),
+            ami_port=v.port("ami_port", spec.ami_port),
+            ami_user=v.ami_user("ami_user", spec.ami_user),
+            ami_secret=v.secret("ami_secret", spec.ami_secret),
+            config_dir=v.directory("config_dir", spec.config_dir),
+            sip_address=v.ip_address("sip_address", spec.sip_address),
+            sip_port=v.port("sip_port", spec.sip_port),
+            media_address=v.ip_address("media_address",
                                        spec.media_address or spec.sip_address),
-            recordings_dir=(v.directory("--recordings-dir", spec.recordings_dir)
+            recordings_dir=(v.directory("recordings_dir", spec.recordings_dir)
                             if spec.recordings_dir else None),
-            cdr_csv=v.file_path("--cdr-csv", spec.cdr_csv) if spec.cdr_csv else None,
+            cdr_csv=v.file_path("cdr_csv", spec.cdr_csv) if spec.cdr_csv else None,
         )
         if await self._find(node.name) is not None:
             raise ConflictError(f"node {node.name!r} already exists")
@@ -86,7 +86,7 @@ class NodeService:
             raise NotFoundError(f"no node {name!r}; add it with 'pbxctl node add'")
         return node
 
-    async def resolve(self, name: str | None, field: str = "--node") -> Node:
+    async def resolve(self, name: str | None, field: str = "node") -> Node:
         """The node called ``name``; without a name, ``local``, else the only node."""
         if name is not None:
             v.slug(field, name)

@@ -93,7 +93,7 @@ class NumberService:
         number.route = str(await checked_destination(self._session, "route", route))
         if after_hours is not None:
             number.after_hours = str(await checked_destination(
-                self._session, "--after-hours", after_hours))
+                self._session, "after_hours", after_hours))
         elif clear_after_hours:
             number.after_hours = None
         await self._changed(number, before, "number.route")
@@ -106,7 +106,7 @@ class NumberService:
         The route does not change.
         """
         if carrier is None and branch is None:
-            raise ValidationError("--carrier/--branch", "say where the number moves")
+            raise ValidationError("carrier/branch", "say where the number moves")
         number = await self.get(e164)
         before = number_snapshot(number)
         if carrier is not None:
@@ -232,10 +232,10 @@ class NumberService:
     async def _fill(self, number: PhoneNumber, spec: NumberSpec) -> None:
         number.carrier = await self._carrier(spec.carrier)
         number.branch = await self._branch(spec.branch)
-        number.monthly_fee = parse_fee("--monthly-fee", spec.monthly_fee)
-        number.contract = v.contract("--contract", spec.contract) if spec.contract else None
-        number.route = str(await checked_destination(self._session, "--route", spec.route))
-        number.after_hours = (str(await checked_destination(self._session, "--after-hours",
+        number.monthly_fee = parse_fee("monthly_fee", spec.monthly_fee)
+        number.contract = v.contract("contract", spec.contract) if spec.contract else None
+        number.route = str(await checked_destination(self._session, "route", spec.route))
+        number.after_hours = (str(await checked_destination(self._session, "after_hours",
                                                             spec.after_hours))
                               if spec.after_hours else None)
 
@@ -266,14 +266,14 @@ class NumberService:
 
     async def _carrier(self, slug: str) -> Carrier:
         carrier = await self._session.scalar(
-            select(Carrier).where(Carrier.slug == v.slug("--carrier", slug)))
+            select(Carrier).where(Carrier.slug == v.slug("carrier", slug)))
         if carrier is None:
             raise NotFoundError(f"no carrier {slug!r}")
         return carrier
 
     async def _branch(self, slug: str) -> Branch:
         branch = await self._session.scalar(
-            select(Branch).where(Branch.slug == v.slug("--branch", slug)))
+            select(Branch).where(Branch.slug == v.slug("branch", slug)))
         if branch is None:
             raise NotFoundError(f"no branch {slug!r}")
         return branch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -25,9 +26,9 @@ _HOURS_RE = re.compile(r"(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3}
 class OutboundChange:
     """What ``branch outbound`` was given; ``None`` keeps the current value."""
 
-    carriers: str | None = None
+    carriers: tuple[str, ...] | None = None
     caller_id: str | None = None
-    allow: str | None = None
+    allow: tuple[str, ...] | None = None
     dialing: str | None = None
     national_prefix: str | None = None
     international_prefix: str | None = None
@@ -93,27 +94,27 @@ class PolicyService:
         current = branch.outbound
         before = policy_snapshot(current)
         if current is None and change.dialing is None:
-            raise ValidationError("--dialing", "the first policy of a branch needs --dialing, "
+            raise ValidationError("dialing", "the first policy of a branch needs `dialing`, "
                                                "e.g. national:7")
         if change.dialing is not None:
-            rules = parse_dialing("--dialing", change.dialing, change.national_prefix,
+            rules = parse_dialing("dialing", change.dialing, change.national_prefix,
                                   change.international_prefix)
         else:
             assert current is not None
             rules = parse_dialing(
-                "--dialing", f"national:{current.country_code}",
+                "dialing", f"national:{current.country_code}",
                 change.national_prefix if change.national_prefix is not None
                 else current.national_prefix,
                 change.international_prefix if change.international_prefix is not None
                 else current.international_prefix)
-        allowed = (list(dest_classes("--allow", change.allow)) if change.allow is not None
+        allowed = (list(dest_classes("allow", change.allow)) if change.allow is not None
                    else list(current.allowed_classes) if current else [])
         carriers = (await self._carriers(change.carriers) if change.carriers is not None
                     else list(current.carriers) if current else [])
         foreign_ok = (change.allow_foreign_caller_id
                       if change.allow_foreign_caller_id is not None
                       else bool(current and current.allow_foreign_caller_id))
-        caller_id = (v.e164("--caller-id", change.caller_id) if change.caller_id is not None
+        caller_id = (v.e164("caller_id", change.caller_id) if change.caller_id is not None
                      else current.caller_id if current else None)
         if caller_id is not None:
             await self._check_caller_id(branch, caller_id, foreign_ok)
@@ -136,7 +137,7 @@ class PolicyService:
     async def set_hours(self, slug: str, specs: tuple[str, ...]) -> list[BusinessHours]:
         """Replace the branch's weekly opening hours (no lines: open around the clock)."""
         branch = await self._branch(slug)
-        intervals = parse_hours("--hours", specs)
+        intervals = parse_hours("hours", specs)
         before = {"hours": [f"{WEEKDAYS[h.weekday - 1]} {h.opens}-{h.closes}"
                             for h in branch.hours]}
         branch.hours.clear()
@@ -153,16 +154,16 @@ class PolicyService:
         """Add and remove closed days (branch local dates, ISO format)."""
         branch = await self._branch(slug)
         if name is not None:
-            v.display_name("--name", name)
+            v.display_name("name", name)
         existing = {h.day: h for h in branch.holidays}
         for text in remove:
-            day = _iso_date("--remove", text)
+            day = _iso_date("remove", text)
             if day not in existing:
                 raise NotFoundError(f"{day} is not a holiday of branch {slug!r}")
             branch.holidays.remove(existing.pop(day))
             self._audit.record("branch.holiday.remove", "branch", slug, before={"day": str(day)})
         for text in add:
-            day = _iso_date("--add", text)
+            day = _iso_date("add", text)
             if day in existing:
                 continue
             holiday = Holiday(day=day, name=name)
@@ -178,23 +179,23 @@ class PolicyService:
             select(PhoneNumber).where(PhoneNumber.e164 == caller_id)
             .options(selectinload(PhoneNumber.branch)))
         if number is None:
-            raise ValidationError("--caller-id", f"{caller_id} is not a number the company "
+            raise ValidationError("caller_id", f"{caller_id} is not a number the company "
                                                  "owns (add it with 'pbxctl number add')")
         if number.branch_id != branch.id and not foreign_ok:
-            raise ValidationError("--caller-id", f"{caller_id} belongs to branch "
+            raise ValidationError("caller_id", f"{caller_id} belongs to branch "
                                                  f"{number.branch.slug!r}; pass "
-                                                 "--allow-foreign-caller-id to present it")
+                                                 "`allow_foreign_caller_id` to present it")
 
-    async def _carriers(self, text: str) -> list[str]:
-        slugs = [s.strip() for s in text.split(",") if s.strip()]
+    async def _carriers(self, names: Sequence[str]) -> list[str]:
+        slugs = list(names)
         if not slugs:
-            raise ValidationError("--carriers", "name at least one carrier")
+            raise ValidationError("carriers", "name at least one carrier")
         if len(set(slugs)) != len(slugs):
-            raise ValidationError("--carriers", "a carrier is listed twice")
+            raise ValidationError("carriers", "a carrier is listed twice")
         for slug in slugs:
-            v.slug("--carriers", slug)
+            v.slug("carriers", slug)
             if await self._session.scalar(select(Carrier.id).where(Carrier.slug == slug)) is None:
-                raise NotFoundError(f"--carriers: no carrier {slug!r}")
+                raise NotFoundError(f"no carrier {slug!r}", "carriers")
         return slugs
 
     async def _branch(self, slug: str) -> Branch:

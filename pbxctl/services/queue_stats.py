@@ -51,13 +51,13 @@ async def sla_report(session: AsyncSession, year: int, month: int, queue_ref: st
                      by: str = "queue") -> list[SlaRow]:
     """Service level per queue (or per queue and day) for a month in each branch's zone."""
     if by not in ("queue", "day"):
-        raise ValidationError("--by", "use queue or day")
+        raise ValidationError("by", "use queue or day")
     queues = (await session.scalars(
         select(CallQueue).options(selectinload(CallQueue.branch)))).all()
     if queue_ref is not None:
         queues = [q for q in queues if q.ref == queue_ref]
         if not queues:
-            raise ValidationError("--queue", f"no queue {queue_ref!r}")
+            raise ValidationError("queue", f"no queue {queue_ref!r}")
     rows = []
     label = f"{year:04d}-{month:02d}"
     for queue in sorted(queues, key=lambda q: q.ref):

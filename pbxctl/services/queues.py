@@ -37,7 +37,7 @@ class QueueSpec:
     """A queue as the operator describes it; ``None`` keeps the current value."""
 
     strategy: str | None = None
-    members: str | None = None
+    members: tuple[str, ...] | None = None
     max_wait: int | None = None
     service_level: int | None = None
     target: int | None = None
@@ -100,7 +100,7 @@ class QueueService:
     async def get(self, ref: str) -> CallQueue:
         """The queue ``branch/name``."""
         branch, _, name = ref.partition("/")
-        queue = await self._find(v.slug("--queue", branch), v.slug("--queue", name or "x"))
+        queue = await self._find(v.slug("queue", branch), v.slug("queue", name or "x"))
         if queue is None:
             raise NotFoundError(f"no queue {ref!r}")
         return queue
@@ -108,31 +108,30 @@ class QueueService:
     async def _fill(self, queue: CallQueue, spec: QueueSpec) -> None:
         if spec.strategy is not None:
             if spec.strategy not in STRATEGIES:
-                raise ValidationError("--strategy", f"use one of {', '.join(STRATEGIES)}")
+                raise ValidationError("strategy", f"use one of {', '.join(STRATEGIES)}")
             queue.strategy = spec.strategy
         if spec.members is not None:
             queue.members = await self._members(spec.members)
-        for field, value, low, high in (("--max-wait", spec.max_wait, 5, 3600),
-                                        ("--service-level", spec.service_level, 1, 600),
-                                        ("--target", spec.target, 1, 100)):
+        for field, value, low, high in (("max_wait", spec.max_wait, 5, 3600),
+                                        ("service_level", spec.service_level, 1, 600),
+                                        ("target", spec.target, 1, 100)):
             if value is not None and not low <= value <= high:
                 raise ValidationError(field, f"must be between {low} and {high}")
         queue.max_wait = spec.max_wait or queue.max_wait
         queue.service_level = spec.service_level or queue.service_level
         queue.target_percent = spec.target or queue.target_percent
         if spec.overflow is not None:
-            dest = await checked_destination(self._session, "--overflow", spec.overflow)
+            dest = await checked_destination(self._session, "overflow", spec.overflow)
             if str(dest) == f"queue:{queue.branch.slug}/{queue.name}":
-                raise ValidationError("--overflow", "a queue cannot overflow into itself")
+                raise ValidationError("overflow", "a queue cannot overflow into itself")
             queue.overflow = str(dest)
 
-    async def _members(self, text: str) -> builtins.list[str]:
-        numbers = [n.strip() for n in text.split(",") if n.strip()]
+    async def _members(self, numbers: Sequence[str]) -> builtins.list[str]:
         for number in numbers:
-            v.extension_number("--members", number)
+            v.extension_number("members", number)
             if await self._session.scalar(
                     select(Extension.id).where(Extension.number == number)) is None:
-                raise NotFoundError(f"--members: no extension {number}")
+                raise NotFoundError(f"no extension {number}", "members")
         return list(dict.fromkeys(numbers))
 
     async def _branch(self, slug: str) -> Branch:
@@ -165,11 +164,11 @@ class QueueMembers:
         if ref is not None:
             queues = [await self._queues.get(ref)]
         elif action == "login":
-            raise ValidationError("--queue", "say which queue to log in to")
+            raise ValidationError("queue", "say which queue to log in to")
         else:
             queues = [q for q in await self._queues.list() if extension in q.members]
             if not queues:
-                raise NotFoundError(f"extension {extension} is in no queue; give --queue")
+                raise NotFoundError(f"extension {extension} is in no queue; give `queue`")
         interface = member_interface(extension)
         for queue in queues:
             section = queue_section(queue.branch.slug, queue.name)

@@ -34,7 +34,7 @@ class TokenService:
         """A new token for ``name`` with ``role``; the only time it is shown."""
         v.slug("NAME", name)
         if role not in ROLES:
-            raise ValidationError("--role", f"use one of {', '.join(ROLES)}")
+            raise ValidationError("role", f"use one of {', '.join(ROLES)}")
         if await self._session.scalar(select(ApiToken.id).where(ApiToken.name == name)):
             raise ConflictError(f"token {name!r} already exists")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)

@@ -52,9 +52,9 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def event_names(field: str, value: str) -> list[str]:
-    """A comma-separated list of known event names, each once."""
-    names = [n.strip() for n in value.split(",") if n.strip()]
+def event_names(field: str, given: Sequence[str]) -> list[str]:
+    """Known event names, each once, in the order given."""
+    names = list(given)
     unknown = [n for n in names if n not in EVENT_NAMES]
     if not names or unknown:
         raise ValidationError(field, f"unknown event {', '.join(unknown) or '(none)'}; "
@@ -82,12 +82,13 @@ class WebhookService:
         self._session = session
         self._audit = audit
 
-    async def add(self, url: str, events: str, branch: str | None) -> tuple[int, str]:
+    async def add(self, url: str, events: Sequence[str], branch: str | None
+                  ) -> tuple[int, str]:
         """A new webhook; returns its id and signing secret (the only time it is shown)."""
-        names = event_names("--events", events)
-        webhook_url("URL", url)
+        names = event_names("events", events)
+        webhook_url("url", url)
         if branch is not None:
-            v.slug("--branch", branch)
+            v.slug("branch", branch)
             if await self._session.scalar(select(Branch.id).where(Branch.slug == branch)) \
                     is None:
                 raise NotFoundError(f"no branch {branch!r}")
@@ -123,7 +124,7 @@ class WebhookService:
                        limit: int = 50) -> Sequence[WebhookMessage]:
         """The newest outbox messages, optionally of one webhook or in one state."""
         if state is not None and state not in ("pending", "delivered", "failed"):
-            raise ValidationError("--state", "use pending, delivered or failed")
+            raise ValidationError("state", "use pending, delivered or failed")
         query = select(WebhookMessage).order_by(WebhookMessage.id.desc()).limit(limit)
         if webhook_id is not None:
             query = query.where(WebhookMessage.webhook_id == webhook_id)

@@ -123,14 +123,15 @@ async def provision(engine: AsyncEngine, servers: dict[str, FakeAmiServer]) -> d
         await numbers.add(NumberSpec("+78435550101", "tele2", "kazan", "350.00", "ext:201"))
         await numbers.add(NumberSpec("+73812550101", "mts", "omsk", "120.00", "branch:omsk"))
         await PolicyService(session, audit).set_outbound("kazan", OutboundChange(
-            carriers="tele2,mts", caller_id="+78435550101", allow="local,national,mobile",
+            carriers=("tele2", "mts"), caller_id="+78435550101",
+            allow=("local", "national", "mobile"),
             dialing="national:7"))
         queues = QueueService(session, audit)
-        await queues.add("kazan", "sales", QueueSpec(members="201"))
-        await queues.add("omsk", "support", QueueSpec(members="301", strategy="rrmemory",
+        await queues.add("kazan", "sales", QueueSpec(members=("201",)))
+        await queues.add("omsk", "support", QueueSpec(members=("301",), strategy="rrmemory",
                                                       max_wait=30))
         await WebhookService(session, audit).add("https://crm.example.com/pbx",
-                                                 "call.ringing", None)
+                                                 ("call.ringing",), None)
         return {role: await TokenService(session, audit).create(f"t-{role}", role)
                 for role in ROLES}
 

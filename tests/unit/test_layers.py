@@ -68,3 +68,22 @@ def test_the_check_sees_an_upward_import() -> None:
     assert layer_of("pbxctl.services.cdr_follow") < layer_of("pbxctl.services.cdrs")
     assert layer_of("pbxctl.webhooks.delivery") < layer_of("pbxctl.webhooks.outbox") \
         < layer_of("pbxctl.webhooks.events")
+
+
+# Constructing these, or opening a session, is the services' business (bundle.py).
+BUILT_BY_THE_SERVICES = ("Service", "Store", "Switches", "Members", "AuditTrail")
+SESSION_OPENERS = ("transaction", "AsyncSession", "async_sessionmaker")
+
+
+def test_interfaces_build_no_service_and_open_no_session() -> None:
+    found = []
+    for name, path in sorted(modules().items()):
+        if not name.startswith(("pbxctl.cli", "pbxctl.api")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                called = (node.func.id if isinstance(node.func, ast.Name) else
+                          node.func.attr if isinstance(node.func, ast.Attribute) else "")
+                if called.endswith(BUILT_BY_THE_SERVICES) or called in SESSION_OPENERS:
+                    found.append(f"{name}:{node.lineno} calls {called}")
+    assert found == []

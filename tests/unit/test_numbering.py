@@ -55,9 +55,9 @@ def test_other_countries_numbers_are_international() -> None:
 
 
 def test_destination_classes() -> None:
-    assert dest_classes("--allow", "national, mobile,national") == ("national", "mobile")
+    assert dest_classes("allow", ("national", "mobile", "national")) == ("national", "mobile")
     with pytest.raises(ValidationError, match="moon"):
-        dest_classes("--allow", "national,moon")
+        dest_classes("allow", ("national", "moon"))
 
 
 def test_plan_files_are_checked_line_by_line() -> None:

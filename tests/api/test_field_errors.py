@@ -1,0 +1,74 @@
+"""What the services refuse reaches an API client in its own words: the JSON field, never
+a command-line flag (``members: no extension 299``, not ``--members: …``), and nothing
+changes. The CLI says the same with its flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.conftest import Api
+from tests.conftest import Pbxctl
+
+# (method, path, body, status, field) — each a value the services check, not the schema.
+REFUSED = [
+    ("POST", "/api/v1/queues", {"branch": "kazan", "name": "vip", "members": ["299"]},
+     404, "members"),
+    ("PATCH", "/api/v1/queues/kazan/sales", {"members": ["201", "2999"]}, 404, "members"),
+    ("PATCH", "/api/v1/queues/kazan/sales", {"overflow": "queue:kazan/sales"}, 400,
+     "overflow"),
+    ("PATCH", "/api/v1/queues/kazan/sales", {"max_wait": 1}, 400, "max_wait"),
+    ("PUT", "/api/v1/branches/kazan/outbound", {"carriers": ["nosuch"]}, 404, "carriers"),
+    ("PUT", "/api/v1/branches/kazan/outbound", {"carriers": ["tele2", "tele2"]}, 400,
+     "carriers"),
+    ("PUT", "/api/v1/branches/kazan/outbound", {"allow": ["moon"]}, 400, "allow"),
+    ("PUT", "/api/v1/branches/kazan/outbound", {"caller_id": "+73812550101"}, 400,
+     "caller_id"),
+    ("POST", "/api/v1/branches", {"slug": "tver", "name": "Tver", "city": "Tver",
+                                  "timezone": "Asia/Yekaterinburg", "ext_range": "250-260"},
+     409, "ext_range"),
+    ("POST", "/api/v1/branches", {"slug": "tver", "name": "Tver", "city": "Tver",
+                                  "timezone": "Mars/Olympus", "ext_range": "700-799"},
+     400, "timezone"),
+    ("POST", "/api/v1/carriers", {"slug": "rt", "host": "sip.rt.example", "auth": "ip"},
+     400, "match"),
+    ("POST", "/api/v1/carriers", {"slug": "rt", "host": "sip.rt.example",
+                                  "auth": "register"}, 400, "username/secret"),
+    ("POST", "/api/v1/numbers", {"e164": "+78435550199", "carrier": "tele2",
+                                 "branch": "kazan", "monthly_fee": "-1",
+                                 "route": "ext:201"}, 400, "monthly_fee"),
+    ("POST", "/api/v1/numbers", {"e164": "+78435550199", "carrier": "tele2",
+                                 "branch": "kazan", "monthly_fee": "1.00",
+                                 "route": "ext:299"}, 404, "route"),
+    ("POST", "/api/v1/webhooks", {"url": "ftp://crm.example.com/", "events":
+                                  ["call.ringing"]}, 400, "url"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status", "field"), REFUSED,
+                         ids=[f"{r[0]} {r[1]} {r[4]}" for r in REFUSED])
+async def test_a_refused_value_names_its_json_field(api: Api, method: str, path: str,
+                                                    body: dict[str, Any], status: int,
+                                                    field: str) -> None:
+    before = await api.db_state()
+    answered, data = await api.call(method, path, "admin", body)
+    message = data["error"]["message"]
+    assert answered == status, data
+    assert message.startswith(f"{field}: ") and "--" not in message, message
+    assert await api.db_state() == before
+
+
+def test_the_cli_names_the_same_fields_by_its_flags(company: Pbxctl) -> None:
+    company.ok("ext", "add", "kazan", "201", "--name", "Anna")
+    refused = company("queue", "add", "kazan", "vip", "--members", "201,299")
+    assert refused.exit_code == 1 and "--members: no extension 299" in refused.stderr
+    refused = company("carrier", "add", "rt", "--host", "sip.rt.example", "--auth",
+                      "register")
+    assert refused.exit_code == 2
+    assert ("--username/--secret: a registering carrier needs --username and --secret"
+            in refused.stderr)
+    refused = company("branch", "add", "perm", "--name", "Perm", "--city", "Perm",
+                      "--timezone", "Asia/Yekaterinburg", "--ext-range", "250-260")
+    assert refused.exit_code == 1 and "--ext-range: 250-260 overlaps branch 'kazan'" in \
+        refused.stderr
