@@ -18,13 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from sandboxkit import sandbox  # scripts/sandboxkit, next to this script
+from sandboxkit.processes import free_port
+from sandboxkit.sipp import SippCarrier, SoftPhone
 
-from pbxctl.webhooks.signing import is_valid  # noqa: E402
-from tests.support import sandbox  # noqa: E402
-from tests.support.processes import free_port  # noqa: E402
-from tests.support.sipp import SippCarrier, SoftPhone  # noqa: E402
+from pbxctl.webhooks.signing import is_valid
+
+ROOT = Path(__file__).resolve().parent.parent
 
 DEMO_DIR = ROOT / "demo"
 PBXCTL = str(Path(sys.executable).with_name("pbxctl"))

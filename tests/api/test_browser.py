@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
+from sandboxkit.processes import start_serve
 
 from tests.billing.test_cost_report import MASTER, TELE2_V1
 from tests.conftest import Pbxctl
-from tests.support.processes import start_serve
 
 CHROMIUM = "/usr/bin/chromium"
 

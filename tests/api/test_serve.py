@@ -7,8 +7,9 @@ import signal
 import urllib.request
 from pathlib import Path
 
+from sandboxkit.processes import start_serve
+
 from tests.conftest import Pbxctl
-from tests.support.processes import start_serve
 
 
 def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:

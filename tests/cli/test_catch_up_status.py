@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sandboxkit.processes import free_port
 
 from pbxctl.db.models import CdrFilePosition
 from pbxctl.db.session import make_engine, transaction
 from tests.conftest import Pbxctl
 from tests.db.test_storage_faults import line
-from tests.support.processes import free_port
 
 
 def caught_up(database_url: str, path: Path, ago: timedelta) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from sandboxkit.processes import free_port
 from sqlalchemy import event, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,7 +32,6 @@ from pbxctl.services.cdr_follow import NodeEvents
 from pbxctl.services.cdrs import CdrStore
 from pbxctl.services.node_follow import FollowedNode, FollowPolicy, NodeFollower
 from tests.billing.test_cost_report import cdr
-from tests.support.processes import free_port
 
 FAST = StoragePolicy(first_delay=0.01, max_delay=0.05, give_up_after=60.0, stop_grace=0.3)
 

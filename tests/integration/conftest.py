@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sandboxkit import sandbox, sipp
+from sandboxkit.sipp import SippCarrier, SoftPhone
 
 from tests.conftest import Pbxctl
-from tests.support import sandbox, sipp
-from tests.support.sipp import SippCarrier, SoftPhone
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,10 +7,11 @@ import json
 import time
 from pathlib import Path
 
+from sandboxkit import sandbox
+from sandboxkit.sipp import SoftPhone
+
 from tests.conftest import Pbxctl
 from tests.integration.conftest import add_sandbox_node
-from tests.support import sandbox
-from tests.support.sipp import SoftPhone
 
 
 def _answered_cdrs(seen: int, dst: str, timeout: float = 10) -> list[dict[str, str]]:

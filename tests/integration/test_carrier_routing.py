@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sandboxkit import sandbox
+from sandboxkit.sipp import SippCarrier, SoftPhone
 
 from tests.conftest import Pbxctl
 from tests.integration.conftest import add_sandbox_node
-from tests.support import sandbox
-from tests.support.sipp import SippCarrier, SoftPhone
 
 DID = "+78435550101"
 TELE2 = SippCarrier("tele2", "127.0.0.2")

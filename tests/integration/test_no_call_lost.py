@@ -32,14 +32,15 @@ from typing import IO
 import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sandboxkit import sandbox
+from sandboxkit.processes import start_serve
+from sandboxkit.sipp import SippCarrier, SoftPhone
 from sqlalchemy import text
 
 from pbxctl.db.session import make_engine
 from tests.conftest import Pbxctl
 from tests.integration.conftest import calling_out
-from tests.support import postgres, sandbox
-from tests.support.processes import start_serve
-from tests.support.sipp import SippCarrier, SoftPhone
+from tests.support import postgres
 
 CARRIER = SippCarrier("tele2", "127.0.0.2")
 RATE = 20                     # new calls a second

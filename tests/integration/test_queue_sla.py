@@ -13,11 +13,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sandboxkit import sandbox
+from sandboxkit.processes import start_follow
+from sandboxkit.sipp import SippCarrier, SoftPhone
+
 from tests.conftest import Pbxctl
 from tests.integration.conftest import add_sandbox_node
-from tests.support import sandbox
-from tests.support.processes import start_follow
-from tests.support.sipp import SippCarrier, SoftPhone
 
 TELE2 = SippCarrier("tele2", "127.0.0.2")
 DID = "+78435550101"

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sandboxkit import sandbox
+from sandboxkit.processes import start_serve
+from sandboxkit.sipp import SippCarrier
 
 from pbxctl.webhooks.signing import is_valid
 from tests.conftest import Pbxctl
 from tests.integration.conftest import calling_out
-from tests.support import sandbox
-from tests.support.processes import start_serve
-from tests.support.sipp import SippCarrier
 
 TELE2 = SippCarrier("tele2", "127.0.0.2")
 FAST = {"PBXCTL_AMI_PING_INTERVAL": "1", "PBXCTL_AMI_PING_TIMEOUT": "2",

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-
-from tests.support.processes import free_port
+from sandboxkit.processes import free_port
 
 OWNER = "postgres"   # initdb refuses to run as root
 

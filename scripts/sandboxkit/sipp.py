@@ -1,4 +1,4 @@
-"""SIPp as phones and carriers: thin wrappers over the scenarios in tests/sipp/."""
+"""SIPp as phones and carriers: thin wrappers over the scenarios next to this file."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 STARTUP_SECONDS = 0.5
 _INVITE_RE = re.compile(r"INVITE ruri_user=(?P<ruri_user>\S*) from_user=(?P<from_user>\S*) "
                         r"pai_user=(?P<pai_user>\S*)")
-SCENARIOS = Path(__file__).resolve().parent.parent / "sipp"
+SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 _ports = itertools.count(5071)
 # SIPp binds audio RTP at -mp and video at -mp + 2: keep 4 apart, above Asterisk's RTP range.
 _media_ports = itertools.count(30000, 4)
