@@ -14,13 +14,13 @@ from pbxctl.billing.periods import month_range_utc, parse_month
 from pbxctl.cli.output import emit_json, emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction, settings_of
 from pbxctl.db.session import make_engine
-from pbxctl.services.cdrs import ImportSummary, quarantined, unrated_calls
-from pbxctl.services.node_follow import (
+from pbxctl.follower.node import (
     FollowedNode,
     NodeFollower,
     follow_policy,
     followed,
 )
+from pbxctl.services.cdrs import ImportSummary, quarantined, unrated_calls
 
 
 @click.group()

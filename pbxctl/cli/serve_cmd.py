@@ -15,9 +15,9 @@ from pbxctl.api.keys import ENGINE
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import require_schema, settings_of
 from pbxctl.db.session import make_engine
+from pbxctl.follower.node import follow_policy
+from pbxctl.follower.supervisor import Supervisor
 from pbxctl.metrics import ServeMetrics
-from pbxctl.services.node_follow import follow_policy
-from pbxctl.services.supervisor import Supervisor
 from pbxctl.settings import Settings
 from pbxctl.webhooks.delivery import RetryPolicy
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.db.models import Cdr
-from pbxctl.services.cdr_backfill import catch_up
+from pbxctl.follower.catch_up import catch_up
 from tests.billing.test_cost_report import cdr
 
 

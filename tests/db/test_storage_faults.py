@@ -27,10 +27,10 @@ from pbxctl.db.faults import StoragePolicy, is_transient
 from pbxctl.db.migrate import upgrade
 from pbxctl.db.models import Cdr
 from pbxctl.db.session import make_engine, transaction
-from pbxctl.services.cdr_backfill import catch_up
-from pbxctl.services.cdr_follow import NodeEvents
+from pbxctl.follower.catch_up import catch_up
+from pbxctl.follower.events import NodeEvents
+from pbxctl.follower.node import FollowedNode, FollowPolicy, NodeFollower
 from pbxctl.services.cdrs import CdrStore
-from pbxctl.services.node_follow import FollowedNode, FollowPolicy, NodeFollower
 from tests.billing.test_cost_report import cdr
 
 FAST = StoragePolicy(first_delay=0.01, max_delay=0.05, give_up_after=60.0, stop_grace=0.3)

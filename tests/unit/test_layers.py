@@ -10,9 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent.parent / "pbxctl"
 # Top first; a module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("interfaces", ("pbxctl.cli", "pbxctl.api")),
-    ("follower", ("pbxctl.services.supervisor", "pbxctl.services.node_follow",
-                  "pbxctl.services.cdr_follow", "pbxctl.services.cdr_backfill",
-                  "pbxctl.webhooks.delivery", "pbxctl.metrics")),
+    ("follower", ("pbxctl.follower", "pbxctl.webhooks.delivery", "pbxctl.metrics")),
     ("services", ("pbxctl.services",)),
     ("edges", ("pbxctl.db", "pbxctl.asterisk", "pbxctl.webhooks.outbox")),
     ("pure logic", ("pbxctl.render", "pbxctl.billing", "pbxctl.queues", "pbxctl.numbering",
@@ -65,7 +63,7 @@ def test_no_module_imports_from_a_layer_above_it() -> None:
 
 def test_the_check_sees_an_upward_import() -> None:
     assert layer_of("pbxctl.cli.main") < layer_of("pbxctl.services.branches")
-    assert layer_of("pbxctl.services.cdr_follow") < layer_of("pbxctl.services.cdrs")
+    assert layer_of("pbxctl.follower.events") < layer_of("pbxctl.services.cdrs")
     assert layer_of("pbxctl.webhooks.delivery") < layer_of("pbxctl.webhooks.outbox") \
         < layer_of("pbxctl.webhooks.events")
 

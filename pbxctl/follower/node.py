@@ -19,8 +19,8 @@ from pbxctl.asterisk.link import DEFAULT_POLICY, AmiLink, LinkPolicy, panoramisk
 from pbxctl.db.faults import DEFAULT_STORAGE, StoragePolicy
 from pbxctl.db.models import Node
 from pbxctl.db.session import transaction
-from pbxctl.services.cdr_backfill import CatchUp, catch_up
-from pbxctl.services.cdr_follow import EVENT_CLASSES, EventObserver, NodeEvents
+from pbxctl.follower.catch_up import CatchUp, catch_up
+from pbxctl.follower.events import EVENT_CLASSES, EventObserver, NodeEvents
 from pbxctl.services.cdrs import ImportSummary
 from pbxctl.settings import Settings
 

@@ -10,8 +10,8 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.db.faults import is_transient
+from pbxctl.follower.node import FollowedNode, FollowPolicy, NodeFollower, all_nodes
 from pbxctl.metrics import ServeMetrics
-from pbxctl.services.node_follow import FollowedNode, FollowPolicy, NodeFollower, all_nodes
 from pbxctl.webhooks.delivery import RetryPolicy, run_deliveries
 
 log = logging.getLogger(__name__)
