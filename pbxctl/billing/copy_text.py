@@ -4,9 +4,8 @@ text for it, so big imports use every core. Pure apart from being run elsewhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import cast
 
-from pbxctl.billing.records import Classifier, Quarantined, StoredRow, classify_lines
+from pbxctl.billing.records import Classifier, Quarantined, StoredCdr, classify_lines
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -30,7 +29,7 @@ def _text(value: str | None) -> str:
     return NULL if value is None else value.translate(_ESCAPES)
 
 
-def _copy_line(r: StoredRow) -> str:
+def _copy_line(r: StoredCdr) -> str:
     """One stored row (the STORED_COLUMNS order) as a COPY text line.
 
     Values almost never hold a tab, backslash or line break, so the line is built plainly
@@ -53,7 +52,7 @@ def classify_chunk(lines: list[str], first_line: int, node: str,
         if isinstance(item, Quarantined):
             result.quarantined.append(item)
             continue
-        key = cast(str, item[0])  # a stored row starts with its key
+        key = item.key
         if key in seen:
             continue
         seen.add(key)

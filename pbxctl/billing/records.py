@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from pbxctl.billing.rating import RateBook, call_cost
 
@@ -17,16 +18,42 @@ BASE_COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dst
                 "lastapp", "lastdata", "start", "answer", "end", "duration", "billsec",
                 "disposition", "amaflags")
 NEW_COLUMNS = ("peeraccount", "linkedid", "sequence")
-# The columns a stored CDR row has, in the order of the cdrs table (after id).
-STORED_COLUMNS = ("key", "node", "start", "answer", "end", "src", "dst", "channel",
-                  "dstchannel", "disposition", "duration", "billsec", "department",
-                  "uniqueid", "direction", "carrier", "destination", "charged_seconds", "cost",
-                  "currency", "prefix", "deck_id", "unrated_reason")
+
+
+class StoredCdr(NamedTuple):
+    """A classified and rated CDR, its fields in the order of the cdrs table (after id)."""
+
+    key: str
+    node: str
+    start: datetime
+    answer: datetime | None
+    end: datetime | None
+    src: str
+    dst: str
+    channel: str
+    dstchannel: str
+    disposition: str
+    duration: int
+    billsec: int
+    department: str
+    uniqueid: str
+    direction: str                 # outbound, inbound or internal
+    carrier: str | None
+    destination: str | None
+    charged_seconds: int
+    cost: Decimal
+    currency: str | None
+    prefix: str | None
+    deck_id: int | None
+    unrated_reason: str | None     # None when priced, or when it needs no price
+
+
+# The columns of a stored CDR, in the order of the cdrs table (after id).
+STORED_COLUMNS = StoredCdr._fields
 _UNIQUEID_RE = re.compile(r"(?:[A-Za-z0-9._-]+-)?[0-9]{9,}\.[0-9]+")
 _DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"})
 _ZERO = Decimal("0.0000")
 
-StoredRow = tuple[object, ...]
 Times = tuple[datetime, datetime | None, datetime | None]
 
 
@@ -55,7 +82,7 @@ class Classifier:
     rates: RateBook
     unrated: int = field(default=0)
 
-    def row(self, node: str, cols: list[str], key: str, times: Times) -> StoredRow:
+    def row(self, node: str, cols: list[str], key: str, times: Times) -> StoredCdr:
         """One stored row from a normalised CDR row and its parsed times (UTC)."""
         src_endpoint = _endpoint(cols[CHANNEL])
         dst_endpoint = _endpoint(cols[DSTCHANNEL])
@@ -72,11 +99,11 @@ class Classifier:
             direction, carrier, destination = "inbound", src_endpoint, cols[DST][:32]
         else:
             direction = "internal"
-        return (key, node, times[0], times[1], times[2], cols[SRC][:80], cols[DST][:80],
-                cols[CHANNEL][:80], cols[DSTCHANNEL][:80], cols[DISPOSITION],
-                int(cols[DURATION]), billsec, cols[ACCOUNT][:32], cols[UNIQUEID][:64],
-                direction, carrier, destination, charged, cost, currency, prefix, deck_id,
-                reason)
+        return StoredCdr(
+            key, node, times[0], times[1], times[2], cols[SRC][:80], cols[DST][:80],
+            cols[CHANNEL][:80], cols[DSTCHANNEL][:80], cols[DISPOSITION],
+            int(cols[DURATION]), billsec, cols[ACCOUNT][:32], cols[UNIQUEID][:64],
+            direction, carrier, destination, charged, cost, currency, prefix, deck_id, reason)
 
     def rate(self, carrier: str, destination: str, day: str, billsec: int
              ) -> tuple[int, Decimal, str | None, str | None, int | None, str | None]:
@@ -191,7 +218,7 @@ def prepare_lines(data: bytes) -> tuple[list[str], list[Quarantined]]:
 
 
 def classify_lines(lines: list[str], first_line: int, node: str, classifier: Classifier
-                   ) -> Iterator[StoredRow | Quarantined]:
+                   ) -> Iterator[StoredCdr | Quarantined]:
     """Lines (numbered from ``first_line``) as stored rows or quarantined lines."""
     reader = csv.reader(lines)
     row_for = classifier.row
@@ -216,7 +243,7 @@ def classify_lines(lines: list[str], first_line: int, node: str, classifier: Cla
 
 
 def read_master_csv(data: bytes, node: str, classifier: Classifier
-                    ) -> Iterator[StoredRow | Quarantined]:
+                    ) -> Iterator[StoredCdr | Quarantined]:
     """Every line of a cdr_csv file as a stored row or a quarantined line."""
     lines, quarantined = prepare_lines(data)
     yield from quarantined

@@ -25,7 +25,7 @@ from typing import Literal, Protocol
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.asterisk.link import EventHandler
-from pbxctl.billing.records import STORED_COLUMNS, Classifier
+from pbxctl.billing.records import Classifier
 from pbxctl.db.faults import DEFAULT_STORAGE, StoragePolicy, is_transient
 from pbxctl.db.session import transaction
 from pbxctl.queues.live import QUEUE_EVENTS, QueueTracker
@@ -249,7 +249,7 @@ class NodeEvents:
                     row = await store.store_event(self.node, write.cdr, self._classifier)
                     if row is None:
                         continue
-                    record = dict(zip(STORED_COLUMNS, row, strict=True))
+                    record = row._asdict()
                     await enqueue(session, [cdr_rated_event(record)])
                     stored.records.append((write.cdr, record))
         return stored

@@ -22,7 +22,7 @@ from pbxctl.billing.records import (
     STORED_COLUMNS,
     Classifier,
     Quarantined,
-    StoredRow,
+    StoredCdr,
     cdr_key,
     check,
     from_ami_event,
@@ -100,7 +100,7 @@ class CdrStore:
             await self._session.execute(text("ANALYZE cdrs"))
             return summary
         summary = ImportSummary()
-        batch: list[StoredRow] = []
+        batch: list[StoredCdr] = []
         quarantine: list[Quarantined] = []
         for item in read_master_csv(data, node, classifier):
             summary.rows += 1
@@ -165,7 +165,7 @@ class CdrStore:
         return summary
 
     async def store_event(self, node: str, event: dict[str, str],
-                          classifier: Classifier) -> StoredRow | None:
+                          classifier: Classifier) -> StoredCdr | None:
         """Store one AMI ``Cdr`` event; the stored row, or None when it was already stored
         (or unusable)."""
         cols = from_ami_event(event)
@@ -176,23 +176,22 @@ class CdrStore:
         row = classifier.row(node, cols, cdr_key(node, cols), times)
         return row if await self._insert_ignoring_duplicates([row]) else None
 
-    async def _flush(self, batch: list[StoredRow], summary: ImportSummary,
+    async def _flush(self, batch: list[StoredCdr], summary: ImportSummary,
                      progress: Progress | None, announce: bool) -> None:
         if not batch:
             return
-        unique = list({row[0]: row for row in batch}.values())
+        unique = list({row.key: row for row in batch}.values())
         inserted = await self._insert_ignoring_duplicates(unique)
         if announce:
             await enqueue(self._session, [
-                cdr_rated_event(dict(zip(STORED_COLUMNS, row, strict=True)))
-                for row in unique if row[0] in inserted])
+                cdr_rated_event(row._asdict()) for row in unique if row.key in inserted])
         summary.inserted += len(inserted)
         summary.duplicates += len(batch) - len(inserted)
-        summary.outbound += sum(1 for row in batch if row[14] == "outbound")
+        summary.outbound += sum(1 for row in batch if row.direction == "outbound")
         if progress:
             progress(len(batch))
 
-    async def _insert_ignoring_duplicates(self, rows: Sequence[StoredRow]) -> set[str]:
+    async def _insert_ignoring_duplicates(self, rows: Sequence[StoredCdr]) -> set[str]:
         """Insert the rows whose key is new; returns their keys. A row another writer
         stores at the same moment is skipped, not an error."""
         if self._session.get_bind().dialect.name == "postgresql" and len(rows) >= PG_COPY_MIN_ROWS:
@@ -201,7 +200,7 @@ class CdrStore:
             assert driver is not None
             return await PgStaging(driver, "cdrs", STORED_COLUMNS).records(rows)
         return await insert_new_keys(
-            self._session, Cdr, [dict(zip(STORED_COLUMNS, row, strict=True)) for row in rows])
+            self._session, Cdr, [row._asdict() for row in rows])
 
     async def _quarantine(self, items: list[Quarantined], source: str) -> None:
         rows = [{"source": source[:255], "line": q.line, "reason": q.reason[:255],

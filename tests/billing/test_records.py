@@ -91,4 +91,4 @@ def test_broken_lines_are_quarantined_with_line_and_reason() -> None:
 def test_an_unreadable_quote_does_not_stop_the_file() -> None:
     items = read((BASE + '\n"kazan,"oops\n' + BASE.replace("201", "202", 1) + "\n").encode())
     kinds = [type(i).__name__ for i in items]
-    assert kinds == ["tuple", "Quarantined", "tuple"]
+    assert kinds == ["StoredCdr", "Quarantined", "StoredCdr"]
