@@ -91,10 +91,9 @@ def follow(ctx: click.Context, node: str | None, as_json: bool) -> None:
             note(f"Following CDRs of node {target.name}; Ctrl-C to stop.")
             return await NodeFollower(
                 engine, target, follow_policy(settings_of(ctx)), say=note,
-                on_stored=lambda e: note(
-                    f"  {e.get('StartTime', '')} {e.get('AccountCode', '')} "
-                    f"{e.get('Source', '')} -> {e.get('Destination', '')} "
-                    f"{e.get('Disposition', '')} {e.get('BillableSeconds', '')} s")).run(stop)
+                on_stored=lambda c: note(
+                    f"  {c.start:%Y-%m-%d %H:%M:%S}Z {c.department} {c.src} -> {c.dst} "
+                    f"{c.disposition} {c.billsec} s")).run(stop)
         finally:
             await engine.dispose()
 

@@ -24,11 +24,12 @@ from typing import Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pbxctl.ami_events import QUEUE_EVENT_NAMES, CallStage, CdrReported, QueueEvent, parse_event
 from pbxctl.asterisk.link import EventHandler
-from pbxctl.billing.records import Classifier
+from pbxctl.billing.records import Classifier, StoredCdr
 from pbxctl.db.faults import DEFAULT_STORAGE, StoragePolicy, is_transient
 from pbxctl.db.session import transaction
-from pbxctl.queues.live import QUEUE_EVENTS, QueueTracker
+from pbxctl.queues.live import QueueTracker
 from pbxctl.queues.queue_log import QueueStay
 from pbxctl.services.cdrs import CdrStore, ImportSummary
 from pbxctl.services.queue_stats import store_stays
@@ -73,7 +74,7 @@ class Write:
 
     kind: WriteKind
     received: float
-    cdr: dict[str, str] = field(default_factory=dict)
+    cdr: CdrReported | None = None
     webhooks: list[WebhookEvent] = field(default_factory=list)
     stays: list[QueueStay] = field(default_factory=list)
 
@@ -83,7 +84,7 @@ class _Stored:
     """What one committed batch stored, told only after the commit."""
 
     cdr_rows: int = 0
-    records: list[tuple[dict[str, str], dict[str, object]]] = field(default_factory=list)
+    rows: list[StoredCdr] = field(default_factory=list)
 
 
 class NodeEvents:
@@ -95,7 +96,7 @@ class NodeEvents:
 
     def __init__(self, engine: AsyncEngine, node: str,
                  observer: EventObserver | None = None,
-                 on_stored: Callable[[dict[str, str]], None] | None = None,
+                 on_stored: Callable[[StoredCdr], None] | None = None,
                  policy: StoragePolicy = DEFAULT_STORAGE,
                  hand_over: Callable[[float], None] | None = None) -> None:
         self.node = node
@@ -116,7 +117,7 @@ class NodeEvents:
     def handlers(self) -> dict[str, EventHandler]:
         """The AMI events to listen to, each handed to :meth:`run`."""
         return {name: self._events.put_nowait
-                for name in ("Cdr", "UserEvent", *sorted(QUEUE_EVENTS))}
+                for name in ("Cdr", "UserEvent", *sorted(QUEUE_EVENT_NAMES))}
 
     def oldest_unstored(self) -> float | None:
         """When the oldest CDR still waiting to be stored arrived (monotonic), if any."""
@@ -149,15 +150,15 @@ class NodeEvents:
         self.summary.unrated = self._classifier.unrated if self._classifier else 0
         return self.summary
 
-    def _take(self, event: dict[str, str]) -> None:
-        name = event.get("Event")
-        if name == "UserEvent":
+    def _take(self, raw: dict[str, str]) -> None:
+        event = parse_event(raw)
+        if isinstance(event, CallStage):
             webhooks = self._calls.feed(event)
             if webhooks:
                 self._push(Write("webhooks", time.monotonic(), webhooks=webhooks))
-        elif name == "Cdr":
+        elif isinstance(event, CdrReported):
             self._push(Write("cdr", time.monotonic(), cdr=event))
-        else:
+        elif isinstance(event, QueueEvent):
             stay = self._queues.feed(event)
             self._push_stays([stay] if stay else [])
 
@@ -240,7 +241,7 @@ class NodeEvents:
                     await enqueue(session, write.webhooks)
                 elif write.kind == "stays":
                     await store_stays(session, self.node, write.stays)
-                else:
+                elif write.cdr is not None:
                     if (self._classifier is None
                             or time.monotonic() - self._loaded_at > RATES_REFRESH_SECONDS):
                         self._classifier = await store.classifier()
@@ -249,20 +250,19 @@ class NodeEvents:
                     row = await store.store_event(self.node, write.cdr, self._classifier)
                     if row is None:
                         continue
-                    record = row._asdict()
-                    await enqueue(session, [cdr_rated_event(record)])
-                    stored.records.append((write.cdr, record))
+                    await enqueue(session, [cdr_rated_event(row._asdict())])
+                    stored.rows.append(row)
         return stored
 
     def _tell(self, stored: _Stored) -> None:
         self.summary.rows += stored.cdr_rows
-        self.summary.inserted += len(stored.records)
-        self.summary.duplicates += stored.cdr_rows - len(stored.records)
-        for event, record in stored.records:
+        self.summary.inserted += len(stored.rows)
+        self.summary.duplicates += stored.cdr_rows - len(stored.rows)
+        for row in stored.rows:
             if self._observer:
-                self._observer.cdr_stored(self.node, rated=record["unrated_reason"] is None)
+                self._observer.cdr_stored(self.node, rated=row.unrated_reason is None)
             if self._on_stored:
-                self._on_stored(event)
+                self._on_stored(row)
 
     def _give_up_old(self, everything: bool) -> None:
         """Hand CDRs waiting longer than ``give_up_after`` to the catch-up; when stopping

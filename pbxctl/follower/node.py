@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.asterisk.ami import AmiEndpoint
 from pbxctl.asterisk.link import DEFAULT_POLICY, AmiLink, LinkPolicy, panoramisk_connector
+from pbxctl.billing.records import StoredCdr
 from pbxctl.db.faults import DEFAULT_STORAGE, StoragePolicy
 from pbxctl.db.models import Node
 from pbxctl.db.session import transaction
@@ -109,7 +110,7 @@ class NodeFollower:
     def __init__(self, engine: AsyncEngine, node: FollowedNode,
                  policy: FollowPolicy = DEFAULT_FOLLOW, metrics: LinkMetrics | None = None,
                  say: Callable[[str], None] = log.info,
-                 on_stored: Callable[[dict[str, str]], None] | None = None) -> None:
+                 on_stored: Callable[[StoredCdr], None] | None = None) -> None:
         self._engine = engine
         self._node = node
         self._policy = policy

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from pbxctl.ami_events import QueueEvent
 from pbxctl.queues.queue_log import QueueStay
 
-QUEUE_EVENTS = frozenset({"QueueCallerJoin", "AgentConnect", "QueueCallerAbandon",
-                          "QueueCallerLeave"})
 # A caller who left the queue with neither an agent nor an abandon reported within this
 # time left on the queue's timeout (or because nobody was there).
 LEAVE_GRACE = timedelta(seconds=3)
@@ -26,22 +25,22 @@ class QueueTracker:
         self._joined: dict[str, tuple[str, datetime]] = {}
         self._left: dict[str, datetime] = {}
 
-    def feed(self, event: Mapping[str, str]) -> QueueStay | None:
-        """Take one AMI event; a stay it ends comes back."""
-        name, uniqueid = event.get("Event", ""), event.get("Uniqueid", "")
-        if name == "QueueCallerJoin":
-            self._joined[uniqueid] = (event.get("Queue", ""), self._clock())
+    def feed(self, event: QueueEvent) -> QueueStay | None:
+        """Take one queue event; a stay it ends comes back."""
+        caller = event.caller
+        if event.kind == "join":
+            self._joined[caller] = (event.queue, self._clock())
             return None
-        if uniqueid not in self._joined:
+        if caller not in self._joined:
             return None
-        if name == "QueueCallerLeave":
-            self._left[uniqueid] = self._clock()
+        if event.kind == "leave":
+            self._left[caller] = self._clock()
             return None
-        if name == "AgentConnect":
-            return self._end(uniqueid, "answered", _seconds(event.get("HoldTime")),
-                             event.get("MemberName") or None)
-        if name == "QueueCallerAbandon":
-            return self._end(uniqueid, "abandoned", _seconds(event.get("HoldTime")), None)
+        if event.kind == "connect":
+            return self._end(caller, "answered", _seconds(event.hold_seconds),
+                             event.agent or None)
+        if event.kind == "abandon":
+            return self._end(caller, "abandoned", _seconds(event.hold_seconds), None)
         return None
 
     def expire(self, everything: bool = False) -> list[QueueStay]:

@@ -16,6 +16,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from pbxctl.ami_events import CdrReported
 from pbxctl.billing.copy_text import classify_shared_slice, share_with_workers
 from pbxctl.billing.rating import Deck, Rate, RateBook
 from pbxctl.billing.records import (
@@ -25,7 +26,6 @@ from pbxctl.billing.records import (
     StoredCdr,
     cdr_key,
     check,
-    from_ami_event,
     prepare_lines,
     read_master_csv,
 )
@@ -164,11 +164,11 @@ class CdrStore:
                     progress(len(chunk.keys) + len(chunk.quarantined))
         return summary
 
-    async def store_event(self, node: str, event: dict[str, str],
+    async def store_event(self, node: str, event: CdrReported,
                           classifier: Classifier) -> StoredCdr | None:
-        """Store one AMI ``Cdr`` event; the stored row, or None when it was already stored
-        (or unusable)."""
-        cols = from_ami_event(event)
+        """Store one call record reported live; the stored row, or None when it was
+        already stored (or unusable)."""
+        cols = list(event.columns)
         times = check(cols)
         if isinstance(times, str):
             await self._quarantine([Quarantined(0, times, ",".join(cols))], f"ami:{node}")

@@ -1,7 +1,7 @@
 """Webhook events from what a node reports over AMI. Pure.
 
 The dialplan announces every call to a company number with a ``UserEvent`` (its name is
-``names.ASTERISK.user_event``):
+``names.ASTERISK.user_event``), read as a :class:`~pbxctl.ami_events.CallStage`:
 ``Stage: ringing`` when it reaches its destination, ``answered`` when a phone takes it,
 ``ended`` from the call's hangup handler. A call that ends unanswered is a missed call.
 Stored CDRs become ``cdr.rated`` events.
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pbxctl import names
+from pbxctl.ami_events import CallStage
 
 EVENT_NAMES = ("call.ringing", "call.answered", "call.missed", "cdr.rated")
 _NUMBER_RE = re.compile(r"\+?[0-9]{1,20}")
@@ -70,22 +70,19 @@ class CallEvents:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     _calls: dict[str, _Call] = field(default_factory=dict)
 
-    def feed(self, event: Mapping[str, str]) -> list[WebhookEvent]:
-        """Take one AMI event; the webhook events it causes come back."""
-        if (event.get("Event") != "UserEvent"
-                or event.get("UserEvent") != names.ASTERISK.user_event):
-            return []
-        call_id = _allowed(_CALL_ID_RE, event.get("Linkedid") or event.get("Uniqueid"))
+    def feed(self, event: CallStage) -> list[WebhookEvent]:
+        """Take one call stage; the webhook events it causes come back."""
+        call_id = _allowed(_CALL_ID_RE, event.call_id)
         if call_id is None:
             return []
         now = self.clock()
-        stage = event.get("Stage", "")
+        stage = event.stage
         if stage == "ringing":
             self._forget_older_than(now - FORGET_AFTER)
-            ringing = _Call(call_id, _allowed(_NUMBER_RE, event.get("CallerIDNum")),
-                            _allowed(_NUMBER_RE, event.get("Number")),
-                            _allowed(_BRANCH_RE, event.get("Branch")),
-                            _allowed(_QUEUE_RE, event.get("Queue")), now)
+            ringing = _Call(call_id, _allowed(_NUMBER_RE, event.caller),
+                            _allowed(_NUMBER_RE, event.number),
+                            _allowed(_BRANCH_RE, event.branch),
+                            _allowed(_QUEUE_RE, event.queue), now)
             self._calls[call_id] = ringing
             return [self._event("call.ringing", ringing, ringing.payload())]
         call = self._calls.get(call_id)
@@ -93,7 +90,7 @@ class CallEvents:
             return []
         if stage == "answered" and call.answered_at is None:
             call.answered_at = now
-            call.extension = _allowed(_EXTENSION_RE, event.get("Extension"))
+            call.extension = _allowed(_EXTENSION_RE, event.extension)
             return [self._event("call.answered", call, call.payload())]
         if stage == "ended":
             del self._calls[call_id]

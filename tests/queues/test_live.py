@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from pbxctl.ami_events import QueueEvent, parse_event
 from pbxctl.queues.live import QueueTracker
 
 
@@ -18,8 +19,11 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-def event(name: str, uid: str, **fields: str) -> dict[str, str]:
-    return {"Event": name, "Uniqueid": uid, "Queue": "q-kazan-sales", **fields}
+def event(name: str, uid: str, **fields: str) -> QueueEvent:
+    """A queue event as AMI sends it, read as pbxctl reads it."""
+    parsed = parse_event({"Event": name, "Uniqueid": uid, "Queue": "q-kazan-sales", **fields})
+    assert isinstance(parsed, QueueEvent)
+    return parsed
 
 
 def test_answer_abandon_and_timeout_in_any_order() -> None:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl import names
+from pbxctl.ami_events import CallStage, parse_event
 from pbxctl.asterisk.ami import AmiResponse
 from pbxctl.db.models import Branch, Extension, Node
 from pbxctl.render import TemplateSet, render_node
@@ -72,12 +73,12 @@ def test_renaming_changes_every_rendered_file(renamed: names.AsteriskNames) -> N
 def test_renaming_changes_the_live_code(renamed: names.AsteriskNames, tmp_path: Path) -> None:
     assert queue_section("kazan", "sales") == "queue-kazan-sales"
     assert member_interface("201") == "Local/201@acme-agent/n"
-    calls = CallEvents("local")
     ringing = {"Event": "UserEvent", "Linkedid": "1700000000.1", "Stage": "ringing",
                "Number": "+78435550101", "Branch": "kazan"}
-    assert calls.feed({**ringing, "UserEvent": "PbxctlCall"}) == []
-    assert [e.name for e in calls.feed({**ringing, "UserEvent": "AcmeCall"})] == [
-        "call.ringing"]
+    assert parse_event({**ringing, "UserEvent": "PbxctlCall"}) is None
+    acme = parse_event({**ringing, "UserEvent": "AcmeCall"})
+    assert isinstance(acme, CallStage)
+    assert [e.name for e in CallEvents("local").feed(acme)] == ["call.ringing"]
     (tmp_path / "acme-rec-20261130-101500-+78435550101-1700000000.1.wav").write_bytes(b"x")
     (tmp_path / "pbxctl-20261130-101500-+78435550101-1700000000.2.wav").write_bytes(b"x")
     assert [r.uniqueid for r in list_recordings(tmp_path)] == ["1700000000.1"]

@@ -7,6 +7,7 @@ import hmac
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from pbxctl.ami_events import CallStage, parse_event
 from pbxctl.asterisk.link import LinkPolicy, backoff_delay
 from pbxctl.webhooks.delivery import RetryPolicy, retry_delay
 from pbxctl.webhooks.events import CallEvents, cdr_rated_event
@@ -23,12 +24,15 @@ class Clock:
         return self.now
 
 
-def user_event(stage: str, linkedid: str = "1795500000.1", **fields: str) -> dict[str, str]:
-    return {"Event": "UserEvent", "UserEvent": "PbxctlCall", "Stage": stage,
-            "Linkedid": linkedid, "Uniqueid": linkedid, **fields}
+def user_event(stage: str, linkedid: str = "1795500000.1", **fields: str) -> CallStage:
+    """The dialplan's user event as AMI sends it, read as pbxctl reads it."""
+    event = parse_event({"Event": "UserEvent", "UserEvent": "PbxctlCall", "Stage": stage,
+                         "Linkedid": linkedid, "Uniqueid": linkedid, **fields})
+    assert isinstance(event, CallStage)
+    return event
 
 
-def ringing(linkedid: str = "1795500000.1", **fields: str) -> dict[str, str]:
+def ringing(linkedid: str = "1795500000.1", **fields: str) -> CallStage:
     return user_event("ringing", linkedid, **({"Number": "+78435550101", "Branch": "kazan",
                                                "CallerIDNum": "+79161234567"} | fields))
 
@@ -66,8 +70,9 @@ def test_a_call_that_ends_unanswered_is_missed() -> None:
 
 def test_other_events_and_unknown_calls_are_ignored() -> None:
     calls = CallEvents("local")
-    assert calls.feed({"Event": "Cdr", "Linkedid": "1.1"}) == []
-    assert calls.feed({"Event": "UserEvent", "UserEvent": "Other", "Stage": "ringing"}) == []
+    assert parse_event({"Event": "UserEvent", "UserEvent": "Other", "Stage": "ringing"}) \
+        is None
+    assert parse_event({"Event": "Hangup", "Linkedid": "1.1"}) is None
     assert calls.feed(user_event("answered", linkedid="9.9")) == []
     assert calls.feed(user_event("ended", linkedid="9.9")) == []
     assert calls.feed(user_event("ringing", linkedid="../../etc")) == []
