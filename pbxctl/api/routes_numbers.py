@@ -9,9 +9,10 @@ from aiohttp import web
 
 from pbxctl.api.keys import BODY, QUERY, Handler
 from pbxctl.api.requests import answer, listing, services
+from pbxctl.destinations import parse_destination
 from pbxctl.errors import ValidationError
 from pbxctl.services.carriers import CarrierSpec, carrier_snapshot
-from pbxctl.services.numbers import NumberSpec, number_snapshot
+from pbxctl.services.numbers import NumberSpec, number_snapshot, parse_fee
 from pbxctl.services.policies import policy_snapshot
 
 
@@ -70,8 +71,13 @@ async def list_numbers(request: web.Request) -> web.Response:
 
 async def add_number(request: web.Request) -> web.Response:
     """Add a number the company rents from a carrier."""
+    body = request[BODY]
+    spec = NumberSpec(**{**body, "monthly_fee": parse_fee("monthly_fee", body["monthly_fee"]),
+                         "route": parse_destination("route", body["route"]),
+                         "after_hours": (parse_destination("after_hours", body["after_hours"])
+                                         if body.get("after_hours") else None)})
     async with services(request) as s:
-        return answer(number_snapshot(await s.numbers.add(NumberSpec(**request[BODY]))), 201)
+        return answer(number_snapshot(await s.numbers.add(spec)), 201)
 
 
 async def get_number(request: web.Request) -> web.Response:
@@ -90,7 +96,9 @@ async def route_number(request: web.Request) -> web.Response:
     body = request[BODY]
     async with services(request) as s:
         number = await s.numbers.route(
-            request.match_info["e164"], body["route"], body.get("after_hours"),
+            request.match_info["e164"], parse_destination("route", body["route"]),
+            parse_destination("after_hours", body["after_hours"]) if body.get("after_hours")
+            else None,
             clear_after_hours="after_hours" in body and body["after_hours"] is None)
         return answer(number_snapshot(number))
 

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from pbxctl.api.keys import BODY, Handler
 from pbxctl.api.requests import answer, listing, services
+from pbxctl.destinations import parse_destination
 from pbxctl.errors import ValidationError
 from pbxctl.services.queues import QueueSpec, queue_snapshot
 
@@ -17,6 +18,8 @@ def _spec(body: dict[str, Any]) -> QueueSpec:
     fields = {k: v for k, v in body.items() if k not in ("branch", "name")}
     if "members" in fields:
         fields["members"] = tuple(fields["members"])
+    if fields.get("overflow") is not None:
+        fields["overflow"] = parse_destination("overflow", fields["overflow"])
     return QueueSpec(**fields)
 
 

@@ -21,8 +21,12 @@ class InputRefused(click.ClickException):
 def field_names(command: click.Command) -> FieldNamer:
     """How ``command`` calls the services' fields: an option by its long flag, an
     argument (and anything else) by the field's own name."""
-    options = {param.name: max(param.opts, key=len) for param in command.params
-               if isinstance(param, click.Option) and param.name}
+    options: dict[str, str] = {}
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name:
+            flag = max(param.opts, key=len)
+            options[param.name] = flag
+            options.setdefault(flag.lstrip("-").replace("-", "_"), flag)   # --to, field to
     return lambda field: options.get(field, field)
 
 

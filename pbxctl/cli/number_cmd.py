@@ -8,7 +8,8 @@ import click
 
 from pbxctl.cli.output import emit_counts, emit_rows, note, read_input_file
 from pbxctl.cli.runtime import Services, run_in_transaction
-from pbxctl.services.numbers import NumberSpec, number_snapshot
+from pbxctl.destinations import parse_destination
+from pbxctl.services.numbers import NumberSpec, number_snapshot, parse_fee
 
 COLUMNS = ("number", "carrier", "branch", "monthly_fee", "route", "after_hours", "contract")
 ROUTE_HELP = ("ext:201 | branch:kazan | queue:kazan/sales | voicemail:201 | "
@@ -32,11 +33,12 @@ def number() -> None:
 def add(ctx: click.Context, e164: str, carrier: str, branch: str, monthly_fee: str, route: str,
         after_hours: str | None, contract: str | None) -> None:
     """Add number E164 (e.g. +78435550101) to the inventory."""
-    spec = NumberSpec(e164=e164, carrier=carrier, branch=branch, monthly_fee=monthly_fee,
-                      route=route, contract=contract, after_hours=after_hours)
-
     async def work(s: Services) -> None:
-        await s.numbers.add(spec)
+        await s.numbers.add(NumberSpec(
+            e164=e164, carrier=carrier, branch=branch,
+            monthly_fee=parse_fee("monthly_fee", monthly_fee),
+            route=parse_destination("route", route), contract=contract,
+            after_hours=parse_destination("after_hours", after_hours) if after_hours else None))
 
     run_in_transaction(ctx, work)
     note(f"Number {e164} added (carrier {carrier}, branch {branch}, route {route}). "
@@ -69,7 +71,10 @@ def route(ctx: click.Context, e164: str, destination: str, after_hours: str | No
     """Send calls to E164 to DESTINATION."""
 
     async def work(s: Services) -> None:
-        await s.numbers.route(e164, destination, after_hours, no_after_hours)
+        await s.numbers.route(
+            e164, parse_destination("route", destination),
+            parse_destination("after_hours", after_hours) if after_hours else None,
+            no_after_hours)
 
     run_in_transaction(ctx, work)
     note(f"Number {e164} now routes to {destination}. Run 'pbxctl apply'.")

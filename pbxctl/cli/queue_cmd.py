@@ -11,6 +11,7 @@ import click
 
 from pbxctl.cli.output import comma_list, emit_json, emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.destinations import parse_destination
 from pbxctl.services.queue_stats import QueueLogSummary, import_queue_log
 from pbxctl.services.queues import STRATEGIES, QueueSpec, queue_snapshot
 
@@ -46,8 +47,10 @@ def queue() -> None:
 
 
 def _spec(options: dict[str, object]) -> QueueSpec:
-    members = options.pop("members")
+    members, overflow = options.pop("members"), options.pop("overflow")
     return QueueSpec(members=comma_list(members if isinstance(members, str) else None),
+                     overflow=(parse_destination("overflow", overflow)
+                               if isinstance(overflow, str) else None),
                      **options)  # type: ignore[arg-type]
 
 

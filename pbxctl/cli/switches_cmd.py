@@ -12,6 +12,7 @@ import click
 
 from pbxctl.cli.output import emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.destinations import parse_destination
 from pbxctl.errors import PbxctlError
 from pbxctl.services.live_switches import crisis_states
 from pbxctl.services.recordings import copy_recording, list_recordings
@@ -43,7 +44,8 @@ def crisis_on(ctx: click.Context, branch: str | None, all_branches: bool, destin
     slug = _scope(branch, all_branches)
 
     async def work(s: Services) -> list[str]:
-        return [st.branch for st in await s.switches.crisis_on(slug, destination, record)]
+        return [st.branch for st in await s.switches.crisis_on(
+            slug, parse_destination("to", destination), record)]
 
     switched = run_in_transaction(ctx, work)
     note(f"Crisis routing ON for {', '.join(switched)}: calls go to {destination}"

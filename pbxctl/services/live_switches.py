@@ -20,6 +20,7 @@ from pbxctl import names
 from pbxctl import validation as v
 from pbxctl.asterisk.ami import AmiClient
 from pbxctl.db.models import Branch, CrisisSwitch, Extension, Node, PhoneNumber, RecordingRule
+from pbxctl.destinations import Destination
 from pbxctl.errors import AmiError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail
 from pbxctl.services.routing import checked_destination
@@ -75,7 +76,7 @@ class LiveSwitches:
         self._audit = audit
         self._connect = connect
 
-    async def crisis_on(self, branch: str | None, destination: str,
+    async def crisis_on(self, branch: str | None, destination: Destination,
                         record: bool = False) -> list[CrisisState]:
         """Send every number of ``branch`` (None: of every branch) to ``destination``."""
         dest = await checked_destination(self._session, "to", destination)

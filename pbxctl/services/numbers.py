@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from pbxctl import validation as v
 from pbxctl.db.models import Branch, Carrier, NumberPeriod, PhoneNumber, utcnow
+from pbxctl.destinations import Destination, parse_destination
 from pbxctl.errors import ConflictError, NotFoundError, PbxctlError, ValidationError
 from pbxctl.services.audit import AuditTrail, Snapshot
 from pbxctl.services.routing import checked_destination
@@ -36,10 +37,10 @@ class NumberSpec:
     e164: str
     carrier: str
     branch: str
-    monthly_fee: str
-    route: str
+    monthly_fee: Decimal
+    route: Destination
     contract: str | None = None
-    after_hours: str | None = None
+    after_hours: Destination | None = None
 
 
 def number_snapshot(number: PhoneNumber) -> Snapshot:
@@ -52,14 +53,19 @@ def number_snapshot(number: PhoneNumber) -> Snapshot:
 
 
 def parse_fee(field: str, text: str) -> Decimal:
-    """A monthly fee: a non-negative decimal with at most two places."""
+    """A monthly fee written as text (``350.00``), checked like :func:`checked_fee`."""
     try:
         fee = Decimal(text.strip())
     except InvalidOperation:
         raise ValidationError(field, f"{text!r} is not an amount like 350.00") from None
+    return checked_fee(field, fee, text)
+
+
+def checked_fee(field: str, fee: Decimal, shown: str | None = None) -> Decimal:
+    """A monthly fee: a non-negative amount with at most two decimals."""
     if not fee.is_finite() or fee < 0 or fee >= MAX_FEE or fee != fee.quantize(Decimal("0.01")):
-        raise ValidationError(field, f"{text!r}: use a non-negative amount with at most two "
-                                     "decimals")
+        raise ValidationError(field, f"{shown if shown is not None else str(fee)!r}: use a "
+                                     "non-negative amount with at most two decimals")
     return fee.quantize(Decimal("0.01"))
 
 
@@ -85,7 +91,7 @@ class NumberService:
         self._audit.record("number.add", "number", e164, after=number_snapshot(number))
         return number
 
-    async def route(self, e164: str, route: str, after_hours: str | None = None,
+    async def route(self, e164: str, route: Destination, after_hours: Destination | None = None,
                     clear_after_hours: bool = False) -> PhoneNumber:
         """Send calls to ``e164`` to ``route`` (and outside hours to ``after_hours``)."""
         number = await self.get(e164)
@@ -165,8 +171,7 @@ class NumberService:
         Idempotent: importing the same file twice changes nothing the second time.
         With ``replace``, numbers missing from the file are released.
         """
-        specs = self._parse_rows(text)
-        errors = []
+        specs, errors = self._parse_rows(text)
         for line, spec in specs:
             try:
                 await self._validate(spec)
@@ -197,32 +202,42 @@ class NumberService:
         return counts
 
     @staticmethod
-    def _parse_rows(text: str) -> builtins.list[tuple[int, NumberSpec]]:
+    def _parse_rows(text: str) -> tuple[builtins.list[tuple[int, NumberSpec]],
+                                        builtins.list[str]]:
+        """The rows as specs, and what could not be read, by line."""
         reader = csv.DictReader(io.StringIO(text))
         missing = set(EXPORT_COLUMNS) - {"contract", "after_hours"} - set(reader.fieldnames or ())
         if missing:
             raise ValidationError("file", f"the header lacks {', '.join(sorted(missing))}; "
                                           f"expected {','.join(EXPORT_COLUMNS)}")
-        rows, seen = [], set()
+        rows, errors, seen = [], [], set()
         for line, row in enumerate(reader, start=2):
             if None in row or any(value is None for value in row.values()):
                 raise ValidationError("file", f"line {line}: wrong number of columns")
-            spec = NumberSpec(
-                e164=row["number"].strip(), carrier=row["carrier"].strip(),
-                branch=row["branch"].strip(), monthly_fee=row["monthly_fee"].strip(),
-                route=row["route"].strip(), contract=(row.get("contract") or "").strip() or None,
-                after_hours=(row.get("after_hours") or "").strip() or None)
+            after_hours = (row.get("after_hours") or "").strip()
+            try:
+                spec = NumberSpec(
+                    e164=row["number"].strip(), carrier=row["carrier"].strip(),
+                    branch=row["branch"].strip(),
+                    monthly_fee=parse_fee("monthly_fee", row["monthly_fee"]),
+                    route=parse_destination("route", row["route"].strip()),
+                    contract=(row.get("contract") or "").strip() or None,
+                    after_hours=(parse_destination("after_hours", after_hours)
+                                 if after_hours else None))
+            except ValidationError as exc:
+                errors.append(f"line {line}: {exc}")
+                continue
             if spec.e164 in seen:
                 raise ValidationError("file", f"line {line}: {spec.e164} appears twice")
             seen.add(spec.e164)
             rows.append((line, spec))
-        return rows
+        return rows, errors
 
     async def _validate(self, spec: NumberSpec) -> None:
         v.e164("number", spec.e164)
         await self._carrier(spec.carrier)
         await self._branch(spec.branch)
-        parse_fee("monthly_fee", spec.monthly_fee)
+        checked_fee("monthly_fee", spec.monthly_fee)
         if spec.contract:
             v.contract("contract", spec.contract)
         await checked_destination(self._session, "route", spec.route)
@@ -232,7 +247,7 @@ class NumberService:
     async def _fill(self, number: PhoneNumber, spec: NumberSpec) -> None:
         number.carrier = await self._carrier(spec.carrier)
         number.branch = await self._branch(spec.branch)
-        number.monthly_fee = parse_fee("monthly_fee", spec.monthly_fee)
+        number.monthly_fee = checked_fee("monthly_fee", spec.monthly_fee)
         number.contract = v.contract("contract", spec.contract) if spec.contract else None
         number.route = str(await checked_destination(self._session, "route", spec.route))
         number.after_hours = (str(await checked_destination(self._session, "after_hours",

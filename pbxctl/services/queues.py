@@ -15,6 +15,7 @@ from pbxctl import names
 from pbxctl import validation as v
 from pbxctl.asterisk.ami import AmiClient
 from pbxctl.db.models import Branch, CallQueue, Extension, Node
+from pbxctl.destinations import Destination
 from pbxctl.errors import AmiError, ConflictError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail, Snapshot
 from pbxctl.services.routing import checked_destination, numbers_routed_to
@@ -41,7 +42,7 @@ class QueueSpec:
     max_wait: int | None = None
     service_level: int | None = None
     target: int | None = None
-    overflow: str | None = None
+    overflow: Destination | None = None
 
 
 def queue_snapshot(queue: CallQueue) -> Snapshot:

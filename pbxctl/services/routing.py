@@ -6,27 +6,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.db.models import Branch, CallQueue, Extension, PhoneNumber
-from pbxctl.destinations import Destination, parse_destination
+from pbxctl.destinations import Destination
 from pbxctl.errors import NotFoundError
 
 
-async def checked_destination(session: AsyncSession, field: str, text: str) -> Destination:
-    """Parse ``text`` and make sure its extension, branch or queue exists."""
-    dest = parse_destination(field, text)
+async def checked_destination(session: AsyncSession, field: str, dest: Destination
+                              ) -> Destination:
+    """``dest``, once its extension, branch or queue is known to exist."""
     if dest.kind in ("ext", "voicemail"):
         found = await session.scalar(select(Extension.id).where(Extension.number == dest.target))
         if found is None:
-            raise NotFoundError(f"{field}: no extension {dest.target}")
+            raise NotFoundError(f"no extension {dest.target}", field)
     elif dest.kind == "branch":
         found = await session.scalar(select(Branch.id).where(Branch.slug == dest.target))
         if found is None:
-            raise NotFoundError(f"{field}: no branch {dest.target!r}")
+            raise NotFoundError(f"no branch {dest.target!r}", field)
     elif dest.kind == "queue":
         branch, _, name = dest.target.partition("/")
         found = await session.scalar(select(CallQueue.id).join(CallQueue.branch).where(
             Branch.slug == branch, CallQueue.name == name))
         if found is None:
-            raise NotFoundError(f"{field}: no queue {dest.target!r}")
+            raise NotFoundError(f"no queue {dest.target!r}", field)
     return dest
 
 

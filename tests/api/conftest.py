@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from pbxctl.api.app import create_app
 from pbxctl.db.migrate import upgrade
 from pbxctl.db.models import AuditEntry, Base
 from pbxctl.db.session import make_engine, transaction
+from pbxctl.destinations import Destination
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.branches import BranchService, BranchSpec
 from pbxctl.services.carriers import CarrierService, CarrierSpec
@@ -120,8 +122,10 @@ async def provision(engine: AsyncEngine, servers: dict[str, FakeAmiServer]) -> d
         await carriers.add("beeline", CarrierSpec(host="127.0.0.4", auth="ip",
                                                   match=("127.0.0.4",)))
         numbers = NumberService(session, audit)
-        await numbers.add(NumberSpec("+78435550101", "tele2", "kazan", "350.00", "ext:201"))
-        await numbers.add(NumberSpec("+73812550101", "mts", "omsk", "120.00", "branch:omsk"))
+        await numbers.add(NumberSpec("+78435550101", "tele2", "kazan", Decimal("350.00"),
+                                     Destination("ext", "201")))
+        await numbers.add(NumberSpec("+73812550101", "mts", "omsk", Decimal("120.00"),
+                                     Destination("branch", "omsk")))
         await PolicyService(session, audit).set_outbound("kazan", OutboundChange(
             carriers=("tele2", "mts"), caller_id="+78435550101",
             allow=("local", "national", "mobile"),

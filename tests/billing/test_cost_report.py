@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pbxctl.destinations import Destination
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.branches import BranchService, BranchSpec
 from pbxctl.services.carriers import CarrierService, CarrierSpec
@@ -35,6 +36,7 @@ def cdr(seq: int, dept: str, src: str, dst: str, start: str, billsec: int,
             f'"DOCUMENTATION","1790000000.{seq}","","","1790000000.{seq}",{seq}\n')
 
 
+HANGUP = Destination("hangup", "")
 MASTER = "".join([
     cdr(1, "kazan", "201", "+78432000000", "2026-10-01 05:00:00", 61, "PJSIP/tele2-01"),
     cdr(2, "kazan", "201", "+79161234567", "2026-10-10 10:00:00", 45, "PJSIP/tele2-02"),
@@ -89,9 +91,9 @@ async def company(session: AsyncSession) -> tuple[AsyncSession, Clock]:
     for e164, branch, fee in (("+78435550101", "kazan", "310.00"),
                               ("+73812550101", "omsk", "93.00"),
                               ("+78435550103", "kazan", "62.00")):
-        await numbers.add(NumberSpec(e164, "tele2", branch, fee, "hangup"))
+        await numbers.add(NumberSpec(e164, "tele2", branch, Decimal(fee), HANGUP))
     clock.now = at("2026-10-11T10:00+03:00")
-    await numbers.add(NumberSpec("+78435550102", "tele2", "kazan", "155.00", "hangup"))
+    await numbers.add(NumberSpec("+78435550102", "tele2", "kazan", Decimal("155.00"), HANGUP))
     clock.now = at("2026-10-16T12:00+03:00")
     await numbers.release("+78435550103")
     clock.now = at("2026-10-21T12:00+06:00")
