@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import IO
 
 
@@ -25,6 +26,15 @@ def _pbxctl(database_url: str, *args: str, stdout: int = subprocess.DEVNULL,
                             env={**os.environ, "PBXCTL_DATABASE_URL": database_url,
                                  **(env or {})},
                             stdout=stdout, stderr=stderr, text=True)
+
+
+def wait_for(what: str, condition: Callable[[], bool], seconds: float = 60) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)
 
 
 def start_serve(database_url: str, env: dict[str, str] | None = None,

@@ -23,7 +23,7 @@ import signal
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,7 @@ import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sandboxkit import sandbox
-from sandboxkit.processes import start_serve
+from sandboxkit.processes import start_serve, wait_for
 from sandboxkit.sipp import SippCarrier, SoftPhone
 from sqlalchemy import text
 
@@ -75,14 +75,6 @@ def metric(base: str, name: str, **labels: str) -> float:
     """The sum of a metric's samples whose labels include ``labels``."""
     return sum(value for sample, have, value in samples(base)
                if sample == name and labels.items() <= have.items())
-
-
-def wait_for(what: str, condition: Callable[[], bool], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 class Serve:

@@ -11,14 +11,14 @@ import signal
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sandboxkit import sandbox
-from sandboxkit.processes import start_serve
+from sandboxkit.processes import start_serve, wait_for
 from sandboxkit.sipp import SippCarrier
 
 from pbxctl.webhooks.signing import is_valid
@@ -69,14 +69,6 @@ def metrics(base: str) -> dict[tuple[str, str], float]:
         text = response.read().decode()
     return {(s.name, s.labels.get("node", "")): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
-
-
-def wait_for(what: str, condition: Callable[[], bool], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 def outbound_cdrs(pbxctl: Pbxctl, month: str, department: str) -> list[dict[str, object]]:
