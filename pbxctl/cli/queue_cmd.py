@@ -47,6 +47,9 @@ def queue() -> None:
 
 
 def _spec(options: dict[str, object]) -> QueueSpec:
+    """The queue the options describe (parsed inside the command's work, so a refused
+    value is named by its flag)."""
+    options = dict(options)
     members, overflow = options.pop("members"), options.pop("overflow")
     return QueueSpec(members=comma_list(members if isinstance(members, str) else None),
                      overflow=(parse_destination("overflow", overflow)
@@ -61,10 +64,8 @@ def _spec(options: dict[str, object]) -> QueueSpec:
 @click.pass_context
 def add(ctx: click.Context, /, branch: str, name: str, **options: object) -> None:
     """Add queue NAME to BRANCH; route numbers to it as queue:BRANCH/NAME."""
-    spec = _spec(options)
-
     async def work(s: Services) -> str:
-        return (await s.queues.add(branch, name, spec)).ref
+        return (await s.queues.add(branch, name, _spec(options))).ref
 
     ref = run_in_transaction(ctx, work)
     note(f"Queue {ref} added. Run 'pbxctl apply'.")
@@ -76,10 +77,8 @@ def add(ctx: click.Context, /, branch: str, name: str, **options: object) -> Non
 @click.pass_context
 def update(ctx: click.Context, /, ref: str, **options: object) -> None:
     """Change some settings of a queue."""
-    spec = _spec(options)
-
     async def work(s: Services) -> None:
-        await s.queues.update(ref, spec)
+        await s.queues.update(ref, _spec(options))
 
     run_in_transaction(ctx, work)
     note(f"Queue {ref} updated. Run 'pbxctl apply'.")
