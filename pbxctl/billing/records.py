@@ -48,6 +48,17 @@ class StoredCdr(NamedTuple):
     unrated_reason: str | None     # None when priced, or when it needs no price
 
 
+class Rating(NamedTuple):
+    """What a deck says of one outbound call."""
+
+    charged_seconds: int
+    cost: Decimal
+    currency: str | None
+    prefix: str | None
+    deck_id: int | None
+    unrated_reason: str | None     # why no deck priced it; None when priced or free
+
+
 # The columns of a stored CDR, in the order of the cdrs table (after id).
 STORED_COLUMNS = StoredCdr._fields
 _UNIQUEID_RE = re.compile(r"(?:[A-Za-z0-9._-]+-)?[0-9]{9,}\.[0-9]+")
@@ -105,27 +116,25 @@ class Classifier:
             int(cols[DURATION]), billsec, cols[ACCOUNT][:32], cols[UNIQUEID][:64],
             direction, carrier, destination, charged, cost, currency, prefix, deck_id, reason)
 
-    def rate(self, carrier: str, destination: str, day: str, billsec: int
-             ) -> tuple[int, Decimal, str | None, str | None, int | None, str | None]:
-        """(charged seconds, cost, currency, prefix, deck id, why unrated) of one call.
-
-        A call with no billable seconds costs nothing and needs no price.
-        """
+    def rate(self, carrier: str, destination: str, day: str, billsec: int) -> Rating:
+        """What one call through ``carrier`` costs; a call with no billable seconds costs
+        nothing and needs no price."""
         if billsec <= 0:
-            return 0, _ZERO, None, None, None, None
+            return Rating(0, _ZERO, None, None, None, None)
         if carrier not in self.carriers:
             self.unrated += 1
-            return 0, _ZERO, None, None, None, f"unknown carrier {carrier[:40]}"
+            return Rating(0, _ZERO, None, None, None, f"unknown carrier {carrier[:40]}")
         deck = self.rates.deck(carrier, day)
         if deck is None:
             self.unrated += 1
-            return 0, _ZERO, None, None, None, "no rate deck valid at the call's date"
+            return Rating(0, _ZERO, None, None, None, "no rate deck valid at the call's date")
         rate = deck.match(destination.lstrip("+"))
         if rate is None:
             self.unrated += 1
-            return 0, _ZERO, deck.currency, None, deck.deck_id, "no prefix of the deck matches"
+            return Rating(0, _ZERO, deck.currency, None, deck.deck_id,
+                          "no prefix of the deck matches")
         charged, cost = call_cost(billsec, rate)
-        return charged, cost, deck.currency, rate.prefix, deck.deck_id, None
+        return Rating(charged, cost, deck.currency, rate.prefix, deck.deck_id, None)
 
 
 def _endpoint(channel: str) -> str:

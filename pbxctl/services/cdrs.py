@@ -23,6 +23,7 @@ from pbxctl.billing.records import (
     STORED_COLUMNS,
     Classifier,
     Quarantined,
+    Rating,
     StoredCdr,
     cdr_key,
     check,
@@ -221,16 +222,13 @@ class CdrStore:
         summary = ImportSummary()
         for cdr in (await self._session.scalars(query)).all():
             assert cdr.carrier is not None and cdr.destination is not None
-            charged, cost, currency, prefix, deck_id, reason = classifier.rate(
-                cdr.carrier, cdr.destination, cdr.start.date().isoformat(), cdr.billsec)
+            rating = classifier.rate(cdr.carrier, cdr.destination,
+                                     cdr.start.date().isoformat(), cdr.billsec)
             summary.rows += 1
-            if (charged, cost, currency, prefix, deck_id, reason) != (
-                    cdr.charged_seconds, cdr.cost, cdr.currency, cdr.prefix, cdr.deck_id,
-                    cdr.unrated_reason):
+            if rating != Rating(cdr.charged_seconds, cdr.cost, cdr.currency, cdr.prefix,
+                                cdr.deck_id, cdr.unrated_reason):
                 await self._session.execute(
-                    update(Cdr).where(Cdr.id == cdr.id).values(
-                        charged_seconds=charged, cost=cost, currency=currency, prefix=prefix,
-                        deck_id=deck_id, unrated_reason=reason))
+                    update(Cdr).where(Cdr.id == cdr.id).values(**rating._asdict()))
                 summary.inserted += 1
         summary.unrated = classifier.unrated
         return summary
