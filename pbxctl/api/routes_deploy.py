@@ -10,7 +10,7 @@ from aiohttp import web
 from pbxctl.api.keys import BODY, QUERY, Handler
 from pbxctl.api.requests import answer, services
 from pbxctl.services.deploy import apply_nodes
-from pbxctl.services.overview import company_status
+from pbxctl.services.read.overview import company_status
 
 
 async def apply(request: web.Request) -> web.Response:

@@ -11,8 +11,8 @@ from pbxctl.billing.formats import to_csv, to_json
 from pbxctl.billing.periods import parse_month
 from pbxctl.queues.service_level import SLA_COLUMNS
 from pbxctl.services.audit import audit_row, parse_since
-from pbxctl.services.queue_stats import sla_report
-from pbxctl.services.reports import render_costs
+from pbxctl.services.read.reports import render_costs
+from pbxctl.services.read.service_levels import sla_report
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

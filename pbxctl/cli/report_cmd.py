@@ -12,8 +12,8 @@ from pbxctl.billing.periods import parse_month
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.queues.service_level import SLA_COLUMNS, SlaRow
-from pbxctl.services.queue_stats import sla_report
-from pbxctl.services.reports import CostReport, render_costs
+from pbxctl.services.read.reports import CostReport, render_costs
+from pbxctl.services.read.service_levels import sla_report
 
 
 @click.group()

@@ -9,10 +9,10 @@ import click
 
 from pbxctl.cli.output import emit_json, emit_table
 from pbxctl.cli.runtime import run_in_transaction
-from pbxctl.services.catch_up_status import CatchUpState
 from pbxctl.services.live_switches import CrisisState
-from pbxctl.services.overview import company_status
-from pbxctl.services.status import NodeStatus
+from pbxctl.services.read.catch_up import CatchUpState
+from pbxctl.services.read.overview import company_status
+from pbxctl.services.read.status import NodeStatus
 
 
 def _gather(ctx: click.Context, node: str | None

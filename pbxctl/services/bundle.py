@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pbxctl.services.policies import PolicyService
     from pbxctl.services.queues import QueueMembers, QueueService
     from pbxctl.services.rates import RateService
-    from pbxctl.services.reports import ReportService
+    from pbxctl.services.read.reports import ReportService
     from pbxctl.services.tokens import TokenService
     from pbxctl.services.webhooks import WebhookService
 
@@ -129,7 +129,7 @@ class Services:
     @cached_property
     def reports(self) -> ReportService:
         """Cost reports."""
-        from pbxctl.services.reports import ReportService
+        from pbxctl.services.read.reports import ReportService
         return ReportService(self.session)
 
     async def ami(self, node: Node) -> AmiClient:

@@ -15,8 +15,8 @@ from pbxctl.db.models import Node
 from pbxctl.errors import PbxctlError
 from pbxctl.render import RenderedNode, TemplateSet, render_node
 from pbxctl.services.audit import AuditTrail
-from pbxctl.services.desired_state import load_node_config
 from pbxctl.services.nodes import NodeService
+from pbxctl.services.read.desired_state import load_node_config
 
 if TYPE_CHECKING:
     from pbxctl.services.bundle import UnitOfWork

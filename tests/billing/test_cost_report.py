@@ -18,7 +18,7 @@ from pbxctl.services.cdrs import CdrStore
 from pbxctl.services.nodes import NodeService, NodeSpec
 from pbxctl.services.numbers import NumberService, NumberSpec
 from pbxctl.services.rates import RateService
-from pbxctl.services.reports import ReportService
+from pbxctl.services.read.reports import ReportService
 
 TELE2_V1 = ("prefix,destination,rate_per_minute,connect_fee,min_seconds,increment_seconds\n"
             "7,Russia,1.0000,0.1000,60,60\n79,Russia mobile,3.0000,0,0,1\n")

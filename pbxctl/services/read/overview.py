@@ -7,11 +7,11 @@ import dataclasses
 from datetime import UTC, datetime
 
 from pbxctl.services.bundle import Services
-from pbxctl.services.catch_up_status import catch_up_state
 from pbxctl.services.deploy import ami_connector
 from pbxctl.services.live_switches import CrisisState, crisis_states
-from pbxctl.services.queue_stats import service_levels_today
-from pbxctl.services.status import NodeStatus, node_status
+from pbxctl.services.read.catch_up import catch_up_state
+from pbxctl.services.read.service_levels import service_levels_today
+from pbxctl.services.read.status import NodeStatus, node_status
 
 STATUS_AMI_TIMEOUT = 5.0
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pbxctl import names
 from pbxctl.asterisk.ami import AmiClient, AmiResponse
 from pbxctl.errors import PbxctlError
-from pbxctl.services.catch_up_status import CatchUpState
+from pbxctl.services.read.catch_up import CatchUpState
 
 
 @dataclass(frozen=True)
