@@ -4,6 +4,9 @@ changes. The CLI says the same with its flags."""
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -72,3 +75,36 @@ def test_the_cli_names_the_same_fields_by_its_flags(company: Pbxctl) -> None:
                       "--timezone", "Asia/Yekaterinburg", "--ext-range", "250-260")
     assert refused.exit_code == 1 and "--ext-range: 250-260 overlaps branch 'kazan'" in \
         refused.stderr
+
+
+SERVICE_CODE = ("services", "validation.py", "numbering.py", "destinations.py", "billing",
+                "names.py", "ami_events.py")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the docstring constants of a module, its classes and its functions."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef
+                      | ast.AsyncFunctionDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def test_no_service_writes_a_command_line_flag() -> None:
+    """Whatever field a service refuses, no ``--flag`` can reach an API client: no text
+    the services write (docstrings aside) spells one."""
+    package = Path(__file__).resolve().parent.parent.parent / "pbxctl"
+    flags = []
+    for part in SERVICE_CODE:
+        paths = [package / part] if part.endswith(".py") else sorted(
+            (package / part).rglob("*.py"))
+        for path in paths:
+            tree = ast.parse(path.read_text())
+            skip = _docstrings(tree)
+            flags += [f"{path.name}:{node.lineno} {node.value!r}" for node in ast.walk(tree)
+                      if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                      and id(node) not in skip and re.search(r"--[a-z]", node.value)]
+    assert flags == []
