@@ -14,6 +14,7 @@ from aiohttp import web
 from click.testing import Result
 from sqlalchemy import func, select
 
+from pbxctl.ami_events import CallStage
 from pbxctl.db.models import WebhookMessage
 from pbxctl.db.session import make_engine, transaction
 from pbxctl.webhooks.delivery import RetryPolicy, deliver_due
@@ -66,10 +67,8 @@ class Outcomes:
 
 
 def ringing_call(linkedid: str = "1795500000.7", branch: str = "kazan") -> list:
-    return CallEvents("local").feed({
-        "Event": "UserEvent", "UserEvent": "PbxctlCall", "Stage": "ringing",
-        "Linkedid": linkedid, "Number": "+78435550101", "Branch": branch,
-        "CallerIDNum": "+79161234567"})
+    return CallEvents("local").feed(CallStage(linkedid, "ringing", "+79161234567",
+                                              "+78435550101", branch))
 
 
 async def run(pbxctl: Pbxctl, *args: str) -> Result:

@@ -14,6 +14,7 @@ from pbxctl import names
 from pbxctl.ami_events import CallStage, parse_event
 from pbxctl.asterisk.ami import AmiResponse
 from pbxctl.db.models import Branch, Extension, Node
+from pbxctl.destinations import Destination
 from pbxctl.render import TemplateSet, render_node
 from pbxctl.render.templates import packaged_template_dirs
 from pbxctl.services.audit import Actor, AuditTrail
@@ -115,7 +116,7 @@ async def test_renaming_changes_the_astdb_keys_switched(renamed: names.AsteriskN
         return ami
 
     switches = LiveSwitches(session, AuditTrail(session, Actor("tester", "cli")), connect)
-    await switches.crisis_on("kazan", "ext:201", record=True)
+    await switches.crisis_on("kazan", Destination("ext", "201"), record=True)
     await switches.record_on("ext", "201")
     puts = [(f["Family"], f["Key"], f["Val"]) for name, f in ami.actions if name == "DBPut"]
     assert puts == [("acme-crisis", "kazan", "ext/201"), ("acme-record", "crisis-kazan", "1"),
