@@ -104,7 +104,7 @@ def _money(name: str, text: str) -> Decimal:
 
 
 def _seconds(name: str, text: str, allow_zero: bool) -> int:
-    if not text.isdigit() or len(text) > 5:
+    if not (text.isascii() and text.isdigit()) or len(text) > 5:
         raise ValueError(f"{name} {text!r} is not a whole number of seconds")
     value = int(text)
     if value == 0 and not allow_zero:

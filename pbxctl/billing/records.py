@@ -62,6 +62,9 @@ class Rating(NamedTuple):
 # The columns of a stored CDR, in the order of the cdrs table (after id).
 STORED_COLUMNS = StoredCdr._fields
 _UNIQUEID_RE = re.compile(r"(?:[A-Za-z0-9._-]+-)?[0-9]{9,}\.[0-9]+")
+# ASCII digits only (str.isdigit also takes "²"), and few enough for any call: a bigger
+# number is a broken line, not a call, and would overflow the reports' sums.
+_SECONDS_RE = re.compile(r"[0-9]{1,7}")
 _DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"})
 _ZERO = Decimal("0.0000")
 
@@ -174,8 +177,8 @@ def check(cols: list[str]) -> Times | str:
         end = _utc(cols[END]) if cols[END] else None
     except ValueError:
         return "bad date"
-    if not (cols[DURATION].isdigit() and cols[BILLSEC].isdigit()):
-        return "duration or billsec is not a whole number"
+    if not (_SECONDS_RE.fullmatch(cols[DURATION]) and _SECONDS_RE.fullmatch(cols[BILLSEC])):
+        return "duration or billsec is not a whole number of seconds below 10,000,000"
     if cols[DISPOSITION] not in _DISPOSITIONS:
         return f"unknown disposition {cols[DISPOSITION][:20]!r}"
     return start, answer, end

@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from pbxctl.billing.decks import parse_deck
 from pbxctl.billing.rating import Deck, Rate, RateBook, call_cost, charged_seconds, round_money
+from pbxctl.errors import ValidationError
 
 
 def rate(prefix: str = "7", per_minute: str = "1.2000", fee: str = "0", minimum: int = 0,
@@ -63,3 +65,10 @@ def test_the_deck_valid_at_the_call_date_prices_it() -> None:
     assert book.deck("tele2", "2026-10-14").deck_id == 1
     assert book.deck("tele2", "2026-10-15").deck_id == 2
     assert book.deck("mts", "2026-10-15") is None
+
+
+def test_a_deck_with_a_non_ascii_digit_is_refused_by_line() -> None:
+    deck = ("prefix,destination,rate_per_minute,connect_fee,min_seconds,increment_seconds\n"
+            "7,Russia,1.0000,0.0000,\u00b2,1\n")
+    with pytest.raises(ValidationError, match="line 2: min_seconds '²' is not a whole number"):
+        parse_deck(deck, date(2026, 1, 1))

@@ -74,16 +74,20 @@ def test_broken_lines_are_quarantined_with_line_and_reason() -> None:
         BASE.replace("2026-10-23 19:03:26", "23.10.2026 19:03", 1),     # bad date format
         BASE.replace(",61,61,", ",61,x,"),                        # bad billsec
         BASE.replace('"DOCUMENTATION"', '"DOCUMENTATION","1795460606.11"'),
+        BASE.replace(",61,61,", ",61,\u00b2,"),                   # a digit, not ASCII
+        BASE.replace(",61,61,", ",61,9223372036854775807,"),      # would overflow sums
+        BASE.replace(",61,61,", ",123456789012345678901,61,"),    # 21 digits
         BASE[:40],                                                # truncated last line
     ]
     data = "\n".join(lines).encode()
     data = data.replace(b'"Anna"', b'"\xff\xfeAnna"', 1)            # line 1 not UTF-8 now
     items = read(data)
     quarantined = {q.line: q.reason for q in items if isinstance(q, Quarantined)}
+    seconds = "duration or billsec is not a whole number of seconds below 10,000,000"
     assert quarantined == {
         1: "not UTF-8", 2: "wrong column count 3 (expected 16-21)", 3: "bad date",
-        4: "bad date", 5: "duration or billsec is not a whole number",
-        7: "truncated last line (no line end)"}
+        4: "bad date", 5: seconds, 7: seconds, 8: seconds, 9: seconds,
+        10: "truncated last line (no line end)"}
     stored = [i for i in items if not isinstance(i, Quarantined)]
     assert len(stored) == 1 and stored[0][STORED["uniqueid"]] == "1795460606.11"
 
