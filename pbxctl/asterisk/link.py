@@ -8,7 +8,6 @@ connection: nothing sent on the old one is ever sent again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -18,6 +17,7 @@ from typing import Protocol
 
 from pbxctl.asterisk.ami import AmiEndpoint, PanoramiskAmiClient
 from pbxctl.errors import AmiError
+from pbxctl.stopping import sleep_unless
 
 log = logging.getLogger(__name__)
 EventHandler = Callable[[dict[str, str]], None]
@@ -112,7 +112,7 @@ class AmiLink:
                 delay = backoff_delay(failures, self._policy)
                 log.warning("node %s: AMI login failed (%s); retrying in %.1f s",
                             self.node, exc, delay)
-                await _sleep_unless(stop, delay)
+                await sleep_unless(stop, delay)
                 continue
             up_since = time.monotonic()
             try:
@@ -127,7 +127,7 @@ class AmiLink:
                 failures = 1 if stable else failures + 1
                 log.warning("node %s: AMI link lost: %s", self.node, reason)
                 self._observer.link_down(self.node, reason)
-                await _sleep_unless(stop, backoff_delay(failures, self._policy))
+                await sleep_unless(stop, backoff_delay(failures, self._policy))
 
     async def _watch(self, client: EventClient, stop: asyncio.Event) -> str | None:
         """Wait until stopped (None) or the link is lost (the reason)."""
@@ -148,8 +148,3 @@ class AmiLink:
                 except AmiError:
                     return (f"no answer to Ping within {self._policy.ping_timeout:g} s "
                             "(half-open link)")
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

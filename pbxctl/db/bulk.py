@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -67,11 +67,18 @@ class PgStaging:
         self._columns = list(columns)
         self._names = ", ".join(f'"{name}"' for name in columns)  # "end" is a keyword
 
-    async def _prepare(self) -> None:
+    async def _through_stage(self, copy: Callable[[], Awaitable[object]], insert: str,
+                             fetch: bool) -> Any:
+        """Create the stage when missing, ``copy`` into it, run ``insert`` from it (its
+        rows when ``fetch``, else its status) and empty the stage. A failure aborts the
+        transaction, whose rollback empties the stage too."""
         await self._driver.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {self._stage} ON COMMIT DELETE ROWS AS "
             f"SELECT {self._names} FROM {self._table} WITH NO DATA")
+        await copy()
+        result = await (self._driver.fetch(insert) if fetch else self._driver.execute(insert))
         await self._driver.execute(f"TRUNCATE {self._stage}")
+        return result
 
     def _insert(self) -> str:
         return (f"INSERT INTO {self._table} ({self._names}) SELECT {self._names} "
@@ -79,20 +86,18 @@ class PgStaging:
 
     async def records(self, rows: Iterable[Sequence[object]]) -> set[str]:
         """Stage Python tuples (in ``columns`` order); returns the keys that were new."""
-        await self._prepare()
-        await self._driver.copy_records_to_table(self._stage, records=rows,
-                                                 columns=self._columns)
-        inserted = await self._driver.fetch(self._insert() + " RETURNING key")
-        await self._driver.execute(f"TRUNCATE {self._stage}")
+        inserted = await self._through_stage(
+            lambda: self._driver.copy_records_to_table(self._stage, records=rows,
+                                                       columns=self._columns),
+            self._insert() + " RETURNING key", fetch=True)
         return {record[0] for record in inserted}
 
     async def text_lines(self, lines: Sequence[str]) -> int:
         """Stage lines already in COPY's text format; returns how many were new."""
-        await self._prepare()
-        await self._driver.copy_to_table(self._stage, source=io.BytesIO(
-            "".join(lines).encode()), columns=self._columns, format="text")
-        status = await self._driver.execute(self._insert())
-        await self._driver.execute(f"TRUNCATE {self._stage}")
+        status = await self._through_stage(
+            lambda: self._driver.copy_to_table(self._stage, source=io.BytesIO(
+                "".join(lines).encode()), columns=self._columns, format="text"),
+            self._insert(), fetch=False)
         matched = _INSERTED_RE.fullmatch(status)
         if matched is None:
             raise RuntimeError(f"unexpected INSERT status {status!r}")

@@ -24,6 +24,7 @@ from pbxctl.follower.catch_up import CatchUp, catch_up
 from pbxctl.follower.events import EVENT_CLASSES, EventObserver, NodeEvents
 from pbxctl.services.cdrs import ImportSummary
 from pbxctl.settings import Settings
+from pbxctl.stopping import sleep_unless, wait_either
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class NodeFollower:
     async def _catch_up_until(self, stop: asyncio.Event, path: str) -> None:
         failures = 0
         while not stop.is_set():
-            routine = not await _wait_for(self._wanted, stop, self._policy.catch_up_every)
+            routine = not await wait_either(self._wanted, stop, self._policy.catch_up_every)
             if stop.is_set():
                 return
             self._wanted.clear()
@@ -187,7 +188,7 @@ class NodeFollower:
                 if self._metrics:
                     self._metrics.catch_up_ran(self._node.name, False, 0)
                 self._wanted.set()
-                await _wait_for(asyncio.Event(), stop, self._policy.storage.delay(failures))
+                await sleep_unless(stop, self._policy.storage.delay(failures))
                 continue
             failures = 0
             self._settled = size
@@ -199,7 +200,7 @@ class NodeFollower:
                     self._handed_over = None       # this read covered every call handed over
                 else:                              # handed over a moment ago: read again soon
                     self._wanted.set()
-                    await _wait_for(asyncio.Event(), stop, HAND_OVER_SETTLE_SECONDS)
+                    await sleep_unless(stop, HAND_OVER_SETTLE_SECONDS)
 
     def _report(self, done: CatchUp | None, routine: bool) -> None:
         node = self._node.name
@@ -224,15 +225,3 @@ def _size(path: str) -> int | None:
         return os.stat(path).st_size
     except OSError:
         return None
-
-
-async def _wait_for(event: asyncio.Event, stop: asyncio.Event, seconds: float) -> bool:
-    """Wait until ``event`` or ``stop`` is set, or ``seconds`` pass; True when ``event``
-    was set."""
-    waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
-    try:
-        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()
-    return event.is_set()

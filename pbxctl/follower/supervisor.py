@@ -4,7 +4,6 @@ while it runs are picked up), webhook deliveries and database-backed metrics."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pbxctl.db.faults import is_transient
 from pbxctl.follower.node import FollowedNode, FollowPolicy, NodeFollower, all_nodes
 from pbxctl.metrics import ServeMetrics
+from pbxctl.stopping import sleep_unless
 from pbxctl.webhooks.delivery import RetryPolicy, run_deliveries
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,7 @@ class Supervisor:
             except Exception as error:
                 if not is_transient(error):   # storage down: the followers keep going
                     log.exception("could not read the nodes")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), NODES_REFRESH_SECONDS)
+            await sleep_unless(self._stop, NODES_REFRESH_SECONDS)
 
     def _sync(self, nodes: list[FollowedNode]) -> None:
         wanted = {n.name: n for n in nodes}
@@ -84,5 +83,4 @@ class Supervisor:
             except Exception as error:
                 if not is_transient(error):
                     log.exception("could not refresh metrics from the database")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), METRICS_REFRESH_SECONDS)
+            await sleep_unless(self._stop, METRICS_REFRESH_SECONDS)

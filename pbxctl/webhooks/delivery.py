@@ -7,7 +7,6 @@ not delivered is attempted again when it is due.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.db.faults import is_transient
 from pbxctl.db.session import transaction
+from pbxctl.stopping import sleep_unless
 from pbxctl.webhooks.outbox import DueMessage, due_messages, record_attempt
 from pbxctl.webhooks.signing import (
     DELIVERY_HEADER,
@@ -130,5 +130,4 @@ async def run_deliveries(engine: AsyncEngine, policy: RetryPolicy, outcomes: Out
                     log.exception("webhook delivery round failed")
                 attempted = 0
             if attempted < policy.batch:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), policy.poll_interval)
+                await sleep_unless(stop, policy.poll_interval)

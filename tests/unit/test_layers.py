@@ -17,7 +17,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                     "pbxctl.validation", "pbxctl.destinations", "pbxctl.names",
                     "pbxctl.ami_events",
                     "pbxctl.webhooks")),
-    ("base", ("pbxctl.settings", "pbxctl.errors", "pbxctl")),
+    ("base", ("pbxctl.settings", "pbxctl.errors", "pbxctl.stopping", "pbxctl")),
 ]
 
 
