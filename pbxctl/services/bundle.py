@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pbxctl.services.queues import QueueMembers, QueueService
     from pbxctl.services.rates import RateService
     from pbxctl.services.read.reports import ReportService
+    from pbxctl.services.security import SecurityService
     from pbxctl.services.tokens import TokenService
     from pbxctl.services.webhooks import WebhookService
 
@@ -119,6 +120,12 @@ class Services:
         """API tokens."""
         from pbxctl.services.tokens import TokenService
         return TokenService(self.session, self.audit)
+
+    @cached_property
+    def security(self) -> SecurityService:
+        """Security bans."""
+        from pbxctl.services.security import SecurityService
+        return SecurityService(self.session, self.audit, self.settings)
 
     @cached_property
     def cdrs(self) -> CdrStore:
