@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pbxctl.ami_events import SecurityFailure
 from pbxctl.asterisk.ami import AmiEndpoint
 from pbxctl.asterisk.link import DEFAULT_POLICY, AmiLink, LinkPolicy, panoramisk_connector
 from pbxctl.billing.records import StoredCdr
@@ -110,7 +111,8 @@ class NodeFollower:
     def __init__(self, engine: AsyncEngine, node: FollowedNode,
                  policy: FollowPolicy = DEFAULT_FOLLOW, metrics: LinkMetrics | None = None,
                  say: Callable[[str], None] = log.info,
-                 on_stored: Callable[[StoredCdr], None] | None = None) -> None:
+                 on_stored: Callable[[StoredCdr], None] | None = None,
+                 on_failure: Callable[[str, SecurityFailure], None] | None = None) -> None:
         self._engine = engine
         self._node = node
         self._policy = policy
@@ -121,7 +123,7 @@ class NodeFollower:
         self._last_hand_over = 0.0
         self._settled: int | None = None          # file size before the last catch-up
         self.events = NodeEvents(engine, node.name, metrics, on_stored, policy.storage,
-                                 self._hand_over if node.cdr_csv else None)
+                                 self._hand_over if node.cdr_csv else None, on_failure)
         self._link = AmiLink(node.name, panoramisk_connector(node.endpoint, EVENT_CLASSES,
                                                              policy.link),
                              self.events.handlers(), self, policy.link)
@@ -167,7 +169,7 @@ class NodeFollower:
     async def _catch_up_until(self, stop: asyncio.Event, path: str) -> None:
         failures = 0
         while not stop.is_set():
-            routine = not await _wait_for(self._wanted, stop, self._policy.catch_up_every)
+            routine = not await wait_for_event(self._wanted, stop, self._policy.catch_up_every)
             if stop.is_set():
                 return
             self._wanted.clear()
@@ -187,7 +189,7 @@ class NodeFollower:
                 if self._metrics:
                     self._metrics.catch_up_ran(self._node.name, False, 0)
                 self._wanted.set()
-                await _wait_for(asyncio.Event(), stop, self._policy.storage.delay(failures))
+                await wait_for_event(asyncio.Event(), stop, self._policy.storage.delay(failures))
                 continue
             failures = 0
             self._settled = size
@@ -199,7 +201,7 @@ class NodeFollower:
                     self._handed_over = None       # this read covered every call handed over
                 else:                              # handed over a moment ago: read again soon
                     self._wanted.set()
-                    await _wait_for(asyncio.Event(), stop, HAND_OVER_SETTLE_SECONDS)
+                    await wait_for_event(asyncio.Event(), stop, HAND_OVER_SETTLE_SECONDS)
 
     def _report(self, done: CatchUp | None, routine: bool) -> None:
         node = self._node.name
@@ -226,7 +228,7 @@ def _size(path: str) -> int | None:
         return None
 
 
-async def _wait_for(event: asyncio.Event, stop: asyncio.Event, seconds: float) -> bool:
+async def wait_for_event(event: asyncio.Event, stop: asyncio.Event, seconds: float) -> bool:
     """Wait until ``event`` or ``stop`` is set, or ``seconds`` pass; True when ``event``
     was set."""
     waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]

@@ -159,3 +159,12 @@ async def unit_of_work(engine: AsyncEngine, actor: Actor, settings: Settings
     through here."""
     async with transaction(engine) as session:
         yield Services(session, AuditTrail(session, actor), settings)
+
+
+def units(engine: AsyncEngine, actor: Actor, settings: Settings) -> UnitOfWork:
+    """Opens each new transaction of a use case (:func:`unit_of_work`) for ``actor``."""
+
+    def unit() -> AbstractAsyncContextManager[Services]:
+        return unit_of_work(engine, actor, settings)
+
+    return unit

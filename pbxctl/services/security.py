@@ -33,7 +33,7 @@ from pbxctl.db.models import Carrier, SecurityBan, utcnow
 from pbxctl.errors import ConflictError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail
 from pbxctl.services.deploy import NodeApplied, apply_nodes
-from pbxctl.services.read.bans import active_bans
+from pbxctl.services.read.bans import active_bans, count_active
 from pbxctl.settings import Settings
 from pbxctl.webhooks.events import security_banned_event
 from pbxctl.webhooks.outbox import enqueue
@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 
 BANS_ONLY = (names.ASTERISK.bans_file,)
 EXPIRED_BY = "expiry"
+
+
+class AlreadyBanned(ConflictError):
+    """The address is banned already."""
 
 
 class SecurityService:
@@ -82,11 +86,9 @@ class SecurityService:
                                              "(ban_allow_networks or a carrier's addresses)")
         now = utcnow()
         if any(b.address == str(address) for b in await active_bans(self._session, now)):
-            raise ConflictError(f"{address} is banned already", "address")
-        active = await self._session.scalar(
-            select(func.count()).select_from(SecurityBan)
-            .where(SecurityBan.lifted_at.is_(None), SecurityBan.expires_at > now))
-        if (active or 0) >= self._settings.ban_limit:
+            raise AlreadyBanned(f"{address} is banned already", "address")
+        active = await count_active(self._session, now)
+        if active >= self._settings.ban_limit:
             raise ConflictError(f"{active} bans are in force, the most ban_limit allows; "
                                 f"{address} is not banned")
         row = SecurityBan(address=str(address), reason=reason[:200], failures=failures,
