@@ -71,6 +71,7 @@ def network_of(match: str) -> IpNetwork | None:
 
 def allowed(address: IpAddress, networks: Iterable[IpNetwork]) -> bool:
     """True when ``address`` is in one of ``networks`` (never to be banned)."""
+    address = canonical(address)
     return any(address.version == n.version and address in n for n in networks)
 
 
@@ -113,3 +114,15 @@ class FailureCounter:
     def forget(self, address: IpAddress) -> None:
         """Drop what was counted for ``address`` (it was banned or lifted)."""
         self._failures.pop(address, None)
+
+
+_DURATION_RE = re.compile(r"(?P<count>[0-9]{1,7})(?P<unit>[smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(field: str, text: str) -> float:
+    """Seconds in ``90``, ``90s``, ``15m``, ``1h`` or ``7d``."""
+    found = _DURATION_RE.fullmatch(text.strip())
+    if found is None:
+        raise ValidationError(field, f"{text!r} is not a duration such as 90s, 15m, 1h or 7d")
+    return float(int(found.group("count")) * _UNIT_SECONDS[found.group("unit")])

@@ -18,7 +18,15 @@ from datetime import datetime
 from typing import Protocol
 
 from pbxctl.ami_events import SecurityFailure
-from pbxctl.bans import BanPolicy, FailureCounter, IpAddress, IpNetwork, allowed, parse_address
+from pbxctl.bans import (
+    BanPolicy,
+    FailureCounter,
+    IpAddress,
+    IpNetwork,
+    allowed,
+    canonical,
+    parse_address,
+)
 from pbxctl.db.models import utcnow
 from pbxctl.errors import PbxctlError
 from pbxctl.follower.node import wait_for_event
@@ -71,8 +79,10 @@ class BanKeeper:
         """A failed request reported by ``node``: counted against its source address."""
         if self._metrics:
             self._metrics.security_failure(node, event.kind)
-        address = event.address
-        if address is None or address in self._banned or allowed(address, self._never):
+        if event.address is None:
+            return
+        address = canonical(event.address)
+        if address in self._banned or allowed(address, self._never):
             return
         failures = self._counter.failed(address)
         if failures is None:

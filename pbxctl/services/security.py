@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl import names
-from pbxctl.bans import IpAddress, IpNetwork, allowed, network_of, parse_network
+from pbxctl.bans import IpAddress, IpNetwork, allowed, canonical, network_of, parse_network
 from pbxctl.db.models import Carrier, SecurityBan, utcnow
 from pbxctl.errors import ConflictError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail
@@ -79,6 +79,7 @@ class SecurityService:
                   failures: int = 0) -> SecurityBan:
         """Ban ``address`` for ``seconds``; refused for a never-banned address, one
         banned already, or when ``ban_limit`` bans are in force."""
+        address = canonical(address)
         if not 0 < seconds <= 366 * 86400:
             raise ValidationError("seconds", "a ban lasts from 1 second to 366 days")
         if allowed(address, await self.never_banned()):
@@ -103,6 +104,7 @@ class SecurityService:
 
     async def unban(self, address: IpAddress) -> None:
         """Lift the ban in force on ``address``."""
+        address = canonical(address)
         lifted = [b for b in await active_bans(self._session, utcnow())
                   if b.address == str(address)]
         if not lifted:
