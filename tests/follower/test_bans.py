@@ -21,6 +21,7 @@ from pbxctl.db.migrate import upgrade
 from pbxctl.db.models import AuditEntry, SecurityBan, WebhookMessage
 from pbxctl.db.session import make_engine, transaction
 from pbxctl.follower.bans import BanKeeper
+from pbxctl.follower.events import EVENT_CLASSES, NodeEvents
 from pbxctl.metrics import ServeMetrics
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.bundle import UnitOfWork, units
@@ -158,3 +159,22 @@ async def test_a_ban_ends_when_its_time_is_up(company: Company) -> None:
         actions = (await session.scalars(select(AuditEntry.action).where(
             AuditEntry.object_key == "203.0.113.9"))).all()
     assert actions == ["security.ban", "security.expired"]
+
+
+async def test_a_node_hands_its_security_failures_to_the_keeper(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}")
+    told: list[tuple[str, SecurityFailure]] = []
+    events = NodeEvents(engine, "local", on_failure=lambda node, f: told.append((node, f)))
+    handlers = events.handlers()
+    assert "security" in EVENT_CLASSES.split(",")
+    for name in ("InvalidAccountID", "ChallengeResponseFailed", "InvalidPassword",
+                 "FailedACL", "ChallengeSent"):
+        assert (name in handlers) == (name != "ChallengeSent")
+    handlers["ChallengeResponseFailed"]({
+        "Event": "ChallengeResponseFailed", "Service": "PJSIP", "AccountID": "201",
+        "RemoteAddress": "IPV4/UDP/127.0.0.66/5061"})
+    stop = asyncio.Event()
+    stop.set()
+    await events.run(stop)
+    await engine.dispose()
+    assert told == [("local", failure("127.0.0.66"))]
