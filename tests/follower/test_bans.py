@@ -132,8 +132,10 @@ async def test_failures_ban_the_source_on_the_node_and_nothing_else_changes(
         ("2001:db8::66", "pbxctl serve"), ("203.0.113.9", "pbxctl serve")]
     assert sorted(m.event for m in messages) == ["security.banned"] * 2
     assert '"address":"203.0.113.9"' in "".join(m.payload for m in messages)
+    await metrics.refresh_from_database(company.engine)
     sample = metrics.registry.get_sample_value
     assert sample("pbxctl_security_bans_total") == 2
+    assert sample("pbxctl_security_bans_active") == 2
     assert sample("pbxctl_security_failures_total",
                   {"node": "local", "kind": "ChallengeResponseFailed"}) == 9
     assert sample("pbxctl_security_failures_total",
