@@ -90,7 +90,8 @@ class BanKeeper:
         self._banned.add(address)      # until stored: later failures change nothing
         self._offences.append(Offence(address, failures, (
             f"{failures} failed requests in {self._policy.window:g} s, last {event.kind} "
-            f"({event.service} account {event.account[:40]!r}) on node {node}")))
+            f"({event.service[:20]!r} account {event.account[:40]!r}) on node {node}"
+        )[:200]))
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -82,6 +82,8 @@ class SecurityService:
         address = canonical(address)
         if not 0 < seconds <= 366 * 86400:
             raise ValidationError("seconds", "a ban lasts from 1 second to 366 days")
+        if not (0 < len(reason) <= 200 and reason.isprintable()):
+            raise ValidationError("reason", "1 to 200 printable characters, on one line")
         if allowed(address, await self.never_banned()):
             raise ValidationError("address", f"{address} is in a network never banned "
                                              "(ban_allow_networks or a carrier's addresses)")
@@ -92,7 +94,7 @@ class SecurityService:
         if active >= self._settings.ban_limit:
             raise ConflictError(f"{active} bans are in force, the most ban_limit allows; "
                                 f"{address} is not banned")
-        row = SecurityBan(address=str(address), reason=reason[:200], failures=failures,
+        row = SecurityBan(address=str(address), reason=reason, failures=failures,
                           banned_at=now, expires_at=now + timedelta(seconds=seconds))
         self._session.add(row)
         await self._session.flush()

@@ -43,6 +43,8 @@ def test_ban_list_and_unban_are_audited(pbxctl: Pbxctl) -> None:
     (("ban", "::1"), "::1 is in a network never banned"),
     (("ban", "203.0.113.9", "--for", "1w"), "--for: '1w' is not a duration"),
     (("ban", "203.0.113.9", "--for", "0s"), "--for: a ban lasts from 1 second"),
+    (("ban", "203.0.113.9", "--reason", "scan\x1b[2J"), "--reason: 1 to 200 printable"),
+    (("ban", "203.0.113.9", "--reason", "x" * 201), "--reason: 1 to 200 printable"),
 ])
 def test_bad_bans_are_refused_and_change_nothing(pbxctl: Pbxctl, args: tuple[str, ...],
                                                  message: str) -> None:

@@ -127,7 +127,7 @@ async def test_failures_ban_the_source_on_the_node_and_nothing_else_changes(
         messages = (await session.scalars(select(WebhookMessage))).all()
     assert [(b.address, b.failures, b.lifted_at) for b in bans] == [
         ("2001:db8::66", 5, None), ("203.0.113.9", 5, None)]
-    assert "InvalidAccountID (PJSIP account '201') on node local" in bans[0].reason
+    assert "InvalidAccountID ('PJSIP' account '201') on node local" in bans[0].reason
     assert sorted((a.object_key, a.actor) for a in audit) == [
         ("2001:db8::66", "pbxctl serve"), ("203.0.113.9", "pbxctl serve")]
     assert sorted(m.event for m in messages) == ["security.banned"] * 2
