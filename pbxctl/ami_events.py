@@ -2,7 +2,7 @@
 
 Asterisk sends every event as text fields; :func:`parse_event` turns the few kinds pbxctl
 subscribes to into the types below (anything else is None), so the CDR store, the queue
-tracker and the call-event reader never look into raw fields themselves.
+tracker, the call-event reader and the ban keeper never look into raw fields themselves.
 """
 
 from __future__ import annotations
@@ -11,10 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pbxctl import names
+from pbxctl.bans import IpAddress, remote_address
 from pbxctl.billing.records import from_ami_event
 
 QUEUE_EVENT_NAMES = {"QueueCallerJoin": "join", "QueueCallerLeave": "leave",
                      "AgentConnect": "connect", "QueueCallerAbandon": "abandon"}
+# Security events (class ``security``) that mean a request failed: a brute-force attempt
+# shows as these. ChallengeSent, SuccessfulAuth and the rest are not followed.
+SECURITY_FAILURE_NAMES = ("InvalidAccountID", "InvalidPassword", "ChallengeResponseFailed",
+                          "FailedACL")
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,19 @@ class QueueEvent:
     agent: str = ""
 
 
-AmiEvent = CdrReported | CallStage | QueueEvent
+@dataclass(frozen=True)
+class SecurityFailure:
+    """A failed request reported by Asterisk's security events: its kind (the event's
+    name), the service (``PJSIP``, ``AMI``), the account tried and where it came from.
+    ``address`` is None when ``RemoteAddress`` is not an IP address and port."""
+
+    kind: str
+    service: str
+    account: str
+    address: IpAddress | None
+
+
+AmiEvent = CdrReported | CallStage | QueueEvent | SecurityFailure
 
 
 def parse_event(raw: Mapping[str, str]) -> AmiEvent | None:
@@ -68,4 +85,7 @@ def parse_event(raw: Mapping[str, str]) -> AmiEvent | None:
         return QueueEvent(QUEUE_EVENT_NAMES[name], raw.get("Uniqueid", ""),
                           raw.get("Queue", ""), raw.get("HoldTime", ""),
                           raw.get("MemberName", ""))
+    if name in SECURITY_FAILURE_NAMES:
+        return SecurityFailure(name, raw.get("Service", ""), raw.get("AccountID", ""),
+                               remote_address(raw.get("RemoteAddress", "")))
     return None

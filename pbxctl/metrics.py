@@ -10,8 +10,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbxctl.db.models import AuditEntry, WebhookMessage
+from pbxctl.db.models import AuditEntry, WebhookMessage, utcnow
 from pbxctl.db.session import transaction
+from pbxctl.services.read.bans import count_active
 
 RATE_WINDOW_SECONDS = 10
 
@@ -83,6 +84,13 @@ class ServeMetrics:
                              ["state"], registry=r)
         self._apply_failures = Gauge("pbxctl_apply_failures", "Failed applies recorded in "
                                      "the audit trail (CLI and API)", ["node"], registry=r)
+        self._security_failures = Counter("pbxctl_security_failures", "Failed requests "
+                                          "the nodes' security events reported",
+                                          ["node", "kind"], registry=r)
+        self._bans = Counter("pbxctl_security_bans", "Source addresses banned by serve",
+                             registry=r)
+        self._bans_active = Gauge("pbxctl_security_bans_active", "Bans in force (serve's "
+                                  "and operators')", registry=r)
         self._rates: dict[str, EventRate] = {}
 
     def link_state(self, node: str, connected: bool) -> None:
@@ -135,6 +143,14 @@ class ServeMetrics:
         self._storage_failures.labels(node)   # show zeros from the start
         self._catch_ups.labels(node, "failed")
 
+    def security_failure(self, node: str, kind: str) -> None:
+        """A node reported a failed request (InvalidAccountID, ChallengeResponseFailed...)."""
+        self._security_failures.labels(node, kind).inc()
+
+    def banned(self) -> None:
+        """serve banned a source address."""
+        self._bans.inc()
+
     def delivered(self) -> None:
         """A webhook message was accepted."""
         self._webhooks.labels("delivered").inc()
@@ -158,6 +174,8 @@ class ServeMetrics:
             states = dict((await session.execute(
                 select(WebhookMessage.state, func.count())
                 .group_by(WebhookMessage.state))).all())
+            bans = await count_active(session, utcnow())
+        self._bans_active.set(bans)
         for node, count in failures:
             self._apply_failures.labels(node).set(count)
         for state in ("pending", "delivered", "failed"):

@@ -43,6 +43,8 @@ class AsteriskNames:
     queue_prefix: str = "q-"                       # queues.conf sections: q-<branch>-<queue>
     udp_transport: str = "pbxctl-udp"
     tcp_transport: str = "pbxctl-tcp"
+    bans_acl: str = "pbxctl-bans"                  # PJSIP ACL (type=acl) of banned sources
+    bans_file: str = "pjsip_bans.conf"             # holds it, included by pjsip.conf
     # Run-time state and events.
     crisis_family: str = "pbxctl-crisis"           # AstDB: <branch> -> kind/target
     record_family: str = "pbxctl-record"           # AstDB: <scope>-<target> -> 1

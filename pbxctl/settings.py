@@ -6,6 +6,7 @@ Precedence, highest first: environment, TOML file (``--config`` or
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import pwd
 import tomllib
@@ -55,6 +56,30 @@ class Settings(BaseSettings):
                                        "webhook delivery; each further retry waits twice as long.")
     webhook_max_attempts: int = Field(default=15, ge=1)
     webhook_timeout: float = Field(default=10.0, gt=0)
+    ban_after: int = Field(
+        default=5, ge=1, description="serve: security failures (wrong password, unknown "
+                                     "account, ACL) from one address that ban it...")
+    ban_window: float = Field(default=60.0, gt=0, description="...within this many seconds.")
+    ban_for: float = Field(default=3600.0, gt=0,
+                           description="Seconds a ban lasts (serve lifts it then).")
+    ban_limit: int = Field(
+        default=10_000, ge=1, description="Most active bans; past it new offenders are only "
+                                          "logged (the ACL Asterisk checks stays small).")
+    ban_allow_networks: list[str] = Field(
+        default=["127.0.0.1/32", "::1/128"],
+        description="Networks never banned, besides every carrier's match and host "
+                    "addresses: add the branches' office networks.")
+
+    @field_validator("ban_allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP network, e.g. 192.0.2.0/24"
+                                 ) from None
+        return value
 
     @field_validator("database_url")
     @classmethod

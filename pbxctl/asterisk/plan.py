@@ -7,9 +7,12 @@ import difflib
 import re
 from dataclasses import dataclass
 
+from pbxctl import names
+
 # File -> what to reload over AMI (the Reload action's Module). None: needs a restart.
 RELOAD_MODULE: dict[str, str | None] = {
     "pjsip.conf": "res_pjsip.so",
+    names.ASTERISK.bans_file: "res_pjsip.so",
     "extensions.conf": "pbx_config.so",
     "voicemail.conf": "app_voicemail.so",
     "manager.conf": "manager",

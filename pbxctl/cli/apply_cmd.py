@@ -30,13 +30,19 @@ def apply(ctx: click.Context, node_names: tuple[str, ...], dry_run: bool,
         note("No nodes yet; add one with 'pbxctl node add'.")
         return
     for node in applied:
-        _show(node, dry_run, offline)
+        show_applied(node, dry_run, offline)
+    fail_if_any(applied)
+
+
+def fail_if_any(applied: list[NodeApplied]) -> None:
+    """Exit 1 naming every node whose apply failed (and was rolled back)."""
     failures = [f"node {n.node}: {n.error}" for n in applied if n.error]
     if failures:
         raise ApplyError("; ".join(failures))
 
 
-def _show(node: NodeApplied, dry_run: bool, offline: bool) -> None:
+def show_applied(node: NodeApplied, dry_run: bool = False, offline: bool = False) -> None:
+    """The diff and outcome of an apply on one node."""
     if not node.changes:
         note(f"node {node.node}: no change; Asterisk already runs this configuration.")
         return

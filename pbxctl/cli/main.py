@@ -41,6 +41,8 @@ _TABLE = [
     ("token", "token_cmd", "API tokens (admin, accountant, viewer)."),
     ("webhook", "webhook_cmd",
      "Webhooks: signed JSON POSTs about calls, delivered by 'pbxctl serve'."),
+    ("security", "security_cmd",
+     "Brute-force bans: source addresses every node refuses for a while."),
     ("serve", "serve_cmd", "Serve the HTTP API (/api/v1, /healthz, /metrics), follow every "
                            "node over AMI (CDRs, queues, call events) and deliver webhooks, "
                            "until SIGTERM or Ctrl-C."),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 import click
@@ -16,7 +15,7 @@ from pbxctl.db.session import make_engine
 from pbxctl.errors import PbxctlError
 from pbxctl.services.audit import Actor
 from pbxctl.services.bundle import Services as Services  # re-exported for the commands
-from pbxctl.services.bundle import UnitOfWork, unit_of_work
+from pbxctl.services.bundle import UnitOfWork, units
 from pbxctl.settings import Settings, os_user
 
 T = TypeVar("T")
@@ -46,14 +45,10 @@ def run_units(ctx: click.Context, work: Callable[[UnitOfWork], Awaitable[T]]) ->
 
     async def main() -> T:
         engine = make_engine(settings.database_url)
-        actor = Actor(settings.actor or os_user(), "cli")
-
-        def unit() -> AbstractAsyncContextManager[Services]:
-            return unit_of_work(engine, actor, settings)
-
         try:
             await require_schema(engine)
-            return await work(unit)
+            return await work(units(engine, Actor(settings.actor or os_user(), "cli"),
+                                    settings))
         finally:
             await engine.dispose()
 

@@ -12,22 +12,31 @@ from aiohttp import web
 
 from pbxctl.api.app import create_app
 from pbxctl.api.keys import ENGINE
+from pbxctl.bans import BanPolicy
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import require_schema, settings_of
 from pbxctl.db.session import make_engine
+from pbxctl.follower.bans import BanKeeper
 from pbxctl.follower.node import follow_policy
 from pbxctl.follower.supervisor import Supervisor
 from pbxctl.metrics import ServeMetrics
+from pbxctl.services.audit import Actor
+from pbxctl.services.bundle import units
 from pbxctl.settings import Settings
 from pbxctl.webhooks.delivery import RetryPolicy
 
+SERVE_ACTOR = Actor("pbxctl serve", "serve")   # who bans and lifts bans in the audit trail
+
 
 def _supervisor(s: Settings, app: web.Application, metrics: ServeMetrics) -> Supervisor:
+    engine = app[ENGINE]
     return Supervisor(
-        app[ENGINE], metrics,
+        engine, metrics,
         follow_policy(s),
         RetryPolicy(first_delay=s.webhook_first_retry, max_attempts=s.webhook_max_attempts,
-                    request_timeout=s.webhook_timeout))
+                    request_timeout=s.webhook_timeout),
+        BanKeeper(units(engine, SERVE_ACTOR, s), BanPolicy(after=s.ban_after, window=s.ban_window,
+                                  ban_for=s.ban_for, limit=s.ban_limit), metrics))
 
 
 @click.command()

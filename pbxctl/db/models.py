@@ -508,3 +508,19 @@ class WebhookAttempt(Base):
     status: Mapped[int | None] = mapped_column(Integer)   # HTTP status, when one came back
     error: Mapped[str | None] = mapped_column(String(500))
     milliseconds: Mapped[int] = mapped_column(Integer)
+
+
+class SecurityBan(Base):
+    """A source address refused by every node's SIP service, until ``expires_at`` or
+    until lifted (``lifted_at``, by ``lifted_by``: an operator, or ``expiry``)."""
+
+    __tablename__ = "security_bans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(45), index=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    failures: Mapped[int] = mapped_column(Integer)
+    banned_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lifted_by: Mapped[str | None] = mapped_column(String(64))

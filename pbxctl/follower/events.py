@@ -24,7 +24,15 @@ from typing import Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbxctl.ami_events import QUEUE_EVENT_NAMES, CallStage, CdrReported, QueueEvent, parse_event
+from pbxctl.ami_events import (
+    QUEUE_EVENT_NAMES,
+    SECURITY_FAILURE_NAMES,
+    CallStage,
+    CdrReported,
+    QueueEvent,
+    SecurityFailure,
+    parse_event,
+)
 from pbxctl.asterisk.link import EventHandler
 from pbxctl.billing.records import Classifier, StoredCdr
 from pbxctl.db.faults import DEFAULT_STORAGE, StoragePolicy, is_transient
@@ -40,7 +48,7 @@ log = logging.getLogger(__name__)
 RATES_REFRESH_SECONDS = 60.0
 BATCH_WRITES = 200
 # Event classes to subscribe to: a busy node sends thousands of other events a second.
-EVENT_CLASSES = "cdr,agent,user"
+EVENT_CLASSES = "cdr,agent,user,security"
 WriteKind = Literal["cdr", "webhooks", "stays"]
 
 
@@ -92,13 +100,16 @@ class NodeEvents:
 
     ``hand_over`` is called with the arrival time of CDRs this object gives up on; it is
     None when the node has no Master.csv to catch up from (then CDRs are kept instead).
+    ``on_failure`` is told each failed request the node's security events report (the
+    ban keeper counts them; nothing is stored for them here).
     """
 
     def __init__(self, engine: AsyncEngine, node: str,
                  observer: EventObserver | None = None,
                  on_stored: Callable[[StoredCdr], None] | None = None,
                  policy: StoragePolicy = DEFAULT_STORAGE,
-                 hand_over: Callable[[float], None] | None = None) -> None:
+                 hand_over: Callable[[float], None] | None = None,
+                 on_failure: Callable[[str, SecurityFailure], None] | None = None) -> None:
         self.node = node
         self.summary = ImportSummary()
         self._engine = engine
@@ -106,6 +117,7 @@ class NodeEvents:
         self._on_stored = on_stored
         self._policy = policy
         self._hand_over = hand_over
+        self._on_failure = on_failure
         self._events: asyncio.Queue[dict[str, str]] = asyncio.Queue()
         self._writes: deque[Write] = deque()
         self._wake = asyncio.Event()
@@ -117,7 +129,8 @@ class NodeEvents:
     def handlers(self) -> dict[str, EventHandler]:
         """The AMI events to listen to, each handed to :meth:`run`."""
         return {name: self._events.put_nowait
-                for name in ("Cdr", "UserEvent", *sorted(QUEUE_EVENT_NAMES))}
+                for name in ("Cdr", "UserEvent", *sorted(QUEUE_EVENT_NAMES),
+                             *SECURITY_FAILURE_NAMES)}
 
     def oldest_unstored(self) -> float | None:
         """When the oldest CDR still waiting to be stored arrived (monotonic), if any."""
@@ -161,6 +174,8 @@ class NodeEvents:
         elif isinstance(event, QueueEvent):
             stay = self._queues.feed(event)
             self._push_stays([stay] if stay else [])
+        elif isinstance(event, SecurityFailure) and self._on_failure is not None:
+            self._on_failure(self.node, event)
 
     def _push_stays(self, stays: list[QueueStay]) -> None:
         if stays:

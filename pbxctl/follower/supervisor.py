@@ -1,5 +1,6 @@
 """The background work of ``pbxctl serve``: a follower per node (nodes added or removed
-while it runs are picked up), webhook deliveries and database-backed metrics."""
+while it runs are picked up), brute-force bans, webhook deliveries and database-backed
+metrics."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.db.faults import is_transient
+from pbxctl.follower.bans import BanKeeper
 from pbxctl.follower.node import FollowedNode, FollowPolicy, NodeFollower, all_nodes
 from pbxctl.metrics import ServeMetrics
 from pbxctl.stopping import sleep_unless
@@ -23,8 +25,9 @@ class Supervisor:
     """Starts, watches and stops the long-running tasks."""
 
     def __init__(self, engine: AsyncEngine, metrics: ServeMetrics, follow: FollowPolicy,
-                 retry: RetryPolicy) -> None:
+                 retry: RetryPolicy, bans: BanKeeper | None = None) -> None:
         self._engine = engine
+        self._bans = bans
         self._metrics = metrics
         self._follow = follow
         self._retry = retry
@@ -41,6 +44,8 @@ class Supervisor:
                                                self._stop), name="webhooks"),
             asyncio.create_task(self._refresh_metrics(), name="metrics"),
         ]
+        if self._bans is not None:
+            self._tasks.append(asyncio.create_task(self._bans.run(self._stop), name="bans"))
 
     async def stop(self) -> None:
         """Stop everything: links log off, queued events are handled first."""
@@ -72,7 +77,8 @@ class Supervisor:
         for name, node in wanted.items():
             if name not in self._followers:
                 stop = asyncio.Event()
-                follower = NodeFollower(self._engine, node, self._follow, self._metrics)
+                follower = NodeFollower(self._engine, node, self._follow, self._metrics,
+                                        on_failure=self._bans.failure if self._bans else None)
                 self._followers[name] = (node, stop, asyncio.create_task(
                     follower.run(stop), name=f"node-{name}"))
 

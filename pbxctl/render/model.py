@@ -128,6 +128,7 @@ class NodeConfig:
     ring_seconds: int = 30
     sip_realm: str = "pbxctl"
     codecs: tuple[str, ...] = field(default=("ulaw", "alaw"))
+    banned: tuple[str, ...] = ()       # source addresses refused (security bans)
 
     @property
     def phones(self) -> tuple[PhoneConfig, ...]:

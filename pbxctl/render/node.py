@@ -32,6 +32,7 @@ OUTPUT_FILES: dict[str, str] = {
     "queuerules.conf": "queuerules.conf.j2",
     "queues.conf": "queues.conf.j2",
     "pjsip.conf": "pjsip.conf.j2",
+    names.ASTERISK.bans_file: "pjsip_bans.conf.j2",
     "extensions.conf": "extensions.conf.j2",
     "voicemail.conf": "voicemail.conf.j2",
 }

@@ -50,6 +50,11 @@ class AuditTrail:
         self._session = session
         self._actor = actor
 
+    @property
+    def actor(self) -> Actor:
+        """Who the entries are written for."""
+        return self._actor
+
     def record(self, action: str, object_type: str, object_key: str, *,
                before: Snapshot | None = None, after: Snapshot | None = None,
                detail: str | None = None) -> None:

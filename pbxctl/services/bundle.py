@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pbxctl.services.queues import QueueMembers, QueueService
     from pbxctl.services.rates import RateService
     from pbxctl.services.read.reports import ReportService
+    from pbxctl.services.security import SecurityService
     from pbxctl.services.tokens import TokenService
     from pbxctl.services.webhooks import WebhookService
 
@@ -121,6 +122,12 @@ class Services:
         return TokenService(self.session, self.audit)
 
     @cached_property
+    def security(self) -> SecurityService:
+        """Security bans."""
+        from pbxctl.services.security import SecurityService
+        return SecurityService(self.session, self.audit, self.settings)
+
+    @cached_property
     def cdrs(self) -> CdrStore:
         """Stored CDRs: import, re-rating."""
         from pbxctl.services.cdrs import CdrStore
@@ -152,3 +159,12 @@ async def unit_of_work(engine: AsyncEngine, actor: Actor, settings: Settings
     through here."""
     async with transaction(engine) as session:
         yield Services(session, AuditTrail(session, actor), settings)
+
+
+def units(engine: AsyncEngine, actor: Actor, settings: Settings) -> UnitOfWork:
+    """Opens each new transaction of a use case (:func:`unit_of_work`) for ``actor``."""
+
+    def unit() -> AbstractAsyncContextManager[Services]:
+        return unit_of_work(engine, actor, settings)
+
+    return unit

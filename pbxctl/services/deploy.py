@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.asterisk.ami import AmiClient, AmiEndpoint, PanoramiskAmiClient
-from pbxctl.asterisk.apply import AmiConnector, Applier, ApplyResult
+from pbxctl.asterisk.apply import AmiConnector, Applier, ApplyResult, Verifier, pjsip_answers
 from pbxctl.asterisk.plan import Plan
 from pbxctl.db.models import Node
 from pbxctl.errors import PbxctlError
@@ -30,6 +30,7 @@ class Deployment:
     rendered: RenderedNode
     plan: Plan
     applier: Applier
+    check: Verifier | None = None   # how the apply is verified (None: everything rendered)
 
 
 def ami_connector(node: Node, timeout: float) -> AmiConnector:
@@ -43,16 +44,22 @@ def ami_connector(node: Node, timeout: float) -> AmiConnector:
 
 
 async def prepare(nodes: NodeService, session: AsyncSession, templates: TemplateSet,
-                  node_names: list[str] | None, ami_timeout: float) -> list[Deployment]:
-    """Render and plan every requested node (all nodes when ``node_names`` is None)."""
+                  node_names: list[str] | None, ami_timeout: float,
+                  only: tuple[str, ...] | None = None) -> list[Deployment]:
+    """Render and plan every requested node (all nodes when ``node_names`` is None);
+    with ``only``, just those files, verified by res_pjsip answering (other changes in
+    the database wait for the next full apply)."""
     chosen = ([await nodes.get(n) for n in node_names] if node_names
               else list(await nodes.list()))
     deployments = []
     for node in chosen:
         rendered = render_node(await load_node_config(session, node), templates)
+        if only is not None:
+            rendered = replace(rendered, files={name: text for name, text
+                                                in rendered.files.items() if name in only})
         applier = Applier(Path(node.config_dir), ami_connector(node, ami_timeout))
         deployments.append(Deployment(node.name, rendered, applier.plan(node.name, rendered),
-                                      applier))
+                                      applier, None if only is None else pjsip_answers))
     return deployments
 
 
@@ -82,14 +89,16 @@ class NodeApplied:
 
 
 async def apply_nodes(unit: UnitOfWork, node_names: list[str] | None, dry_run: bool = False,
-                      offline: bool = False) -> list[NodeApplied]:
+                      offline: bool = False, only: tuple[str, ...] | None = None
+                      ) -> list[NodeApplied]:
     """The apply use case: render and plan every node (or those named) in one
     transaction, then write, reload and verify each (nothing with ``dry_run``; files only
-    with ``offline``), auditing each outcome in a transaction of its own. A node that
-    fails is rolled back by the applier and reported, and the others still run."""
+    with ``offline``; only the files named by ``only`` when given), auditing each outcome
+    in a transaction of its own. A node that fails is rolled back by the applier and
+    reported, and the others still run."""
     async with unit() as s:
         deployments = await prepare(s.nodes, s.session, TemplateSet(s.settings.template_dir),
-                                    node_names, s.settings.ami_timeout)
+                                    node_names, s.settings.ami_timeout, only)
     return [await _apply_one(unit, d, dry_run, offline) for d in deployments]
 
 
@@ -101,7 +110,8 @@ async def _apply_one(unit: UnitOfWork, deployment: Deployment, dry_run: bool,
     if plan.empty or dry_run:
         return planned
     try:
-        result = await deployment.applier.apply(plan, deployment.rendered, offline=offline)
+        result = await deployment.applier.apply(plan, deployment.rendered, offline=offline,
+                                                check=deployment.check)
     except PbxctlError as exc:
         async with unit() as s:
             record_apply(s.audit, None, plan, str(exc), offline)

@@ -4,7 +4,7 @@ The dialplan announces every call to a company number with a ``UserEvent`` (its 
 ``names.ASTERISK.user_event``), read as a :class:`~pbxctl.ami_events.CallStage`:
 ``Stage: ringing`` when it reaches its destination, ``answered`` when a phone takes it,
 ``ended`` from the call's hangup handler. A call that ends unanswered is a missed call.
-Stored CDRs become ``cdr.rated`` events.
+Stored CDRs become ``cdr.rated`` events, bans ``security.banned`` events.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from pbxctl.ami_events import CallStage
 
-EVENT_NAMES = ("call.ringing", "call.answered", "call.missed", "cdr.rated")
+EVENT_NAMES = ("call.ringing", "call.answered", "call.missed", "cdr.rated", "security.banned")
 _NUMBER_RE = re.compile(r"\+?[0-9]{1,20}")
 _EXTENSION_RE = re.compile(r"[0-9]{2,6}")
 _BRANCH_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
@@ -127,3 +127,12 @@ def cdr_rated_event(record: Mapping[str, object]) -> WebhookEvent:
                         department if department and _BRANCH_RE.fullmatch(department)
                         else None, {"event": "cdr.rated", "node": record.get("node"),
                                     "cdr": body})
+
+
+def security_banned_event(ban_id: int, address: str, reason: str, failures: int,
+                          banned_at: datetime, expires_at: datetime) -> WebhookEvent:
+    """A source address was banned (for every branch: it goes to webhooks of no branch)."""
+    return WebhookEvent("security.banned", f"ban:{ban_id}:security.banned", None, {
+        "event": "security.banned", "ban": {
+            "id": ban_id, "address": address, "reason": reason, "failures": failures,
+            "banned_at": _iso(banned_at), "expires_at": _iso(expires_at)}})

@@ -80,9 +80,9 @@ def metric(base: str, name: str, **labels: str) -> float:
 class Serve:
     """``pbxctl serve`` as a process the test can kill, restart and freeze."""
 
-    def __init__(self, database_url: str, log: IO[str]) -> None:
-        self.database_url, self.log = database_url, log
-        self.process, self.base = start_serve(database_url, FAST, log)
+    def __init__(self, database_url: str, log: IO[str], env: dict[str, str]) -> None:
+        self.database_url, self.log, self.env = database_url, log, env
+        self.process, self.base = start_serve(database_url, env, log)
 
     def wait_until_following(self) -> None:
         """Until its link is up and Master.csv is marked (calls from now on count)."""
@@ -95,18 +95,19 @@ class Serve:
         self.process.kill()
         self.process.wait()
         time.sleep(random.uniform(0.0, 1.0))
-        self.process, self.base = start_serve(self.database_url, FAST, self.log)
+        self.process, self.base = start_serve(self.database_url, self.env, self.log)
 
     def metric(self, name: str, **labels: str) -> float:
         return metric(self.base, name, **labels)
 
 
 @contextmanager
-def serving(database_url: str, work: Path) -> Iterator[Serve]:
-    """serve following the sandbox; stopped with SIGTERM (and a clean exit checked) at
-    the end, killed if the test failed."""
+def serving(database_url: str, work: Path, settings: dict[str, str] | None = None
+            ) -> Iterator[Serve]:
+    """serve following the sandbox (``settings``: more PBXCTL_* variables); stopped with
+    SIGTERM (and a clean exit checked) at the end, killed if the test failed."""
     with (work / "serve.log").open("w") as log:
-        serve = Serve(database_url, log)
+        serve = Serve(database_url, log, {**FAST, **(settings or {})})
         try:
             serve.wait_until_following()
             yield serve

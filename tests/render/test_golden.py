@@ -64,7 +64,7 @@ def company_node() -> NodeConfig:
         ),
         queues=(QueueConfig("kazan", "sales", "rrmemory", ("201", "202"), 45, 20,
                             Destination("voicemail", "201")),),
-        numbering_plan=tuple(shipped_plan()))
+        numbering_plan=tuple(shipped_plan()), banned=("203.0.113.9", "2001:db8::66"))
 
 
 @pytest.mark.parametrize("name", sorted(OUTPUT_FILES))

@@ -47,3 +47,14 @@ def test_bad_settings_are_named(tmp_path: Path, content: str, message: str) -> N
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(PbxctlError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_never_banned_networks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().ban_allow_networks == ["127.0.0.1/32", "::1/128"]
+    monkeypatch.setenv("PBXCTL_BAN_ALLOW_NETWORKS", '["192.0.2.0/24", "2001:db8::/32"]')
+    assert load_settings().ban_allow_networks == ["192.0.2.0/24", "2001:db8::/32"]
+    config = tmp_path / "pbxctl.toml"
+    config.write_text('ban_allow_networks = ["office.example.com"]\n')
+    monkeypatch.delenv("PBXCTL_BAN_ALLOW_NETWORKS")
+    with pytest.raises(PbxctlError, match="'office.example.com' is not an IP network"):
+        load_settings(config)

@@ -6,7 +6,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from pbxctl.db.models import Branch, CallQueue, Carrier, Node, NumberingPrefix, PhoneNumber
+from pbxctl.db.models import (
+    Branch,
+    CallQueue,
+    Carrier,
+    Node,
+    NumberingPrefix,
+    PhoneNumber,
+    utcnow,
+)
 from pbxctl.destinations import parse_destination
 from pbxctl.numbering import DialingRules, PlanEntry, parse_number_format
 from pbxctl.render.model import (
@@ -20,6 +28,7 @@ from pbxctl.render.model import (
     QueueConfig,
 )
 from pbxctl.services.extensions import SIP_REALM
+from pbxctl.services.read.bans import active_bans
 
 
 def _branch_config(branch: Branch) -> BranchConfig:
@@ -68,6 +77,7 @@ async def load_node_config(session: AsyncSession, node: Node) -> NodeConfig:
     queues = (await session.scalars(
         select(CallQueue).join(CallQueue.branch).where(Branch.node_id == node.id)
         .order_by(Branch.slug, CallQueue.name).options(selectinload(CallQueue.branch)))).all()
+    banned = tuple(dict.fromkeys(b.address for b in await active_bans(session, utcnow())))
     return NodeConfig(
         name=node.name, ami_host=node.ami_host, ami_port=node.ami_port,
         ami_user=node.ami_user, ami_secret=node.ami_secret, sip_address=node.sip_address,
@@ -86,4 +96,5 @@ async def load_node_config(session: AsyncSession, node: Node) -> NodeConfig:
             max_wait=q.max_wait, service_level=q.service_level,
             overflow=parse_destination("overflow", q.overflow) if q.overflow else None)
             for q in queues),
+        banned=banned,
     )

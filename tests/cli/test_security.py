@@ -1,0 +1,70 @@
+"""``pbxctl security``: bans made and lifted by an operator, audited; bad addresses,
+durations and never-banned addresses refused with nothing changed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import Pbxctl
+
+
+def bans(pbxctl: Pbxctl, *args: str) -> list[dict[str, object]]:
+    result: list[dict[str, object]] = json.loads(
+        pbxctl.ok("security", "bans", "--json", *args).stdout)
+    return result
+
+
+def test_ban_list_and_unban_are_audited(pbxctl: Pbxctl) -> None:
+    result = pbxctl.ok("security", "ban", "203.0.113.9", "--for", "2h", "--reason", "scanner")
+    assert "203.0.113.9 banned; no nodes yet." in result.stderr
+    pbxctl.ok("security", "ban", "2001:DB8::66")
+    listed = bans(pbxctl)
+    assert [(b["address"], b["reason"]) for b in listed] == [
+        ("2001:db8::66", "banned by an operator"), ("203.0.113.9", "scanner")]
+    assert "203.0.113.9" in pbxctl.ok("security", "bans").stdout
+
+    pbxctl.ok("security", "unban", "203.0.113.9")
+    assert [b["address"] for b in bans(pbxctl)] == ["2001:db8::66"]
+    lifted = [b for b in bans(pbxctl, "--all") if b["address"] == "203.0.113.9"]
+    assert [b["lifted_by"] for b in lifted] == ["tester"]
+    audit = json.loads(pbxctl.ok("audit", "--json").stdout)
+    assert [(e["action"], e["object_key"], e["actor"]) for e in audit
+            if e["action"].startswith("security.")] == [
+        ("security.ban", "203.0.113.9", "tester"), ("security.ban", "2001:db8::66", "tester"),
+        ("security.unban", "203.0.113.9", "tester")]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("ban", "example.com"), "address: 'example.com' is not an IPv4 or IPv6 address"),
+    (("ban", "10.0.0.0/8"), "is not an IPv4 or IPv6 address"),
+    (("ban", "127.0.0.1"), "127.0.0.1 is in a network never banned"),
+    (("ban", "::1"), "::1 is in a network never banned"),
+    (("ban", "203.0.113.9", "--for", "1w"), "--for: '1w' is not a duration"),
+    (("ban", "203.0.113.9", "--for", "0s"), "--for: a ban lasts from 1 second"),
+    (("ban", "203.0.113.9", "--reason", "scan\x1b[2J"), "--reason: 1 to 200 printable"),
+    (("ban", "203.0.113.9", "--reason", "x" * 201), "--reason: 1 to 200 printable"),
+])
+def test_bad_bans_are_refused_and_change_nothing(pbxctl: Pbxctl, args: tuple[str, ...],
+                                                 message: str) -> None:
+    result = pbxctl("security", *args)
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert bans(pbxctl, "--all") == []
+
+
+def test_a_carrier_address_is_never_banned(pbxctl: Pbxctl) -> None:
+    pbxctl.ok("carrier", "add", "tele2", "--host", "127.0.0.2", "--auth", "ip",
+              "--match", "127.0.0.2", "--match", "192.0.2.0/24")
+    for address in ("127.0.0.2", "192.0.2.77"):
+        result = pbxctl("security", "ban", address)
+        assert result.exit_code == 2 and "never banned" in result.stderr
+
+
+def test_banning_twice_or_lifting_what_is_not_banned_fails(pbxctl: Pbxctl) -> None:
+    pbxctl.ok("security", "ban", "203.0.113.9")
+    again = pbxctl("security", "ban", "203.0.113.9")
+    assert again.exit_code == 1 and "203.0.113.9 is banned already" in again.stderr
+    missing = pbxctl("security", "unban", "198.51.100.1")
+    assert missing.exit_code == 1 and "198.51.100.1 is not banned" in missing.stderr
