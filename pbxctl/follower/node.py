@@ -14,6 +14,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pbxctl.ami_events import SecurityFailure
 from pbxctl.asterisk.ami import AmiEndpoint
 from pbxctl.asterisk.link import DEFAULT_POLICY, AmiLink, LinkPolicy, panoramisk_connector
 from pbxctl.billing.records import StoredCdr
@@ -111,7 +112,8 @@ class NodeFollower:
     def __init__(self, engine: AsyncEngine, node: FollowedNode,
                  policy: FollowPolicy = DEFAULT_FOLLOW, metrics: LinkMetrics | None = None,
                  say: Callable[[str], None] = log.info,
-                 on_stored: Callable[[StoredCdr], None] | None = None) -> None:
+                 on_stored: Callable[[StoredCdr], None] | None = None,
+                 on_failure: Callable[[str, SecurityFailure], None] | None = None) -> None:
         self._engine = engine
         self._node = node
         self._policy = policy
@@ -122,7 +124,7 @@ class NodeFollower:
         self._last_hand_over = 0.0
         self._settled: int | None = None          # file size before the last catch-up
         self.events = NodeEvents(engine, node.name, metrics, on_stored, policy.storage,
-                                 self._hand_over if node.cdr_csv else None)
+                                 self._hand_over if node.cdr_csv else None, on_failure)
         self._link = AmiLink(node.name, panoramisk_connector(node.endpoint, EVENT_CLASSES,
                                                              policy.link),
                              self.events.handlers(), self, policy.link)
