@@ -53,6 +53,16 @@ def emit_counts(counts: dict[str, int], as_json: bool) -> None:
         note(", ".join(f"{value} {key}" for key, value in counts.items()) + ".")
 
 
+def emit_file(text: str, output: Path | None, what: str) -> None:
+    """A CSV or other text file: to ``output`` (with a note of how many ``what`` rows it
+    has below its header) or to stdout."""
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        note(f"Wrote {text.count(chr(10)) - 1} {what} to {output}.")
+
+
 def read_input_file(path: Path) -> str:
     """A UTF-8 (BOM tolerated) text file, or stdin for ``-``; a clear usage error if not."""
     try:

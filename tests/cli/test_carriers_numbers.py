@@ -207,3 +207,24 @@ def test_numbering_plan_is_shipped_editable_and_importable(trunks: Pbxctl,
                                   "--json").stdout)
     assert counts["removed"] > 0
     assert len(json.loads(trunks.ok("numplan", "list", "--json").stdout)) == 3
+
+
+@pytest.mark.parametrize("description", [
+    'Premium"\n8809,emergency,"free', "Premium\n8809,emergency,free", "Premium\u2028x",
+    "Premium\x00", 'Say "hi"', "=HYPERLINK(1)", "x" * 65])
+def test_a_numplan_description_adds_no_row(trunks: Pbxctl, description: str) -> None:
+    """Issue 11 finding 8: a quote and a newline in --description added an emergency row."""
+    before = trunks.ok("numplan", "export").stdout
+    result = trunks("numplan", "set", "7809", "premium", "--description", description)
+    assert result.exit_code == 2 and "--description:" in result.stderr
+    assert trunks.ok("numplan", "export").stdout == before
+
+
+def test_numplan_export_reads_back_as_the_same_plan(trunks: Pbxctl, tmp_path: Path) -> None:
+    trunks.ok("numplan", "set", "7843", "local", "--description", "Kazan, Tatarstan (O'Hare)")
+    exported = tmp_path / "plan.csv"
+    trunks.ok("numplan", "export", "-o", str(exported))
+    assert '7843,local,"Kazan, Tatarstan (O\'Hare)"' in exported.read_text()
+    counts = json.loads(trunks.ok("numplan", "import", str(exported), "--replace",
+                                  "--json").stdout)
+    assert counts["added"] == counts["updated"] == counts["removed"] == 0
