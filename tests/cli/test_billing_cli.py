@@ -159,3 +159,20 @@ def test_report_cells_from_cdrs_are_no_formulas(billing: Pbxctl, tmp_path: Path)
              if c.value in (HYPERLINK, CALC)]
     assert {c.value for c in cells} == {HYPERLINK, CALC}
     assert {c.data_type for c in cells} == {"s"}
+
+
+def test_cdr_listings_send_no_terminal_escapes(billing: Pbxctl, tmp_path: Path) -> None:
+    """Issue 11 finding 11: Master.csv text reached the terminal as escape sequences."""
+    title, clear = "\x1b]0;pwned\x07", "\x1b[2J"
+    unrated = cdr(14, "kazan", clear + "201", "+7843" + title, "2026-10-01 05:00:00", 61,
+                  "PJSIP/beeline-14")
+    master = tmp_path / "Master.csv"
+    master.write_text(unrated + f'"kazan","201{title}{clear}"\n')
+    summary = billing.ok("cdr", "import", str(master))
+    listings = (billing.ok("cdr", "quarantine"), billing.ok("cdr", "unrated", "--month",
+                                                            "2026-10"))
+    for result in (summary, *listings):
+        assert not {"\x1b", "\x07"} & set(result.stdout + result.stderr)
+    assert r"201\x1b]0;pwned\x07\x1b[2J" in listings[0].stdout
+    assert r"\x1b[2J201" in listings[1].stdout
+    assert r"+7843\x1b]0;pwned\x07" in listings[1].stdout
