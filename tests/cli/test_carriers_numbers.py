@@ -228,3 +228,23 @@ def test_numplan_export_reads_back_as_the_same_plan(trunks: Pbxctl, tmp_path: Pa
     counts = json.loads(trunks.ok("numplan", "import", str(exported), "--replace",
                                   "--json").stdout)
     assert counts["added"] == counts["updated"] == counts["removed"] == 0
+
+
+@pytest.mark.parametrize("network", ["0.0.0.0/0", "::/0", "10.0.0.0/7", "2001::/31",
+                                     "::ffff:0:0/96", "::ffff:127.0.0.0/104"])
+def test_a_carrier_cannot_match_the_internet(trunks: Pbxctl, network: str) -> None:
+    """Issue 11 finding 11: ``--match 0.0.0.0/0`` made every address the carrier."""
+    added = trunks("carrier", "add", "evil", "--host", "127.0.0.9", "--auth", "ip",
+                   "--match", "127.0.0.9", "--match", network)
+    assert added.exit_code == 2 and "--match:" in added.stderr
+    assert trunks("carrier", "show", "evil").exit_code == 1
+    updated = trunks("carrier", "update", "tele2", "--match", network)
+    assert updated.exit_code == 2 and "--match:" in updated.stderr
+    assert json.loads(trunks.ok("carrier", "show", "tele2", "--json").stdout)["match"] == [
+        "127.0.0.2/32"]
+
+
+def test_a_carrier_may_match_networks_up_to_a_slash_8(trunks: Pbxctl) -> None:
+    trunks.ok("carrier", "update", "tele2", "--match", "10.0.0.0/8", "--match", "2001:db8::/32")
+    assert json.loads(trunks.ok("carrier", "show", "tele2", "--json").stdout)["match"] == [
+        "10.0.0.0/8", "2001:db8::/32"]
