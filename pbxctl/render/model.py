@@ -85,6 +85,7 @@ class CarrierConfig:
     max_channels: int | None = None
     username: str | None = None
     secret: str | None = None
+    send_names: bool = False
 
 
 @dataclass(frozen=True)

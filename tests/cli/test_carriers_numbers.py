@@ -248,3 +248,17 @@ def test_a_carrier_may_match_networks_up_to_a_slash_8(trunks: Pbxctl) -> None:
     trunks.ok("carrier", "update", "tele2", "--match", "10.0.0.0/8", "--match", "2001:db8::/32")
     assert json.loads(trunks.ok("carrier", "show", "tele2", "--json").stdout)["match"] == [
         "10.0.0.0/8", "2001:db8::/32"]
+
+
+def test_carriers_see_staff_names_only_when_told(trunks: Pbxctl, config_dir: Path) -> None:
+    """Issue 11 finding 11: outbound calls showed the phone's display name to carriers."""
+    shown = json.loads(trunks.ok("carrier", "show", "tele2", "--json").stdout)
+    assert shown["send_names"] is False
+    trunks.ok("carrier", "update", "mts", "--send-names")
+    assert json.loads(trunks.ok("carrier", "show", "mts", "--json").stdout)["send_names"]
+    audit = json.loads(trunks.ok("audit", "--json").stdout)
+    assert audit[-1]["after"]["send_names"] is True
+    trunks.ok("apply", "--offline")
+    dialplan = (config_dir / "extensions.conf").read_text()
+    assert "@tele2,120,b(pbxctl-present-caller-id^s^1(${ARG2},0))" in dialplan
+    assert "@mts,120,b(pbxctl-present-caller-id^s^1(${ARG2},1))" in dialplan
