@@ -15,12 +15,13 @@ NASTY = st.text(alphabet=st.sampled_from(list("aZя 09;[]\n\r\"'<>&$#{}()=,.-_\\
                 st.characters(), max_size=70)
 
 
-def _node(name: str = "Anna", city: str = "Kazan", department: str = "kazan") -> NodeConfig:
+def _node(name: str = "Anna", city: str = "Kazan", department: str = "kazan",
+          branch_name: str = "Kazan") -> NodeConfig:
     return NodeConfig(
         name="local", ami_host="127.0.0.1", ami_port=5038, ami_user="pbxctl",
         ami_secret="secret-123", sip_address="127.0.0.1", sip_port=5060,
         media_address="127.0.0.1",
-        branches=(BranchConfig("kazan", "Kazan", city,
+        branches=(BranchConfig("kazan", branch_name, city,
                                (PhoneConfig("201", name, "kazan", department, "a" * 32),)),))
 
 
@@ -48,8 +49,9 @@ def test_display_names_never_change_the_file_shape(text: str) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(NASTY)
-def test_city_and_department_never_change_the_file_shape(text: str) -> None:
-    for field_name, check in (("city", validation.display_name), ("department", validation.slug)):
+def test_branch_name_city_and_department_never_change_the_file_shape(text: str) -> None:
+    for field_name, check in (("city", validation.display_name), ("department", validation.slug),
+                              ("branch_name", validation.display_name)):
         try:
             value = check(field_name, text)
         except ValidationError:
