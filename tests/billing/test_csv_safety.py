@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,3 +34,12 @@ def test_no_cell_starts_a_formula_unless_it_is_a_number(text: str) -> None:
     cell = safe_cell(text)
     assert not cell.startswith(FORMULA_STARTS) or NUMERIC_RE.fullmatch(cell)
     assert cell in (text, "'" + text)
+
+
+def test_every_module_that_writes_csv_uses_the_rule() -> None:
+    package = Path(__file__).resolve().parent.parent.parent / "pbxctl"
+    writers = {path.relative_to(package).as_posix() for path in package.rglob("*.py")
+               if re.search(r"csv\.(writer|DictWriter)\(", path.read_text())}
+    assert writers == {"billing/formats.py", "numbering.py", "services/numbers.py"}
+    for name in writers:
+        assert re.search(r"\bsafe_(cell|row)\(", (package / name).read_text()), name
