@@ -114,8 +114,9 @@ class PlanEntry:
 
 _PLAN_PREFIX_RE = re.compile(r"[0-9]{1,15}")
 # Letters of any script, digits, space and . , ( ) / ' -: no quote, no control character,
-# no line or paragraph separator, so a description can never start another row.
-_DESCRIPTION_RE = re.compile(r"[^\W_][\w .,()/'-]{0,63}|")
+# no line or paragraph separator, so a description can never start another row; it starts
+# with a letter, a digit or "(" (never as a spreadsheet formula).
+_DESCRIPTION_RE = re.compile(r"(?:[^\W_]|\()[\w .,()/'-]{0,63}|")
 
 
 def plan_entry(prefix: str, dest_class: str, description: str = "") -> PlanEntry:
@@ -129,7 +130,8 @@ def plan_entry(prefix: str, dest_class: str, description: str = "") -> PlanEntry
     text = description.strip(" ")
     if not _DESCRIPTION_RE.fullmatch(text):
         raise ValidationError("description", "use up to 64 letters, digits, spaces and "
-                                             ". , ( ) / ' - (no quotes or line breaks)")
+                                             ". , ( ) / ' -, starting with a letter, a digit "
+                                             "or '(' (no \" and no line breaks)")
     return PlanEntry(digits, dest_class, text)
 
 
