@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
+from pbxctl.billing.csv_safety import safe_row
 from pbxctl.errors import ValidationError
 
 DEST_CLASSES = ("emergency", "local", "national", "mobile", "international", "premium",
@@ -112,6 +113,26 @@ class PlanEntry:
 
 
 _PLAN_PREFIX_RE = re.compile(r"[0-9]{1,15}")
+# Letters of any script, digits, space and . , ( ) / ' -: no quote, no control character,
+# no line or paragraph separator, so a description can never start another row; it starts
+# with a letter, a digit or "(" (never as a spreadsheet formula).
+_DESCRIPTION_RE = re.compile(r"(?:[^\W_]|\()[\w .,()/'-]{0,63}|")
+
+
+def plan_entry(prefix: str, dest_class: str, description: str = "") -> PlanEntry:
+    """One checked numbering-plan row (a ``+`` before the prefix is dropped); errors name
+    ``prefix``, ``class`` or ``description``."""
+    digits = prefix.strip(" ").removeprefix("+")
+    if not _PLAN_PREFIX_RE.fullmatch(digits):
+        raise ValidationError("prefix", f"{prefix!r} is not a prefix of digits")
+    if dest_class not in DEST_CLASSES:
+        raise ValidationError("class", f"unknown class {dest_class!r}")
+    text = description.strip(" ")
+    if not _DESCRIPTION_RE.fullmatch(text):
+        raise ValidationError("description", "use up to 64 letters, digits, spaces and "
+                                             ". , ( ) / ' -, starting with a letter, a digit "
+                                             "or '(' (no \" and no line breaks)")
+    return PlanEntry(digits, dest_class, text)
 
 
 def parse_plan_csv(text: str) -> list[PlanEntry]:
@@ -121,24 +142,31 @@ def parse_plan_csv(text: str) -> list[PlanEntry]:
         raise ValidationError("file", "the header must be prefix,class[,description]")
     entries, errors, seen = [], [], set()
     for line, row in enumerate(reader, start=2):
-        prefix = (row.get("prefix") or "").strip().lstrip("+")
-        dest_class = (row.get("class") or "").strip()
-        description = (row.get("description") or "").strip()
-        if not _PLAN_PREFIX_RE.fullmatch(prefix):
-            errors.append(f"line {line}: {prefix!r} is not a prefix of digits")
-        elif dest_class not in DEST_CLASSES:
-            errors.append(f"line {line}: unknown class {dest_class!r}")
-        elif prefix in seen:
-            errors.append(f"line {line}: prefix {prefix} appears twice")
-        elif not re.fullmatch(r"[\w .,()/'-]{0,64}", description):
-            errors.append(f"line {line}: description has characters that are not allowed")
+        try:
+            entry = plan_entry(row.get("prefix") or "", (row.get("class") or "").strip(),
+                               row.get("description") or "")
+        except ValidationError as exc:
+            errors.append(f"line {line}: {exc}")
+            continue
+        if entry.prefix in seen:
+            errors.append(f"line {line}: prefix {entry.prefix} appears twice")
         else:
-            seen.add(prefix)
-            entries.append(PlanEntry(prefix, dest_class, description))
+            seen.add(entry.prefix)
+            entries.append(entry)
     if errors:
         raise ValidationError("file", "; ".join(errors[:20]) +
                               (f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""))
     return entries
+
+
+def plan_csv(entries: Sequence[PlanEntry]) -> str:
+    """The plan as the CSV :func:`parse_plan_csv` reads back into the same rows (cells
+    through :func:`safe_row`, which leaves checked prefixes and descriptions as they are)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(("prefix", "class", "description"))
+    writer.writerows(safe_row((e.prefix, e.dest_class, e.description)) for e in entries)
+    return out.getvalue()
 
 
 def shipped_plan() -> list[PlanEntry]:

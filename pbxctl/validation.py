@@ -179,9 +179,26 @@ def sip_user(field: str, value: str) -> str:
     return value
 
 
+# The widest network a carrier's calls may come from: anything wider (up to /0, every
+# address) would let the whole internet call in as that carrier.
+WIDEST_PREFIX = {4: 8, 6: 32}
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
 def cidr(field: str, value: str) -> str:
-    """An IPv4/IPv6 address or network, as Asterisk's identify ``match`` takes it."""
+    """An IPv4/IPv6 address or network, as Asterisk's identify ``match`` takes it: at most
+    /8 wide for IPv4 and /32 for IPv6, and IPv4 written as IPv4 (not ``::ffff:…``)."""
     try:
-        return str(ipaddress.ip_network(value, strict=False))
+        network = ipaddress.ip_network(value, strict=False)
     except ValueError:
         raise ValidationError(field, f"{value!r} is not an IP address or network") from None
+    widest = WIDEST_PREFIX[network.version]
+    if network.prefixlen < widest:
+        raise ValidationError(field, f"{value!r} is wider than /{widest}: it would let "
+                                     "most of the internet in; list the carrier's own networks")
+    if isinstance(network, ipaddress.IPv6Network) and (
+            network.subnet_of(_IPV4_MAPPED) or network.supernet_of(_IPV4_MAPPED)):
+        raise ValidationError(field, f"{value!r} is an IPv4-mapped network; write the IPv4 "
+                                     "address or network itself")
+    return str(network)
+

@@ -94,7 +94,9 @@ _CARRIER_FIELDS = {
                       "description": "e164, plus or national:CC"},
     "max_channels": {"type": "integer", "minimum": 1},
     "qualify_seconds": {"type": "integer", "minimum": 0},
-    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}, "contract": _TEXT}
+    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}, "contract": _TEXT,
+    "send_names": {**_BOOL, "description": "Show callers' display names to the carrier "
+                                           "(default false)"}}
 _QUEUE_FIELDS = {
     "strategy": {"type": "string", "enum": ["ringall", "leastrecent", "rrmemory"]},
     "members": {"type": "array", "items": EXTENSION, "minItems": 1},

@@ -1,4 +1,7 @@
-"""Writing reports: CSV, the Excel-friendly CSV (BOM, ';', decimal comma), JSON, XLSX."""
+"""Writing reports: CSV, the Excel-friendly CSV (BOM, ';', decimal comma), JSON, XLSX.
+
+CSV cells go through :func:`pbxctl.billing.csv_safety.safe_cell`; XLSX cells are typed
+(strings are written as strings, never as formulas)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from typing import Any
 
 import xlsxwriter
 
+from pbxctl.billing.csv_safety import safe_row
+
 FORMATS = ("csv", "json", "xlsx")
 
 
@@ -24,13 +29,14 @@ def _cell(value: Any, decimal_comma: bool) -> str:
 
 def to_csv(rows: Sequence[Any], columns: Sequence[str], excel: bool = False) -> bytes:
     """CSV with a header; ``excel`` writes what Excel in a Swedish or Russian locale opens
-    correctly: UTF-8 with BOM, ';' between fields, decimal comma."""
+    correctly: UTF-8 with BOM, ';' between fields, decimal comma. Cells a spreadsheet
+    would run as formulas get a leading ``'`` (see :mod:`pbxctl.billing.csv_safety`)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";" if excel else ",", lineterminator="\r\n"
                         if excel else "\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow(_cell(getattr(row, c), excel) for c in columns)
+        writer.writerow(safe_row(_cell(getattr(row, c), excel) for c in columns))
     text = out.getvalue()
     return ("\ufeff" + text).encode("utf-8") if excel else text.encode("utf-8")
 

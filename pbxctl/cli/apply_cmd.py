@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pbxctl.cli.output import note
+from pbxctl.cli.output import note, printable
 from pbxctl.cli.runtime import run_units
 from pbxctl.errors import ApplyError
 from pbxctl.services.deploy import NodeApplied, apply_nodes
@@ -46,7 +46,7 @@ def show_applied(node: NodeApplied, dry_run: bool = False, offline: bool = False
     if not node.changes:
         note(f"node {node.node}: no change; Asterisk already runs this configuration.")
         return
-    click.echo(node.diff, nl=False)
+    click.echo(printable(node.diff), nl=False)
     changed = ", ".join(node.changes)
     if dry_run:
         note(f"node {node.node}: would change {changed} (dry run, nothing written).")

@@ -37,6 +37,9 @@ def _trunk_options(required: bool) -> Callable[[F], F]:
                          help="Seconds between OPTIONS pings, 0 = off [default: 30]."),
             click.option("--currency", default=None, help="[default: RUB]"),
             click.option("--contract", default=None, help="Contract reference."),
+            click.option("--send-names/--no-send-names", default=None,
+                         help="Show callers' display names (staff names) to this carrier "
+                              "[default: no: calls carry the number only]."),
         ]
         for option in reversed(options):
             func = option(func)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 
+from pbxctl.cli.output import printable
 from pbxctl.errors import FieldNamer, PbxctlError, ValidationError
 
 
@@ -33,7 +34,8 @@ def field_names(command: click.Command) -> FieldNamer:
 def presented(error: PbxctlError, command: click.Command | None = None
               ) -> click.ClickException:
     """The click exception that shows ``error`` for ``command`` (fields as its flags)."""
-    text = error.describe(field_names(command)) if command is not None else str(error)
+    text = printable(error.describe(field_names(command)) if command is not None
+                     else str(error))
     if isinstance(error, ValidationError):
         return InputRefused(text)
     return click.ClickException(text)

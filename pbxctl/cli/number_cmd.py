@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from pbxctl.cli.output import emit_counts, emit_rows, note, read_input_file
+from pbxctl.cli.output import emit_counts, emit_file, emit_rows, note, read_input_file
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.destinations import parse_destination
 from pbxctl.services.numbers import NumberSpec, number_snapshot, parse_fee
@@ -138,12 +138,7 @@ def export(ctx: click.Context, output: Path | None) -> None:
     async def work(s: Services) -> str:
         return await s.numbers.export_csv()
 
-    text = run_in_transaction(ctx, work)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        output.write_text(text, encoding="utf-8")
-        note(f"Wrote {text.count(chr(10)) - 1} numbers to {output}.")
+    emit_file(run_in_transaction(ctx, work), output, "numbers")
 
 
 @number.command("import")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from pbxctl.cli.output import emit_counts, emit_rows, note, read_input_file
+from pbxctl.cli.output import emit_counts, emit_file, emit_rows, note, read_input_file
 from pbxctl.cli.runtime import Services, run_in_transaction
-from pbxctl.numbering import DEST_CLASSES
+from pbxctl.numbering import DEST_CLASSES, PlanEntry
 
 
 @click.group()
@@ -41,13 +41,12 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def set_(ctx: click.Context, prefix: str, dest_class: str, description: str) -> None:
     """Add or change one prefix."""
-    row = f"prefix,class,description\n{prefix},{dest_class},\"{description}\"\n"
 
-    async def work(s: Services) -> dict[str, int]:
-        return await s.numplan.set(row)
+    async def work(s: Services) -> PlanEntry:
+        return await s.numplan.set(prefix, dest_class, description)
 
-    run_in_transaction(ctx, work)
-    note(f"{prefix} is {dest_class}. Run 'pbxctl apply'.")
+    entry = run_in_transaction(ctx, work)
+    note(f"{entry.prefix} is {entry.dest_class}. Run 'pbxctl apply'.")
 
 
 @numplan.command("remove")
@@ -61,6 +60,19 @@ def remove(ctx: click.Context, prefix: str) -> None:
 
     run_in_transaction(ctx, work)
     note(f"{prefix} removed from the numbering plan. Run 'pbxctl apply'.")
+
+
+@numplan.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write to FILE instead of stdout.")
+@click.pass_context
+def export(ctx: click.Context, output: Path | None) -> None:
+    """The plan as CSV (prefix,class,description), as 'numplan import' reads it."""
+
+    async def work(s: Services) -> str:
+        return await s.numplan.export_csv()
+
+    emit_file(run_in_transaction(ctx, work), output, "prefixes")
 
 
 @numplan.command("import")

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
+
+# C0 and C1 controls (ESC, BEL, CR, CSI …) but LF, bidi overrides and isolates, line and
+# paragraph separators: what could move the cursor, retitle the window or hide text.
+_CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029"
+                         r"\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: every control character but LF is shown as
+    its escape (``\\x1b``), so data from outside (Master.csv, AMI, a node's files) cannot
+    send escape sequences."""
+    return _CONTROL_RE.sub(lambda found: ascii(found.group())[1:-1], text)
 
 
 def emit_json(data: Any) -> None:
@@ -22,8 +35,8 @@ def emit_table(rows: Sequence[dict[str, Any]], columns: Sequence[str],
     if not rows:
         note(empty)
         return
-    cells = [[str(row.get(col, "") if row.get(col) is not None else "") for col in columns]
-             for row in rows]
+    cells = [[printable(str(row.get(col, "") if row.get(col) is not None else ""))
+              .replace("\n", "\\n") for col in columns] for row in rows]
     widths = [max(len(col), *(len(r[i]) for r in cells)) for i, col in enumerate(columns)]
     header = (col.upper().ljust(w) for col, w in zip(columns, widths, strict=True))
     click.echo("  ".join(header).rstrip())
@@ -42,7 +55,7 @@ def emit_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: b
 
 def note(message: str) -> None:
     """A message for the person at the terminal (stderr, so pipes carry only data)."""
-    click.echo(message, err=True)
+    click.echo(printable(message), err=True)
 
 
 def emit_counts(counts: dict[str, int], as_json: bool) -> None:
@@ -51,6 +64,16 @@ def emit_counts(counts: dict[str, int], as_json: bool) -> None:
         emit_json(counts)
     else:
         note(", ".join(f"{value} {key}" for key, value in counts.items()) + ".")
+
+
+def emit_file(text: str, output: Path | None, what: str) -> None:
+    """A CSV or other text file: to ``output`` (with a note of how many ``what`` rows it
+    has below its header) or to stdout."""
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        note(f"Wrote {text.count(chr(10)) - 1} {what} to {output}.")
 
 
 def read_input_file(path: Path) -> str:

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from pbxctl.cli.output import emit_json, emit_table
+from pbxctl.cli.output import emit_json, emit_table, printable
 from pbxctl.cli.runtime import run_in_transaction
 from pbxctl.services.live_switches import CrisisState
 from pbxctl.services.read.catch_up import CatchUpState
@@ -22,7 +22,8 @@ def _gather(ctx: click.Context, node: str | None
 
 def _show(statuses: list[NodeStatus], crisis: list[CrisisState]) -> None:
     for status in statuses:
-        head = "connected" if status.connected else f"NOT CONNECTED ({status.error})"
+        head = ("connected" if status.connected
+                else f"NOT CONNECTED ({printable(status.error or '')})")
         click.echo(f"node {status.node}: AMI {head}; {status.active_calls} active call(s)")
         if status.catch_up:
             click.echo(f"  CDRs: {_catch_up_line(status.catch_up)}")

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -179,6 +180,8 @@ class Carrier(Base):
     qualify_seconds: Mapped[int] = mapped_column(Integer, default=30)
     currency: Mapped[str] = mapped_column(String(3))
     contract: Mapped[str | None] = mapped_column(String(64))
+    # False: calls through this carrier carry no display name (staff names stay inside).
+    send_names: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
 from pbxctl import names
 from pbxctl.destinations import Destination
 from pbxctl.numbering import DialingRules, NumberFormat, PlanEntry
+
+# Anything but letters, digits, space and . ' ( ) - ends a voicemail.conf field or line.
+_MAILBOX_SEPARATORS_RE = re.compile(r"[^\w .'()-]")
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,13 @@ class PhoneConfig:
     branch: str
     department: str
     sip_ha1: str
+
+    @property
+    def mailbox_name(self) -> str:
+        """The display name as voicemail.conf's full-name field: that line is
+        ``pin,name,email,pager,options`` (options split by ``|``) with no escaping, so a
+        comma ("Ivanov, Ivan") or any other separator becomes a space."""
+        return " ".join(_MAILBOX_SEPARATORS_RE.sub(" ", self.display_name).split())
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,7 @@ class CarrierConfig:
     max_channels: int | None = None
     username: str | None = None
     secret: str | None = None
+    send_names: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,12 @@ class CarrierSpec:
     qualify_seconds: int | None = None
     currency: str | None = None
     contract: str | None = None
+    send_names: bool | None = None
 
 
 NEW_CARRIER_DEFAULTS = CarrierSpec(port=5060, transport="udp", number_format="e164",
-                                   qualify_seconds=30, currency="RUB", match=())
+                                   qualify_seconds=30, currency="RUB", match=(),
+                                   send_names=False)
 
 
 def carrier_snapshot(carrier: Carrier) -> Snapshot:
@@ -49,6 +51,7 @@ def carrier_snapshot(carrier: Carrier) -> Snapshot:
         "username": carrier.username, "number_format": carrier.number_format,
         "max_channels": carrier.max_channels, "qualify_seconds": carrier.qualify_seconds,
         "currency": carrier.currency, "contract": carrier.contract,
+        "send_names": carrier.send_names,
     }
 
 
@@ -84,7 +87,8 @@ class CarrierService:
             auth=carrier.auth, match=tuple(carrier.match), username=carrier.username,
             secret=carrier.secret, number_format=carrier.number_format,
             max_channels=carrier.max_channels, qualify_seconds=carrier.qualify_seconds,
-            currency=carrier.currency, contract=carrier.contract)
+            currency=carrier.currency, contract=carrier.contract,
+            send_names=carrier.send_names)
         merged = replace(current, **{k: val for k, val in vars(spec).items() if val is not None})
         self._apply(carrier, merged)
         after = carrier_snapshot(carrier)
@@ -156,6 +160,7 @@ class CarrierService:
         carrier.qualify_seconds = spec.qualify_seconds
         carrier.currency = v.currency("currency", spec.currency or "RUB")
         carrier.contract = v.contract("contract", spec.contract) if spec.contract else None
+        carrier.send_names = bool(spec.send_names)
 
     async def _find(self, slug: str) -> Carrier | None:
         return await self._session.scalar(select(Carrier).where(Carrier.slug == slug))

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from pbxctl import validation as v
+from pbxctl.billing.csv_safety import safe_cell
 from pbxctl.db.models import Branch, Carrier, NumberPeriod, PhoneNumber, utcnow
 from pbxctl.destinations import Destination, parse_destination
 from pbxctl.errors import ConflictError, NotFoundError, PbxctlError, ValidationError
@@ -162,7 +163,7 @@ class NumberService:
         writer.writeheader()
         for number in await self.list():
             snap = number_snapshot(number)
-            writer.writerow({k: snap[k] or "" for k in EXPORT_COLUMNS})
+            writer.writerow({k: safe_cell(str(snap[k] or "")) for k in EXPORT_COLUMNS})
         return out.getvalue()
 
     async def import_csv(self, text: str, replace: bool = False) -> dict[str, int]:

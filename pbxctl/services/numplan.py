@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.db.models import NumberingPrefix
 from pbxctl.errors import NotFoundError
-from pbxctl.numbering import PlanEntry, parse_plan_csv, shipped_plan
+from pbxctl.numbering import PlanEntry, parse_plan_csv, plan_csv, plan_entry, shipped_plan
 from pbxctl.services.audit import AuditTrail
 
 
@@ -34,9 +34,16 @@ class NumberingPlanService:
                                               description=e.description) for e in entries)
         return len(entries)
 
-    async def set(self, text: str) -> dict[str, int]:
-        """Add or change rows given as CSV (``prefix,class,description``)."""
-        return await self._upsert(parse_plan_csv(text), replace=False)
+    async def set(self, prefix: str, dest_class: str, description: str = "") -> PlanEntry:
+        """Add or change one row (checked field by field: ``prefix``, ``class``,
+        ``description``)."""
+        entry = plan_entry(prefix, dest_class, description)
+        await self._upsert([entry], replace=False)
+        return entry
+
+    async def export_csv(self) -> str:
+        """The plan as a file ``import`` reads back (header ``prefix,class,description``)."""
+        return plan_csv(await self.entries())
 
     async def import_csv(self, text: str, replace: bool = False) -> dict[str, int]:
         """Import a plan file; all rows are checked first. ``replace`` drops other rows."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 STARTUP_SECONDS = 0.5
 _INVITE_RE = re.compile(r"INVITE ruri_user=(?P<ruri_user>\S*) from_user=(?P<from_user>\S*) "
-                        r"pai_user=(?P<pai_user>\S*)")
+                        r"pai_user=(?P<pai_user>\S*) from_name=(?P<from_name>.*)")
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 _ports = itertools.count(5071)
 # SIPp binds audio RTP at -mp and video at -mp + 2: keep 4 apart, above Asterisk's RTP range.
@@ -143,7 +143,8 @@ class BackgroundSipp:
         _running.append(self.process)
 
     def invites(self) -> list[dict[str, str]]:
-        """The INVITEs a carrier scenario logged: ruri_user, from_user, pai_user."""
+        """The INVITEs a carrier scenario logged: ruri_user, from_user, pai_user,
+        from_name (the From display name)."""
         if self.log_file is None or not self.log_file.exists():
             return []
         return [m.groupdict() for m in _INVITE_RE.finditer(self.log_file.read_text())]

@@ -118,3 +118,61 @@ def test_large_imports_take_the_copy_path_and_stay_idempotent(billing: Pbxctl,
                                  "PJSIP/tele2-0501"))
     second = json.loads(billing.ok("cdr", "import", str(master), "--json").stdout)
     assert (second["inserted"], second["duplicates"]) == (1, 500)
+
+
+HYPERLINK = '=HYPERLINK("http://x","y")'
+CALC = "=cmd|' /C calc'!A0"
+
+
+def test_report_cells_from_cdrs_are_no_formulas(billing: Pbxctl, tmp_path: Path) -> None:
+    """Issue 11 finding 4: a Master.csv line's accountcode and src reach the reports."""
+    row = next(csv.reader(io.StringIO(cdr(14, "x", "201", "+78432000000",
+                                         "2026-10-01 05:00:00", 61, "PJSIP/tele2-14"))))
+    row[0], row[1] = HYPERLINK, CALC
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(row)
+    line = out.getvalue()
+    master = tmp_path / "Master.csv"
+    master.write_bytes(MASTER + line.encode())
+    assert json.loads(billing.ok("cdr", "import", str(master), "--json").stdout)[
+        "quarantined"] == 0
+
+    plain = list(csv.DictReader(io.StringIO(billing.ok(
+        "report", "costs", "--month", "2026-10", "--detail").stdout)))
+    excel = tmp_path / "excel.csv"
+    billing.ok("report", "costs", "--month", "2026-10", "--detail", "--excel", "-o", str(excel))
+    excel_rows = list(csv.DictReader(io.StringIO(excel.read_text("utf-8-sig")), delimiter=";"))
+    for rows in (plain, excel_rows):
+        bad = next(r for r in rows if r["department"].endswith(HYPERLINK))
+        assert (bad["department"], bad["extension"]) == ("'" + HYPERLINK, "'" + CALC)
+        assert bad["destination"] == "+78432000000"
+        assert {r["destination"][:2] for r in rows} <= {"+7", "+4"}
+    totals = list(csv.DictReader(io.StringIO(billing.ok(
+        "report", "costs", "--month", "2026-10").stdout)))
+    assert "'" + HYPERLINK in {r["department"] for r in totals}
+
+    book_path = tmp_path / "costs.xlsx"
+    billing.ok("report", "costs", "--month", "2026-10", "--format", "xlsx", "--detail", "-o",
+               str(book_path))
+    book = openpyxl.load_workbook(book_path)
+    cells = [c for sheet in book for row in sheet.iter_rows() for c in row
+             if c.value in (HYPERLINK, CALC)]
+    assert {c.value for c in cells} == {HYPERLINK, CALC}
+    assert {c.data_type for c in cells} == {"s"}
+
+
+def test_cdr_listings_send_no_terminal_escapes(billing: Pbxctl, tmp_path: Path) -> None:
+    """Issue 11 finding 11: Master.csv text reached the terminal as escape sequences."""
+    title, clear = "\x1b]0;pwned\x07", "\x1b[2J"
+    unrated = cdr(14, "kazan", clear + "201", "+7843" + title, "2026-10-01 05:00:00", 61,
+                  "PJSIP/beeline-14")
+    master = tmp_path / "Master.csv"
+    master.write_text(unrated + f'"kazan","201{title}{clear}"\n')
+    summary = billing.ok("cdr", "import", str(master))
+    listings = (billing.ok("cdr", "quarantine"), billing.ok("cdr", "unrated", "--month",
+                                                            "2026-10"))
+    for result in (summary, *listings):
+        assert not {"\x1b", "\x07"} & set(result.stdout + result.stderr)
+    assert r"201\x1b]0;pwned\x07\x1b[2J" in listings[0].stdout
+    assert r"\x1b[2J201" in listings[1].stdout
+    assert r"+7843\x1b]0;pwned\x07" in listings[1].stdout

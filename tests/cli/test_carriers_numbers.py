@@ -207,3 +207,58 @@ def test_numbering_plan_is_shipped_editable_and_importable(trunks: Pbxctl,
                                   "--json").stdout)
     assert counts["removed"] > 0
     assert len(json.loads(trunks.ok("numplan", "list", "--json").stdout)) == 3
+
+
+@pytest.mark.parametrize("description", [
+    'Premium"\n8809,emergency,"free', "Premium\n8809,emergency,free", "Premium\u2028x",
+    "Premium\x00", 'Say "hi"', "=HYPERLINK(1)", "x" * 65])
+def test_a_numplan_description_adds_no_row(trunks: Pbxctl, description: str) -> None:
+    """Issue 11 finding 8: a quote and a newline in --description added an emergency row."""
+    before = trunks.ok("numplan", "export").stdout
+    result = trunks("numplan", "set", "7809", "premium", "--description", description)
+    assert result.exit_code == 2 and "--description:" in result.stderr
+    assert trunks.ok("numplan", "export").stdout == before
+
+
+def test_numplan_export_reads_back_as_the_same_plan(trunks: Pbxctl, tmp_path: Path) -> None:
+    trunks.ok("numplan", "set", "7843", "local", "--description", "Kazan, Tatarstan (O'Hare)")
+    exported = tmp_path / "plan.csv"
+    trunks.ok("numplan", "export", "-o", str(exported))
+    assert '7843,local,"Kazan, Tatarstan (O\'Hare)"' in exported.read_text()
+    counts = json.loads(trunks.ok("numplan", "import", str(exported), "--replace",
+                                  "--json").stdout)
+    assert counts["added"] == counts["updated"] == counts["removed"] == 0
+
+
+@pytest.mark.parametrize("network", ["0.0.0.0/0", "::/0", "10.0.0.0/7", "2001::/31",
+                                     "::ffff:0:0/96", "::ffff:127.0.0.0/104"])
+def test_a_carrier_cannot_match_the_internet(trunks: Pbxctl, network: str) -> None:
+    """Issue 11 finding 11: ``--match 0.0.0.0/0`` made every address the carrier."""
+    added = trunks("carrier", "add", "evil", "--host", "127.0.0.9", "--auth", "ip",
+                   "--match", "127.0.0.9", "--match", network)
+    assert added.exit_code == 2 and "--match:" in added.stderr
+    assert trunks("carrier", "show", "evil").exit_code == 1
+    updated = trunks("carrier", "update", "tele2", "--match", network)
+    assert updated.exit_code == 2 and "--match:" in updated.stderr
+    assert json.loads(trunks.ok("carrier", "show", "tele2", "--json").stdout)["match"] == [
+        "127.0.0.2/32"]
+
+
+def test_a_carrier_may_match_networks_up_to_a_slash_8(trunks: Pbxctl) -> None:
+    trunks.ok("carrier", "update", "tele2", "--match", "10.0.0.0/8", "--match", "2001:db8::/32")
+    assert json.loads(trunks.ok("carrier", "show", "tele2", "--json").stdout)["match"] == [
+        "10.0.0.0/8", "2001:db8::/32"]
+
+
+def test_carriers_see_staff_names_only_when_told(trunks: Pbxctl, config_dir: Path) -> None:
+    """Issue 11 finding 11: outbound calls showed the phone's display name to carriers."""
+    shown = json.loads(trunks.ok("carrier", "show", "tele2", "--json").stdout)
+    assert shown["send_names"] is False
+    trunks.ok("carrier", "update", "mts", "--send-names")
+    assert json.loads(trunks.ok("carrier", "show", "mts", "--json").stdout)["send_names"]
+    audit = json.loads(trunks.ok("audit", "--json").stdout)
+    assert audit[-1]["after"]["send_names"] is True
+    trunks.ok("apply", "--offline")
+    dialplan = (config_dir / "extensions.conf").read_text()
+    assert "@tele2,120,b(pbxctl-present-caller-id^s^1(${ARG2},0))" in dialplan
+    assert "@mts,120,b(pbxctl-present-caller-id^s^1(${ARG2},1))" in dialplan

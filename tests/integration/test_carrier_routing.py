@@ -78,7 +78,9 @@ def test_inbound_follows_the_number_across_carriers(
 
 def test_outbound_fails_over_with_the_branch_caller_id(
         company_on_trunks: tuple[Pbxctl, SoftPhone, SoftPhone], tmp_path: Path) -> None:
-    _pbxctl, anna, _ivan = company_on_trunks
+    pbxctl, anna, _ivan = company_on_trunks
+    pbxctl.ok("carrier", "update", "mts", "--send-names")
+    pbxctl.ok("apply")
     rejecting = TELE2.reject_calls(tmp_path, code=503)
     answering = MTS.answer_one_call(tmp_path)
     before = len(sandbox.cdr_rows())
@@ -87,9 +89,12 @@ def test_outbound_fails_over_with_the_branch_caller_id(
     assert rejecting.wait().ok and answering.wait().ok
 
     (tried,) = rejecting.invites()
-    assert tried == {"ruri_user": "8432000000", "from_user": "8435550101", "pai_user": ""}
+    # Issue 11: the staff name reaches only a carrier told to see it (mts, --send-names).
+    assert tried == {"ruri_user": "8432000000", "from_user": "8435550101", "pai_user": "",
+                     "from_name": ""}
     (carried,) = answering.invites()
     assert carried["ruri_user"] == "+78432000000" and carried["from_user"] == DID
+    assert carried["from_name"] == "Anna Petrova"
 
     rows = [r for r in sandbox.cdr_rows()[before:] if r["src"] == "201"]
     answered = [r for r in rows if r["disposition"] == "ANSWERED"]

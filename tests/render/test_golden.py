@@ -51,7 +51,7 @@ def company_node() -> NodeConfig:
         carriers=(
             CarrierConfig("mts", "sip.mts.example", 5060, "tcp", "register", (),
                           NumberFormat("plus"), username="kazan01", secret="golden-trunk",
-                          max_channels=10),
+                          max_channels=10, send_names=True),
             CarrierConfig("tele2", "127.0.0.2", 5060, "udp", "ip", ("127.0.0.2/32",),
                           NumberFormat("national", "7")),
         ),

@@ -15,12 +15,13 @@ NASTY = st.text(alphabet=st.sampled_from(list("aZя 09;[]\n\r\"'<>&$#{}()=,.-_\\
                 st.characters(), max_size=70)
 
 
-def _node(name: str = "Anna", city: str = "Kazan", department: str = "kazan") -> NodeConfig:
+def _node(name: str = "Anna", city: str = "Kazan", department: str = "kazan",
+          branch_name: str = "Kazan") -> NodeConfig:
     return NodeConfig(
         name="local", ami_host="127.0.0.1", ami_port=5038, ami_user="pbxctl",
         ami_secret="secret-123", sip_address="127.0.0.1", sip_port=5060,
         media_address="127.0.0.1",
-        branches=(BranchConfig("kazan", "Kazan", city,
+        branches=(BranchConfig("kazan", branch_name, city,
                                (PhoneConfig("201", name, "kazan", department, "a" * 32),)),))
 
 
@@ -36,20 +37,30 @@ def _shape(files: dict[str, str]) -> dict[str, list[str]]:
 BASELINE = _shape(render_node(_node(), TEMPLATES).files)
 
 
+def _mailbox_fields(files: dict[str, str]) -> list[str]:
+    (line,) = [x for x in files["voicemail.conf"].splitlines() if x.startswith("201 => ")]
+    return line.removeprefix("201 => ").split(",")
+
+
 @settings(max_examples=300, deadline=None)
 @given(NASTY)
 def test_display_names_never_change_the_file_shape(text: str) -> None:
+    """Nor add a field to the voicemail mailbox line (``pin,name,email,pager,options``)."""
     try:
         name = validation.display_name("--name", text)
     except ValidationError:
         return
-    assert _shape(render_node(_node(name=name), TEMPLATES).files) == BASELINE
+    files = render_node(_node(name=name), TEMPLATES).files
+    assert _shape(files) == BASELINE
+    pin, full_name = _mailbox_fields(files)
+    assert pin == "" and full_name.strip() and not set(full_name) & set("|;=\n\r")
 
 
 @settings(max_examples=300, deadline=None)
 @given(NASTY)
-def test_city_and_department_never_change_the_file_shape(text: str) -> None:
-    for field_name, check in (("city", validation.display_name), ("department", validation.slug)):
+def test_branch_name_city_and_department_never_change_the_file_shape(text: str) -> None:
+    for field_name, check in (("city", validation.display_name), ("department", validation.slug),
+                              ("branch_name", validation.display_name)):
         try:
             value = check(field_name, text)
         except ValidationError:
@@ -64,3 +75,13 @@ def test_renderer_refuses_unsafe_values_that_bypass_validation() -> None:
         except RenderError:
             continue
         raise AssertionError(f"{bad!r} was rendered")
+
+
+def test_a_comma_in_a_name_sets_no_voicemail_email_or_pager() -> None:
+    """Issue 11 finding 8: ``ext add … --name "Eve, root, 12345"``."""
+    name = validation.display_name("name", "Eve, root, 12345")
+    assert _mailbox_fields(render_node(_node(name=name), TEMPLATES).files) == [
+        "", "Eve root 12345"]
+    name = validation.display_name("name", "Ivanov, Ivan (sales)")
+    assert _mailbox_fields(render_node(_node(name=name), TEMPLATES).files) == [
+        "", "Ivanov Ivan (sales)"]

@@ -56,7 +56,7 @@ def _carrier_config(carrier: Carrier) -> CarrierConfig:
         auth=carrier.auth, match=tuple(carrier.match),
         number_format=parse_number_format("number_format", carrier.number_format),
         qualify_seconds=carrier.qualify_seconds, max_channels=carrier.max_channels,
-        username=carrier.username, secret=carrier.secret)
+        username=carrier.username, secret=carrier.secret, send_names=carrier.send_names)
 
 
 async def load_node_config(session: AsyncSession, node: Node) -> NodeConfig:
