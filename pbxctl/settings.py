@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pbxctl.errors import PbxctlError
@@ -55,6 +55,13 @@ class Settings(BaseSettings):
                                        "webhook delivery; each further retry waits twice as long.")
     webhook_max_attempts: int = Field(default=15, ge=1)
     webhook_timeout: float = Field(default=10.0, gt=0)
+    secrets_key_file: Path | None = Field(
+        default=None, description="File (mode 0600) with the key that encrypts the secrets "
+                                  "in the database [default: next to the SQLite database, "
+                                  "<database>.key; /etc/pbxctl/secrets.key for PostgreSQL].")
+    secrets_key: SecretStr | None = Field(
+        default=None, description="The key itself (PBXCTL_SECRETS_KEY), used instead of "
+                                  "the key file; several keys, comma-separated, newest first.")
 
     @field_validator("database_url")
     @classmethod

@@ -8,9 +8,11 @@ from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 import click
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.cli.errors import presented
+from pbxctl.db.key_files import key_source
 from pbxctl.db.schema_check import require_schema as require_schema  # for serve
 from pbxctl.db.session import make_engine
 from pbxctl.errors import PbxctlError
@@ -29,6 +31,11 @@ def settings_of(ctx: click.Context) -> Settings:
     return settings
 
 
+def engine_for(settings: Settings) -> AsyncEngine:
+    """An engine on the configured database, sealing secrets with the configured keys."""
+    return make_engine(settings.database_url, key_source(settings))
+
+
 def run_in_transaction(ctx: click.Context, work: Callable[[Services], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction: everything it changes commits together or not at all."""
 
@@ -45,7 +52,7 @@ def run_units(ctx: click.Context, work: Callable[[UnitOfWork], Awaitable[T]]) ->
     settings = settings_of(ctx)
 
     async def main() -> T:
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         actor = Actor(settings.actor or os_user(), "cli")
 
         def unit() -> AbstractAsyncContextManager[Services]:
@@ -61,6 +68,18 @@ def run_units(ctx: click.Context, work: Callable[[UnitOfWork], Awaitable[T]]) ->
         return asyncio.run(main())
     except PbxctlError as exc:     # named in this command's words: --ext-range, not ext_range
         raise presented(exc, ctx.command) from None
+    except StatementError as exc:  # a secret that could not be sealed or opened
+        if isinstance(exc.orig, PbxctlError):
+            raise presented(exc.orig, ctx.command) from None
+        raise
+
+
+async def open_secrets(engine: AsyncEngine, settings: Settings) -> None:
+    """Fail at the start (of ``serve``), not at the first AMI login or webhook, when the
+    stored secrets do not open with the configured key."""
+    async with unit_of_work(engine, Actor(settings.actor or os_user(), "cli"),
+                            settings) as services:
+        await services.secrets.verify()
 
 
 def run_with_engine(ctx: click.Context, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
@@ -68,7 +87,7 @@ def run_with_engine(ctx: click.Context, work: Callable[[AsyncEngine], Awaitable[
     settings = settings_of(ctx)
 
     async def main() -> T:
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             return await work(engine)
         finally:
