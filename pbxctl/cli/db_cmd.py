@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import Services, run_in_transaction, run_with_engine, settings_of
 from pbxctl.db import migrate
-from pbxctl.db.key_files import key_source
+from pbxctl.db.session import key_source
 
 
 @click.command()

@@ -12,9 +12,9 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.cli.errors import presented
-from pbxctl.db.key_files import key_source
+from pbxctl.cli.output import note
 from pbxctl.db.schema_check import require_schema as require_schema  # for serve
-from pbxctl.db.session import make_engine
+from pbxctl.db.session import database_file_warning, key_source, make_engine
 from pbxctl.errors import PbxctlError
 from pbxctl.services.audit import Actor
 from pbxctl.services.bundle import Services as Services  # re-exported for the commands
@@ -32,7 +32,11 @@ def settings_of(ctx: click.Context) -> Settings:
 
 
 def engine_for(settings: Settings) -> AsyncEngine:
-    """An engine on the configured database, sealing secrets with the configured keys."""
+    """An engine on the configured database, sealing secrets with the configured keys
+    (a warning on stderr first when the SQLite file may be read by other users)."""
+    warning = database_file_warning(settings.database_url)
+    if warning:
+        note(warning)
     return make_engine(settings.database_url, key_source(settings))
 
 

@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from sqlalchemy.engine import make_url
 
 from pbxctl.errors import PbxctlError
-from pbxctl.settings import DEFAULT_CONFIG_FILE, Settings
 
 KEY_FILE_MODE = 0o600
 KEY_ENV = "PBXCTL_SECRETS_KEY"
@@ -83,17 +81,3 @@ class KeySource:
             Path(temp_name).unlink(missing_ok=True)
             raise
 
-
-def key_source(settings: Settings) -> KeySource:
-    """Where ``settings`` say the keys are."""
-    key = settings.secrets_key.get_secret_value() if settings.secrets_key else None
-    return KeySource(key, settings.secrets_key_file or default_key_file(settings.database_url))
-
-
-def default_key_file(database_url: str) -> Path:
-    """Next to a SQLite database file, else in pbxctl's configuration directory."""
-    database = make_url(database_url).database
-    if make_url(database_url).get_backend_name() == "sqlite" and database not in (
-            None, "", ":memory:"):
-        return Path(f"{database}.key")
-    return DEFAULT_CONFIG_FILE.parent / "secrets.key"
