@@ -17,9 +17,11 @@ from sqlalchemy import select, text
 
 from pbxctl.db.models import Node
 from pbxctl.db.session import make_engine, transaction
+from pbxctl.errors import PbxctlError
 from pbxctl.render import TemplateSet, render_node
 from pbxctl.services.extensions import sip_ha1
 from pbxctl.services.read.desired_state import load_node_config
+from pbxctl.services.secrets import SecretsService
 from tests.conftest import Pbxctl
 
 RAW_SECRETS = "SELECT ami_secret FROM nodes UNION ALL SELECT secret FROM carriers " \
@@ -196,3 +198,29 @@ def test_init_encrypts_secrets_an_older_pbxctl_kept_in_clear(
     assert "clear text" not in json.loads(pbxctl.ok("secrets", "status", "--json").stdout)[
         "counts"]
     assert "legacy-secret-1" in (rendered(pbxctl.database_url))["manager.conf"]
+
+
+def test_a_rotation_that_fails_keeps_the_old_key(secrets: dict[str, str], company: Pbxctl,
+                                                  key_file: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    before, old_key = rendered(company.database_url), key_file.read_text()
+
+    async def broken(self: SecretsService) -> int:
+        raise PbxctlError("the database went away")
+
+    monkeypatch.setattr(SecretsService, "seal_all", broken)
+    failed = company("secrets", "rotate-key")
+    assert failed.exit_code == 1 and "went away" in failed.stderr
+    assert key_file.read_text() == old_key and _mode(key_file) == 0o600
+    assert rendered(company.database_url) == before
+    assert not any(e["action"] == "rotate-key"
+                   for e in json.loads(company.ok("audit", "--json").stdout))
+
+
+def test_keys_from_the_environment_are_not_rotated_by_pbxctl(
+        secrets: dict[str, str], company: Pbxctl, key_file: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PBXCTL_SECRETS_KEY", key_file.read_text().strip())
+    refused = company("secrets", "rotate-key")
+    assert refused.exit_code == 1 and "secrets_key_file" in refused.stderr
+    assert rendered(company.database_url)["pjsip.conf"]
