@@ -40,7 +40,9 @@ def test_carrier_secret_is_never_shown(trunks: Pbxctl) -> None:
 
 @pytest.mark.parametrize(("args", "field"), [
     (("--auth", "ip"), "--match"),
-    (("--auth", "register", "--username", "u1"), "--username/--secret"),
+    # an empty secret (with none at all, pbxctl asks for it)
+    (("--auth", "register", "--username", "u1", "--secret-file", "/dev/null"),
+     "--username/--secret"),
     (("--auth", "ip", "--match", "127.0.0.2; x"), "--match"),
     (("--auth", "ip", "--match", "127.0.0.2", "--number-format", "national:x"),
      "--number-format"),
