@@ -27,9 +27,9 @@ DATABASE_FILE_MODE = 0o600
 
 
 def make_engine(database_url: str, keys: KeySource | None = None) -> AsyncEngine:
-    """An engine whose secret columns use ``keys`` (default: the keys the environment
-    names). SQLite gets its file created 0600 (a warning when it is wider), foreign keys
-    enforced and a busy timeout."""
+    """An engine whose secret columns use ``keys`` (default: those the environment names,
+    for scripts and tests; the CLI passes those of its settings). SQLite gets its file
+    created 0600, foreign keys enforced and a busy timeout."""
     engine = create_async_engine(database_url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         path = sqlite_file(database_url)
