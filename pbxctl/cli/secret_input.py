@@ -20,7 +20,8 @@ Asks = Callable[[dict[str, Any]], bool]
 def secret_option(flag: str, what: str, prompt: Asks | None = None) -> Callable[[F], F]:
     """Options ``FLAG``, ``FLAG-file`` and ``FLAG-env``, given to the command as one
     value under FLAG's name (None when none was given); when none was given and
-    ``prompt`` says so for the command's other values, the secret is asked for."""
+    ``prompt`` says so for the command's other values, the secret is asked for at a
+    terminal."""
     name = flag.lstrip("-").replace("-", "_")
 
     def decorate(func: F) -> F:
@@ -48,12 +49,15 @@ def secret_option(flag: str, what: str, prompt: Asks | None = None) -> Callable[
 
 def read_secret(given: dict[str, Any], what: str, ask: bool) -> str | None:
     """The secret from the one source given; asked for (hidden, twice) when none was
-    given and ``ask``; None otherwise."""
+    given, ``ask`` and a person is at the terminal; None otherwise (the service then
+    says what is missing)."""
     chosen = {flag: value for flag, value in given.items() if value is not None}
     if len(chosen) > 1:
         raise click.UsageError(f"give the {what} once: {' or '.join(chosen)}")
     if not chosen:
-        return click.prompt(what, hide_input=True, confirmation_prompt=True) if ask else None
+        if ask and interactive():
+            return str(click.prompt(what, hide_input=True, confirmation_prompt=True))
+        return None
     flag, value = next(iter(chosen.items()))
     if flag.endswith("-env"):
         if value not in os.environ:
@@ -67,3 +71,9 @@ def read_secret(given: dict[str, Any], what: str, ask: bool) -> str | None:
             raise click.BadParameter(str(exc), param_hint=flag) from None
         return text.removesuffix("\n").removesuffix("\r")
     return str(value)
+
+
+def interactive() -> bool:
+    """Whether a person can be asked: stdin is a terminal (a script is never kept
+    waiting for an answer)."""
+    return sys.stdin.isatty()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from pbxctl.cli import secret_input
 from pbxctl.db.models import Carrier, Node
 from pbxctl.db.session import make_engine, transaction
 from tests.conftest import Pbxctl
@@ -50,8 +51,14 @@ def test_node_secret_from_the_environment(pbxctl: Pbxctl, config_dir: Path,
     assert unset.exit_code == 2 and "NO_SUCH_VAR is not set" in unset.stderr
 
 
-def test_node_secret_from_a_hidden_prompt_asked_twice(pbxctl: Pbxctl,
-                                                      config_dir: Path) -> None:
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A person at the terminal (the runner's stdin is not one)."""
+    monkeypatch.setattr(secret_input, "interactive", lambda: True)
+
+
+def test_node_secret_from_a_hidden_prompt_asked_twice(pbxctl: Pbxctl, config_dir: Path,
+                                                      terminal: None) -> None:
     result = pbxctl(*NODE, "--config-dir", str(config_dir),
                     input="from-a-prompt-1\nfrom-a-prompt-1\n")
     assert result.exit_code == 0, result.stderr
@@ -70,7 +77,8 @@ def test_carrier_secret_from_stdin_and_on_update(pbxctl: Pbxctl, tmp_path: Path)
     assert stored(pbxctl) == {"mts": "updated-from-file-2"}
 
 
-def test_a_carrier_that_registers_is_asked_for_its_secret(pbxctl: Pbxctl) -> None:
+def test_a_carrier_that_registers_is_asked_for_its_secret(pbxctl: Pbxctl,
+                                                          terminal: None) -> None:
     result = pbxctl(*CARRIER, input="from-a-prompt-2\nfrom-a-prompt-2\n")
     assert result.exit_code == 0, result.stderr
     assert stored(pbxctl) == {"mts": "from-a-prompt-2"}
@@ -89,4 +97,11 @@ def test_two_sources_for_one_secret_are_refused(pbxctl: Pbxctl, tmp_path: Path,
     missing = pbxctl(*NODE, "--config-dir", str(config_dir),
                      "--ami-secret-file", str(tmp_path / "nowhere"))
     assert missing.exit_code == 2 and "--ami-secret-file" in missing.stderr
+    assert stored(pbxctl) == {}
+
+
+def test_a_script_is_not_asked_but_told_what_is_missing(pbxctl: Pbxctl,
+                                                        config_dir: Path) -> None:
+    result = pbxctl(*NODE, "--config-dir", str(config_dir), input="")
+    assert result.exit_code == 2 and "--ami-secret: must be 8-128" in result.stderr
     assert stored(pbxctl) == {}
