@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from pbxctl.errors import PbxctlError
@@ -80,6 +80,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"{entry!r} is not an IP network, e.g. 192.0.2.0/24"
                                  ) from None
         return value
+    secrets_key_file: Path | None = Field(
+        default=None, description="File (mode 0600) with the key that encrypts the secrets "
+                                  "in the database [default: next to the SQLite database, "
+                                  "<database>.key; /etc/pbxctl/secrets.key for PostgreSQL].")
+    secrets_key: SecretStr | None = Field(
+        default=None, description="The key itself (PBXCTL_SECRETS_KEY), used instead of "
+                                  "the key file; several keys, comma-separated, newest first.")
 
     @field_validator("database_url")
     @classmethod

@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from click.testing import CliRunner, Result
+from cryptography.fernet import Fernet
 
 from pbxctl.cli.main import cli
 from pbxctl.db.migrate import upgrade
@@ -52,6 +53,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"{base}/{name}"
     finally:
         _pg_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def secrets_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test seals its secrets with a key of its own, from the environment (the tests
+    of key files take it away)."""
+    key = Fernet.generate_key().decode()
+    monkeypatch.setenv("PBXCTL_SECRETS_KEY", key)
+    return key
 
 
 @dataclass

@@ -9,6 +9,7 @@ import click
 
 from pbxctl.cli.output import emit_json, emit_rows, emit_table, note
 from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.cli.secret_input import secret_option
 from pbxctl.services.carriers import CarrierSpec, carrier_snapshot
 
 COLUMNS = ("slug", "host", "port", "transport", "auth", "number_format", "max_channels",
@@ -29,7 +30,6 @@ def _trunk_options(required: bool) -> Callable[[F], F]:
             click.option("--match", multiple=True,
                          help="Address or network the carrier sends from (repeatable)."),
             click.option("--username", default=None),
-            click.option("--secret", default=None, help="Never printed again."),
             click.option("--number-format", default=None,
                          help="e164 | plus | national:CC  [default: e164]"),
             click.option("--max-channels", type=int, default=None),
@@ -41,10 +41,16 @@ def _trunk_options(required: bool) -> Callable[[F], F]:
                          help="Show callers' display names (staff names) to this carrier "
                               "[default: no: calls carry the number only]."),
         ]
+        func = secret_option("--secret", "trunk password",
+                             prompt=_registers if required else None)(func)
         for option in reversed(options):
             func = option(func)
         return func
     return decorate
+
+
+def _registers(values: dict[str, Any]) -> bool:
+    return values.get("auth") == "register"
 
 
 def _spec(kwargs: dict[str, object]) -> CarrierSpec:

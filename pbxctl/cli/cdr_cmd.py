@@ -12,8 +12,7 @@ import click
 
 from pbxctl.billing.periods import month_range_utc, parse_month
 from pbxctl.cli.output import emit_json, emit_rows, note
-from pbxctl.cli.runtime import Services, run_in_transaction, settings_of
-from pbxctl.db.session import make_engine
+from pbxctl.cli.runtime import Services, engine_for, run_in_transaction, settings_of
 from pbxctl.follower.node import (
     FollowedNode,
     NodeFollower,
@@ -86,7 +85,7 @@ def follow(ctx: click.Context, node: str | None, as_json: bool) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        engine = make_engine(settings_of(ctx).database_url)
+        engine = engine_for(settings_of(ctx))
         try:
             note(f"Following CDRs of node {target.name}; Ctrl-C to stop.")
             return await NodeFollower(

@@ -7,8 +7,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.cli.output import note
-from pbxctl.cli.runtime import Services, run_in_transaction, run_with_engine
+from pbxctl.cli.runtime import Services, run_in_transaction, run_with_engine, settings_of
 from pbxctl.db import migrate
+from pbxctl.db.session import key_source
 
 
 @click.command()
@@ -21,13 +22,20 @@ def init(ctx: click.Context) -> None:
         await migrate.upgrade(engine)
         return before
 
-    async def seed(s: Services) -> int:
-        return await s.numplan.seed_if_empty()
+    async def seed(s: Services) -> tuple[int, int]:
+        return await s.numplan.seed_if_empty(), await s.secrets.seal_leftovers()
 
+    keys = key_source(settings_of(ctx))
+    if keys.create():
+        note(f"Created the key that encrypts the secrets in the database: {keys.file} "
+             "(mode 0600). Back it up apart from the database: without it they cannot "
+             "be read.")
     before = run_with_engine(ctx, work)
-    seeded = run_in_transaction(ctx, seed)
+    seeded, sealed = run_in_transaction(ctx, seed)
     if seeded:
         note(f"Loaded the shipped numbering plan ({seeded} prefixes); see 'pbxctl numplan list'.")
+    if sealed:
+        note(f"Encrypted {sealed} secret(s) stored in clear text by an older pbxctl.")
     url = ctx.find_root().obj.database_url
     if before is None:
         note(f"Created the pbxctl database at {_safe_url(url)} "
@@ -49,7 +57,8 @@ def db() -> None:
 def upgrade(ctx: click.Context, revision: str) -> None:
     """Upgrade the schema."""
     run_with_engine(ctx, lambda engine: migrate.upgrade(engine, revision))
-    note(f"Schema upgraded to {revision}.")
+    note(f"Schema upgraded to {revision}. Run 'pbxctl init' to encrypt secrets kept in "
+         "clear text by an older pbxctl.")
 
 
 @db.command()

@@ -39,6 +39,8 @@ _TABLE = [
     ("status", "status_cmd", "Live state: AMI link, CDR catch-up, phones registered, "
                              "carriers, active calls, queues, crisis."),
     ("token", "token_cmd", "API tokens (admin, accountant, viewer)."),
+    ("secrets", "secrets_cmd",
+     "The key that encrypts the secrets kept in the database."),
     ("webhook", "webhook_cmd",
      "Webhooks: signed JSON POSTs about calls, delivered by 'pbxctl serve'."),
     ("security", "security_cmd",

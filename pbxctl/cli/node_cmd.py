@@ -8,6 +8,7 @@ import click
 
 from pbxctl.cli.output import emit_json, emit_rows, emit_table, note
 from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.cli.secret_input import secret_option
 from pbxctl.services.nodes import NodeSpec, node_snapshot
 
 COLUMNS = ("name", "ami_host", "ami_port", "ami_user", "sip_address", "sip_port", "config_dir")
@@ -23,7 +24,7 @@ def node() -> None:
 @click.option("--ami-host", required=True, help="AMI address (Asterisk binds it there too).")
 @click.option("--ami-port", type=int, default=5038, show_default=True)
 @click.option("--ami-user", required=True)
-@click.option("--ami-secret", required=True, help="AMI password (8+ characters).")
+@secret_option("--ami-secret", "AMI password", prompt=lambda _: True)
 @click.option("--config-dir", required=True,
               type=click.Path(file_okay=False, path_type=Path),
               help="Directory of the node's Asterisk configuration (e.g. /etc/asterisk).")
@@ -39,12 +40,12 @@ def node() -> None:
               "Master.csv): 'pbxctl serve' backfills from it after an AMI outage.")
 @click.pass_context
 def add(ctx: click.Context, name: str, ami_host: str, ami_port: int, ami_user: str,
-        ami_secret: str, config_dir: Path, sip_address: str | None, sip_port: int,
+        ami_secret: str | None, config_dir: Path, sip_address: str | None, sip_port: int,
         media_address: str | None, recordings_dir: Path | None,
         cdr_csv: Path | None) -> None:
     """Add node NAME."""
     spec = NodeSpec(name=name, ami_host=ami_host, ami_port=ami_port, ami_user=ami_user,
-                    ami_secret=ami_secret, config_dir=str(config_dir.absolute()),
+                    ami_secret=ami_secret or "", config_dir=str(config_dir.absolute()),
                     sip_address=sip_address or ami_host, sip_port=sip_port,
                     media_address=media_address,
                     recordings_dir=str(recordings_dir.absolute()) if recordings_dir else None,

@@ -7,15 +7,17 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.cli.errors import presented
+from pbxctl.cli.output import note
 from pbxctl.db.schema_check import require_schema as require_schema  # for serve
-from pbxctl.db.session import make_engine
+from pbxctl.db.session import database_file_warning, key_source, make_engine
 from pbxctl.errors import PbxctlError
 from pbxctl.services.audit import Actor
 from pbxctl.services.bundle import Services as Services  # re-exported for the commands
-from pbxctl.services.bundle import UnitOfWork, units
+from pbxctl.services.bundle import UnitOfWork, unit_of_work, units
 from pbxctl.settings import Settings, os_user
 
 T = TypeVar("T")
@@ -26,6 +28,15 @@ def settings_of(ctx: click.Context) -> Settings:
     settings = ctx.find_root().obj
     assert isinstance(settings, Settings)
     return settings
+
+
+def engine_for(settings: Settings) -> AsyncEngine:
+    """An engine on the configured database, sealing secrets with the configured keys
+    (a warning on stderr first when the SQLite file may be read by other users)."""
+    warning = database_file_warning(settings.database_url)
+    if warning:
+        note(warning)
+    return make_engine(settings.database_url, key_source(settings))
 
 
 def run_in_transaction(ctx: click.Context, work: Callable[[Services], Awaitable[T]]) -> T:
@@ -44,7 +55,7 @@ def run_units(ctx: click.Context, work: Callable[[UnitOfWork], Awaitable[T]]) ->
     settings = settings_of(ctx)
 
     async def main() -> T:
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             await require_schema(engine)
             return await work(units(engine, Actor(settings.actor or os_user(), "cli"),
@@ -56,6 +67,18 @@ def run_units(ctx: click.Context, work: Callable[[UnitOfWork], Awaitable[T]]) ->
         return asyncio.run(main())
     except PbxctlError as exc:     # named in this command's words: --ext-range, not ext_range
         raise presented(exc, ctx.command) from None
+    except StatementError as exc:  # a secret that could not be sealed or opened
+        if isinstance(exc.orig, PbxctlError):
+            raise presented(exc.orig, ctx.command) from None
+        raise
+
+
+async def open_secrets(engine: AsyncEngine, settings: Settings) -> None:
+    """Fail at the start (of ``serve``), not at the first AMI login or webhook, when the
+    stored secrets do not open with the configured key."""
+    async with unit_of_work(engine, Actor(settings.actor or os_user(), "cli"),
+                            settings) as services:
+        await services.secrets.verify()
 
 
 def run_with_engine(ctx: click.Context, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
@@ -63,7 +86,7 @@ def run_with_engine(ctx: click.Context, work: Callable[[AsyncEngine], Awaitable[
     settings = settings_of(ctx)
 
     async def main() -> T:
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
             return await work(engine)
         finally:

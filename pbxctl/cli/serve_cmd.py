@@ -14,8 +14,7 @@ from pbxctl.api.app import create_app
 from pbxctl.api.keys import ENGINE
 from pbxctl.bans import BanPolicy
 from pbxctl.cli.output import note
-from pbxctl.cli.runtime import require_schema, settings_of
-from pbxctl.db.session import make_engine
+from pbxctl.cli.runtime import engine_for, open_secrets, require_schema, settings_of
 from pbxctl.follower.bans import BanKeeper
 from pbxctl.follower.node import follow_policy
 from pbxctl.follower.supervisor import Supervisor
@@ -54,8 +53,9 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     logging.getLogger("pbxctl.asterisk.ami").setLevel(logging.WARNING)  # panoramisk chatter
 
     async def application() -> web.Application:
-        engine = make_engine(settings.database_url)
+        engine = engine_for(settings)
         await require_schema(engine)
+        await open_secrets(engine, settings)
         metrics = ServeMetrics()
         app = create_app(engine, metrics.registry, settings)
 

@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from pbxctl.db.secrets import Sealed
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
@@ -76,7 +78,7 @@ class Node(Base):
     ami_host: Mapped[str] = mapped_column(String(253))
     ami_port: Mapped[int] = mapped_column(Integer)
     ami_user: Mapped[str] = mapped_column(String(32))
-    ami_secret: Mapped[str] = mapped_column(String(128))
+    ami_secret: Mapped[str] = mapped_column(Sealed)
     config_dir: Mapped[str] = mapped_column(String(4096))
     sip_address: Mapped[str] = mapped_column(String(45))
     sip_port: Mapped[int] = mapped_column(Integer)
@@ -132,8 +134,9 @@ class Extension(Base):
         ForeignKey("branches.id", ondelete="RESTRICT"), index=True)
     display_name: Mapped[str] = mapped_column(String(64))
     department: Mapped[str | None] = mapped_column(String(32))
-    # HA1 digest (MD5 of "number:realm:password"); the password itself is never stored.
-    sip_ha1: Mapped[str] = mapped_column(String(32))
+    # HA1 digest (MD5 of "number:realm:password"), as good as the password for SIP digest
+    # authentication, so sealed; the password itself is never stored.
+    sip_ha1: Mapped[str] = mapped_column(Sealed)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     branch: Mapped[Branch] = relationship(back_populates="extensions")
@@ -174,7 +177,7 @@ class Carrier(Base):
     auth: Mapped[str] = mapped_column(String(8))  # "ip" or "register"
     match: Mapped[list[str]] = mapped_column(JSON, default=list)
     username: Mapped[str | None] = mapped_column(String(64))
-    secret: Mapped[str | None] = mapped_column(String(128))
+    secret: Mapped[str | None] = mapped_column(Sealed)
     number_format: Mapped[str] = mapped_column(String(16))
     max_channels: Mapped[int | None] = mapped_column(Integer)
     qualify_seconds: Mapped[int] = mapped_column(Integer, default=30)
@@ -475,7 +478,7 @@ class Webhook(Base):
     url: Mapped[str] = mapped_column(String(2048))
     events: Mapped[str] = mapped_column(String(200))  # comma-separated event names
     branch: Mapped[str | None] = mapped_column(String(32))
-    secret: Mapped[str] = mapped_column(String(64))
+    secret: Mapped[str] = mapped_column(Sealed)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

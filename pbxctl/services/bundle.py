@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pbxctl.services.queues import QueueMembers, QueueService
     from pbxctl.services.rates import RateService
     from pbxctl.services.read.reports import ReportService
+    from pbxctl.services.secrets import SecretsService
     from pbxctl.services.security import SecurityService
     from pbxctl.services.tokens import TokenService
     from pbxctl.services.webhooks import WebhookService
@@ -126,6 +127,12 @@ class Services:
         """Security bans."""
         from pbxctl.services.security import SecurityService
         return SecurityService(self.session, self.audit, self.settings)
+
+    @cached_property
+    def secrets(self) -> SecretsService:
+        """Secrets at rest: their keys, sealing, status."""
+        from pbxctl.services.secrets import SecretsService
+        return SecretsService(self.session, self.audit)
 
     @cached_property
     def cdrs(self) -> CdrStore:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,18 @@ async def test_concurrent_applies_do_not_interleave(asterisk: FakeAsterisk) -> N
                                                             match="another apply is running"):
         await applier.apply(plan, rendered)
     assert asterisk.actions == []
+
+
+async def test_files_holding_secrets_are_never_world_readable(asterisk: FakeAsterisk) -> None:
+    old_file = asterisk.config_dir / "manager.conf"
+    old_file.write_text("; written by hand, readable by all\n")
+    old_file.chmod(0o644)
+    umask = os.umask(0o022)
+    try:
+        await _apply(asterisk, _node("201"))
+    finally:
+        os.umask(umask)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in asterisk.config_dir.iterdir()
+             if p.suffix == ".conf"}
+    assert {"pjsip.conf", "manager.conf"} <= modes.keys()
+    assert all(mode in (0o640, 0o600) for mode in modes.values()), modes
