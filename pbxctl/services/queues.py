@@ -18,7 +18,7 @@ from pbxctl.db.models import Branch, CallQueue, Extension, Node
 from pbxctl.destinations import Destination
 from pbxctl.errors import AmiError, ConflictError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail, Snapshot
-from pbxctl.services.routing import checked_destination, numbers_routed_to
+from pbxctl.services.routing import check_forward, checked_destination, numbers_routed_to
 
 STRATEGIES = ("ringall", "leastrecent", "rrmemory")
 # Asterisk keeps a config section's name in 80 bytes, with its terminating NUL.
@@ -131,6 +131,7 @@ class QueueService:
             dest = await checked_destination(self._session, "overflow", spec.overflow)
             if str(dest) == f"queue:{queue.branch.slug}/{queue.name}":
                 raise ValidationError("overflow", "a queue cannot overflow into itself")
+            await check_forward(self._session, "overflow", dest, queue.branch.slug)
             queue.overflow = str(dest)
 
     async def _members(self, numbers: Sequence[str]) -> builtins.list[str]:
