@@ -5,6 +5,14 @@ dialplan sends, the recording file prefix and the PJSIP transports. The template
 these as ``names`` and never spell them out (a test reads them to make sure); the live
 code (crisis switch, recording, queue members, status, webhook events) reads the same
 object, through this module, when it runs. Rename something here and both change.
+
+Names never collide, by construction. A context of an object is ``pbxctl-<kind>-<slug>``
+where ``<kind>`` is one word (no ``-``) given to one kind only and to no fixed context, so
+reading up to the second ``-`` tells the kind and the rest is the slug. A queue's name
+doubles every ``-`` of its branch's slug and joins it to the queue's slug with a single
+``-``, which only the joint can be (slugs neither start nor end with ``-``). Phone
+endpoints are digits, carrier endpoints slugs (starting with a letter); AstDB record keys
+are a one-word scope, ``-`` and the target.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ class AsteriskNames:
     extensions: str = "pbxctl-extensions"
     numbers: str = "pbxctl-numbers"
     from_branch_prefix: str = "pbxctl-from-"
-    from_carrier_prefix: str = "pbxctl-from-carrier-"
+    from_carrier_prefix: str = "pbxctl-inbound-"
     dialed_prefix: str = "pbxctl-dialed-"
     out_prefix: str = "pbxctl-out-"
     trunks_prefix: str = "pbxctl-trunks-"
@@ -40,7 +48,7 @@ class AsteriskNames:
     # Other Asterisk objects.
     carrier_group: str = "pbxctl-carrier"          # GROUP() category counting carrier calls
     voicemail_context: str = "pbxctl"              # voicemail.conf context of the mailboxes
-    queue_prefix: str = "q-"                       # queues.conf sections: q-<branch>-<queue>
+    queue_prefix: str = "q-"                       # queues.conf sections, see queue_section
     udp_transport: str = "pbxctl-udp"
     tcp_transport: str = "pbxctl-tcp"
     bans_acl: str = "pbxctl-bans"                  # PJSIP ACL (type=acl) of banned sources
@@ -60,8 +68,10 @@ class AsteriskNames:
         return f"{self.from_carrier_prefix}{slug}"
 
     def queue_section(self, branch: str, name: str) -> str:
-        """A queue's name in Asterisk (its queues.conf section)."""
-        return f"{self.queue_prefix}{branch}-{name}"
+        """A queue's name in Asterisk (its queues.conf section): ``q-kazan-sales``, and
+        ``q-north--west-sales`` for queue ``sales`` of branch ``north-west``, so that no two
+        queues share a name (``ab-cd/ef`` is ``q-ab--cd-ef``, ``ab/cd-ef`` is ``q-ab-cd-ef``)."""
+        return f"{self.queue_prefix}{branch.replace('-', '--')}-{name}"
 
     def queue_member(self, extension: str) -> str:
         """How a queue rings an extension: every device of the phone, through a Local

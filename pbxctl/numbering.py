@@ -187,3 +187,13 @@ def class_for_branch(entry: PlanEntry, country_code: str) -> str:
     if entry.dest_class in COUNTRY_RELATIVE and not entry.prefix.startswith(country_code):
         return "international"
     return entry.dest_class
+
+
+def number_class(e164: str, plan: Sequence[PlanEntry], country_code: str) -> str | None:
+    """The class of ``e164`` for a branch in ``country_code``: that of its longest prefix
+    in the plan (emergency codes aside), as the dialplan classes it; None outside the plan."""
+    digits = e164.lstrip("+")
+    entries = [e for e in plan if e.dest_class != "emergency" and digits.startswith(e.prefix)]
+    if not entries:
+        return None
+    return class_for_branch(max(entries, key=lambda e: len(e.prefix)), country_code)

@@ -13,6 +13,8 @@ from pbxctl.numbering import NumberFormat, class_for_branch
 from pbxctl.render.model import BranchConfig, CarrierConfig, NodeConfig
 
 DIALABLE = "0123456789+*#"
+# What may reach a carrier: digits, after a '+' for E.164 (never '*' or '#').
+CARRIER_DIALABLE = "0123456789+"
 
 
 @dataclass(frozen=True)
@@ -68,20 +70,28 @@ def destination_apps(dest: Destination, owner: str, node: NodeConfig) -> list[st
 
 
 def dialing_patterns(branch: BranchConfig) -> list[DialingPattern]:
-    """How what a branch's phones dial becomes E.164 (most specific pattern first)."""
+    """How what a branch's phones dial becomes E.164 (most specific pattern first).
+
+    Each pattern ends in ``!`` (any number of characters, none too), so the longest
+    dialing prefix decides however short the rest is; ``*`` and ``#`` are refused later,
+    before a carrier."""
     if branch.outbound is None:
         return []
     rules = branch.outbound.dialing
     intl, natl = rules.international_prefix, rules.national_prefix
     return [
-        DialingPattern("_+X.", "${EXTEN}"),
-        DialingPattern(f"_{intl}X.", f"+${{EXTEN:{len(intl)}}}"),
-        DialingPattern(f"_{natl}X.", f"+{rules.country_code}${{EXTEN:{len(natl)}}}"),
+        DialingPattern("_+!", "${EXTEN}"),
+        DialingPattern(f"_{intl}!", f"+${{EXTEN:{len(intl)}}}"),
+        DialingPattern(f"_{natl}!", f"+{rules.country_code}${{EXTEN:{len(natl)}}}"),
     ]
 
 
 def outbound_prefixes(branch: BranchConfig, node: NodeConfig) -> list[OutboundPrefix]:
-    """Every E.164 prefix of the numbering plan with its class for this branch."""
+    """Every E.164 prefix of the numbering plan with its class for this branch.
+
+    A prefix's pattern ends in ``!`` (any number of digits, none too): Asterisk prefers
+    the longest literal prefix, so a number is classed by its longest prefix however
+    short it is. (``_+7809X.`` wanted two more digits, and ``+78091`` went to ``_+7X.``.)"""
     if branch.outbound is None:
         return []
     country = branch.outbound.dialing.country_code
@@ -91,7 +101,7 @@ def outbound_prefixes(branch: BranchConfig, node: NodeConfig) -> list[OutboundPr
         if entry.dest_class == "emergency":
             continue
         dest_class = class_for_branch(entry, country)
-        result.append(OutboundPrefix(f"_+{entry.prefix}X.", dest_class, dest_class in allowed))
+        result.append(OutboundPrefix(f"_+{entry.prefix}!", dest_class, dest_class in allowed))
     return result
 
 

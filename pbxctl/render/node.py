@@ -56,6 +56,7 @@ def render_node(node: NodeConfig, templates: TemplateSet) -> RenderedNode:
         "branch_context": branch_context,
         "carrier_context": carrier_context,
         "dialable": dialplan.DIALABLE,
+        "carrier_dialable": dialplan.CARRIER_DIALABLE,
         "emergency_codes": dialplan.emergency_codes(node),
         "destination_apps": partial(dialplan.destination_apps, node=node),
         "dialing_patterns": dialplan.dialing_patterns,

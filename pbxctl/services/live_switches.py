@@ -23,7 +23,7 @@ from pbxctl.db.models import Branch, CrisisSwitch, Extension, Node, PhoneNumber,
 from pbxctl.destinations import Destination
 from pbxctl.errors import AmiError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail
-from pbxctl.services.routing import checked_destination
+from pbxctl.services.routing import check_forward, checked_destination
 
 CRISIS_KINDS = ("ext", "branch", "external", "voicemail", "hangup")
 RECORD_SCOPES = ("number", "branch", "ext")
@@ -85,7 +85,10 @@ class LiveSwitches:
                                           f"{', '.join(CRISIS_KINDS)}")
         value = f"{dest.kind}/{dest.target}"  # ':' would read as a substring in ${...}
         states = []
-        for target in await self._branches(branch):
+        targets = await self._branches(branch)
+        for target in targets:
+            await check_forward(self._session, "to", dest, target.slug)
+        for target in targets:
             switch = await self._session.get(CrisisSwitch, target.id)
             before = ({"destination": switch.destination, "record": switch.record}
                       if switch else None)

@@ -24,7 +24,7 @@ from pbxctl.db.models import Branch, Carrier, NumberPeriod, PhoneNumber, utcnow
 from pbxctl.destinations import Destination, parse_destination
 from pbxctl.errors import ConflictError, NotFoundError, PbxctlError, ValidationError
 from pbxctl.services.audit import AuditTrail, Snapshot
-from pbxctl.services.routing import checked_destination
+from pbxctl.services.routing import check_forward, checked_destination
 
 EXPORT_COLUMNS = ("number", "carrier", "branch", "monthly_fee", "contract", "route",
                   "after_hours")
@@ -103,6 +103,7 @@ class NumberService:
                 self._session, "after_hours", after_hours))
         elif clear_after_hours:
             number.after_hours = None
+        await self._check_forwards(number)
         await self._changed(number, before, "number.route")
         return number
 
@@ -120,6 +121,7 @@ class NumberService:
             number.carrier = await self._carrier(carrier)
         if branch is not None:
             number.branch = await self._branch(branch)
+            await self._check_forwards(number)
         await self._changed(number, before, "number.move")
         return number
 
@@ -242,8 +244,10 @@ class NumberService:
         if spec.contract:
             v.contract("contract", spec.contract)
         await checked_destination(self._session, "route", spec.route)
+        await check_forward(self._session, "route", spec.route, spec.branch)
         if spec.after_hours:
             await checked_destination(self._session, "after_hours", spec.after_hours)
+            await check_forward(self._session, "after_hours", spec.after_hours, spec.branch)
 
     async def _fill(self, number: PhoneNumber, spec: NumberSpec) -> None:
         number.carrier = await self._carrier(spec.carrier)
@@ -254,6 +258,16 @@ class NumberService:
         number.after_hours = (str(await checked_destination(self._session, "after_hours",
                                                             spec.after_hours))
                               if spec.after_hours else None)
+        await self._check_forwards(number)
+
+    async def _check_forwards(self, number: PhoneNumber) -> None:
+        """The number's branch may make the calls its routes forward to."""
+        await check_forward(self._session, "route", parse_destination("route", number.route),
+                            number.branch.slug)
+        if number.after_hours:
+            await check_forward(self._session, "after_hours",
+                                parse_destination("after_hours", number.after_hours),
+                                number.branch.slug)
 
     async def _changed(self, number: PhoneNumber, before: Snapshot, action: str) -> bool:
         after = number_snapshot(number)

@@ -18,9 +18,11 @@ from pbxctl.db.models import Branch, CallQueue, Extension, Node
 from pbxctl.destinations import Destination
 from pbxctl.errors import AmiError, ConflictError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail, Snapshot
-from pbxctl.services.routing import checked_destination, numbers_routed_to
+from pbxctl.services.routing import check_forward, checked_destination, numbers_routed_to
 
 STRATEGIES = ("ringall", "leastrecent", "rrmemory")
+# Asterisk keeps a config section's name in 80 bytes, with its terminating NUL.
+MAX_SECTION_NAME = 79
 
 
 def queue_section(branch: str, name: str) -> str:
@@ -63,6 +65,10 @@ class QueueService:
         """A new queue of a branch (90 % within 20 s unless told otherwise)."""
         branch = await self._branch(branch_slug)
         v.slug("name", name)
+        if len(queue_section(branch.slug, name)) > MAX_SECTION_NAME:
+            raise ValidationError("name", f"queue {branch.slug}/{name} would be named "
+                                          f"{queue_section(branch.slug, name)!r} in Asterisk, "
+                                          f"longer than {MAX_SECTION_NAME} characters")
         if await self._find(branch.slug, name) is not None:
             raise ConflictError(f"queue {branch.slug}/{name} already exists")
         queue = CallQueue(branch=branch, name=name, strategy="ringall", members=[],
@@ -125,6 +131,7 @@ class QueueService:
             dest = await checked_destination(self._session, "overflow", spec.overflow)
             if str(dest) == f"queue:{queue.branch.slug}/{queue.name}":
                 raise ValidationError("overflow", "a queue cannot overflow into itself")
+            await check_forward(self._session, "overflow", dest, queue.branch.slug)
             queue.overflow = str(dest)
 
     async def _members(self, numbers: Sequence[str]) -> builtins.list[str]:

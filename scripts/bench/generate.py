@@ -587,7 +587,7 @@ class CdrWriter:
         dstchan = self.channel(f"PJSIP/{phone.number}")
         disposition = self.outcome("inbound")
         ring, billsec = self.timing(disposition, 30)
-        fields = (branch.slug, caller_number, branch.did, "pbxctl-from-carrier-tele2",
+        fields = (branch.slug, caller_number, branch.did, "pbxctl-inbound-tele2",
                   csv_field(f'"" <{caller_number}>'), chan, dstchan, f"{phone.contact},30")
         return self.line(start, fields, disposition, ring, billsec, uid, uid)
 

@@ -110,8 +110,39 @@ def test_bad_numbers_are_refused(trunks: Pbxctl, args: tuple[str, ...],
     assert len(_numbers(trunks)) == 1
 
 
+def test_forwards_are_calls_their_branch_may_make(trunks: Pbxctl) -> None:
+    """Issue 11 (9): a forward to a premium number was accepted and dialled."""
+    def refused(*args: str) -> str:
+        result = trunks(*args)
+        assert result.exit_code == 2, result.stderr
+        return result.stderr
+
+    number = ("--carrier", "tele2", "--branch", "kazan", "--monthly-fee", "1.00")
+    assert "branch 'kazan' has no outbound policy" in refused(
+        "number", "route", "+78435550101", "external:+74955550099")
+    trunks.ok("branch", "outbound", "kazan", "--dialing", "national:7", "--carriers", "tele2",
+              "--allow", "national,mobile")
+    assert "route: +78095550000 is premium; branch 'kazan' may call only national, mobile" \
+        in refused("number", "route", "+78435550101", "external:+78095550000")
+    assert "+46701234567 is international" in refused(
+        "number", "route", "+78435550101", "ext:201", "--after-hours", "external:+46701234567")
+    assert "premium" in refused("number", "add", "+78435550102", *number,
+                                "--route", "external:+78095550000")
+    assert "premium" in refused("crisis", "on", "--branch", "kazan", "--to",
+                                "external:+78095550000")
+    assert "premium" in refused("queue", "add", "kazan", "sales", "--members", "201",
+                                "--overflow", "external:+78095550000")
+    trunks.ok("number", "route", "+78435550101", "external:+74955550099")
+    assert "branch 'omsk' has no outbound policy" in refused(
+        "number", "move", "+78435550101", "--branch", "omsk")
+    assert [n["route"] for n in _numbers(trunks)] == ["external:+74955550099"]
+    assert [n["branch"] for n in _numbers(trunks)] == ["kazan"]
+
+
 def test_export_wipe_import_reproduces_the_config(trunks: Pbxctl, config_dir: Path,
                                                   tmp_path: Path) -> None:
+    trunks.ok("branch", "outbound", "kazan", "--dialing", "national:7", "--carriers", "tele2",
+              "--allow", "national,international")
     trunks.ok("number", "add", "+78435550102", "--carrier", "mts", "--branch", "kazan",
               "--monthly-fee", "99.90", "--route", "branch:kazan", "--after-hours",
               "external:+46701234567", "--contract", "MTS-7")

@@ -64,3 +64,16 @@ def test_members_need_a_reachable_node(staffed: Pbxctl) -> None:
     assert staffed("queue", "pause", "201").exit_code == 1          # node refuses/unreachable
     actions = [e["action"] for e in json.loads(staffed.ok("audit", "--json").stdout)]
     assert "queue.pause" not in actions
+
+
+def test_a_queue_name_too_long_for_asterisk_is_refused(staffed: Pbxctl) -> None:
+    """The dashes of the branch's slug are doubled in the queue's Asterisk name."""
+    branch = "a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p"
+    staffed.ok("branch", "add", branch, "--name", "Dashes", "--city", "Kazan",
+               "--timezone", "Europe/Moscow", "--ext-range", "500-599")
+    result = staffed("queue", "add", branch, "q" * 32)
+    assert result.exit_code == 2, result.stderr
+    assert "longer than 79 characters" in result.stderr
+    staffed.ok("queue", "add", branch, "q" * 30)
+    assert [q["queue"] for q in json.loads(staffed.ok("queue", "list", "--json").stdout)] == [
+        f"{branch}/{'q' * 30}"]

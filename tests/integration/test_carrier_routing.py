@@ -119,6 +119,28 @@ def test_restricted_classes_never_reach_a_carrier_but_emergency_does(
     assert answering.invites()[0]["ruri_user"] == "112"
 
 
+def test_short_premium_numbers_star_hash_and_premium_forwards_never_reach_a_carrier(
+        company_on_trunks: tuple[Pbxctl, SoftPhone, SoftPhone], tmp_path: Path) -> None:
+    """Issue 11 (9): +78091 is under the premium prefix 7809 though too short for
+    ``_+7809X.`` (it went out as a national call); ``*`` and ``#`` went to the carrier
+    inside the number; a forward to a premium number skipped the class check."""
+    pbxctl, anna, _ivan = company_on_trunks
+    tele2, mts = TELE2.listen(tmp_path, 20), MTS.listen(tmp_path, 20)
+    for dialed in ("878091", "+78091", "88432*00000", "+7843200000%23"):
+        assert not anna.call(tmp_path, dialed).ok, f"{dialed} was allowed"
+    tele2.wait(), mts.wait()
+    assert tele2.invites() == [] and mts.invites() == []
+
+    # The services refuse such a forward; the plan changing under one is caught by Asterisk.
+    pbxctl.ok("number", "route", DID, "external:+74955550099")
+    pbxctl.ok("numplan", "set", "7495", "premium")
+    pbxctl.ok("apply")
+    tele2, mts = TELE2.listen(tmp_path, 10), MTS.listen(tmp_path, 10)
+    assert TELE2.call_refused(tmp_path, "8435550101").ok, "the premium forward was placed"
+    tele2.wait(), mts.wait()
+    assert tele2.invites() == [] and mts.invites() == []
+
+
 def test_injection_and_strangers_are_refused(
         company_on_trunks: tuple[Pbxctl, SoftPhone, SoftPhone], tmp_path: Path) -> None:
     _pbxctl, anna, _ivan = company_on_trunks

@@ -83,7 +83,7 @@ def test_rendering_is_pure_and_deterministic() -> None:
     assert first == second
     assert first.endpoints == ("201", "202", "301", "mts", "tele2")
     assert first.contexts == ("pbxctl-extensions", "pbxctl-from-kazan", "pbxctl-from-omsk",
-                              "pbxctl-from-carrier-mts", "pbxctl-from-carrier-tele2",
+                              "pbxctl-inbound-mts", "pbxctl-inbound-tele2",
                               "pbxctl-numbers")
 
 

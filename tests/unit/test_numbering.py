@@ -9,6 +9,7 @@ from pbxctl.numbering import (
     PlanEntry,
     class_for_branch,
     dest_classes,
+    number_class,
     parse_dialing,
     parse_number_format,
     parse_plan_csv,
@@ -66,3 +67,20 @@ def test_plan_files_are_checked_line_by_line() -> None:
         parse_plan_csv("prefix,class\n7,national\n7x,national\n8,moon\n")
     with pytest.raises(ValidationError, match="twice"):
         parse_plan_csv("prefix,class\n7,national\n7,mobile\n")
+
+
+@pytest.mark.parametrize(("number", "country", "expected"), [
+    ("+78091", "7", "premium"),             # too short for _+7809X., still under 7809
+    ("+78095550000", "7", "premium"),
+    ("+79001234567", "7", "mobile"),
+    ("+79001234567", "46", "international"),
+    ("+46701234567", "7", "international"),
+    ("+112", "7", "international"),          # emergency codes are dialled, not E.164
+])
+def test_a_number_has_the_class_of_its_longest_prefix(number: str, country: str,
+                                                      expected: str) -> None:
+    assert number_class(number, shipped_plan(), country) == expected
+
+
+def test_a_number_outside_the_plan_has_no_class() -> None:
+    assert number_class("+46701234567", [PlanEntry("7", "national")], "7") is None
