@@ -55,7 +55,7 @@ async def test_models_match_the_migrated_schema(database_url: str) -> None:
 
 async def test_queue_stays_follow_their_queues_to_names_that_cannot_collide(
         database_url: str) -> None:
-    """0011: a stay stored under a queue's old name (``q-north-west-sales``) is found under
+    """0012: a stay stored under a queue's old name (``q-north-west-sales``) is found under
     the new one (``q-north--west-sales``); a name two queues shared stays as it was."""
     engine = make_engine(database_url)
     try:
@@ -77,10 +77,10 @@ async def test_queue_stays_follow_their_queues_to_names_that_cannot_collide(
                                        outcome="answered", wait_seconds=5)
                              for i, queue in enumerate(("q-north-west-sales", "q-kazan-sales",
                                                         "q-ab-cd-ef"))])
-        await migrate.upgrade(engine, "0011")
+        await migrate.upgrade(engine, "0012")
         assert await _stay_queues(engine) == ["q-ab-cd-ef", "q-kazan-sales",
                                               "q-north--west-sales"]
-        await migrate.downgrade(engine, "0008")
+        await migrate.downgrade(engine, "0011")
         assert await _stay_queues(engine) == ["q-ab-cd-ef", "q-kazan-sales",
                                               "q-north-west-sales"]
     finally:

@@ -5,16 +5,16 @@ is doubled (``q-north--west-sales``), so ``ab-cd/ef`` and ``ab/cd-ef`` differ. S
 of queues whose branch slug has a ``-`` are renamed with them, so service levels keep their
 history. A stay whose old name two queues shared cannot be told apart and keeps it.
 
-Revision ID: 0011
-Revises: 0008
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-30 10:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0011'
-down_revision = '0008'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
