@@ -55,7 +55,7 @@ class NodeService:
         """Validate and store a new node."""
         node = Node(
             name=v.slug("name", spec.name),
-            ami_host=v.host("ami_host", spec.ami_host),
+            ami_host=v.bind_address("ami_host", spec.ami_host),
             ami_port=v.port("ami_port", spec.ami_port),
             ami_user=v.ami_user("ami_user", spec.ami_user),
             ami_secret=v.secret("ami_secret", spec.ami_secret),

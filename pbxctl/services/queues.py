@@ -21,6 +21,9 @@ from pbxctl.services.audit import AuditTrail, Snapshot
 from pbxctl.services.routing import checked_destination, numbers_routed_to
 
 STRATEGIES = ("ringall", "leastrecent", "rrmemory")
+# The AMI action behind each member action (their rights: pbxctl/ami_rights.py).
+MEMBER_ACTIONS = {"login": "QueueAdd", "logout": "QueueRemove", "pause": "QueuePause",
+                  "unpause": "QueuePause"}
 
 
 def queue_section(branch: str, name: str) -> str:
@@ -179,11 +182,9 @@ class QueueMembers:
             elif action in ("pause", "unpause"):
                 fields |= {"Paused": "true" if action == "pause" else "false",
                            "Reason": "pbxctl"}
-            ami_action = {"login": "QueueAdd", "logout": "QueueRemove",
-                          "pause": "QueuePause", "unpause": "QueuePause"}[action]
             ami = await self._connect(queue.branch.node)
             try:
-                response = await ami.action(ami_action, fields)
+                response = await ami.action(MEMBER_ACTIONS[action], fields)
             finally:
                 await ami.close()
             if not response.success:
