@@ -28,8 +28,8 @@ def manager_acl(node: NodeConfig) -> tuple[Rule, ...]:
     try:
         address = ipaddress.ip_address(v.bind_address("ami_host", node.ami_host))
     except ValidationError as exc:
-        raise RenderError(f"node {node.name}: {exc.message}; AMI must bind to an IP "
-                          "address, set one before applying", field="ami_host") from None
+        raise RenderError(f"node {node.name}: {exc.message}; give the node another AMI "
+                          "address (pbxctl node set) before applying", field="ami_host") from None
     if address.is_unspecified:
         return _IPV4 + _IPV6
     if isinstance(address, ipaddress.IPv4Address):

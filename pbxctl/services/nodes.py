@@ -102,6 +102,15 @@ class NodeService:
         raise ValidationError(field, f"several nodes exist and none is called "
                                      f"{DEFAULT_NODE!r}; say which one")
 
+    async def set_ami_host(self, name: str, ami_host: str) -> Node:
+        """Give node ``name`` another AMI address (an IP literal)."""
+        node = await self.get(name)
+        before = node_snapshot(node)
+        node.ami_host = v.bind_address("ami_host", ami_host)
+        self._audit.record("node.update", "node", name, before=before,
+                           after=node_snapshot(node))
+        return node
+
     async def remove(self, name: str) -> None:
         """Remove a node that serves no branch."""
         node = await self.get(name)
