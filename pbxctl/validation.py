@@ -101,6 +101,28 @@ def host(field: str, value: str) -> str:
     return value
 
 
+def bind_address(field: str, value: str) -> str:
+    """An IP literal a server listens on, ``0.0.0.0`` or ``::`` for every address. A host
+    name is refused (Asterisk falls back to 0.0.0.0 when it cannot use one), and so are
+    addresses that name no interface by themselves: IPv4-mapped, scoped or link-local IPv6,
+    multicast."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise ValidationError(field, f"{value!r} is not an IP address (IPv4 or IPv6); "
+                                     "host names are not accepted") from None
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            raise ValidationError(field, f"write the IPv4 address {address.ipv4_mapped} "
+                                         f"instead of {value!r}")
+        if address.scope_id is not None or address.is_link_local:
+            raise ValidationError(field, f"{value!r} is link-local or scoped; use a global, "
+                                         "unique-local or loopback address")
+    if address.is_multicast:
+        raise ValidationError(field, f"{value!r} is a multicast address")
+    return str(address)
+
+
 def ip_address(field: str, value: str) -> str:
     """A literal IP address (used where Asterisk must not resolve names)."""
     try:

@@ -6,6 +6,7 @@
 #   scripts/sandbox.sh start     (re)start Asterisk in the chroot, wait for AMI
 #   scripts/sandbox.sh stop      stop Asterisk, clean up mounts (idempotent)
 #   scripts/sandbox.sh status    print "running" or "stopped"
+#   scripts/sandbox.sh cli CMD   run an Asterisk CLI command in the running chroot
 #   scripts/sandbox.sh path      print the sandbox dir
 #   scripts/sandbox.sh confdir   print the chroot's /etc/asterisk (host path)
 #   scripts/sandbox.sh logdir    print the chroot's /var/log/asterisk (host path)
@@ -306,6 +307,13 @@ cmd_stop() {
     echo stopped
 }
 
+# A CLI command over Asterisk's control socket: for what pbxctl's AMI user may not do.
+cmd_cli() {
+    need_root
+    [ -n "$(asterisk_pids)" ] || die "asterisk is not running"
+    chroot "$DIR" /usr/sbin/asterisk -rx "$1"
+}
+
 cmd_status() {
     if [ -d "$DIR" ] && [ -n "$(asterisk_pids)" ]; then echo running; else echo stopped; fi
 }
@@ -315,8 +323,9 @@ case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
+    cli) cmd_cli "${2:?usage: $0 cli COMMAND}" ;;
     path) echo "$DIR" ;;
     confdir) echo "$DIR/etc/asterisk" ;;
     logdir) echo "$DIR/var/log/asterisk" ;;
-    *) echo "usage: $0 {build|start|stop|status|path|confdir|logdir}" >&2; exit 2 ;;
+    *) echo "usage: $0 {build|start|stop|status|cli|path|confdir|logdir}" >&2; exit 2 ;;
 esac

@@ -79,7 +79,9 @@ def _op(method: str, path: str, roles: tuple[str, ...], summary: str,
 
 _SECRET = {"type": "string", "maxLength": 128, "writeOnly": True}
 _NODE_FIELDS = {
-    "name": SLUG, "ami_host": {"type": "string", "maxLength": 253}, "ami_port": _PORT,
+    "name": SLUG, "ami_host": {"type": "string", "maxLength": 45, "description":
+                               "An IP literal (0.0.0.0 or :: for every address)"},
+    "ami_port": _PORT,
     "ami_user": {"type": "string", "maxLength": 32}, "ami_secret": _SECRET,
     "config_dir": _PATH, "sip_address": {"type": "string", "maxLength": 45}, "sip_port": _PORT,
     "media_address": {"type": "string", "maxLength": 45}, "recordings_dir": _PATH,

@@ -21,7 +21,9 @@ def node() -> None:
 
 @node.command("add")
 @click.argument("name")
-@click.option("--ami-host", required=True, help="AMI address (Asterisk binds it there too).")
+@click.option("--ami-host", required=True,
+              help="AMI address, an IP literal (Asterisk binds it there too); 0.0.0.0 or :: "
+              "listen on every address, permitting loopback only.")
 @click.option("--ami-port", type=int, default=5038, show_default=True)
 @click.option("--ami-user", required=True)
 @secret_option("--ami-secret", "AMI password", prompt=lambda _: True)
@@ -86,6 +88,21 @@ def show(ctx: click.Context, name: str, as_json: bool) -> None:
         emit_json(data)
     else:
         emit_table([{"field": k, "value": v} for k, v in data.items()], ("field", "value"))
+
+
+@node.command("set")
+@click.argument("name")
+@click.option("--ami-host", required=True,
+              help="New AMI address, an IP literal (Asterisk binds it there too).")
+@click.pass_context
+def set_(ctx: click.Context, name: str, ami_host: str) -> None:
+    """Change node NAME's AMI address."""
+
+    async def work(s: Services) -> None:
+        await s.nodes.set_ami_host(name, ami_host)
+
+    run_in_transaction(ctx, work)
+    note(f"Node {name} updated. Run 'pbxctl apply --node {name}'.")
 
 
 @node.command("remove")

@@ -24,15 +24,8 @@ from typing import Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbxctl.ami_events import (
-    QUEUE_EVENT_NAMES,
-    SECURITY_FAILURE_NAMES,
-    CallStage,
-    CdrReported,
-    QueueEvent,
-    SecurityFailure,
-    parse_event,
-)
+from pbxctl.ami_events import CallStage, CdrReported, QueueEvent, SecurityFailure, parse_event
+from pbxctl.ami_rights import FOLLOWED_EVENTS, read_classes
 from pbxctl.asterisk.link import EventHandler
 from pbxctl.billing.records import Classifier, StoredCdr
 from pbxctl.db.faults import DEFAULT_STORAGE, StoragePolicy, is_transient
@@ -48,7 +41,7 @@ log = logging.getLogger(__name__)
 RATES_REFRESH_SECONDS = 60.0
 BATCH_WRITES = 200
 # Event classes to subscribe to: a busy node sends thousands of other events a second.
-EVENT_CLASSES = "cdr,agent,user,security"
+EVENT_CLASSES = ",".join(read_classes())
 WriteKind = Literal["cdr", "webhooks", "stays"]
 
 
@@ -129,8 +122,7 @@ class NodeEvents:
     def handlers(self) -> dict[str, EventHandler]:
         """The AMI events to listen to, each handed to :meth:`run`."""
         return {name: self._events.put_nowait
-                for name in ("Cdr", "UserEvent", *sorted(QUEUE_EVENT_NAMES),
-                             *SECURITY_FAILURE_NAMES)}
+                for name in FOLLOWED_EVENTS}
 
     def oldest_unstored(self) -> float | None:
         """When the oldest CDR still waiting to be stored arrived (monotonic), if any."""

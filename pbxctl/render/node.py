@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from pbxctl import names
+from pbxctl import ami_rights, names
 from pbxctl.destinations import Destination
 from pbxctl.render import dialplan
+from pbxctl.render.manager import manager_acl
 from pbxctl.render.model import NodeConfig
 from pbxctl.render.pjsip import branch_context, carrier_context, endpoint_names, pjsip_sections
 from pbxctl.render.templates import TemplateSet
@@ -52,6 +53,9 @@ def render_node(node: NodeConfig, templates: TemplateSet) -> RenderedNode:
     context = {
         "node": node,
         "names": names.ASTERISK,
+        "manager_acl": manager_acl(node),
+        "ami_read": ",".join(ami_rights.read_classes()),
+        "ami_write": ",".join(ami_rights.write_classes()),
         "pjsip_sections": pjsip_sections(node),
         "branch_context": branch_context,
         "carrier_context": carrier_context,

@@ -55,7 +55,7 @@ class NodeService:
         """Validate and store a new node."""
         node = Node(
             name=v.slug("name", spec.name),
-            ami_host=v.host("ami_host", spec.ami_host),
+            ami_host=v.bind_address("ami_host", spec.ami_host),
             ami_port=v.port("ami_port", spec.ami_port),
             ami_user=v.ami_user("ami_user", spec.ami_user),
             ami_secret=v.secret("ami_secret", spec.ami_secret),
@@ -101,6 +101,15 @@ class NodeService:
             raise ValidationError(field, "no node exists yet; add one with 'pbxctl node add'")
         raise ValidationError(field, f"several nodes exist and none is called "
                                      f"{DEFAULT_NODE!r}; say which one")
+
+    async def set_ami_host(self, name: str, ami_host: str) -> Node:
+        """Give node ``name`` another AMI address (an IP literal)."""
+        node = await self.get(name)
+        before = node_snapshot(node)
+        node.ami_host = v.bind_address("ami_host", ami_host)
+        self._audit.record("node.update", "node", name, before=before,
+                           after=node_snapshot(node))
+        return node
 
     async def remove(self, name: str) -> None:
         """Remove a node that serves no branch."""

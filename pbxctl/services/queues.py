@@ -23,6 +23,9 @@ from pbxctl.services.routing import check_forward, checked_destination, numbers_
 STRATEGIES = ("ringall", "leastrecent", "rrmemory")
 # Asterisk keeps a config section's name in 80 bytes, with its terminating NUL.
 MAX_SECTION_NAME = 79
+# The AMI action behind each member action (their rights: pbxctl/ami_rights.py).
+MEMBER_ACTIONS = {"login": "QueueAdd", "logout": "QueueRemove", "pause": "QueuePause",
+                  "unpause": "QueuePause"}
 
 
 def queue_section(branch: str, name: str) -> str:
@@ -186,11 +189,9 @@ class QueueMembers:
             elif action in ("pause", "unpause"):
                 fields |= {"Paused": "true" if action == "pause" else "false",
                            "Reason": "pbxctl"}
-            ami_action = {"login": "QueueAdd", "logout": "QueueRemove",
-                          "pause": "QueuePause", "unpause": "QueuePause"}[action]
             ami = await self._connect(queue.branch.node)
             try:
-                response = await ami.action(ami_action, fields)
+                response = await ami.action(MEMBER_ACTIONS[action], fields)
             finally:
                 await ami.close()
             if not response.success:

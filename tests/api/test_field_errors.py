@@ -46,6 +46,9 @@ REFUSED = [
                                  "route": "ext:299"}, 404, "route"),
     ("POST", "/api/v1/webhooks", {"url": "ftp://crm.example.com/", "events":
                                   ["call.ringing"]}, 400, "url"),
+    ("POST", "/api/v1/nodes", {"name": "west", "ami_host": "pbx.example", "ami_user": "pbxctl",
+                               "ami_secret": "secret-789", "config_dir": "/srv/west/asterisk",
+                               "sip_address": "127.0.0.6"}, 400, "ami_host"),
 ]
 
 

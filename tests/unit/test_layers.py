@@ -15,7 +15,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("edges", ("pbxctl.db", "pbxctl.asterisk", "pbxctl.webhooks.outbox")),
     ("pure logic", ("pbxctl.render", "pbxctl.billing", "pbxctl.queues", "pbxctl.numbering",
                     "pbxctl.validation", "pbxctl.destinations", "pbxctl.names",
-                    "pbxctl.ami_events", "pbxctl.bans",
+                    "pbxctl.ami_events", "pbxctl.ami_rights", "pbxctl.bans",
                     "pbxctl.webhooks")),
     ("base", ("pbxctl.settings", "pbxctl.errors", "pbxctl.stopping", "pbxctl")),
 ]
