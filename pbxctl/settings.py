@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import tomllib
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,11 @@ class Settings(BaseSettings):
                                        "webhook delivery; each further retry waits twice as long.")
     webhook_max_attempts: int = Field(default=15, ge=1)
     webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_allow_networks: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list,
+        description="Networks webhooks may be delivered to although they are not public "
+                    "(loopback, private, link-local...), e.g. [\"10.20.0.0/16\"]; cloud "
+                    "metadata addresses are refused even here.")
 
     @field_validator("database_url")
     @classmethod

@@ -27,7 +27,8 @@ def _supervisor(s: Settings, app: web.Application, metrics: ServeMetrics) -> Sup
         app[ENGINE], metrics,
         follow_policy(s),
         RetryPolicy(first_delay=s.webhook_first_retry, max_attempts=s.webhook_max_attempts,
-                    request_timeout=s.webhook_timeout))
+                    request_timeout=s.webhook_timeout,
+                    allow_networks=tuple(s.webhook_allow_networks)))
 
 
 @click.command()

@@ -112,7 +112,7 @@ class Services:
     def webhooks(self) -> WebhookService:
         """Webhooks and their deliveries."""
         from pbxctl.services.webhooks import WebhookService
-        return WebhookService(self.session, self.audit)
+        return WebhookService(self.session, self.audit, self.settings.webhook_allow_networks)
 
     @cached_property
     def tokens(self) -> TokenService:

@@ -134,7 +134,7 @@ async def provision(engine: AsyncEngine, servers: dict[str, FakeAmiServer]) -> d
         await queues.add("kazan", "sales", QueueSpec(members=("201",)))
         await queues.add("omsk", "support", QueueSpec(members=("301",), strategy="rrmemory",
                                                       max_wait=30))
-        await WebhookService(session, audit).add("https://crm.example.com/pbx",
+        await WebhookService(session, audit, ()).add("https://crm.example.com/pbx",
                                                  ("call.ringing",), None)
         return {role: await TokenService(session, audit).create(f"t-{role}", role)
                 for role in ROLES}
