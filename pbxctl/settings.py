@@ -62,6 +62,13 @@ class Settings(BaseSettings):
                     "(loopback, private, link-local...), e.g. [\"10.20.0.0/16\"]; cloud "
                     "metadata addresses are refused even here.")
 
+    api_auth_failures: int = Field(
+        default=10, ge=1, description="serve: failed API token attempts from one address "
+                                      "within api_auth_window seconds that block it.")
+    api_auth_window: float = Field(default=60.0, gt=0)
+    api_auth_block: float = Field(
+        default=300.0, gt=0, description="serve: seconds a blocked address is answered 429.")
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:

@@ -34,7 +34,7 @@ def _supervisor(s: Settings, app: web.Application, metrics: ServeMetrics) -> Sup
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (bind to a trusted one: /metrics has no token).")
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Serve the HTTP API (/api/v1, /healthz, /metrics), follow every node over AMI

@@ -57,7 +57,8 @@ def _catch_up_line(state: CatchUpState) -> str:
 
 @click.command()
 @click.option("--node", default=None, help="Only this node.")
-@click.option("--watch", "interval", type=float, default=None, is_flag=False,
+@click.option("--watch", "interval", type=click.FloatRange(0.5, 86400), default=None,
+              is_flag=False,
               flag_value=2.0, help="Refresh every N seconds (default 2) until Ctrl-C.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON once.")
 @click.pass_context

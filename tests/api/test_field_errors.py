@@ -46,6 +46,8 @@ REFUSED = [
                                  "route": "ext:299"}, 404, "route"),
     ("POST", "/api/v1/webhooks", {"url": "ftp://crm.example.com/", "events":
                                   ["call.ringing"]}, 400, "url"),
+    ("POST", "/api/v1/webhooks", {"url": "http://[::ffff:169.254.169.254]/", "events":
+                                  ["call.ringing"]}, 400, "url"),
 ]
 
 
