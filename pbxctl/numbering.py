@@ -5,14 +5,13 @@ All pure: E.164 in, carrier or dialplan forms out.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
 from pbxctl.errors import ValidationError
+from pbxctl.validation import CsvRows
 
 DEST_CLASSES = ("emergency", "local", "national", "mobile", "international", "premium",
                 "satellite")
@@ -116,11 +115,11 @@ _PLAN_PREFIX_RE = re.compile(r"[0-9]{1,15}")
 
 def parse_plan_csv(text: str) -> list[PlanEntry]:
     """Rows ``prefix,class,description`` (header required); every bad line is reported."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = CsvRows(text)
     if reader.fieldnames is None or not {"prefix", "class"} <= set(reader.fieldnames):
         raise ValidationError("file", "the header must be prefix,class[,description]")
     entries, errors, seen = [], [], set()
-    for line, row in enumerate(reader, start=2):
+    for line, row in reader:
         prefix = (row.get("prefix") or "").strip().lstrip("+")
         dest_class = (row.get("class") or "").strip()
         description = (row.get("description") or "").strip()
