@@ -21,6 +21,7 @@ from pbxctl.errors import PbxctlError
 DEFAULT_CONFIG_FILE = Path("/etc/pbxctl/pbxctl.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./pbxctl.db"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+SANDBOX_CONFIG_DIR = Path("/var/cache/pbxctl/sandbox/etc/asterisk")   # make sandbox / demo
 
 
 class Settings(BaseSettings):
@@ -62,6 +63,10 @@ class Settings(BaseSettings):
                     "(loopback, private, link-local...), e.g. [\"10.20.0.0/16\"]; cloud "
                     "metadata addresses are refused even here.")
 
+    node_config_roots: list[Path] = Field(
+        default_factory=lambda: [Path("/etc/asterisk"), SANDBOX_CONFIG_DIR],
+        description="Directories a node's config_dir must be (or lie under), after "
+                    "symbolic links are followed: pbxctl writes Asterisk files there.")
     api_auth_failures: int = Field(
         default=10, ge=1, description="serve: failed API token attempts from one address "
                                       "within api_auth_window seconds that block it.")

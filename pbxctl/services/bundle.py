@@ -46,7 +46,7 @@ class Services:
     def nodes(self) -> NodeService:
         """Asterisk nodes."""
         from pbxctl.services.nodes import NodeService
-        return NodeService(self.session, self.audit)
+        return NodeService(self.session, self.audit, self.settings.node_config_roots)
 
     @cached_property
     def branches(self) -> BranchService:

@@ -46,6 +46,15 @@ REFUSED = [
                                  "route": "ext:299"}, 404, "route"),
     ("POST", "/api/v1/webhooks", {"url": "ftp://crm.example.com/", "events":
                                   ["call.ringing"]}, 400, "url"),
+    ("POST", "/api/v1/nodes", {"name": "west", "ami_host": "127.0.0.6", "ami_user": "pbxctl",
+                               "ami_secret": "secret-789", "config_dir": "/etc/cron.d"},
+     400, "config_dir"),
+    ("POST", "/api/v1/nodes", {"name": "west", "ami_host": "127.0.0.6", "ami_user": "pbxctl",
+                               "ami_secret": "secret-789", "config_dir": "/srv/../etc"},
+     400, "config_dir"),
+    ("POST", "/api/v1/nodes", {"name": "west", "ami_host": "127.0.0.6", "ami_user": "pbxctl",
+                               "ami_secret": "secret-789", "config_dir": "srv/west"},
+     400, "config_dir"),
     ("POST", "/api/v1/webhooks", {"url": "http://[::ffff:169.254.169.254]/", "events":
                                   ["call.ringing"]}, 400, "url"),
 ]

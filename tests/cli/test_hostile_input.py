@@ -100,3 +100,21 @@ def test_an_id_in_range_that_does_not_exist_is_a_refusal(shop: Pbxctl) -> None:
     result = shop("webhook", "remove", str(2**31 - 1))
     assert result.exit_code == 1 and "no webhook" in result.stderr
     assert json.loads(shop.ok("webhook", "list", "--json").stdout) == []
+
+
+def test_a_config_dir_must_stay_inside_an_allowed_root(shop: Pbxctl, tmp_path: Path) -> None:
+    before = _state(shop)
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (tmp_path / "escape").symlink_to(outside)
+    node = ("node", "add", "east", "--ami-host", "127.0.0.1", "--ami-user", "pbxctl",
+            "--ami-secret", "secret-123", "--config-dir")
+    for config_dir in (str(outside), str(tmp_path / "escape"), str(tmp_path / "escape/x"),
+                       "/etc/cron.d"):
+        refused = shop(*node, config_dir)
+        assert refused.exit_code == 2, (config_dir, refused.stderr)
+        assert "--config-dir: " in refused.stderr and "node_config_roots" in refused.stderr
+    assert _state(shop) == before
+    (tmp_path / "east").mkdir()
+    (tmp_path / "inside").symlink_to(tmp_path / "east")
+    shop.ok(*node, str(tmp_path / "inside"))
