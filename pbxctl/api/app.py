@@ -116,7 +116,8 @@ async def _authorised(request: web.Request, handler: Handler, path: str
         blocked = throttle.failed(address)
         log.warning("API request from %s refused: %s bearer token%s", address, reason,
                     "; address blocked for a while" if blocked else "")
-        return error(401, "unauthorized", f"{reason} bearer token")
+        return error(401, "unauthorized", "unknown token" if presented.strip()
+                     else "missing bearer token")
     operation = ROUTE_BY_KEY.get((request.method, path))
     if operation is None:
         return await handler(request)      # aiohttp's 404 or 405, answered as JSON
