@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         default=10, ge=1, description="serve: failed API token attempts from one address "
                                       "within api_auth_window seconds that block it.")
     api_auth_window: float = Field(default=60.0, gt=0)
+    api_trusted_proxies: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list,
+        description="serve: reverse proxies (TLS terminators) whose X-Forwarded-For names "
+                    "the client, for throttling failed tokens per client; from any other "
+                    "peer the header is ignored.")
     api_auth_block: float = Field(
         default=300.0, gt=0, description="serve: seconds a blocked address is answered 429.")
 

@@ -6,6 +6,7 @@ handlers."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import uuid
 from pathlib import Path
@@ -95,7 +96,7 @@ async def _authorised(request: web.Request, handler: Handler, path: str
                       ) -> web.StreamResponse:
     if path in PUBLIC:
         return await handler(request)
-    address = request.remote or "unknown"
+    address = client_address(request)
     throttle = request.app[THROTTLE]
     wait = throttle.retry_after(address)
     if wait:
@@ -126,6 +127,20 @@ async def _authorised(request: web.Request, handler: Handler, path: str
     request[ACTOR] = Actor(token.name, "api")
     await check_request(request, operation)
     return await handler(request)
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address: the peer's, or the one a trusted proxy appended last to
+    X-Forwarded-For (a client may write anything before it)."""
+    peer = request.remote or "unknown"
+    trusted = request.app[SETTINGS].api_trusted_proxies
+    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+    try:
+        if any(ipaddress.ip_address(peer) in network for network in trusted):
+            return str(ipaddress.ip_address(forwarded))
+    except ValueError:
+        pass
+    return peer
 
 
 async def costs_page(_request: web.Request) -> web.FileResponse:

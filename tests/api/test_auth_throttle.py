@@ -4,11 +4,14 @@ Retry-After, whatever token it shows, until the block ends."""
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 
 import pytest
 
+from pbxctl.api.app import create_app
 from pbxctl.api.throttle import AuthThrottle
+from pbxctl.settings import Settings
 from tests.api.conftest import Api
 
 
@@ -73,3 +76,29 @@ def test_a_scan_from_many_addresses_is_remembered_in_bounded_memory() -> None:
     assert throttle.retry_after(f"2001:db8::{9_999:x}") == 300
     remembered = [n for n in range(10_000) if throttle.retry_after(f"2001:db8::{n:x}")]
     assert remembered == list(range(9_900, 10_000))
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_counts_apart(
+        api: Api, aiohttp_client) -> None:  # noqa: ANN001
+    settings = Settings(api_auth_failures=2,
+                        api_trusted_proxies=[ipaddress.ip_network("127.0.0.0/8")])
+    client = await aiohttp_client(create_app(api.engine, settings=settings))
+
+    async def status(forwarded_for: str, token: str = "pbx_wrong") -> int:
+        response = await client.get("/api/v1/nodes", headers={
+            "Authorization": f"Bearer {token}", "X-Forwarded-For": forwarded_for})
+        return response.status
+
+    assert [await status("198.51.100.7") for _ in range(3)] == [401, 401, 429]
+    assert await status("6.6.6.6, 198.51.100.7", api.tokens["admin"]) == 429  # spoofed head
+    assert await status("203.0.113.9", api.tokens["admin"]) == 200
+
+
+async def test_without_a_trusted_proxy_forwarded_for_is_ignored(api: Api) -> None:
+    for n in range(10):
+        response = await api.client.get("/api/v1/nodes", headers={
+            "Authorization": "Bearer pbx_wrong", "X-Forwarded-For": f"198.51.100.{n}"})
+        assert response.status == 401
+    response = await api.client.get("/api/v1/nodes", headers={
+        **api.auth("admin"), "X-Forwarded-For": "203.0.113.9"})
+    assert response.status == 429
