@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,7 +49,7 @@ async def prepare(nodes: NodeService, session: AsyncSession, templates: Template
     deployments = []
     for node in chosen:
         rendered = render_node(await load_node_config(session, node), templates)
-        applier = Applier(Path(node.config_dir), ami_connector(node, ami_timeout))
+        applier = Applier(nodes.config_dir(node), ami_connector(node, ami_timeout))
         deployments.append(Deployment(node.name, rendered, applier.plan(node.name, rendered),
                                       applier))
     return deployments

@@ -91,6 +91,11 @@ class NodeService:
         self._audit.record("node.add", "node", node.name, after=node_snapshot(node))
         return node
 
+    def config_dir(self, node: Node) -> Path:
+        """Where ``node``'s files go, checked again against the roots (a link on the way
+        may have changed since the node was added)."""
+        return Path(config_dir_inside("config_dir", node.config_dir, self._config_roots))
+
     async def list(self) -> Sequence[Node]:
         """All nodes by name."""
         return (await self._session.scalars(select(Node).order_by(Node.name))).all()

@@ -118,3 +118,9 @@ def test_a_config_dir_must_stay_inside_an_allowed_root(shop: Pbxctl, tmp_path: P
     (tmp_path / "east").mkdir()
     (tmp_path / "inside").symlink_to(tmp_path / "east")
     shop.ok(*node, str(tmp_path / "inside"))
+    (tmp_path / "inside").unlink()                    # the link now leads out
+    (tmp_path / "inside").symlink_to(outside)
+    refused = shop("apply", "--node", "east", "--offline")
+    assert refused.exit_code == 2 and "config_dir: " in refused.stderr, refused.stderr
+    assert list(outside.iterdir()) == []
+    shop.ok("apply", "--node", "local", "--offline")
