@@ -21,7 +21,13 @@ from pbxctl.errors import PbxctlError
 DEFAULT_CONFIG_FILE = Path("/etc/pbxctl/pbxctl.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./pbxctl.db"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+Networks = list[IPv4Network | IPv6Network]
 SANDBOX_CONFIG_DIR = Path("/var/cache/pbxctl/sandbox/etc/asterisk")   # make sandbox / demo
+
+
+def _no_networks(description: str) -> Any:
+    """A setting listing networks, none by default."""
+    return Field(default_factory=list, description=description)
 
 
 class Settings(BaseSettings):
@@ -57,12 +63,10 @@ class Settings(BaseSettings):
                                        "webhook delivery; each further retry waits twice as long.")
     webhook_max_attempts: int = Field(default=15, ge=1)
     webhook_timeout: float = Field(default=10.0, gt=0)
-    webhook_allow_networks: list[IPv4Network | IPv6Network] = Field(
-        default_factory=list,
+    webhook_allow_networks: Networks = _no_networks(
         description="Networks webhooks may be delivered to although they are not public "
                     "(loopback, private, link-local...), e.g. [\"10.20.0.0/16\"]; cloud "
                     "metadata addresses are refused even here.")
-
     node_config_roots: list[Path] = Field(
         default_factory=lambda: [Path("/etc/asterisk"), SANDBOX_CONFIG_DIR],
         description="Directories a node's config_dir must be (or lie under), after "
@@ -71,13 +75,12 @@ class Settings(BaseSettings):
         default=10, ge=1, description="serve: failed API token attempts from one address "
                                       "within api_auth_window seconds that block it.")
     api_auth_window: float = Field(default=60.0, gt=0)
-    api_trusted_proxies: list[IPv4Network | IPv6Network] = Field(
-        default_factory=list,
+    api_auth_block: float = Field(
+        default=300.0, gt=0, description="serve: seconds a blocked address is answered 429.")
+    api_trusted_proxies: Networks = _no_networks(
         description="serve: reverse proxies (TLS terminators) whose X-Forwarded-For names "
                     "the client, for throttling failed tokens per client; from any other "
                     "peer the header is ignored.")
-    api_auth_block: float = Field(
-        default=300.0, gt=0, description="serve: seconds a blocked address is answered 429.")
 
     @field_validator("database_url")
     @classmethod
