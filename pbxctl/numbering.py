@@ -14,6 +14,7 @@ from importlib import resources
 
 from pbxctl.billing.csv_safety import safe_row
 from pbxctl.errors import ValidationError
+from pbxctl.validation import CsvRows
 
 DEST_CLASSES = ("emergency", "local", "national", "mobile", "international", "premium",
                 "satellite")
@@ -137,11 +138,11 @@ def plan_entry(prefix: str, dest_class: str, description: str = "") -> PlanEntry
 
 def parse_plan_csv(text: str) -> list[PlanEntry]:
     """Rows ``prefix,class,description`` (header required); every bad line is reported."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = CsvRows(text)
     if reader.fieldnames is None or not {"prefix", "class"} <= set(reader.fieldnames):
         raise ValidationError("file", "the header must be prefix,class[,description]")
     entries, errors, seen = [], [], set()
-    for line, row in enumerate(reader, start=2):
+    for line, row in reader:
         try:
             entry = plan_entry(row.get("prefix") or "", (row.get("class") or "").strip(),
                                row.get("description") or "")

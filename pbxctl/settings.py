@@ -10,6 +10,7 @@ import ipaddress
 import os
 import pwd
 import tomllib
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,13 @@ from pbxctl.errors import PbxctlError
 DEFAULT_CONFIG_FILE = Path("/etc/pbxctl/pbxctl.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./pbxctl.db"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+Networks = list[IPv4Network | IPv6Network]
+SANDBOX_CONFIG_DIR = Path("/var/cache/pbxctl/sandbox/etc/asterisk")   # make sandbox / demo
+
+
+def _no_networks(description: str) -> Any:
+    """A setting listing networks, none by default."""
+    return Field(default_factory=list, description=description)
 
 
 class Settings(BaseSettings):
@@ -87,6 +95,24 @@ class Settings(BaseSettings):
     secrets_key: SecretStr | None = Field(
         default=None, description="The key itself (PBXCTL_SECRETS_KEY), used instead of "
                                   "the key file; several keys, comma-separated, newest first.")
+    webhook_allow_networks: Networks = _no_networks(
+        description="Networks webhooks may be delivered to although they are not public "
+                    "(loopback, private, link-local...), e.g. [\"10.20.0.0/16\"]; cloud "
+                    "metadata addresses are refused even here.")
+    node_config_roots: list[Path] = Field(
+        default_factory=lambda: [Path("/etc/asterisk"), SANDBOX_CONFIG_DIR],
+        description="Directories a node's config_dir must be (or lie under), after "
+                    "symbolic links are followed: pbxctl writes Asterisk files there.")
+    api_auth_failures: int = Field(
+        default=10, ge=1, description="serve: failed API token attempts from one address "
+                                      "within api_auth_window seconds that block it.")
+    api_auth_window: float = Field(default=60.0, gt=0)
+    api_auth_block: float = Field(
+        default=300.0, gt=0, description="serve: seconds a blocked address is answered 429.")
+    api_trusted_proxies: Networks = _no_networks(
+        description="serve: reverse proxies (TLS terminators) whose X-Forwarded-For names "
+                    "the client, for throttling failed tokens per client; from any other "
+                    "peer the header is ignored.")
 
     @field_validator("database_url")
     @classmethod

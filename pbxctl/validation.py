@@ -6,8 +6,12 @@ checks, so no input can add a line, a section or a dialplan application to a con
 
 from __future__ import annotations
 
+import csv
+import io
 import ipaddress
 import re
+from collections.abc import Iterator, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pbxctl.errors import ValidationError
@@ -22,6 +26,7 @@ HOSTNAME_RE = re.compile(r"(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0
                          r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 PATH_RE = re.compile(r"/[A-Za-z0-9_./-]{0,4095}")
 E164_RE = re.compile(r"\+[1-9][0-9]{6,14}")
+MAX_ROW_ID = 2**31 - 1   # row ids are INTEGER columns: signed 32 bits on PostgreSQL
 
 # Section and context names Asterisk gives a meaning of its own; a slug may not take them.
 RESERVED_NAMES = frozenset({
@@ -224,3 +229,33 @@ def cidr(field: str, value: str) -> str:
                                      "address or network itself")
     return str(network)
 
+
+class CsvRows:
+    """The rows of an uploaded CSV file (header first) as ``csv.DictReader`` reads them;
+    a line the csv module cannot read (a field over its 128 KiB limit, a NUL) is a
+    :class:`ValidationError` of ``file`` naming the line, not a crash."""
+
+    def __init__(self, text: str) -> None:
+        self._reader = csv.DictReader(io.StringIO(text))
+
+    @property
+    def fieldnames(self) -> Sequence[str] | None:
+        """The header's column names (None for an empty file)."""
+        try:
+            return self._reader.fieldnames
+        except csv.Error as exc:
+            raise ValidationError("file", f"line 1: {exc}") from None
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str | Any, str | Any]]]:
+        """(line number, row) from line 2 on."""
+        self.fieldnames  # noqa: B018 - reads the header first, like DictReader
+        line = 2
+        while True:
+            try:
+                row = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise ValidationError("file", f"line {line}: {exc}") from None
+            yield line, row
+            line += 1

@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 DEMO_DIR = ROOT / "demo"
 PBXCTL = str(Path(sys.executable).with_name("pbxctl"))
-ENV = {**os.environ, "PBXCTL_DATABASE_URL": f"sqlite+aiosqlite:///{DEMO_DIR / 'pbxctl.db'}"}
+ENV = {**os.environ, "PBXCTL_DATABASE_URL": f"sqlite+aiosqlite:///{DEMO_DIR / 'pbxctl.db'}",
+       # The demo's CRM listens on 127.0.0.1: webhooks reach loopback only when allowed.
+       "PBXCTL_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]'}
 DID = "+78435550101"
 TELE2 = SippCarrier("tele2", "127.0.0.2")
 MTS = SippCarrier("mts", "127.0.0.3")

@@ -4,6 +4,7 @@ and a runner for the ``pbxctl`` command line."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -76,6 +77,11 @@ class Pbxctl:
         env = {"PBXCTL_DATABASE_URL": self.database_url, "PBXCTL_ACTOR": "tester", **self.env}
         return runner.invoke(cli, list(args), env=env, input=input, catch_exceptions=False)
 
+    def allow_config_root(self, root: Path) -> None:
+        """Let nodes keep their config_dir under ``root`` (the node_config_roots setting)."""
+        roots = json.loads(self.env.get("PBXCTL_NODE_CONFIG_ROOTS", "[]"))
+        self.env["PBXCTL_NODE_CONFIG_ROOTS"] = json.dumps([*roots, str(root)])
+
     def ok(self, *args: str) -> Result:
         """Run and insist on success."""
         result = self(*args)
@@ -84,10 +90,12 @@ class Pbxctl:
 
 
 @pytest.fixture
-def pbxctl(database_url: str) -> Pbxctl:
-    """The CLI against a fresh, initialised database."""
+def pbxctl(database_url: str, tmp_path: Path) -> Pbxctl:
+    """The CLI against a fresh, initialised database; nodes may keep their config_dir in
+    the test's temporary directory."""
     runner = Pbxctl(database_url, {"PBXCTL_CONFIG": "", "PBXCTL_TEMPLATE_DIR": ""})
     runner.env = {k: v for k, v in runner.env.items() if v}
+    runner.allow_config_root(tmp_path)
     runner.ok("init")
     return runner
 

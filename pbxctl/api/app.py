@@ -1,9 +1,14 @@
-"""The aiohttp application: the app factory, bearer-token auth and role checks against
-the ROUTES table, request checks, JSON errors with stable ids, and the wiring of the
-route modules' handlers."""
+"""The aiohttp application: the app factory, bearer-token auth (failures logged and
+throttled per address) and role checks against the ROUTES table, request checks, JSON
+errors with stable ids (an unexpected failure too: a 500 with a reference in the log, no
+traceback to the client), security headers, and the wiring of the route modules'
+handlers."""
 
 from __future__ import annotations
 
+import ipaddress
+import logging
+import uuid
 from pathlib import Path
 
 from aiohttp import web
@@ -20,9 +25,19 @@ from pbxctl.api import (
     routes_sites,
     routes_webhooks,
 )
-from pbxctl.api.keys import ACTOR, ENGINE, METRICS, REQUESTS, SETTINGS, Handler
+from pbxctl.api.keys import (
+    ACTOR,
+    AUTH_FAILURES,
+    ENGINE,
+    METRICS,
+    REQUESTS,
+    SETTINGS,
+    THROTTLE,
+    Handler,
+)
 from pbxctl.api.openapi import PUBLIC, ROUTE_BY_KEY, ROUTES, openapi_document
-from pbxctl.api.requests import check_request
+from pbxctl.api.requests import MAX_BODY_BYTES, check_request
+from pbxctl.api.throttle import AuthThrottle
 from pbxctl.errors import ConflictError, NotFoundError, PbxctlError, ValidationError
 from pbxctl.services.audit import Actor
 from pbxctl.services.bundle import unit_of_work
@@ -32,7 +47,9 @@ COSTS_PAGE = Path(__file__).with_name("static") / "costs.html"
 HANDLERS: dict[tuple[str, str], Handler] = {
     **routes_sites.HANDLERS, **routes_numbers.HANDLERS, **routes_queues.HANDLERS,
     **routes_webhooks.HANDLERS, **routes_deploy.HANDLERS, **routes_reports.HANDLERS}
-HTTP_ERROR_IDS = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+HTTP_ERROR_IDS = {404: "not_found", 405: "method_not_allowed", 413: "too_large",
+                  415: "unsupported_media_type"}
+log = logging.getLogger(__name__)
 
 
 def error(status: int, error_id: str, message: str) -> web.Response:
@@ -63,6 +80,12 @@ async def auth_and_errors(request: web.Request, handler: Handler) -> web.StreamR
         response = error(409, "conflict", str(exc))
     except PbxctlError as exc:
         response = error(502, "failed", str(exc))
+    except Exception:
+        reference = uuid.uuid4().hex[:12]
+        log.exception("%s %s failed unexpectedly (reference %s)", request.method, path,
+                      reference)
+        response = error(500, "internal_error",
+                         f"the server failed unexpectedly; reference {reference} in its log")
     # Unknown URLs share one label: a scanner must not grow the metrics without bound.
     label = path if route is not None else "unmatched"
     request.app[REQUESTS].labels(label, str(response.status)).inc()
@@ -73,14 +96,29 @@ async def _authorised(request: web.Request, handler: Handler, path: str
                       ) -> web.StreamResponse:
     if path in PUBLIC:
         return await handler(request)
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        return error(401, "unauthorized", "missing bearer token")
-    async with unit_of_work(request.app[ENGINE], Actor("api", "api"),
-                            request.app[SETTINGS]) as s:
-        token = await s.tokens.check(header.removeprefix("Bearer ").strip())
+    address = client_address(request)
+    throttle = request.app[THROTTLE]
+    wait = throttle.retry_after(address)
+    if wait:
+        request.app[AUTH_FAILURES].labels("throttled").inc()
+        response = error(429, "too_many_requests", "too many failed token attempts from "
+                         f"this address; try again in {wait} s")
+        response.headers["Retry-After"] = str(wait)
+        return response
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    token = None
+    if scheme.lower() == "bearer" and presented.strip():   # RFC 7235: any case
+        async with unit_of_work(request.app[ENGINE], Actor("api", "api"),
+                                request.app[SETTINGS]) as s:
+            token = await s.tokens.check(presented.strip())
     if token is None:
-        return error(401, "unauthorized", "unknown token")
+        reason = "unknown" if presented.strip() else "missing"
+        request.app[AUTH_FAILURES].labels(reason).inc()
+        blocked = throttle.failed(address)
+        log.warning("API request from %s refused: %s bearer token%s", address, reason,
+                    "; address blocked for a while" if blocked else "")
+        return error(401, "unauthorized", "unknown token" if presented.strip()
+                     else "missing bearer token")
     operation = ROUTE_BY_KEY.get((request.method, path))
     if operation is None:
         return await handler(request)      # aiohttp's 404 or 405, answered as JSON
@@ -91,11 +129,32 @@ async def _authorised(request: web.Request, handler: Handler, path: str
     return await handler(request)
 
 
+def client_address(request: web.Request) -> str:
+    """The client's address: the peer's, or the one a trusted proxy appended last to
+    X-Forwarded-For (a client may write anything before it)."""
+    peer = request.remote or "unknown"
+    trusted = request.app[SETTINGS].api_trusted_proxies
+    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+    try:
+        if any(ipaddress.ip_address(peer) in network for network in trusted):
+            return str(ipaddress.ip_address(forwarded))
+    except ValueError:
+        pass
+    return peer
+
+
 async def costs_page(_request: web.Request) -> web.FileResponse:
-    """The accountants' page: sign in with a token, pick a month, see and download."""
+    """The accountants' page: sign in with a token, pick a month, see and download. No
+    other site may frame it (a token typed into a framed page could be clickjacked)."""
     return web.FileResponse(COSTS_PAGE, headers={
         "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
-                                   "style-src 'unsafe-inline'; img-src 'self' blob:"})
+                                   "style-src 'unsafe-inline'; img-src 'self' blob:; "
+                                   "frame-ancestors 'none'",
+        "X-Frame-Options": "DENY"})
+
+
+async def _security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Content-Type-Options"] = "nosniff"
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -120,13 +179,20 @@ async def openapi(_request: web.Request) -> web.Response:
 def create_app(engine: AsyncEngine, registry: CollectorRegistry | None = None,
                settings: Settings | None = None) -> web.Application:
     """The API application on ``engine``, counting into ``registry`` (default: its own)."""
-    app = web.Application(middlewares=[auth_and_errors])
+    app = web.Application(middlewares=[auth_and_errors], client_max_size=MAX_BODY_BYTES)
+    app.on_response_prepare.append(_security_headers)
     registry = registry or CollectorRegistry()
+    settings = settings or Settings()
     app[ENGINE] = engine
-    app[SETTINGS] = settings or Settings()
+    app[SETTINGS] = settings
     app[METRICS] = registry
     app[REQUESTS] = Counter("pbxctl_http_requests", "HTTP requests answered",
                             ["route", "status"], registry=registry)
+    app[AUTH_FAILURES] = Counter("pbxctl_api_auth_failures", "API requests refused for "
+                                 "their token (missing, unknown) or address (throttled)",
+                                 ["reason"], registry=registry)
+    app[THROTTLE] = AuthThrottle(settings.api_auth_failures, settings.api_auth_window,
+                                 settings.api_auth_block)
     app.router.add_get("/", costs_page)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)

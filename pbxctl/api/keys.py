@@ -10,6 +10,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pbxctl.api.throttle import AuthThrottle
 from pbxctl.services.audit import Actor
 from pbxctl.settings import Settings
 
@@ -17,6 +18,8 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SETTINGS = web.AppKey("settings", Settings)
 METRICS = web.AppKey("metrics", CollectorRegistry)
 REQUESTS = web.AppKey("requests", Counter)
+AUTH_FAILURES = web.AppKey("auth_failures", Counter)
+THROTTLE = web.AppKey("throttle", AuthThrottle)
 ACTOR = web.RequestKey("actor", Actor)
 BODY = web.RequestKey("body", dict[str, Any])
 QUERY = web.RequestKey("query", dict[str, str])

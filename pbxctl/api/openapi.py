@@ -242,7 +242,13 @@ def _operation_document(op: Operation) -> dict[str, Any]:
     responses = _success(op) | {
         "400": _error_response("Invalid input, unknown parameter or field (nothing changed)"),
         "401": _error_response("Missing or unknown token"),
-        "403": _error_response("The token's role may not do this")}
+        "403": _error_response("The token's role may not do this"),
+        "429": _error_response("Too many failed token attempts from this address "
+                               "(see Retry-After)"),
+        "500": _error_response("Unexpected failure; the message holds a reference to "
+                               "the server's log")}
+    if op.body is not None:
+        responses["415"] = _error_response("The body is not sent as application/json")
     if op.path_params or op.body is not None:
         responses["404"] = _error_response("No such object")
     if op.method != "GET":

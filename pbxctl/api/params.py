@@ -64,8 +64,9 @@ def sort_param(fields: Sequence[str]) -> Param:
 
 
 def _webhook_id(field: str, value: str) -> int:
-    if not re.fullmatch(r"[1-9][0-9]{0,9}", value):
-        raise ValidationError(field, f"{value!r} is not a webhook id (a number)")
+    if not re.fullmatch(r"[1-9][0-9]{0,9}", value) or int(value) > v.MAX_ROW_ID:
+        raise ValidationError(field, f"{value!r} is not a webhook id (a number from 1 to "
+                                     f"{v.MAX_ROW_ID})")
     return int(value)
 
 

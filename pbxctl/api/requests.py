@@ -59,14 +59,34 @@ async def _json_body(request: web.Request) -> object | None:
     raw = await request.read() if request.can_read_body else b""
     if not raw.strip():
         return None
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(reason="the body must be sent as application/json")
     try:
-        parsed: object = json.loads(raw)
+        parsed: object = json.loads(raw, object_pairs_hook=_unique_keys,
+                                    parse_constant=_no_constant)
     except UnicodeDecodeError:
         raise ValidationError("body", "is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ValidationError("body", f"is not valid JSON ({exc.msg} at line {exc.lineno} "
                                       f"column {exc.colno})") from None
+    except RecursionError:
+        raise ValidationError("body", "is nested too deeply") from None
+    except ValueError as exc:   # e.g. an integer of more digits than Python converts
+        raise ValidationError("body", f"is not valid JSON ({exc})") from None
     return parsed
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValidationError(key, "is given twice in the same object")
+        found[key] = value
+    return found
+
+
+def _no_constant(name: str) -> object:
+    raise ValidationError("body", f"is not valid JSON ({name} is not a JSON number)")
 
 
 def _checked_body(operation: Operation, body: object) -> dict[str, Any]:

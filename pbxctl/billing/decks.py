@@ -3,8 +3,6 @@ min_seconds,increment_seconds[,valid_from]``; every bad line is reported."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -12,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from pbxctl.billing.rating import Rate
 from pbxctl.errors import ValidationError
+from pbxctl.validation import CsvRows
 
 COLUMNS = ("prefix", "destination", "rate_per_minute", "connect_fee", "min_seconds",
            "increment_seconds")
@@ -36,7 +35,7 @@ class ParsedDeck:
 def parse_deck(text: str, valid_from: date | None) -> ParsedDeck:
     """Check every line; raise one :class:`ValidationError` listing the bad ones (with line
     numbers) so that no deck with an error is ever activated."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = CsvRows(text)
     header = reader.fieldnames or []
     missing = [c for c in COLUMNS if c not in header]
     if missing:
@@ -46,7 +45,7 @@ def parse_deck(text: str, valid_from: date | None) -> ParsedDeck:
         raise ValidationError("valid_from", "give `valid_from` or a valid_from column")
     errors: list[str] = []
     decks: dict[date, dict[str, Rate]] = {}
-    for line, row in enumerate(reader, start=2):
+    for line, row in reader:
         try:
             day, rate = _parse_row(row, valid_from)
         except ValueError as exc:

@@ -33,15 +33,18 @@ def _supervisor(s: Settings, app: web.Application, metrics: ServeMetrics) -> Sup
         engine, metrics,
         follow_policy(s),
         RetryPolicy(first_delay=s.webhook_first_retry, max_attempts=s.webhook_max_attempts,
-                    request_timeout=s.webhook_timeout),
-        BanKeeper(units(engine, SERVE_ACTOR, s), BanPolicy(after=s.ban_after, window=s.ban_window,
-                                  ban_for=s.ban_for, limit=s.ban_limit), metrics))
+                    request_timeout=s.webhook_timeout,
+                    allow_networks=tuple(s.webhook_allow_networks)),
+        BanKeeper(units(engine, SERVE_ACTOR, s),
+                  BanPolicy(after=s.ban_after, window=s.ban_window, ban_for=s.ban_for,
+                            limit=s.ban_limit),
+                  metrics))
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (bind to a trusted one: /metrics has no token).")
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Serve the HTTP API (/api/v1, /healthz, /metrics), follow every node over AMI

@@ -9,6 +9,7 @@ import click
 
 from pbxctl.cli.output import emit_json, emit_table, printable
 from pbxctl.cli.runtime import run_in_transaction
+from pbxctl.cli.types import FiniteFloatRange
 from pbxctl.services.live_switches import CrisisState
 from pbxctl.services.read.catch_up import CatchUpState
 from pbxctl.services.read.overview import company_status
@@ -58,7 +59,8 @@ def _catch_up_line(state: CatchUpState) -> str:
 
 @click.command()
 @click.option("--node", default=None, help="Only this node.")
-@click.option("--watch", "interval", type=float, default=None, is_flag=False,
+@click.option("--watch", "interval", type=FiniteFloatRange(0.5, 86400), default=None,
+              is_flag=False,
               flag_value=2.0, help="Refresh every N seconds (default 2) until Ctrl-C.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON once.")
 @click.pass_context

@@ -4,7 +4,6 @@ once, without an apply."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +13,7 @@ from pbxctl.cli.output import emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.destinations import parse_destination
 from pbxctl.errors import PbxctlError
+from pbxctl.services.audit import parse_since
 from pbxctl.services.live_switches import crisis_states
 from pbxctl.services.recordings import copy_recording, list_recordings
 
@@ -170,10 +170,7 @@ def recordings() -> None:
 def recordings_list(ctx: click.Context, node: str | None, since: str | None,
                     number: str | None, as_json: bool) -> None:
     """List recorded calls, oldest first."""
-    try:
-        since_at = datetime.fromisoformat(since).replace(tzinfo=UTC) if since else None
-    except ValueError:
-        raise click.BadParameter(f"{since!r} is not an ISO date", param_hint="--since") from None
+    since_at = parse_since("--since", since) if since else None
 
     async def work(s: Services) -> list[dict[str, object]]:
         directory = await _recordings_dir(s, node)

@@ -8,6 +8,7 @@ import click
 
 from pbxctl.cli.output import comma_list, emit_json, emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.cli.types import ROW_ID
 from pbxctl.webhooks.events import EVENT_NAMES
 
 
@@ -59,7 +60,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
 
 
 @webhook.command("remove")
-@click.argument("webhook_id", type=int)
+@click.argument("webhook_id", type=ROW_ID)
 @click.pass_context
 def remove(ctx: click.Context, webhook_id: int) -> None:
     """Stop delivering to a webhook (its undelivered messages are dropped)."""
@@ -72,7 +73,7 @@ def remove(ctx: click.Context, webhook_id: int) -> None:
 
 
 @webhook.command("deliveries")
-@click.option("--webhook", "webhook_id", type=int, default=None, help="Only this webhook.")
+@click.option("--webhook", "webhook_id", type=ROW_ID, default=None, help="Only this webhook.")
 @click.option("--state", type=click.Choice(("pending", "delivered", "failed")), default=None)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -96,7 +97,7 @@ def deliveries(ctx: click.Context, webhook_id: int | None, state: str | None, li
 
 
 @webhook.command("attempts")
-@click.argument("message_id", type=int)
+@click.argument("message_id", type=ROW_ID)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def attempts(ctx: click.Context, message_id: int, as_json: bool) -> None:
@@ -112,7 +113,7 @@ def attempts(ctx: click.Context, message_id: int, as_json: bool) -> None:
 
 
 @webhook.command("retry")
-@click.argument("webhook_id", type=int)
+@click.argument("webhook_id", type=ROW_ID)
 @click.pass_context
 def retry(ctx: click.Context, webhook_id: int) -> None:
     """Deliver a webhook's given-up messages again (after fixing the receiver)."""

@@ -23,7 +23,11 @@ def parse_since(field: str, value: str) -> datetime:
     except ValueError:
         raise ValidationError(field, f"{value!r} is not an ISO date or time, e.g. 2026-11-01 "
                                      "or 2026-11-01T09:00+03:00") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None \
+            else parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(field, f"{value!r} is out of range in UTC") from None
 
 
 def audit_row(entry: AuditEntry) -> Snapshot:

@@ -62,7 +62,7 @@ class BranchService:
         city = v.display_name("city", spec.city)
         timezone = v.timezone("timezone", spec.timezone)
         start, end = v.extension_range("ext_range", spec.ext_range)
-        node = await NodeService(self._session, self._audit).resolve(spec.node)
+        node = await NodeService(self._session, self._audit, ()).resolve(spec.node)
         if await self._find(slug) is not None:
             raise ConflictError(f"branch {slug!r} already exists")
         for other in await self.list():

@@ -48,7 +48,7 @@ class Services:
     def nodes(self) -> NodeService:
         """Asterisk nodes."""
         from pbxctl.services.nodes import NodeService
-        return NodeService(self.session, self.audit)
+        return NodeService(self.session, self.audit, self.settings.node_config_roots)
 
     @cached_property
     def branches(self) -> BranchService:
@@ -114,7 +114,7 @@ class Services:
     def webhooks(self) -> WebhookService:
         """Webhooks and their deliveries."""
         from pbxctl.services.webhooks import WebhookService
-        return WebhookService(self.session, self.audit)
+        return WebhookService(self.session, self.audit, self.settings.webhook_allow_networks)
 
     @cached_property
     def tokens(self) -> TokenService:

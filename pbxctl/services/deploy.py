@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -57,7 +56,7 @@ async def prepare(nodes: NodeService, session: AsyncSession, templates: Template
         if only is not None:
             rendered = replace(rendered, files={name: text for name, text
                                                 in rendered.files.items() if name in only})
-        applier = Applier(Path(node.config_dir), ami_connector(node, ami_timeout))
+        applier = Applier(nodes.config_dir(node), ami_connector(node, ami_timeout))
         deployments.append(Deployment(node.name, rendered, applier.plan(node.name, rendered),
                                       applier, None if only is None else pjsip_answers))
     return deployments

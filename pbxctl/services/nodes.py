@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,12 +46,26 @@ def node_snapshot(node: Node) -> Snapshot:
     }
 
 
-class NodeService:
-    """Adds, lists and removes nodes."""
+def config_dir_inside(field: str, value: str, roots: Sequence[Path]) -> str:
+    """An absolute directory that is one of ``roots`` or lies under one, once every
+    symbolic link on the way is followed (a link may not lead out)."""
+    path = v.directory(field, value)
+    real = Path(os.path.realpath(path))
+    if any(real.is_relative_to(os.path.realpath(root)) for root in roots):
+        return path
+    raise ValidationError(field, f"{value!r} is not inside an allowed directory "
+                                 f"({', '.join(map(str, roots)) or 'none'}; the "
+                                 "node_config_roots setting)")
 
-    def __init__(self, session: AsyncSession, audit: AuditTrail) -> None:
+
+class NodeService:
+    """Adds, lists and removes nodes; a node's config_dir lies under ``config_roots``."""
+
+    def __init__(self, session: AsyncSession, audit: AuditTrail,
+                 config_roots: Sequence[Path]) -> None:
         self._session = session
         self._audit = audit
+        self._config_roots = config_roots
 
     async def add(self, spec: NodeSpec) -> Node:
         """Validate and store a new node."""
@@ -59,7 +75,7 @@ class NodeService:
             ami_port=v.port("ami_port", spec.ami_port),
             ami_user=v.ami_user("ami_user", spec.ami_user),
             ami_secret=v.secret("ami_secret", spec.ami_secret),
-            config_dir=v.directory("config_dir", spec.config_dir),
+            config_dir=config_dir_inside("config_dir", spec.config_dir, self._config_roots),
             sip_address=v.ip_address("sip_address", spec.sip_address),
             sip_port=v.port("sip_port", spec.sip_port),
             media_address=v.ip_address("media_address",
@@ -74,6 +90,11 @@ class NodeService:
         await self._session.flush()
         self._audit.record("node.add", "node", node.name, after=node_snapshot(node))
         return node
+
+    def config_dir(self, node: Node) -> Path:
+        """Where ``node``'s files go, checked again against the roots (a link on the way
+        may have changed since the node was added)."""
+        return Path(config_dir_inside("config_dir", node.config_dir, self._config_roots))
 
     async def list(self) -> Sequence[Node]:
         """All nodes by name."""

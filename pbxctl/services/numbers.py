@@ -208,13 +208,13 @@ class NumberService:
     def _parse_rows(text: str) -> tuple[builtins.list[tuple[int, NumberSpec]],
                                         builtins.list[str]]:
         """The rows as specs, and what could not be read, by line."""
-        reader = csv.DictReader(io.StringIO(text))
+        reader = v.CsvRows(text)
         missing = set(EXPORT_COLUMNS) - {"contract", "after_hours"} - set(reader.fieldnames or ())
         if missing:
             raise ValidationError("file", f"the header lacks {', '.join(sorted(missing))}; "
                                           f"expected {','.join(EXPORT_COLUMNS)}")
         rows, errors, seen = [], [], set()
-        for line, row in enumerate(reader, start=2):
+        for line, row in reader:
             if None in row or any(value is None for value in row.values()):
                 raise ValidationError("file", f"line {line}: wrong number of columns")
             after_hours = (row.get("after_hours") or "").strip()

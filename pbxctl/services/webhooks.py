@@ -19,14 +19,16 @@ from pbxctl.db.models import Branch, Webhook, WebhookAttempt, WebhookMessage, ut
 from pbxctl.errors import NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail
 from pbxctl.webhooks.events import EVENT_NAMES
+from pbxctl.webhooks.targets import Network, host_refusal
 
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 _PATH_RE = re.compile(r"[A-Za-z0-9._~/%!$&'()*+,;=:@-]*")
 _QUERY_RE = re.compile(r"[A-Za-z0-9._~/%!$&'()*+,;=:@?-]*")
 
 
-def webhook_url(field: str, value: str) -> str:
-    """An http(s) URL without credentials or fragment, of plain characters."""
+def webhook_url(field: str, value: str, allowed: Sequence[Network]) -> str:
+    """An http(s) URL without credentials or fragment, of plain characters, to a public
+    host (or one in an ``allowed`` network)."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(field, f"{value!r} is not an http:// or https:// URL")
@@ -41,6 +43,9 @@ def webhook_url(field: str, value: str) -> str:
     if not _PATH_RE.fullmatch(parts.path) or not _QUERY_RE.fullmatch(parts.query) \
             or parts.fragment or len(value) > 2048:
         raise ValidationError(field, f"{value!r} has characters a webhook URL may not have")
+    refused = host_refusal(parts.hostname, allowed)
+    if refused is not None:
+        raise ValidationError(field, f"webhooks may not be sent there: {refused}")
     return value
 
 
@@ -78,15 +83,17 @@ class WebhookSummary:
 class WebhookService:
     """Adds, lists and removes webhooks; shows and retries deliveries."""
 
-    def __init__(self, session: AsyncSession, audit: AuditTrail) -> None:
+    def __init__(self, session: AsyncSession, audit: AuditTrail,
+                 allowed: Sequence[Network]) -> None:
         self._session = session
         self._audit = audit
+        self._allowed = allowed
 
     async def add(self, url: str, events: Sequence[str], branch: str | None
                   ) -> tuple[int, str]:
         """A new webhook; returns its id and signing secret (the only time it is shown)."""
         names = event_names("events", events)
-        webhook_url("url", url)
+        webhook_url("url", url, self._allowed)
         if branch is not None:
             v.slug("branch", branch)
             if await self._session.scalar(select(Branch.id).where(Branch.slug == branch)) \

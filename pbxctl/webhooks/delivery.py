@@ -1,14 +1,21 @@
 """Delivering the webhook outbox: signed POSTs, retries with backoff, a log of each try.
 
 Messages are read from the database, so a restart of ``serve`` loses nothing: what was
-not delivered is attempted again when it is due.
+not delivered is attempted again when it is due. A delivery connects only to the
+addresses :mod:`pbxctl.webhooks.targets` allows: an IP literal is checked before the
+request, a host name on the very addresses it resolves to (the connection uses those,
+so a name that changes its answer cannot slip through). Redirects are not followed and
+at most ``max_response_bytes`` of an answer are read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import ipaddress
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +23,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 from sqlalchemy.ext.asyncio import AsyncEngine
+from yarl import URL
 
 from pbxctl.db.faults import is_transient
 from pbxctl.db.session import transaction
@@ -29,6 +39,7 @@ from pbxctl.webhooks.signing import (
     TIMESTAMP_HEADER,
     signature,
 )
+from pbxctl.webhooks.targets import Network, host_refusal, refusal
 
 log = logging.getLogger(__name__)
 USER_AGENT = "pbxctl-webhooks/1"
@@ -36,7 +47,8 @@ USER_AGENT = "pbxctl-webhooks/1"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When to try again, and when to give up."""
+    """How deliveries go: when to try again and when to give up, where they may connect,
+    how much of an answer is read."""
 
     first_delay: float = 5.0
     max_delay: float = 3600.0
@@ -44,6 +56,53 @@ class RetryPolicy:
     request_timeout: float = 10.0
     poll_interval: float = 1.0
     batch: int = 50
+    allow_networks: tuple[Network, ...] = ()
+    max_response_bytes: int = 64 * 1024
+
+
+class TargetRefused(OSError):
+    """The webhook's host is, or resolves only to, an address deliveries may not reach."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(errno.EACCES, reason)   # aiohttp shows strerror in its own error
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class PublicResolver(AbstractResolver):
+    """Resolves through ``inner`` (default: as aiohttp does), then drops every address
+    :func:`refusal` refuses."""
+
+    def __init__(self, allowed: tuple[Network, ...], inner: AbstractResolver | None = None
+                 ) -> None:
+        self._inner = inner or DefaultResolver()
+        self._allowed = allowed
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        """The resolved addresses deliveries may connect to; TargetRefused when none."""
+        found = await self._inner.resolve(host, port, family)
+        reasons = [refusal(ipaddress.ip_address(r["host"]), self._allowed) for r in found]
+        kept = [r for r, why in zip(found, reasons, strict=True) if why is None]
+        if not kept:
+            raise TargetRefused(f"{host} resolves to no address webhooks may reach "
+                                f"({'; '.join(str(why) for why in reasons)})")
+        return kept
+
+    async def close(self) -> None:
+        """Release the resolver underneath."""
+        await self._inner.close()
+
+
+def webhook_session(policy: RetryPolicy, dns: AbstractResolver | None = None
+                    ) -> aiohttp.ClientSession:
+    """The HTTP client deliveries use: addresses resolved (through ``dns``, default as
+    aiohttp does) and checked, no proxies from the environment, no cookies kept."""
+    resolver = PublicResolver(policy.allow_networks, dns)
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(resolver=resolver),
+        cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)
 
 
 def retry_delay(attempts: int, policy: RetryPolicy,
@@ -104,21 +163,38 @@ async def _attempt(http: aiohttp.ClientSession, message: DueMessage, policy: Ret
                SIGNATURE_HEADER: signature(message.secret, stamp, message.payload)}
     started = time.monotonic()
     try:
+        refused = host_refusal(URL(message.url).host or "", policy.allow_networks)
+        if refused is not None:
+            raise TargetRefused(refused)
         async with http.post(message.url, data=message.payload, headers=headers,
                              allow_redirects=False,
                              timeout=aiohttp.ClientTimeout(total=policy.request_timeout)
                              ) as response:
-            await response.read()
+            await read_capped(response, policy.max_response_bytes)
             status, error = response.status, None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         status, error = None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return at, status, error, int((time.monotonic() - started) * 1000)
 
 
+async def read_capped(response: aiohttp.ClientResponse, limit: int) -> int:
+    """Read at most ``limit`` bytes of the answer (the rest is never read: the connection
+    is closed); returns how many were read."""
+    read = 0
+    while read < limit:
+        chunk = await response.content.read(min(16 * 1024, limit - read))
+        if not chunk:
+            return read
+        read += len(chunk)
+    if not response.content.at_eof():
+        response.close()
+    return read
+
+
 async def run_deliveries(engine: AsyncEngine, policy: RetryPolicy, outcomes: Outcomes,
                          stop: asyncio.Event) -> None:
     """Deliver until ``stop`` is set, polling the outbox."""
-    async with aiohttp.ClientSession() as http:
+    async with webhook_session(policy) as http:
         while not stop.is_set():
             try:
                 attempted = await deliver_due(engine, http, policy, outcomes)

@@ -31,6 +31,7 @@ from pbxctl.services.policies import OutboundChange, PolicyService
 from pbxctl.services.queues import QueueService, QueueSpec
 from pbxctl.services.tokens import ROLES, TokenService
 from pbxctl.services.webhooks import WebhookService
+from pbxctl.settings import Settings
 from tests.asterisk.fake_asterisk import FakeAmiServer, FakeAsterisk
 from tests.conftest import Pbxctl
 
@@ -38,6 +39,7 @@ NODES = ("local", "east", "spare")
 AMI_SECRET = "ami-secret-123"
 MTS_SECRET = "mts-secret-456"
 NO_BODY = object()
+CONFIG_ROOT = Path("/srv")   # where nodes added through the API keep their files
 
 
 @dataclass
@@ -93,13 +95,14 @@ class Api:
                     for table in Base.metadata.sorted_tables}
 
 
-async def provision(engine: AsyncEngine, servers: dict[str, FakeAmiServer]) -> dict[str, str]:
+async def provision(engine: AsyncEngine, servers: dict[str, FakeAmiServer], config_root: Path
+                    ) -> dict[str, str]:
     """Nodes local (kazan, omsk), east (perm) and spare (nothing); phones, carriers (mts
     registers with a secret), numbers, two queues, an outbound policy, a webhook; a token
     per role, returned."""
     async with transaction(engine) as session:
         audit = AuditTrail(session, Actor("tester", "cli"))
-        nodes = NodeService(session, audit)
+        nodes = NodeService(session, audit, (config_root,))
         for name, server in servers.items():
             await nodes.add(NodeSpec(name, "127.0.0.1", server.port, "pbxctl", AMI_SECRET,
                                      str(server.asterisk.config_dir), "127.0.0.1"))
@@ -134,7 +137,7 @@ async def provision(engine: AsyncEngine, servers: dict[str, FakeAmiServer]) -> d
         await queues.add("kazan", "sales", QueueSpec(members=("201",)))
         await queues.add("omsk", "support", QueueSpec(members=("301",), strategy="rrmemory",
                                                       max_wait=30))
-        await WebhookService(session, audit).add("https://crm.example.com/pbx",
+        await WebhookService(session, audit, ()).add("https://crm.example.com/pbx",
                                                  ("call.ringing",), None)
         return {role: await TokenService(session, audit).create(f"t-{role}", role)
                 for role in ROLES}
@@ -152,7 +155,8 @@ async def api(database_url: str, aiohttp_client, tmp_path: Path  # noqa: ANN001
             (tmp_path / name).mkdir()
             server = FakeAmiServer(FakeAsterisk(tmp_path / name), secret=AMI_SECRET)
             servers[name] = await stack.enter_async_context(server.running())
-        tokens = await provision(engine, servers)
-        client = await aiohttp_client(create_app(engine))
+        tokens = await provision(engine, servers, tmp_path)
+        settings = Settings(node_config_roots=[tmp_path, CONFIG_ROOT])
+        client = await aiohttp_client(create_app(engine, settings=settings))
         yield Api(client, tokens, engine, database_url, servers)
     await engine.dispose()

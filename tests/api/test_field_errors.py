@@ -14,6 +14,8 @@ import pytest
 from tests.api.conftest import Api
 from tests.conftest import Pbxctl
 
+WEST = {"name": "west", "ami_host": "127.0.0.6", "ami_user": "pbxctl",
+        "ami_secret": "secret-789"}
 # (method, path, body, status, field) — each a value the services check, not the schema.
 REFUSED = [
     ("POST", "/api/v1/queues", {"branch": "kazan", "name": "vip", "members": ["299"]},
@@ -46,9 +48,12 @@ REFUSED = [
                                  "route": "ext:299"}, 404, "route"),
     ("POST", "/api/v1/webhooks", {"url": "ftp://crm.example.com/", "events":
                                   ["call.ringing"]}, 400, "url"),
-    ("POST", "/api/v1/nodes", {"name": "west", "ami_host": "pbx.example", "ami_user": "pbxctl",
-                               "ami_secret": "secret-789", "config_dir": "/srv/west/asterisk",
-                               "sip_address": "127.0.0.6"}, 400, "ami_host"),
+    ("POST", "/api/v1/nodes", {**WEST, "ami_host": "pbx.example", "config_dir": "/etc/asterisk"},
+     400, "ami_host"),
+    *(("POST", "/api/v1/nodes", {**WEST, "config_dir": outside}, 400, "config_dir")
+      for outside in ("/etc/cron.d", "/srv/../etc", "srv/west")),
+    ("POST", "/api/v1/webhooks", {"url": "http://[::ffff:169.254.169.254]/", "events":
+                                  ["call.ringing"]}, 400, "url"),
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -73,7 +74,7 @@ class Clock:
 @pytest.fixture
 async def company(session: AsyncSession) -> tuple[AsyncSession, Clock]:
     audit = AuditTrail(session, Actor("tester", "cli"))
-    await NodeService(session, audit).add(NodeSpec(
+    await NodeService(session, audit, (Path("/tmp"),)).add(NodeSpec(
         "local", "127.0.0.1", 5038, "pbxctl", "secret-123", "/tmp", "127.0.0.1"))
     branches = BranchService(session, audit)
     await branches.add(BranchSpec("kazan", "Kazan", "Kazan", "Europe/Moscow", "200-299"))

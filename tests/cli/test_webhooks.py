@@ -4,26 +4,39 @@ HTTP receiver with retries and backoff, with a delivery log; a restart loses not
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 from click.testing import Result
 from sqlalchemy import func, select
+from yarl import URL
 
 from pbxctl.ami_events import CallStage
 from pbxctl.db.models import WebhookMessage
 from pbxctl.db.session import make_engine, transaction
-from pbxctl.webhooks.delivery import RetryPolicy, deliver_due
+from pbxctl.webhooks.delivery import RetryPolicy, deliver_due, read_capped, webhook_session
 from pbxctl.webhooks.events import CallEvents
 from pbxctl.webhooks.outbox import enqueue
 from pbxctl.webhooks.signing import is_valid
 from tests.conftest import Pbxctl
 
-NO_WAIT = RetryPolicy(first_delay=0.001, max_delay=0.001, max_attempts=3)
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+NO_WAIT = RetryPolicy(first_delay=0.001, max_delay=0.001, max_attempts=3,
+                      allow_networks=LOOPBACK)
+
+
+@pytest.fixture(autouse=True)
+def receivers_on_loopback(company: Pbxctl) -> None:
+    """The receivers here listen on 127.0.0.1, which webhooks may reach only when the
+    operator allows it."""
+    company.env["PBXCTL_WEBHOOK_ALLOW_NETWORKS"] = '["127.0.0.0/8"]'
 
 
 @dataclass
@@ -86,7 +99,7 @@ async def deliver(database_url: str, policy: RetryPolicy = NO_WAIT,
                   outcomes: Outcomes | None = None) -> int:
     engine = make_engine(database_url)
     try:
-        async with aiohttp.ClientSession() as http:
+        async with webhook_session(policy) as http:
             return await deliver_due(engine, http, policy, outcomes or Outcomes())
     finally:
         await engine.dispose()
@@ -184,7 +197,7 @@ async def test_retries_wait_their_turn(company: Pbxctl, receiver: Receiver) -> N
     await add_hook(company, receiver.url, "call.ringing")
     await queue(company.database_url, ringing_call())
     receiver.fail = 1
-    patient = RetryPolicy(first_delay=3600, max_attempts=5)
+    patient = RetryPolicy(first_delay=3600, max_attempts=5, allow_networks=LOOPBACK)
     assert await deliver(company.database_url, patient) == 1
     assert await deliver(company.database_url, patient) == 0   # next try is an hour away
     (message,) = json.loads((await run(company, "webhook", "deliveries", "--json")).stdout)
@@ -212,3 +225,115 @@ async def test_a_receiver_that_stays_down_is_given_up_and_can_be_retried(
     states = {m["webhook"]: m["state"] for m in json.loads(
         (await run(company, "webhook", "deliveries", "--json")).stdout)}
     assert states == {hook: "delivered", down: "failed"}
+
+
+@pytest.mark.parametrize("url", [
+    "http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:5432/", "http://10.0.0.1/",
+    "http://[::ffff:169.254.169.254]/", "http://2130706433/", "http://0x7f.1/",
+    "http://127.1/", "http://0177.0.0.1/", "http://localhost:8080/", "http://[::1]/",
+    "http://[fe80::1]/", "http://100.64.0.1/", "http://[fd00:ec2::254]/", "http://0.0.0.0/",
+])
+def test_internal_targets_are_refused_unless_their_network_is_allowed(
+        company: Pbxctl, url: str) -> None:
+    company.env.pop("PBXCTL_WEBHOOK_ALLOW_NETWORKS")
+    result = company("webhook", "add", url, "--events", "call.ringing")
+    assert result.exit_code == 2, result.stderr
+    assert "url: webhooks may not be sent there: " in result.stderr
+    assert json.loads(company.ok("webhook", "list", "--json").stdout) == []
+
+
+def test_an_allowed_network_is_the_only_exception(company: Pbxctl) -> None:
+    company.env["PBXCTL_WEBHOOK_ALLOW_NETWORKS"] = '["10.20.0.0/16"]'
+    company.ok("webhook", "add", "http://10.20.1.5/hooks", "--events", "call.ringing")
+    refused = company("webhook", "add", "http://10.0.0.1/hooks", "--events", "call.ringing")
+    assert refused.exit_code == 2 and "private" in refused.stderr
+    refused = company("webhook", "add", "http://169.254.169.254/", "--events", "call.ringing")
+    assert refused.exit_code == 2 and "metadata" in refused.stderr
+
+
+class StaticDns(AbstractResolver):
+    """A DNS that answers every name with one address (what a rebinding attacker does)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        return [{"hostname": host, "host": self.address, "port": port,
+                 "family": socket.AF_INET, "proto": 0, "flags": 0}]
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_a_name_is_checked_on_the_address_it_resolves_to_when_delivering(
+        company: Pbxctl, receiver: Receiver) -> None:
+    """crm.example.com was public when added; now its DNS answers 127.0.0.1."""
+    port = URL(receiver.url).port
+    await add_hook(company, f"http://crm.example.com:{port}/hooks/pbx", "call.ringing")
+    await queue(company.database_url, ringing_call())
+    engine = make_engine(company.database_url)
+    public_only = RetryPolicy(first_delay=0.001, max_delay=0.001, max_attempts=3)
+    try:
+        async with webhook_session(public_only, StaticDns("127.0.0.1")) as http:
+            assert await deliver_due(engine, http, public_only, Outcomes()) == 1
+        assert receiver.received == []
+        (message,) = json.loads((await run(company, "webhook", "deliveries", "--json")
+                                 ).stdout)
+        assert "127.0.0.1 is a loopback address" in message["last_error"]
+        # The same resolved address, once its network is allowed, is where it connects.
+        async with webhook_session(NO_WAIT, StaticDns("127.0.0.1")) as http:
+            await asyncio.sleep(0.01)             # past the (1 ms) retry delay
+            assert await deliver_due(engine, http, NO_WAIT, Outcomes()) == 1
+        assert len(receiver.received) == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_an_ip_literal_is_checked_again_when_delivering(company: Pbxctl,
+                                                              receiver: Receiver) -> None:
+    await add_hook(company, receiver.url, "call.ringing")   # allowed when it was added
+    await queue(company.database_url, ringing_call())
+    assert await deliver(company.database_url,
+                         RetryPolicy(first_delay=0.001, max_delay=0.001)) == 1
+    assert receiver.received == []
+    (message,) = json.loads((await run(company, "webhook", "deliveries", "--json")).stdout)
+    assert message["state"] == "pending" and "loopback" in message["last_error"]
+
+
+@dataclass
+class Firehose:
+    """Answers 200 with an endless body, counting what it managed to send."""
+
+    sent: int = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse()
+        await response.prepare(request)
+        chunk = b"x" * 65536
+        try:
+            for _ in range(16 * 1024):                       # 1 GiB if nobody stops it
+                await response.write(chunk)
+                self.sent += len(chunk)
+        except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+            pass
+        return response
+
+
+async def test_an_endless_answer_is_read_only_up_to_the_cap(company: Pbxctl,
+                                                            aiohttp_server) -> None:  # noqa: ANN001
+    firehose = Firehose()
+    app = web.Application()
+    app.router.add_post("/hooks", firehose.handle)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    url = str(server.make_url("/hooks"))
+    async with webhook_session(NO_WAIT) as http, http.post(url, data=b"{}") as response:
+        assert await read_capped(response, NO_WAIT.max_response_bytes) == 64 * 1024
+        assert response.closed
+    await add_hook(company, url, "call.ringing")
+    await queue(company.database_url, ringing_call())
+    outcomes = Outcomes()
+    assert await deliver(company.database_url, outcomes=outcomes) == 1
+    assert outcomes.counts["ok"] == 1
+    assert firehose.sent < 16 * 1024 * 65536

@@ -22,6 +22,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def add_sandbox_node(pbxctl: Pbxctl, config_dir: Path) -> None:
     """Point a node called local at the sandbox's Asterisk."""
+    pbxctl.allow_config_root(config_dir)
     pbxctl.ok("node", "add", "local", "--ami-host", "127.0.0.1", "--ami-user",
               sandbox.AMI_USER, "--ami-secret", sandbox.AMI_SECRET,
               "--config-dir", str(config_dir), "--recordings-dir",

@@ -27,7 +27,8 @@ from tests.integration.conftest import calling_out
 
 TELE2 = SippCarrier("tele2", "127.0.0.2")
 FAST = {"PBXCTL_AMI_PING_INTERVAL": "1", "PBXCTL_AMI_PING_TIMEOUT": "2",
-        "PBXCTL_AMI_BACKOFF_MAX": "1", "PBXCTL_WEBHOOK_FIRST_RETRY": "0.3"}
+        "PBXCTL_AMI_BACKOFF_MAX": "1", "PBXCTL_WEBHOOK_FIRST_RETRY": "0.3",
+        "PBXCTL_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]'}   # the receiver's network
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -81,6 +82,7 @@ def test_serve_survives_a_crash_and_a_restart_and_delivers_webhooks(
         pbxctl: Pbxctl, asterisk: Path, tmp_path: Path, receiver: str) -> None:
     branch, anna = calling_out(pbxctl, asterisk, tmp_path, TELE2, "701", "+78435550701")
     assert anna.register(tmp_path).ok
+    pbxctl.env["PBXCTL_WEBHOOK_ALLOW_NETWORKS"] = FAST["PBXCTL_WEBHOOK_ALLOW_NETWORKS"]
     created = json.loads(pbxctl.ok("webhook", "add", receiver, "--events",
                                    "call.ringing,call.answered,call.missed", "--branch",
                                    branch, "--json").stdout)

@@ -11,7 +11,7 @@ from pbxctl.ami_events import CallStage, parse_event
 from pbxctl.asterisk.link import LinkPolicy, backoff_delay
 from pbxctl.webhooks.delivery import RetryPolicy, retry_delay
 from pbxctl.webhooks.events import CallEvents, cdr_rated_event
-from pbxctl.webhooks.signing import is_valid, signature
+from pbxctl.webhooks.signing import MAX_AGE_SECONDS, is_valid, signature
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -114,10 +114,22 @@ def test_signature_is_hmac_sha256_of_timestamp_and_body() -> None:
     body = b'{"event":"call.ringing"}'
     expected = hmac.new(b"s3cret", b"1795500000." + body, hashlib.sha256).hexdigest()
     assert signature("s3cret", 1795500000, body) == f"sha256={expected}"
-    assert is_valid("s3cret", 1795500000, body, f"sha256={expected}")
-    assert not is_valid("s3cret", 1795500001, body, f"sha256={expected}")   # replayed later
-    assert not is_valid("other", 1795500000, body, f"sha256={expected}")
-    assert not is_valid("s3cret", 1795500000, body + b" ", f"sha256={expected}")
+    now = 1795500000 + 10
+    assert is_valid("s3cret", 1795500000, body, f"sha256={expected}", now=now)
+    assert not is_valid("s3cret", 1795500001, body, f"sha256={expected}", now=now)
+    assert not is_valid("other", 1795500000, body, f"sha256={expected}", now=now)
+    assert not is_valid("s3cret", 1795500000, body + b" ", f"sha256={expected}", now=now)
+
+
+def test_a_signature_too_old_or_not_ascii_is_simply_not_valid() -> None:
+    body = b'{"event":"call.ringing"}'
+    good = signature("s3cret", 1795500000, body)
+    assert is_valid("s3cret", 1795500000, body, good, now=1795500000 + MAX_AGE_SECONDS)
+    assert not is_valid("s3cret", 1795500000, body, good, now=1795500000 + 301)
+    assert not is_valid("s3cret", 1795500000, body, good, now=1795500000 - 301)
+    assert is_valid("s3cret", 1795500000, body, good, now=1795500000 + 900, max_age=900)
+    for presented in ("sha256=é", good[:-1] + "\u00e9", "\udcff", "sha256=\u202e" + good[8:]):
+        assert not is_valid("s3cret", 1795500000, body, presented, now=1795500000)
 
 
 def test_reconnect_backoff_grows_is_capped_and_jittered() -> None:
