@@ -25,12 +25,19 @@ def init(ctx: click.Context) -> None:
     async def seed(s: Services) -> tuple[int, int]:
         return await s.numplan.seed_if_empty(), await s.secrets.seal_leftovers()
 
+    async def count_sealed(s: Services) -> int:
+        return await s.secrets.sealed_count()
+
     keys = key_source(settings_of(ctx))
+    before = run_with_engine(ctx, work)
+    if keys.key is None and not keys.file.exists() and run_in_transaction(ctx, count_sealed):
+        raise click.ClickException(
+            f"{keys.where} is missing but the database holds encrypted secrets: restore the "
+            "key from its backup (a new key would not open them)")
     if keys.create():
         note(f"Created the key that encrypts the secrets in the database: {keys.file} "
              "(mode 0600). Back it up apart from the database: without it they cannot "
              "be read.")
-    before = run_with_engine(ctx, work)
     seeded, sealed = run_in_transaction(ctx, seed)
     if seeded:
         note(f"Loaded the shipped numbering plan ({seeded} prefixes); see 'pbxctl numplan list'.")

@@ -49,6 +49,10 @@ class SecretsService:
         counts = Counter(sealed_key_id(stored) or CLEAR for stored in await self._stored())
         return SecretsStatus(self.keys.source.where, self.keys.ring().current, dict(counts))
 
+    async def sealed_count(self) -> int:
+        """How many stored secrets are encrypted (under any key); needs no key."""
+        return sum(sealed_key_id(stored) is not None for stored in await self._stored())
+
     async def verify(self) -> None:
         """Open every stored secret: a clear error now when the key is wrong."""
         ring = self.keys.ring()

@@ -184,6 +184,15 @@ def test_a_wrong_or_missing_or_exposed_key_is_a_clear_error(
     assert exposed.exit_code == 1 and f"chmod 600 {key_file}" in exposed.stderr
 
 
+def test_init_does_not_replace_a_lost_key_while_secrets_are_sealed_with_it(
+        secrets: dict[str, str], company: Pbxctl, key_file: Path) -> None:
+    key_file.unlink()
+    lost = company("init")
+    assert lost.exit_code == 1
+    assert "restore the key from its backup" in lost.stderr
+    assert not key_file.exists()
+
+
 def test_init_encrypts_secrets_an_older_pbxctl_kept_in_clear(
         pbxctl: Pbxctl, config_dir: Path) -> None:
     pbxctl.ok("node", "add", "local", "--ami-host", "127.0.0.1", "--ami-user", "pbxctl",

@@ -123,10 +123,11 @@ def test_short_premium_numbers_star_hash_and_premium_forwards_never_reach_a_carr
         company_on_trunks: tuple[Pbxctl, SoftPhone, SoftPhone], tmp_path: Path) -> None:
     """Issue 11 (9): +78091 is under the premium prefix 7809 though too short for
     ``_+7809X.`` (it went out as a national call); ``*`` and ``#`` went to the carrier
-    inside the number; a forward to a premium number skipped the class check."""
+    inside the number; a forward to a premium number skipped the class check. A number too
+    short for E.164 (``8`` is ``+7``) never reaches a carrier either."""
     pbxctl, anna, _ivan = company_on_trunks
     tele2, mts = TELE2.listen(tmp_path, 20), MTS.listen(tmp_path, 20)
-    for dialed in ("878091", "+78091", "88432*00000", "+7843200000%23"):
+    for dialed in ("878091", "+78091", "88432*00000", "+7843200000%23", "8", "8843"):
         assert not anna.call(tmp_path, dialed).ok, f"{dialed} was allowed"
     tele2.wait(), mts.wait()
     assert tele2.invites() == [] and mts.invites() == []
