@@ -55,14 +55,15 @@ async def company(database_url: str, tmp_path: Path) -> AsyncIterator[Company]:
     async with server.running():
         async with transaction(engine) as session:
             audit = AuditTrail(session, Actor("tester", "cli"))
-            await NodeService(session, audit).add(NodeSpec(
+            await NodeService(session, audit, (tmp_path,)).add(NodeSpec(
                 "local", "127.0.0.1", server.port, "pbxctl", SECRET, str(config_dir),
                 "127.0.0.1"))
             await CarrierService(session, audit).add("tele2", CarrierSpec(
                 host="127.0.0.2", auth="ip", match=("127.0.0.2",)))
-            await WebhookService(session, audit).add("https://crm.example.com/pbx",
+            await WebhookService(session, audit, ()).add("https://crm.example.com/pbx",
                                                      ("security.banned",), None)
-        unit = units(engine, SERVE, Settings(database_url=database_url))
+        unit = units(engine, SERVE, Settings(database_url=database_url,
+                                             node_config_roots=[tmp_path]))
         assert not [n for n in await apply_nodes(unit, None) if n.error]
         yield Company(engine, unit, config_dir)
     await engine.dispose()
