@@ -32,6 +32,7 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path: Path) -> None:
 def test_serve_with_a_wrong_key_stops_at_once_and_says_why(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"
     pbxctl = Pbxctl(url, {})
+    pbxctl.allow_config_root(tmp_path)
     pbxctl.ok("init")
     pbxctl.ok("node", "add", "local", "--ami-host", "127.0.0.1", "--ami-user", "pbxctl",
               "--ami-secret", "test-secret-1", "--config-dir", str(tmp_path))
