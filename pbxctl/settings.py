@@ -23,7 +23,7 @@ DEFAULT_CONFIG_FILE = Path("/etc/pbxctl/pbxctl.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./pbxctl.db"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 Networks = list[IPv4Network | IPv6Network]
-SANDBOX_CONFIG_DIR = Path("/var/cache/pbxctl/sandbox/etc/asterisk")   # make sandbox / demo
+SANDBOX_DIR = Path("/var/cache/pbxctl/sandbox")   # make sandbox / demo: etc, log, spool
 
 
 def _no_networks(description: str) -> Any:
@@ -100,9 +100,11 @@ class Settings(BaseSettings):
                     "(loopback, private, link-local...), e.g. [\"10.20.0.0/16\"]; cloud "
                     "metadata addresses are refused even here.")
     node_config_roots: list[Path] = Field(
-        default_factory=lambda: [Path("/etc/asterisk"), SANDBOX_CONFIG_DIR],
-        description="Directories a node's config_dir must be (or lie under), after "
-                    "symbolic links are followed: pbxctl writes Asterisk files there.")
+        default_factory=lambda: [Path("/etc/asterisk"), Path("/var/log/asterisk"),
+                                 Path("/var/spool/asterisk"), SANDBOX_DIR],
+        description="Directories a node's config_dir, cdr_csv and recordings_dir must be "
+                    "(or lie under), after symbolic links are followed: pbxctl writes "
+                    "Asterisk files there and reads CDRs and recordings from there.")
     api_auth_failures: int = Field(
         default=10, ge=1, description="serve: failed API token attempts from one address "
                                       "within api_auth_window seconds that block it.")

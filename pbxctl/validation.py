@@ -247,10 +247,11 @@ class CsvRows:
             raise ValidationError("file", f"line 1: {exc}") from None
 
     def __iter__(self) -> Iterator[tuple[int, dict[str | Any, str | Any]]]:
-        """(line number, row) from line 2 on."""
+        """(line number, row) from line 2 on; the number is the line the record starts
+        on, so a quoted field holding a line break does not shift the ones after it."""
         self.fieldnames  # noqa: B018 - reads the header first, like DictReader
-        line = 2
         while True:
+            line = self._reader.line_num + 1
             try:
                 row = next(self._reader)
             except StopIteration:
@@ -258,4 +259,3 @@ class CsvRows:
             except csv.Error as exc:
                 raise ValidationError("file", f"line {line}: {exc}") from None
             yield line, row
-            line += 1

@@ -155,6 +155,8 @@ async def costs_page(_request: web.Request) -> web.FileResponse:
 
 async def _security_headers(_request: web.Request, response: web.StreamResponse) -> None:
     response.headers["X-Content-Type-Options"] = "nosniff"
+    # aiohttp adds "Server: Python/3.x aiohttp/3.y" unless one is set; say no versions.
+    response.headers["Server"] = "pbxctl"
 
 
 async def healthz(request: web.Request) -> web.Response:

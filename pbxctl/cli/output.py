@@ -11,10 +11,17 @@ from typing import Any
 
 import click
 
-# C0 and C1 controls (ESC, BEL, CR, CSI …) but LF, bidi overrides and isolates, line and
-# paragraph separators: what could move the cursor, retitle the window or hide text.
-_CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u2028\u2029"
-                         r"\u202a-\u202e\u2066-\u2069]")
+# C0 and C1 controls (ESC, BEL, CR, CSI …) but LF, zero-width characters and marks, bidi
+# overrides and isolates, line and paragraph separators, BOM: what could move the cursor,
+# retitle the window or hide text.
+_CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029"
+                         r"\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+# What JSON may carry raw but a terminal would act on or hide: DEL, C1 controls (U+009B
+# is CSI), zero-width characters and marks, line/paragraph separators, bidi controls, BOM.
+_JSON_HIDDEN_RE = re.compile(r"[\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e"
+                             r"\u2066-\u2069\ufeff]")
 
 
 def printable(text: str) -> str:
@@ -24,9 +31,16 @@ def printable(text: str) -> str:
     return _CONTROL_RE.sub(lambda found: ascii(found.group())[1:-1], text)
 
 
+def json_text(data: Any) -> str:
+    """``data`` as indented JSON; other non-ASCII text stays readable, but characters a
+    terminal would act on or hide are written as ``\\uXXXX`` escapes (still the same JSON)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    return _JSON_HIDDEN_RE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
 def emit_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    click.echo(json_text(data))
 
 
 def emit_table(rows: Sequence[dict[str, Any]], columns: Sequence[str],
@@ -70,10 +84,26 @@ def emit_file(text: str, output: Path | None, what: str) -> None:
     """A CSV or other text file: to ``output`` (with a note of how many ``what`` rows it
     has below its header) or to stdout."""
     if output is None:
-        click.echo(text, nl=False)
+        click.echo(for_stdout(text, sys.stdout.isatty()), nl=False)
     else:
         output.write_text(text, encoding="utf-8")
         note(f"Wrote {text.count(chr(10)) - 1} {what} to {output}.")
+
+
+def for_stdout(text: str, terminal: bool) -> str:
+    """A file's ``text`` as stdout gets it: exact for a file or pipe; on a terminal with
+    control characters shown as escapes (and CRLF line ends as plain ones)."""
+    return printable(text.replace("\r\n", "\n")) if terminal else text
+
+
+def emit_bytes(data: bytes) -> None:
+    """A UTF-8 file (CSV, JSON report) on stdout: exact bytes for a file or pipe, shown
+    safely on a terminal (see :func:`for_stdout`)."""
+    if sys.stdout.isatty():
+        click.echo(for_stdout(data.decode("utf-8", "replace"), True), nl=False)
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
 
 
 def read_input_file(path: Path) -> str:

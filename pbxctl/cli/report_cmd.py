@@ -9,7 +9,7 @@ import click
 
 from pbxctl.billing.formats import to_csv, to_json
 from pbxctl.billing.periods import parse_month
-from pbxctl.cli.output import note
+from pbxctl.cli.output import emit_bytes, note
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.queues.service_level import SLA_COLUMNS, SlaRow
 from pbxctl.services.read.reports import CostReport, render_costs
@@ -54,8 +54,7 @@ def costs(ctx: click.Context, month: str, department: str | None, fmt: str, deta
     elif fmt == "xlsx" and sys.stdout.isatty():
         raise click.UsageError("an .xlsx file is binary: give -o FILE")
     else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        emit_bytes(data)
     if result.unrated:
         note(f"Warning: {result.unrated} outbound call(s) of {result.month} could not be "
              f"rated and are not in the report; see 'pbxctl cdr unrated --month {month}'.")
@@ -84,8 +83,7 @@ def sla(ctx: click.Context, month: str, queue_ref: str | None, by: str, fmt: str
         output.write_bytes(data)
         note(f"Wrote {output}.")
     else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
+        emit_bytes(data)
     missed = sorted({r.queue for r in rows if not r.met and r.offered})
     if missed:
         note(f"Below target in {month}: {', '.join(missed)}.")

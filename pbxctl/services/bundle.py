@@ -47,8 +47,9 @@ class Services:
     @cached_property
     def nodes(self) -> NodeService:
         """Asterisk nodes."""
-        from pbxctl.services.nodes import NodeService
-        return NodeService(self.session, self.audit, self.settings.node_config_roots)
+        from pbxctl.services.nodes import NodeService, protected_files
+        return NodeService(self.session, self.audit, self.settings.node_config_roots,
+                           protected_files(self.settings))
 
     @cached_property
     def branches(self) -> BranchService:

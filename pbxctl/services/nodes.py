@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl import validation as v
 from pbxctl.db.models import Branch, Node
+from pbxctl.db.session import key_source, sqlite_file
 from pbxctl.errors import ConflictError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail, Snapshot
+from pbxctl.settings import Settings
 
 DEFAULT_NODE = "local"
 
@@ -46,26 +48,46 @@ def node_snapshot(node: Node) -> Snapshot:
     }
 
 
-def config_dir_inside(field: str, value: str, roots: Sequence[Path]) -> str:
-    """An absolute directory that is one of ``roots`` or lies under one, once every
-    symbolic link on the way is followed (a link may not lead out)."""
-    path = v.directory(field, value)
+def protected_files(settings: Settings) -> list[Path]:
+    """pbxctl's own files no node path may lead to: the SQLite database and its journals,
+    the secrets key file."""
+    database = sqlite_file(settings.database_url)
+    journals = [] if database is None else [
+        database, *(database.with_name(database.name + end) for end in ("-journal", "-wal",
+                                                                          "-shm"))]
+    return [*journals, key_source(settings).file]
+
+
+def path_inside(field: str, value: str, roots: Sequence[Path],
+                protected: Sequence[Path] = (), *, file: bool = False) -> str:
+    """The real path (every symbolic link followed) of an absolute directory, or with
+    ``file`` a file, that is one of ``roots`` or lies under one; never one of the
+    ``protected`` files (pbxctl's database, its key)."""
+    path = v.file_path(field, value) if file else v.directory(field, value)
     real = Path(os.path.realpath(path))
+    if real in {Path(os.path.realpath(p)) for p in protected}:
+        raise ValidationError(field, f"{value!r} is pbxctl's own database or secrets key "
+                                     "file")
     if any(real.is_relative_to(os.path.realpath(root)) for root in roots):
-        return path
+        return str(real)
     raise ValidationError(field, f"{value!r} is not inside an allowed directory "
                                  f"({', '.join(map(str, roots)) or 'none'}; the "
                                  "node_config_roots setting)")
 
 
 class NodeService:
-    """Adds, lists and removes nodes; a node's config_dir lies under ``config_roots``."""
+    """Adds, lists and removes nodes; a node's config_dir, recordings_dir and cdr_csv lie
+    under ``config_roots`` and are none of the ``protected`` files."""
 
     def __init__(self, session: AsyncSession, audit: AuditTrail,
-                 config_roots: Sequence[Path]) -> None:
+                 config_roots: Sequence[Path], protected: Sequence[Path] = ()) -> None:
         self._session = session
         self._audit = audit
         self._config_roots = config_roots
+        self._protected = protected
+
+    def _inside(self, field: str, value: str, file: bool = False) -> str:
+        return path_inside(field, value, self._config_roots, self._protected, file=file)
 
     async def add(self, spec: NodeSpec) -> Node:
         """Validate and store a new node."""
@@ -75,14 +97,14 @@ class NodeService:
             ami_port=v.port("ami_port", spec.ami_port),
             ami_user=v.ami_user("ami_user", spec.ami_user),
             ami_secret=v.secret("ami_secret", spec.ami_secret),
-            config_dir=config_dir_inside("config_dir", spec.config_dir, self._config_roots),
+            config_dir=self._inside("config_dir", spec.config_dir),
             sip_address=v.ip_address("sip_address", spec.sip_address),
             sip_port=v.port("sip_port", spec.sip_port),
             media_address=v.ip_address("media_address",
                                        spec.media_address or spec.sip_address),
-            recordings_dir=(v.directory("recordings_dir", spec.recordings_dir)
+            recordings_dir=(self._inside("recordings_dir", spec.recordings_dir)
                             if spec.recordings_dir else None),
-            cdr_csv=v.file_path("cdr_csv", spec.cdr_csv) if spec.cdr_csv else None,
+            cdr_csv=self._inside("cdr_csv", spec.cdr_csv, file=True) if spec.cdr_csv else None,
         )
         if await self._find(node.name) is not None:
             raise ConflictError(f"node {node.name!r} already exists")
@@ -92,9 +114,9 @@ class NodeService:
         return node
 
     def config_dir(self, node: Node) -> Path:
-        """Where ``node``'s files go, checked again against the roots (a link on the way
-        may have changed since the node was added)."""
-        return Path(config_dir_inside("config_dir", node.config_dir, self._config_roots))
+        """Where ``node``'s files go: the real path, checked again against the roots (a
+        link on the way may have changed since the node was added)."""
+        return Path(self._inside("config_dir", node.config_dir))
 
     async def list(self) -> Sequence[Node]:
         """All nodes by name."""

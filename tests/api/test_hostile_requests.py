@@ -45,6 +45,7 @@ async def _answer(api: Api, method: str, path: str, *, data: bytes | None = None
     response = await api.client.request(method, path, data=data, params=params,
                                         headers=headers)
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Server"] == "pbxctl"
     assert response.content_type == "application/json", (path, await response.text())
     return response.status, await response.json()
 
@@ -124,6 +125,15 @@ async def test_the_page_may_not_be_framed_and_nothing_is_sniffed(api: Api) -> No
     for path in ("/", "/healthz", "/metrics", "/api/v1/openapi.json", "/api/v1/nodes",
                  "/nowhere"):
         assert (await api.client.get(path)).headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_no_answer_names_python_or_aiohttp_versions(api: Api) -> None:
+    for path in ("/", "/healthz", "/metrics", "/api/v1/nodes", "/nowhere"):
+        response = await api.client.get(path)
+        assert response.headers["Server"] == "pbxctl", path
+    response = await api.client.post("/api/v1/nodes", data=b"{", headers=api.auth("admin") | {
+        "Content-Type": "application/json"})
+    assert response.status == 400 and response.headers["Server"] == "pbxctl"
 
 
 async def test_an_unexpected_failure_is_a_json_500_with_a_reference(

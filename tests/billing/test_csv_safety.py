@@ -9,12 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pbxctl.billing.csv_safety import FORMULA_STARTS, NUMERIC_RE, safe_cell
+from pbxctl.billing.csv_safety import FORMULA_STARTS, INVISIBLE, NUMERIC_RE, safe_cell
 
 
 @pytest.mark.parametrize("text", [
     '=HYPERLINK("http://x","y")', "=cmd|' /C calc'!A0", "=1+1", "+7 (999) 123", "-2+3",
     "@SUM(A1:A2)", "+cmd|' /C calc'!A0", "\t=1+1", "\r=1+1", "-", "+", "=",
+    "\n=1+1", "\u200b=1+1", "\u202e\ufeff@SUM(A1)", "\ufeff+1", "\uff1d1+1", "\uff0b7",
+    "\uff0d2", "\uff20SUM(A1)", "\u2066-2+3",
 ])
 def test_formulas_get_a_quote(text: str) -> None:
     assert safe_cell(text) == "'" + text
@@ -28,11 +30,12 @@ def test_numbers_and_plain_text_stay(text: str) -> None:
     assert safe_cell(text) == text
 
 
-@given(st.text(alphabet=st.sampled_from("=+-@\t\r0123456789.,()|!' aZ"), max_size=20)
+@given(st.text(alphabet=st.sampled_from("=+-@\t\r\n0123456789.,()|!' aZ\uff1d\uff0b\uff0d"
+                                         "\uff20" + INVISIBLE), max_size=20)
        | st.text(max_size=20))
 def test_no_cell_starts_a_formula_unless_it_is_a_number(text: str) -> None:
     cell = safe_cell(text)
-    assert not cell.startswith(FORMULA_STARTS) or NUMERIC_RE.fullmatch(cell)
+    assert not cell.lstrip(INVISIBLE).startswith(FORMULA_STARTS) or NUMERIC_RE.fullmatch(cell)
     assert cell in (text, "'" + text)
 
 

@@ -5,10 +5,12 @@ never a traceback (the runner lets any exception through), and nothing changes."
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from pbxctl.db.session import sqlite_file
 from tests.conftest import Pbxctl
 
 HUGE = "99999999999999999999"
@@ -115,12 +117,45 @@ def test_a_config_dir_must_stay_inside_an_allowed_root(shop: Pbxctl, tmp_path: P
         assert refused.exit_code == 2, (config_dir, refused.stderr)
         assert "--config-dir: " in refused.stderr and "node_config_roots" in refused.stderr
     assert _state(shop) == before
-    (tmp_path / "east").mkdir()
-    (tmp_path / "inside").symlink_to(tmp_path / "east")
+    east = tmp_path / "east"
+    east.mkdir()
+    (tmp_path / "inside").symlink_to(east)
     shop.ok(*node, str(tmp_path / "inside"))
-    (tmp_path / "inside").unlink()                    # the link now leads out
+    stored = {n["name"]: n for n in json.loads(shop.ok("node", "list", "--json").stdout)}
+    assert stored["east"]["config_dir"] == str(east.resolve())   # the real path is kept
+    (tmp_path / "inside").unlink()                    # the link given now leads out
     (tmp_path / "inside").symlink_to(outside)
+    shop.ok("apply", "--node", "east", "--offline")
+    assert list(outside.iterdir()) == [] and list(east.iterdir())
+    shutil.rmtree(east)                               # the stored path itself leads out
+    east.symlink_to(outside)
     refused = shop("apply", "--node", "east", "--offline")
     assert refused.exit_code == 2 and "config_dir: " in refused.stderr, refused.stderr
     assert list(outside.iterdir()) == []
     shop.ok("apply", "--node", "local", "--offline")
+
+
+def test_cdr_csv_and_recordings_dir_stay_inside_and_off_pbxctl_s_own_files(
+        shop: Pbxctl, tmp_path: Path) -> None:
+    key_file = tmp_path / "secure" / "secrets.key"
+    shop.env["PBXCTL_SECRETS_KEY_FILE"] = str(key_file)
+    before = _state(shop)
+    node = ("node", "add", "east", "--ami-host", "127.0.0.1", "--ami-user", "pbxctl",
+            "--ami-secret", "secret-123", "--config-dir", str(tmp_path))
+    own = [str(key_file)]
+    database = sqlite_file(shop.database_url)
+    if database is not None:
+        own += [str(database), f"{database}-wal"]
+    key_file.parent.mkdir()
+    (key_file.parent / "link.csv").symlink_to(key_file)
+    for option, value, why in (
+            *(("--cdr-csv", path, "own database or secrets key") for path in own),
+            ("--cdr-csv", str(key_file.parent / "link.csv"), "own database or secrets key"),
+            ("--cdr-csv", "/etc/shadow", "node_config_roots"),
+            ("--recordings-dir", "/root", "node_config_roots")):
+        refused = shop(*node, option, value)
+        assert refused.exit_code == 2, (option, value, refused.stderr)
+        assert f"{option}: " in refused.stderr and why in refused.stderr, refused.stderr
+    assert _state(shop) == before
+    shop.ok(*node, "--cdr-csv", str(tmp_path / "log/Master.csv"),
+            "--recordings-dir", str(tmp_path / "monitor"))

@@ -22,7 +22,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def add_sandbox_node(pbxctl: Pbxctl, config_dir: Path) -> None:
     """Point a node called local at the sandbox's Asterisk."""
-    pbxctl.allow_config_root(config_dir)
+    for root in (config_dir, sandbox.recordings_dir(), sandbox.log_dir()):
+        pbxctl.allow_config_root(root)
     pbxctl.ok("node", "add", "local", "--ami-host", "127.0.0.1", "--ami-user",
               sandbox.AMI_USER, "--ami-secret", sandbox.AMI_SECRET,
               "--config-dir", str(config_dir), "--recordings-dir",

@@ -97,6 +97,36 @@ def test_only_digits_reach_a_carrier() -> None:
         assert "*" not in trunk.split("Dial(")[0].replace("${", "")
 
 
+LENGTH_CHECK = re.compile(r' same => n,GotoIf\(\$\["\$\{num:0:1\}" (=|!=) "\+" & '
+                          r'\(\$\{LEN\(\$\{num\}\)\} < (\d+) \| '
+                          r'\$\{LEN\(\$\{num\}\)\} > (\d+)\)\]\?(\w+)\)')
+
+
+def _refused_for_length(trunks: str, number: str) -> str | None:
+    """The label the trunks context's length checks send ``number`` (digits, maybe after
+    a +) to; None when it reaches the carriers."""
+    for plus, low, high, label in LENGTH_CHECK.findall(trunks):
+        if (number.startswith("+") == (plus == "=")
+                and not int(low) <= len(number) <= int(high)):
+            return str(label)
+    return None
+
+
+@pytest.mark.parametrize(("number", "label"), [
+    ("112", None), ("911", None), ("01", None), ("123456", None), ("+7843555", None),
+    ("+123456789012345", None), ("", "bare"), ("1", "bare"), ("1234567", "bare"),
+    ("78435550101", "bare"), ("+784355", "partial"), ("+1234567890123456", "partial"),
+])
+def test_a_carrier_gets_e164_or_a_short_emergency_code_only(number: str,
+                                                             label: str | None) -> None:
+    trunks = _context(names.ASTERISK.trunks_prefix + "kazan")
+    assert len(LENGTH_CHECK.findall(trunks)) == 2
+    assert _refused_for_length(trunks, number) == label
+    for refusal in ("partial", "bare"):
+        assert f" same => n({refusal}),Log(NOTICE," in trunks
+        assert trunks.split(f"n({refusal}),")[1].splitlines()[1] == " same => n,Hangup(28)"
+
+
 def test_forwards_go_through_the_branch_class_check() -> None:
     kazan = _context(names.ASTERISK.forward_prefix + "kazan")
     out = names.ASTERISK.out_prefix + "kazan"
