@@ -55,14 +55,15 @@ async def company(database_url: str, tmp_path: Path) -> AsyncIterator[Company]:
     async with server.running():
         async with transaction(engine) as session:
             audit = AuditTrail(session, Actor("tester", "cli"))
-            await NodeService(session, audit).add(NodeSpec(
+            await NodeService(session, audit, (tmp_path,)).add(NodeSpec(
                 "local", "127.0.0.1", server.port, "pbxctl", SECRET, str(config_dir),
                 "127.0.0.1"))
             await CarrierService(session, audit).add("tele2", CarrierSpec(
                 host="127.0.0.2", auth="ip", match=("127.0.0.2",)))
-            await WebhookService(session, audit).add("https://crm.example.com/pbx",
+            await WebhookService(session, audit, ()).add("https://crm.example.com/pbx",
                                                      ("security.banned",), None)
-        unit = units(engine, SERVE, Settings(database_url=database_url))
+        unit = units(engine, SERVE, Settings(database_url=database_url,
+                                             node_config_roots=[tmp_path]))
         assert not [n for n in await apply_nodes(unit, None) if n.error]
         yield Company(engine, unit, config_dir)
     await engine.dispose()
@@ -112,12 +113,12 @@ async def test_failures_ban_the_source_on_the_node_and_nothing_else_changes(
                 keeper.failure("local", failure(address, "InvalidAccountID"))
         for _ in range(4):                                   # one short of a ban
             keeper.failure("local", failure("198.51.100.7"))
-        for _ in range(5):
+        for n in range(5):        # IPv6: a fresh address each time, one /64
             keeper.failure("local", failure("203.0.113.9"))
-            keeper.failure("local", failure("2001:db8::66", "InvalidAccountID"))
+            keeper.failure("local", failure(f"2001:db8:1:2::{n + 1}", "InvalidAccountID"))
         await until(lambda: len(denied(company.config_dir)) == 2)
 
-    assert denied(company.config_dir) == ["2001:db8::66", "203.0.113.9"]
+    assert denied(company.config_dir) == ["2001:db8:1:2::/64", "203.0.113.9"]
     assert (company.config_dir / "pjsip.conf").read_text() == pjsip_before   # no beeline
     async with transaction(company.engine) as session:
         bans = (await session.scalars(select(SecurityBan).order_by(SecurityBan.address))
@@ -126,10 +127,10 @@ async def test_failures_ban_the_source_on_the_node_and_nothing_else_changes(
             AuditEntry.action == "security.ban"))).all()
         messages = (await session.scalars(select(WebhookMessage))).all()
     assert [(b.address, b.failures, b.lifted_at) for b in bans] == [
-        ("2001:db8::66", 5, None), ("203.0.113.9", 5, None)]
+        ("2001:db8:1:2::/64", 5, None), ("203.0.113.9", 5, None)]
     assert "InvalidAccountID ('PJSIP' account '201') on node local" in bans[0].reason
     assert sorted((a.object_key, a.actor) for a in audit) == [
-        ("2001:db8::66", "pbxctl serve"), ("203.0.113.9", "pbxctl serve")]
+        ("2001:db8:1:2::/64", "pbxctl serve"), ("203.0.113.9", "pbxctl serve")]
     assert sorted(m.event for m in messages) == ["security.banned"] * 2
     assert '"address":"203.0.113.9"' in "".join(m.payload for m in messages)
     await metrics.refresh_from_database(company.engine)
