@@ -13,16 +13,7 @@ from pbxctl.api.app import create_app
 from pbxctl.api.throttle import AuthThrottle, shared_address_warning
 from pbxctl.settings import Settings
 from tests.api.conftest import Api
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 async def test_ten_bad_tokens_block_the_address_even_for_a_good_one(

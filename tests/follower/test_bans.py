@@ -33,6 +33,7 @@ from pbxctl.services.security import NOT_INCLUDED, SecurityService, apply_bans
 from pbxctl.services.webhooks import WebhookService
 from pbxctl.settings import Settings
 from tests.asterisk.fake_asterisk import FakeAmiServer, FakeAsterisk
+from tests.support.clock import Clock
 
 SECRET = "ami-secret-1"
 SERVE = Actor("pbxctl serve", "serve")
@@ -186,14 +187,6 @@ async def test_a_node_hands_its_security_failures_to_the_keeper(tmp_path: Path) 
     assert told == [("local", failure("127.0.0.66"))]
 
 
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def applies(company: Company) -> int:

@@ -14,17 +14,12 @@ from pbxctl.bans import includes_bans, parse_address, parse_duration, remote_add
 from pbxctl.errors import ValidationError
 from pbxctl.failures import FailureCounter
 from pbxctl.follower.bans import apply_wait
+from tests.support.clock import Clock
 
 A = ipaddress.ip_address("203.0.113.9")
 B = ipaddress.ip_address("2001:db8::66")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_fifth_failure_within_the_window_bans() -> None:
