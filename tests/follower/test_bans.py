@@ -246,3 +246,18 @@ async def test_a_node_whose_pjsip_conf_does_not_read_the_bans_fails_loudly(
     metrics = ServeMetrics()
     await metrics.refresh_from_database(company.engine)
     assert metrics.registry.get_sample_value("pbxctl_apply_failures", {"node": "local"}) == 1
+
+
+async def test_with_ban_limit_reached_a_new_offender_still_gets_banned(
+        company: Company) -> None:
+    settings = company.unit_settings.model_copy(update={"ban_limit": 1})
+    metrics, clock = ServeMetrics(), Clock()
+    keeper = BanKeeper(units(company.engine, SERVE, settings),
+                       BanPolicy(after=1, window=60, ban_for=3600, limit=1), metrics, clock)
+    keeper.failure("local", failure("203.0.113.1"))
+    async with keeping(keeper):
+        await until(lambda: denied(company.config_dir) == ["203.0.113.1"])
+        clock.now += 5
+        keeper.failure("local", failure("203.0.113.2"))
+        await until(lambda: denied(company.config_dir) == ["203.0.113.2"])
+    assert metrics.registry.get_sample_value("pbxctl_security_bans_displaced_total") == 1
