@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pbxctl import names
-from pbxctl.bans import IpAddress, remote_address
+from pbxctl.addresses import IpAddress
+from pbxctl.bans import remote_address
 from pbxctl.billing.records import from_ami_event
 
 QUEUE_EVENT_NAMES = {"QueueCallerJoin": "join", "QueueCallerLeave": "leave",

@@ -89,6 +89,9 @@ class ServeMetrics:
                                           ["node", "kind"], registry=r)
         self._bans = Counter("pbxctl_security_bans", "Source addresses banned by serve",
                              registry=r)
+        self._bans_displaced = Counter("pbxctl_security_bans_displaced", "Bans lifted "
+                                       "early to make room: ban_limit bans were in force",
+                                       registry=r)
         self._bans_active = Gauge("pbxctl_security_bans_active", "Bans in force (serve's "
                                   "and operators')", registry=r)
         self._rates: dict[str, EventRate] = {}
@@ -150,6 +153,10 @@ class ServeMetrics:
     def banned(self) -> None:
         """serve banned a source address."""
         self._bans.inc()
+
+    def displaced(self) -> None:
+        """A ban was lifted early to make room for a new one (ban_limit)."""
+        self._bans_displaced.inc()
 
     def delivered(self) -> None:
         """A webhook message was accepted."""

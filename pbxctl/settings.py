@@ -6,7 +6,6 @@ Precedence, highest first: environment, TOML file (``--config`` or
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import pwd
 import tomllib
@@ -23,12 +22,17 @@ DEFAULT_CONFIG_FILE = Path("/etc/pbxctl/pbxctl.toml")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./pbxctl.db"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 Networks = list[IPv4Network | IPv6Network]
+MAX_BAN_SECONDS = 366 * 86400
 SANDBOX_DIR = Path("/var/cache/pbxctl/sandbox")   # make sandbox / demo: etc, log, spool
 
 
 def _no_networks(description: str) -> Any:
     """A setting listing networks, none by default."""
     return Field(default_factory=list, description=description)
+
+
+def _loopback() -> Networks:
+    return [IPv4Network("127.0.0.1/32"), IPv6Network("::1/128")]
 
 
 class Settings(BaseSettings):
@@ -68,26 +72,17 @@ class Settings(BaseSettings):
         default=5, ge=1, description="serve: security failures (wrong password, unknown "
                                      "account, ACL) from one address that ban it...")
     ban_window: float = Field(default=60.0, gt=0, description="...within this many seconds.")
-    ban_for: float = Field(default=3600.0, gt=0,
-                           description="Seconds a ban lasts (serve lifts it then).")
+    ban_for: float = Field(default=3600.0, gt=0, le=MAX_BAN_SECONDS,
+                           description="Seconds a ban lasts, 366 days at most (serve lifts "
+                                       "it then).")
     ban_limit: int = Field(
-        default=10_000, ge=1, description="Most active bans; past it new offenders are only "
-                                          "logged (the ACL Asterisk checks stays small).")
-    ban_allow_networks: list[str] = Field(
-        default=["127.0.0.1/32", "::1/128"],
+        default=10_000, ge=1, description="Most active bans (the ACL Asterisk checks stays "
+                                          "small); past it a new ban lifts the one ending "
+                                          "soonest.")
+    ban_allow_networks: Networks = Field(
+        default_factory=_loopback,
         description="Networks never banned, besides every carrier's match and host "
                     "addresses: add the branches' office networks.")
-
-    @field_validator("ban_allow_networks")
-    @classmethod
-    def _networks(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(f"{entry!r} is not an IP network, e.g. 192.0.2.0/24"
-                                 ) from None
-        return value
     secrets_key_file: Path | None = Field(
         default=None, description="File (mode 0600) with the key that encrypts the secrets "
                                   "in the database [default: next to the SQLite database, "

@@ -17,6 +17,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from pbxctl.addresses import canonical
 from pbxctl.api import (
     routes_deploy,
     routes_numbers,
@@ -114,7 +115,7 @@ async def _authorised(request: web.Request, handler: Handler, path: str
     if token is None:
         reason = "unknown" if presented.strip() else "missing"
         request.app[AUTH_FAILURES].labels(reason).inc()
-        blocked = throttle.failed(address)
+        blocked = reason == "unknown" and throttle.failed(address)   # no token: no guess
         log.warning("API request from %s refused: %s bearer token%s", address, reason,
                     "; address blocked for a while" if blocked else "")
         return error(401, "unauthorized", "unknown token" if presented.strip()
@@ -130,17 +131,21 @@ async def _authorised(request: web.Request, handler: Handler, path: str
 
 
 def client_address(request: web.Request) -> str:
-    """The client's address: the peer's, or the one a trusted proxy appended last to
-    X-Forwarded-For (a client may write anything before it)."""
+    """The client's address (IPv4-mapped as IPv4): the peer's, or the one a trusted proxy
+    appended last to X-Forwarded-For (a client may write anything before it)."""
     peer = request.remote or "unknown"
     trusted = request.app[SETTINGS].api_trusted_proxies
     forwarded = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
     try:
-        if any(ipaddress.ip_address(peer) in network for network in trusted):
-            return str(ipaddress.ip_address(forwarded))
+        peer_address = canonical(ipaddress.ip_address(peer))
     except ValueError:
-        pass
-    return peer
+        return peer
+    if any(peer_address in network for network in trusted):
+        try:
+            return str(canonical(ipaddress.ip_address(forwarded)))
+        except ValueError:
+            pass
+    return str(peer_address)
 
 
 async def costs_page(_request: web.Request) -> web.FileResponse:

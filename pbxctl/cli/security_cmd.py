@@ -22,9 +22,10 @@ def _iso(moment: datetime | None) -> str | None:
 def security() -> None:
     """Brute-force bans: source addresses every node refuses for a while.
 
-    'pbxctl serve' bans an address after ban_after failed requests (wrong password,
-    unknown account) within ban_window seconds, for ban_for seconds; addresses in
-    ban_allow_networks and the carriers' addresses are never banned."""
+    'pbxctl serve' bans a source (an IPv4 address, an IPv6 /64) after ban_after failed
+    requests (wrong password, unknown account) within ban_window seconds, for ban_for
+    seconds; addresses in ban_allow_networks and the carriers' addresses are never
+    banned."""
 
 
 @security.command("bans")
@@ -54,7 +55,7 @@ def bans(ctx: click.Context, everything: bool, as_json: bool) -> None:
 @click.option("--reason", default="banned by an operator", show_default=True)
 @click.pass_context
 def ban(ctx: click.Context, address: str, seconds: str, reason: str) -> None:
-    """Ban ADDRESS (IPv4 or IPv6) on every node now."""
+    """Ban ADDRESS (IPv4; IPv6: its /64) on every node now."""
     applied = run_units(ctx, lambda unit: ban_and_apply(
         unit, parse_address("address", address), parse_duration("seconds", seconds), reason))
     _show(applied, f"{address} banned")
@@ -64,7 +65,7 @@ def ban(ctx: click.Context, address: str, seconds: str, reason: str) -> None:
 @click.argument("address")
 @click.pass_context
 def unban(ctx: click.Context, address: str) -> None:
-    """Lift the ban on ADDRESS on every node now."""
+    """Lift the ban covering ADDRESS (an IPv6 /64's) on every node now."""
     applied = run_units(ctx, lambda unit: unban_and_apply(
         unit, parse_address("address", address)))
     _show(applied, f"{address} unbanned")

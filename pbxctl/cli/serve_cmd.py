@@ -12,6 +12,7 @@ from aiohttp import web
 
 from pbxctl.api.app import create_app
 from pbxctl.api.keys import ENGINE
+from pbxctl.api.throttle import shared_address_warning
 from pbxctl.bans import BanPolicy
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import engine_for, open_secrets, require_schema, settings_of
@@ -72,6 +73,9 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         app.cleanup_ctx.append(background)
         return app
 
+    warning = shared_address_warning(host, settings.api_trusted_proxies)
+    if warning:
+        logging.getLogger(__name__).warning("%s", warning)
     note(f"pbxctl serving on http://{host}:{port}/ (API under /api/v1)")
     web.run_app(application(), host=host, port=port, print=None,
                 handle_signals=True, loop=asyncio.new_event_loop())

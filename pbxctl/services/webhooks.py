@@ -15,18 +15,19 @@ from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl import validation as v
+from pbxctl.addresses import IpNetwork
 from pbxctl.db.models import Branch, Webhook, WebhookAttempt, WebhookMessage, utcnow
 from pbxctl.errors import NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail
 from pbxctl.webhooks.events import EVENT_NAMES
-from pbxctl.webhooks.targets import Network, host_refusal
+from pbxctl.webhooks.targets import host_refusal
 
 _HOST_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 _PATH_RE = re.compile(r"[A-Za-z0-9._~/%!$&'()*+,;=:@-]*")
 _QUERY_RE = re.compile(r"[A-Za-z0-9._~/%!$&'()*+,;=:@?-]*")
 
 
-def webhook_url(field: str, value: str, allowed: Sequence[Network]) -> str:
+def webhook_url(field: str, value: str, allowed: Sequence[IpNetwork]) -> str:
     """An http(s) URL without credentials or fragment, of plain characters, to a public
     host (or one in an ``allowed`` network)."""
     parts = urlsplit(value)
@@ -84,7 +85,7 @@ class WebhookService:
     """Adds, lists and removes webhooks; shows and retries deliveries."""
 
     def __init__(self, session: AsyncSession, audit: AuditTrail,
-                 allowed: Sequence[Network]) -> None:
+                 allowed: Sequence[IpNetwork]) -> None:
         self._session = session
         self._audit = audit
         self._allowed = allowed

@@ -28,6 +28,7 @@ from aiohttp.resolver import DefaultResolver
 from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
+from pbxctl.addresses import IpNetwork
 from pbxctl.db.faults import is_transient
 from pbxctl.db.session import transaction
 from pbxctl.stopping import sleep_unless
@@ -39,7 +40,7 @@ from pbxctl.webhooks.signing import (
     TIMESTAMP_HEADER,
     signature,
 )
-from pbxctl.webhooks.targets import Network, host_refusal, refusal
+from pbxctl.webhooks.targets import host_refusal, refusal
 
 log = logging.getLogger(__name__)
 USER_AGENT = "pbxctl-webhooks/1"
@@ -56,7 +57,7 @@ class RetryPolicy:
     request_timeout: float = 10.0
     poll_interval: float = 1.0
     batch: int = 50
-    allow_networks: tuple[Network, ...] = ()
+    allow_networks: tuple[IpNetwork, ...] = ()
     max_response_bytes: int = 64 * 1024
 
 
@@ -74,7 +75,7 @@ class PublicResolver(AbstractResolver):
     """Resolves through ``inner`` (default: as aiohttp does), then drops every address
     :func:`refusal` refuses."""
 
-    def __init__(self, allowed: tuple[Network, ...], inner: AbstractResolver | None = None
+    def __init__(self, allowed: tuple[IpNetwork, ...], inner: AbstractResolver | None = None
                  ) -> None:
         self._inner = inner or DefaultResolver()
         self._allowed = allowed

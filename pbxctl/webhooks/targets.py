@@ -15,8 +15,7 @@ import re
 import socket
 from collections.abc import Sequence
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from pbxctl.addresses import IpAddress, IpNetwork
 
 METADATA = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254"))
@@ -29,7 +28,7 @@ _NUMERIC_HOST_RE = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+
 _LOCALHOST_RE = re.compile(r"(?:.+\.)?localhost\.?", re.IGNORECASE)
 
 
-def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+def embedded_ipv4(address: IpAddress) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 address carries (mapped, compatible, NAT64, 6to4,
     Teredo client), if any."""
     if isinstance(address, ipaddress.IPv4Address):
@@ -43,7 +42,7 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     return address.teredo[1] if address.teredo is not None else None
 
 
-def _kind(address: IPAddress) -> str | None:
+def _kind(address: IpAddress) -> str | None:
     if address in METADATA:
         return "a cloud metadata address"
     for kind, found in (("a loopback", address.is_loopback),
@@ -57,7 +56,7 @@ def _kind(address: IPAddress) -> str | None:
     return None
 
 
-def refusal(address: IPAddress, allowed: Sequence[Network]) -> str | None:
+def refusal(address: IpAddress, allowed: Sequence[IpNetwork]) -> str | None:
     """Why a delivery may not connect to ``address``; None when it may."""
     inner = embedded_ipv4(address)
     if inner is not None:
@@ -72,7 +71,7 @@ def refusal(address: IPAddress, allowed: Sequence[Network]) -> str | None:
         "" if address in METADATA else " (allow its network in webhook_allow_networks)")
 
 
-def literal_address(host: str) -> IPAddress | None:
+def literal_address(host: str) -> IpAddress | None:
     """The address a host written as an IP literal means, in any form a resolver accepts
     (``127.1``, ``0x7f.1``, ``2130706433``, ``0177.0.0.1``); None for a host name.
     Raises ValueError for a host of numbers that is no address (``1.2.3.4.5``)."""
@@ -87,7 +86,7 @@ def literal_address(host: str) -> IPAddress | None:
         raise ValueError(f"{host} is neither a host name nor an IP address") from None
 
 
-def host_refusal(host: str, allowed: Sequence[Network]) -> str | None:
+def host_refusal(host: str, allowed: Sequence[IpNetwork]) -> str | None:
     """Why a URL's host may not receive webhooks, as far as the host itself tells (names
     other than ``localhost`` are checked on their addresses when delivering)."""
     if _LOCALHOST_RE.fullmatch(host):

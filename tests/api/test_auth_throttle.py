@@ -10,19 +10,10 @@ import logging
 import pytest
 
 from pbxctl.api.app import create_app
-from pbxctl.api.throttle import AuthThrottle
+from pbxctl.api.throttle import AuthThrottle, shared_address_warning
 from pbxctl.settings import Settings
 from tests.api.conftest import Api
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import Clock
 
 
 async def test_ten_bad_tokens_block_the_address_even_for_a_good_one(
@@ -33,7 +24,12 @@ async def test_ten_bad_tokens_block_the_address_even_for_a_good_one(
             response = await api.client.get("/api/v1/nodes",
                                             headers={"Authorization": f"Bearer {guess}"})
             assert response.status == 401
-        response = await api.client.get("/api/v1/nodes")            # no token at all
+        for _ in range(5):            # no token at all: no guess, not counted
+            assert (await api.client.get("/api/v1/nodes")).status == 401
+        assert (await api.client.get("/api/v1/nodes", headers=api.auth("admin"))
+                ).status == 200
+        response = await api.client.get("/api/v1/nodes",
+                                        headers={"Authorization": f"Bearer {guess}"})
         assert response.status == 401
     blocked = await api.client.get("/api/v1/nodes", headers=api.auth("admin"))
     assert blocked.status == 429 and (await blocked.json())["error"]["id"] == \
@@ -41,11 +37,11 @@ async def test_ten_bad_tokens_block_the_address_even_for_a_good_one(
     assert 0 < int(blocked.headers["Retry-After"]) <= 300
     assert (await api.client.get("/healthz")).status == 200        # public paths stay open
     logged = [r.getMessage() for r in caplog.records]
-    assert len(logged) == 10 and all("127.0.0.1" in m for m in logged)
+    assert len(logged) == 15 and all("127.0.0.1" in m for m in logged)
     assert not any(guess in m for m in logged) and "blocked" in logged[-1]
     metrics = await (await api.client.get("/metrics")).text()
-    assert 'pbxctl_api_auth_failures_total{reason="unknown"} 9.0' in metrics
-    assert 'pbxctl_api_auth_failures_total{reason="missing"} 1.0' in metrics
+    assert 'pbxctl_api_auth_failures_total{reason="unknown"} 10.0' in metrics
+    assert 'pbxctl_api_auth_failures_total{reason="missing"} 5.0' in metrics
     assert 'pbxctl_api_auth_failures_total{reason="throttled"} 1.0' in metrics
 
 
@@ -71,10 +67,10 @@ def test_failures_count_per_address_within_the_window_and_blocks_end() -> None:
 def test_a_scan_from_many_addresses_is_remembered_in_bounded_memory() -> None:
     throttle = AuthThrottle(limit=1, window=60, block=300, clock=Clock(), max_addresses=100)
     for n in range(10_000):
-        throttle.failed(f"2001:db8::{n:x}")
-    assert throttle.retry_after("2001:db8::1") == 0            # forgotten: oldest first
-    assert throttle.retry_after(f"2001:db8::{9_999:x}") == 300
-    remembered = [n for n in range(10_000) if throttle.retry_after(f"2001:db8::{n:x}")]
+        throttle.failed(f"2001:db8:{n:x}::1")                   # one /64 each
+    assert throttle.retry_after("2001:db8:1::1") == 0           # forgotten: oldest first
+    assert throttle.retry_after(f"2001:db8:{9_999:x}::1") == 300
+    remembered = [n for n in range(10_000) if throttle.retry_after(f"2001:db8:{n:x}::1")]
     assert remembered == list(range(9_900, 10_000))
 
 
@@ -102,3 +98,33 @@ async def test_without_a_trusted_proxy_forwarded_for_is_ignored(api: Api) -> Non
     response = await api.client.get("/api/v1/nodes", headers={
         **api.auth("admin"), "X-Forwarded-For": "203.0.113.9"})
     assert response.status == 429
+
+
+async def test_an_ipv6_client_is_throttled_per_64_and_mapped_as_ipv4(
+        api: Api, aiohttp_client) -> None:  # noqa: ANN001
+    settings = Settings(api_auth_failures=2,
+                        api_trusted_proxies=[ipaddress.ip_network("127.0.0.0/8")])
+    client = await aiohttp_client(create_app(api.engine, settings=settings))
+
+    async def status(forwarded_for: str, token: str = "pbx_wrong") -> int:
+        response = await client.get("/api/v1/nodes", headers={
+            "Authorization": f"Bearer {token}", "X-Forwarded-For": forwarded_for})
+        return response.status
+
+    # A fresh address of the same /64 for each guess is the same client.
+    assert [await status(f"2001:db8:1:2::{n}") for n in range(1, 4)] == [401, 401, 429]
+    assert await status("2001:db8:1:3::1", api.tokens["admin"]) == 200
+    assert [await status("198.51.100.7"), await status("::ffff:198.51.100.7")] == [401, 401]
+    assert await status("198.51.100.7", api.tokens["admin"]) == 429
+
+
+@pytest.mark.parametrize(("host", "proxies", "warns"), [
+    ("127.0.0.1", [], True), ("::1", [], True), ("localhost", [], True),
+    ("127.0.0.1", [ipaddress.ip_network("127.0.0.1/32")], False),
+    ("0.0.0.0", [], False), ("192.0.2.10", [], False),
+])
+def test_serve_warns_when_every_client_may_share_the_loopback_address(
+        host: str, proxies: list[ipaddress.IPv4Network], warns: bool) -> None:
+    warning = shared_address_warning(host, proxies)
+    assert (warning is not None) is warns
+    assert warning is None or "api_trusted_proxies" in warning

@@ -17,7 +17,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                     "pbxctl.validation", "pbxctl.destinations", "pbxctl.names",
                     "pbxctl.ami_events", "pbxctl.ami_rights", "pbxctl.bans",
                     "pbxctl.webhooks")),
-    ("base", ("pbxctl.settings", "pbxctl.errors", "pbxctl.stopping", "pbxctl")),
+    ("base", ("pbxctl.settings", "pbxctl.errors", "pbxctl.stopping", "pbxctl.addresses",
+              "pbxctl.failures", "pbxctl")),
 ]
 
 

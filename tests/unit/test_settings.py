@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 
 import pytest
@@ -50,11 +51,23 @@ def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_never_banned_networks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings().ban_allow_networks == ["127.0.0.1/32", "::1/128"]
+    assert load_settings().ban_allow_networks == [ip_network("127.0.0.1/32"),
+                                                  ip_network("::1/128")]
     monkeypatch.setenv("PBXCTL_BAN_ALLOW_NETWORKS", '["192.0.2.0/24", "2001:db8::/32"]')
-    assert load_settings().ban_allow_networks == ["192.0.2.0/24", "2001:db8::/32"]
+    assert load_settings().ban_allow_networks == [ip_network("192.0.2.0/24"),
+                                                  ip_network("2001:db8::/32")]
     config = tmp_path / "pbxctl.toml"
     config.write_text('ban_allow_networks = ["office.example.com"]\n')
     monkeypatch.delenv("PBXCTL_BAN_ALLOW_NETWORKS")
-    with pytest.raises(PbxctlError, match="'office.example.com' is not an IP network"):
+    with pytest.raises(PbxctlError, match="ban_allow_networks.0"):
         load_settings(config)
+
+
+@pytest.mark.parametrize("seconds", [366 * 86400 + 1, 0])
+def test_a_ban_longer_than_366_days_is_refused_at_start(
+        monkeypatch: pytest.MonkeyPatch, seconds: int) -> None:
+    monkeypatch.setenv("PBXCTL_BAN_FOR", str(seconds))
+    with pytest.raises(PbxctlError, match="ban_for"):
+        load_settings()
+    monkeypatch.setenv("PBXCTL_BAN_FOR", str(366 * 86400))
+    assert load_settings().ban_for == 366 * 86400
