@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -74,8 +75,9 @@ def test_a_scan_from_many_addresses_is_remembered_in_bounded_memory() -> None:
     assert remembered == list(range(9_900, 10_000))
 
 
-async def test_behind_a_trusted_proxy_each_forwarded_client_counts_apart(
-        api: Api, aiohttp_client) -> None:  # noqa: ANN001
+async def behind_a_trusted_proxy(api: Api, aiohttp_client) -> Callable[..., Awaitable[int]]:  # noqa: ANN001
+    """The API behind a trusted proxy on 127/8 that blocks after 2 failures: a function
+    giving the status for a request forwarded for a client, with a token."""
     settings = Settings(api_auth_failures=2,
                         api_trusted_proxies=[ipaddress.ip_network("127.0.0.0/8")])
     client = await aiohttp_client(create_app(api.engine, settings=settings))
@@ -85,6 +87,12 @@ async def test_behind_a_trusted_proxy_each_forwarded_client_counts_apart(
             "Authorization": f"Bearer {token}", "X-Forwarded-For": forwarded_for})
         return response.status
 
+    return status
+
+
+async def test_behind_a_trusted_proxy_each_forwarded_client_counts_apart(
+        api: Api, aiohttp_client) -> None:  # noqa: ANN001
+    status = await behind_a_trusted_proxy(api, aiohttp_client)
     assert [await status("198.51.100.7") for _ in range(3)] == [401, 401, 429]
     assert await status("6.6.6.6, 198.51.100.7", api.tokens["admin"]) == 429  # spoofed head
     assert await status("203.0.113.9", api.tokens["admin"]) == 200
@@ -102,15 +110,7 @@ async def test_without_a_trusted_proxy_forwarded_for_is_ignored(api: Api) -> Non
 
 async def test_an_ipv6_client_is_throttled_per_64_and_mapped_as_ipv4(
         api: Api, aiohttp_client) -> None:  # noqa: ANN001
-    settings = Settings(api_auth_failures=2,
-                        api_trusted_proxies=[ipaddress.ip_network("127.0.0.0/8")])
-    client = await aiohttp_client(create_app(api.engine, settings=settings))
-
-    async def status(forwarded_for: str, token: str = "pbx_wrong") -> int:
-        response = await client.get("/api/v1/nodes", headers={
-            "Authorization": f"Bearer {token}", "X-Forwarded-For": forwarded_for})
-        return response.status
-
+    status = await behind_a_trusted_proxy(api, aiohttp_client)
     # A fresh address of the same /64 for each guess is the same client.
     assert [await status(f"2001:db8:1:2::{n}") for n in range(1, 4)] == [401, 401, 429]
     assert await status("2001:db8:1:3::1", api.tokens["admin"]) == 200
