@@ -64,6 +64,11 @@ class Deck:
         self._by_prefix = {r.prefix: r for r in rates}
         self._lengths = sorted({len(p) for p in self._by_prefix}, reverse=True)
 
+    @property
+    def rates(self) -> list[Rate]:
+        """The deck's rates, one per prefix."""
+        return list(self._by_prefix.values())
+
     def match(self, digits: str) -> Rate | None:
         """The rate with the longest prefix of ``digits`` (E.164 without '+')."""
         by_prefix = self._by_prefix
@@ -82,6 +87,10 @@ class RateBook:
                        for carrier, ds in decks.items()}
         self._starts = {carrier: [d.valid_from.isoformat() for d in ds]
                         for carrier, ds in self._decks.items()}
+
+    def decks(self) -> list[Deck]:
+        """Every deck of every carrier."""
+        return [deck for decks in self._decks.values() for deck in decks]
 
     def deck(self, carrier: str, day: str) -> Deck | None:
         """The deck of ``carrier`` valid on ``day`` (ISO date string, UTC)."""

@@ -61,11 +61,11 @@ class Rating(NamedTuple):
 
 # The columns of a stored CDR, in the order of the cdrs table (after id).
 STORED_COLUMNS = StoredCdr._fields
-_UNIQUEID_RE = re.compile(r"(?:[A-Za-z0-9._-]+-)?[0-9]{9,}\.[0-9]+")
+UNIQUEID_RE = re.compile(r"(?:[A-Za-z0-9._-]+-)?[0-9]{9,}\.[0-9]+")
 # ASCII digits only (str.isdigit also takes "²"), and few enough for any call: a bigger
 # number is a broken line, not a call, and would overflow the reports' sums.
 _SECONDS_RE = re.compile(r"[0-9]{1,7}")
-_DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"})
+DISPOSITIONS = frozenset({"ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION"})
 _ZERO = Decimal("0.0000")
 
 Times = tuple[datetime, datetime | None, datetime | None]
@@ -164,7 +164,7 @@ def normalise(row: list[str]) -> list[str] | None:
         return row[:16] + _EMPTY2 + row[16:]
     if count in (17, 20):
         extra = row[16]
-        ids = [extra, ""] if _UNIQUEID_RE.fullmatch(extra) else ["", extra]
+        ids = [extra, ""] if UNIQUEID_RE.fullmatch(extra) else ["", extra]
         return row[:16] + ids + (row[17:] if count == 20 else _EMPTY3)
     return None
 
@@ -179,7 +179,7 @@ def check(cols: list[str]) -> Times | str:
         return "bad date"
     if not (_SECONDS_RE.fullmatch(cols[DURATION]) and _SECONDS_RE.fullmatch(cols[BILLSEC])):
         return "duration or billsec is not a whole number of seconds below 10,000,000"
-    if cols[DISPOSITION] not in _DISPOSITIONS:
+    if cols[DISPOSITION] not in DISPOSITIONS:
         return f"unknown disposition {cols[DISPOSITION][:20]!r}"
     return start, answer, end
 
@@ -214,16 +214,20 @@ def _decode(data: bytes) -> tuple[str, dict[int, bytes]]:
     return "\n".join(lines), bad
 
 
-def prepare_lines(data: bytes) -> tuple[list[str], list[Quarantined]]:
-    """The file's lines, with lines that are not UTF-8 and a truncated last line blanked
-    out and quarantined."""
+def prepare_lines(data: bytes, first_line: int = 1, last: bool = True
+                  ) -> tuple[list[str], list[Quarantined]]:
+    """The lines of ``data`` (the file's lines from ``first_line``), with lines that are
+    not UTF-8 and, when ``data`` ends the file, a truncated last line blanked out and
+    quarantined."""
     text, not_utf8 = _decode(data)
-    quarantined = [Quarantined(number, "not UTF-8", raw.decode("utf-8", "replace"))
+    offset = first_line - 1
+    quarantined = [Quarantined(number + offset, "not UTF-8", raw.decode("utf-8", "replace"))
                    for number, raw in not_utf8.items()]
     lines = text.split("\n")
-    truncated_line = len(lines) if data and not data.endswith(b"\n") else 0
+    truncated_line = len(lines) if last and data and not data.endswith(b"\n") else 0
     if truncated_line and truncated_line not in not_utf8:
-        quarantined.append(Quarantined(truncated_line, "truncated last line (no line end)",
+        quarantined.append(Quarantined(truncated_line + offset,
+                                       "truncated last line (no line end)",
                                        lines[-1].rstrip("\r")))
         lines[-1] = ""
     return lines, quarantined

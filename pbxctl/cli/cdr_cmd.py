@@ -50,15 +50,13 @@ def import_(ctx: click.Context, file: Path, node: str | None, as_json: bool) -> 
     Bad lines go to quarantine with their line number and reason; the rest is stored
     rated. Importing the same file again, or calls already stored live, changes nothing.
     """
-    data = file.read_bytes()
-    total = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-
     async def work(s: Services) -> ImportSummary:
         node_name = (await s.nodes.resolve(node)).name
-        with click.progressbar(length=total, label=f"Importing {file.name}",
-                               file=sys.stderr) as bar:
+        with file.open("rb") as stream, click.progressbar(
+                length=file.stat().st_size, label=f"Importing {file.name}",
+                file=sys.stderr) as bar:
             return await s.cdrs.import_master_csv(
-                data, str(file.absolute()), node_name, progress=bar.update)
+                stream, str(file.absolute()), node_name, progress=bar.update)
 
     _print_summary(run_in_transaction(ctx, work), as_json)
 

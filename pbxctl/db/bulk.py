@@ -14,12 +14,15 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+from asyncpg import UniqueViolationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _IDENTIFIER_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _INSERTED_RE = re.compile(r"INSERT 0 (\d+)")
+_COPIED_RE = re.compile(r"COPY (\d+)")
+_UPDATED_RE = re.compile(r"UPDATE (\d+)")
 
 
 async def _insert_returning(session: AsyncSession, model: Any,
@@ -66,6 +69,7 @@ class PgStaging:
         self._stage = f"pbxctl_stage_{table}"
         self._columns = list(columns)
         self._names = ", ".join(f'"{name}"' for name in columns)  # "end" is a keyword
+        self._direct = True
 
     async def _through_stage(self, copy: Callable[[], Awaitable[object]], insert: str,
                              fetch: bool) -> Any:
@@ -92,13 +96,49 @@ class PgStaging:
             self._insert() + " RETURNING key", fetch=True)
         return {record[0] for record in inserted}
 
-    async def text_lines(self, lines: Sequence[str]) -> int:
-        """Stage lines already in COPY's text format; returns how many were new."""
+    async def update_csv(self, data: bytes) -> int:
+        """Set the other ``columns`` of the rows whose ``key`` (the first column) is in the
+        CSV; returns how many rows were updated."""
+        key, *rest = self._columns
+        assignments = ", ".join(f'"{name}" = s."{name}"' for name in rest)
         status = await self._through_stage(
-            lambda: self._driver.copy_to_table(self._stage, source=io.BytesIO(
-                "".join(lines).encode()), columns=self._columns, format="text"),
+            lambda: self._driver.copy_to_table(self._stage, source=io.BytesIO(data),
+                                               columns=self._columns, format="csv"),
+            f'UPDATE {self._table} AS t SET {assignments} FROM {self._stage} AS s '
+            f'WHERE t."{key}" = s."{key}"', fetch=False)
+        return _count(_UPDATED_RE, status)
+
+    async def csv(self, data: bytes, rows: int) -> int:
+        """Store rows already written as CSV (``columns`` order, an unquoted empty field
+        for NULL); returns how many were new.
+
+        The rows are COPYed straight into the table inside a savepoint: when a key is
+        already there (a re-import, a call the live link stored, a repeat in the file)
+        the savepoint is rolled back and the rows go through the stage instead, which
+        skips the known keys. After a block with repeats the next one goes through the
+        stage too, until a block comes with none."""
+        if self._direct:
+            await self._driver.execute("SAVEPOINT pbxctl_copy")
+            try:
+                status = await self._driver.copy_to_table(
+                    self._table, source=io.BytesIO(data), columns=self._columns,
+                    format="csv")
+            except UniqueViolationError:
+                await self._driver.execute("ROLLBACK TO SAVEPOINT pbxctl_copy")
+            else:
+                await self._driver.execute("RELEASE SAVEPOINT pbxctl_copy")
+                return _count(_COPIED_RE, status)
+        status = await self._through_stage(
+            lambda: self._driver.copy_to_table(self._stage, source=io.BytesIO(data),
+                                               columns=self._columns, format="csv"),
             self._insert(), fetch=False)
-        matched = _INSERTED_RE.fullmatch(status)
-        if matched is None:
-            raise RuntimeError(f"unexpected INSERT status {status!r}")
-        return int(matched.group(1))
+        inserted = _count(_INSERTED_RE, status)
+        self._direct = inserted == rows
+        return inserted
+
+
+def _count(pattern: re.Pattern[str], status: str) -> int:
+    matched = pattern.fullmatch(status)
+    if matched is None:
+        raise RuntimeError(f"unexpected status {status!r}")
+    return int(matched.group(1))

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import multiprocessing
-import os
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+import io
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, time, timedelta
+from typing import Any, BinaryIO
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from pbxctl.ami_events import CdrReported
-from pbxctl.billing.copy_text import classify_shared_slice, share_with_workers
+from pbxctl.billing.block_import import PreparedBlock, prepare_block, read_block
+from pbxctl.billing.columnar import ColumnarClassifier
+from pbxctl.billing.csv_blocks import BLOCK_BYTES, blocks, read_csv_text, table_csv
 from pbxctl.billing.rating import Deck, Rate, RateBook
 from pbxctl.billing.records import (
     STORED_COLUMNS,
@@ -27,16 +27,14 @@ from pbxctl.billing.records import (
     StoredCdr,
     cdr_key,
     check,
-    prepare_lines,
-    read_master_csv,
 )
+from pbxctl.billing.rerating import RERATED_COLUMNS, STORED_PRICE_COLUMNS, rerate
 from pbxctl.db.bulk import PgStaging, insert_ignoring, insert_new_keys
 from pbxctl.db.models import Carrier, Cdr, QuarantinedCdr, RateDeck
 from pbxctl.webhooks.events import cdr_rated_event
 from pbxctl.webhooks.outbox import enqueue
 
 BATCH_ROWS = 50_000
-MAX_WORKERS = 8
 PG_COPY_MIN_ROWS = 100
 ANALYZE_AFTER_ROWS = 10_000
 Progress = Callable[[int], None]
@@ -73,96 +71,105 @@ async def load_rate_book(session: AsyncSession) -> tuple[RateBook, frozenset[str
 class CdrStore:
     """Writes classified, rated CDRs; a key seen before is skipped, never counted twice.
 
-    On PostgreSQL a big file is classified by worker processes, one slice each, while
-    this process COPYs the slices that are ready (``parallel_min_bytes`` decides).
+    A file is read in blocks of ``block_bytes``, so memory does not grow with the file. On
+    PostgreSQL each block is parsed and priced column-wise in a worker thread while the
+    previous one is COPYed; elsewhere, and for the rows the columnar checks leave out,
+    rows are classified one by one.
     """
 
-    def __init__(self, session: AsyncSession, parallel_min_bytes: int = 4_000_000,
-                 slice_lines: int = 25_000) -> None:
+    def __init__(self, session: AsyncSession, block_bytes: int = BLOCK_BYTES) -> None:
         self._session = session
-        self._parallel_min_bytes = parallel_min_bytes
-        self._slice_lines = slice_lines
+        self._block_bytes = block_bytes
 
     async def classifier(self) -> Classifier:
         """A classifier with the current carriers and decks."""
         book, carriers = await load_rate_book(self._session)
         return Classifier(carriers, book)
 
-    async def import_master_csv(self, data: bytes, source: str, node: str,
+    async def import_master_csv(self, data: bytes | BinaryIO, source: str, node: str,
                                 progress: Progress | None = None,
                                 announce: bool = False) -> ImportSummary:
-        """Backfill from a cdr_csv file; bad lines go to quarantine, the rest is stored.
-        With ``announce``, each call stored queues a ``cdr.rated`` webhook event, as a
-        call stored live does (the catch-up of calls the live link missed)."""
-        classifier = await self.classifier()
-        if (not announce and self._session.get_bind().dialect.name == "postgresql"
-                and len(data) >= self._parallel_min_bytes):
-            summary = await self._import_in_parallel(data, source, node, classifier, progress)
-            await self._session.execute(text("ANALYZE cdrs"))
-            return summary
-        summary = ImportSummary()
-        batch: list[StoredCdr] = []
+        """Backfill from a cdr_csv file (its bytes, or a binary stream read block by
+        block); bad lines go to quarantine, the rest is stored. ``progress`` hears the
+        bytes done. With ``announce``, each call stored queues a ``cdr.rated`` webhook
+        event, as a call stored live does (the catch-up of calls the live link missed)."""
+        stream = io.BytesIO(data) if isinstance(data, bytes) else data
+        book, carriers = await load_rate_book(self._session)
+        classifier = Classifier(carriers, book)
         quarantine: list[Quarantined] = []
-        for item in read_master_csv(data, node, classifier):
-            summary.rows += 1
-            if isinstance(item, Quarantined):
-                quarantine.append(item)
-                summary.reasons[item.reason] = summary.reasons.get(item.reason, 0) + 1
-                continue
-            batch.append(item)
-            if len(batch) >= BATCH_ROWS:
-                await self._flush(batch, summary, progress, announce)
-                batch = []
-        await self._flush(batch, summary, progress, announce)
-        await self._quarantine(quarantine, source)
-        if summary.inserted >= ANALYZE_AFTER_ROWS:
-            # Fresh planner statistics, or the month's report walks a million rows blind.
-            await self._session.execute(text("ANALYZE cdrs"))
-        summary.quarantined = len(quarantine)
-        summary.unrated = classifier.unrated
-        return summary
-
-    async def _import_in_parallel(self, data: bytes, source: str, node: str,
-                                  classifier: Classifier, progress: Progress | None
-                                  ) -> ImportSummary:
-        lines, quarantine = prepare_lines(data)
-        connection = await self._session.connection()
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None
-        share_with_workers((lines, node, classifier))
-        try:
-            summary = await self._copy_slices(driver, len(lines), quarantine, progress)
-        finally:
-            share_with_workers(None)  # the parent need not keep the file
+        if not announce and self._session.get_bind().dialect.name == "postgresql":
+            summary = await self._import_columnar(
+                stream, node, ColumnarClassifier(carriers, book), classifier, quarantine,
+                progress)
+        else:
+            summary = await self._import_rows(stream, node, classifier, quarantine, progress,
+                                              announce)
         await self._quarantine(quarantine, source)
         summary.quarantined = len(quarantine)
         for item in quarantine:
             summary.reasons[item.reason] = summary.reasons.get(item.reason, 0) + 1
+        summary.unrated += classifier.unrated
+        if summary.inserted >= ANALYZE_AFTER_ROWS:
+            # Fresh planner statistics, or the month's report walks a million rows blind.
+            await self._session.execute(text("ANALYZE cdrs"))
         return summary
 
-    async def _copy_slices(self, driver: Any, total: int, quarantine: list[Quarantined],
-                           progress: Progress | None) -> ImportSummary:
-        """Classify slices in forked workers; COPY each one as soon as it is ready."""
+    async def _import_rows(self, stream: BinaryIO, node: str, classifier: Classifier,
+                           quarantine: list[Quarantined], progress: Progress | None,
+                           announce: bool) -> ImportSummary:
+        """Classify row by row and store in batches (SQLite, and catch-ups)."""
         summary = ImportSummary()
-        loop = asyncio.get_running_loop()
-        workers = max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+        for block in blocks(stream, self._block_bytes):
+            batch: list[StoredCdr] = []
+            for item in read_block(block, node, classifier):
+                summary.rows += 1
+                if isinstance(item, Quarantined):
+                    quarantine.append(item)
+                    continue
+                batch.append(item)
+                if len(batch) >= BATCH_ROWS:
+                    await self._flush(batch, summary, announce)
+                    batch = []
+            await self._flush(batch, summary, announce)
+            if progress:
+                progress(len(block.data))
+        return summary
+
+    async def _import_columnar(self, stream: BinaryIO, node: str, columnar: ColumnarClassifier,
+                               classifier: Classifier, quarantine: list[Quarantined],
+                               progress: Progress | None) -> ImportSummary:
+        """Parse and price each block in a thread while the one before is COPYed."""
+        summary = ImportSummary()
+        connection = await self._session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
         staging = PgStaging(driver, "cdrs", STORED_COLUMNS)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")
-                                 ) as pool:
-            step = self._slice_lines
-            slices = [loop.run_in_executor(pool, classify_shared_slice, start, start + step)
-                      for start in range(0, total, step)]
-            for ready in slices:
-                chunk = await ready
-                quarantine += chunk.quarantined
-                summary.rows += len(chunk.keys) + len(chunk.quarantined)
-                summary.outbound += chunk.outbound
-                summary.unrated += chunk.unrated
-                inserted = await staging.text_lines(chunk.lines)
+        chunks = blocks(stream, self._block_bytes)
+
+        def prepare_next() -> PreparedBlock | None:
+            block = next(chunks, None)
+            return None if block is None else prepare_block(block, node, columnar, classifier)
+
+        pending = asyncio.ensure_future(asyncio.to_thread(prepare_next))
+        try:
+            while (ready := await pending) is not None:
+                pending = asyncio.ensure_future(asyncio.to_thread(prepare_next))
+                stored = ready.priced_rows + len(ready.rows)
+                inserted = (await staging.csv(ready.priced_csv, ready.priced_rows)
+                            if ready.priced_rows else 0)
+                if ready.rows:
+                    inserted += len(await staging.records(ready.rows))
+                summary.rows += stored + len(ready.quarantine)
                 summary.inserted += inserted
-                summary.duplicates += len(chunk.keys) - inserted
+                summary.duplicates += stored - inserted
+                summary.outbound += ready.outbound
+                summary.unrated += ready.unrated
+                quarantine += ready.quarantine
                 if progress:
-                    progress(len(chunk.keys) + len(chunk.quarantined))
+                    progress(ready.size)
+        finally:
+            if not pending.done():
+                await asyncio.wait([pending])
         return summary
 
     async def store_event(self, node: str, event: CdrReported,
@@ -178,7 +185,7 @@ class CdrStore:
         return row if await self._insert_ignoring_duplicates([row]) else None
 
     async def _flush(self, batch: list[StoredCdr], summary: ImportSummary,
-                     progress: Progress | None, announce: bool) -> None:
+                     announce: bool) -> None:
         if not batch:
             return
         unique = list({row.key: row for row in batch}.values())
@@ -189,8 +196,6 @@ class CdrStore:
         summary.inserted += len(inserted)
         summary.duplicates += len(batch) - len(inserted)
         summary.outbound += sum(1 for row in batch if row.direction == "outbound")
-        if progress:
-            progress(len(batch))
 
     async def _insert_ignoring_duplicates(self, rows: Sequence[StoredCdr]) -> set[str]:
         """Insert the rows whose key is new; returns their keys. A row another writer
@@ -212,8 +217,12 @@ class CdrStore:
 
     async def rerate(self, start: datetime, end: datetime,
                      carrier: str | None = None) -> ImportSummary:
-        """Price again every outbound call in [start, end) with the decks as they are now."""
+        """Price again every outbound call in [start, end) with the decks as they are now;
+        ``inserted`` counts the calls whose price changed."""
         book, carriers = await load_rate_book(self._session)
+        if self._session.get_bind().dialect.name == "postgresql":
+            return await self._rerate_columnar(ColumnarClassifier(carriers, book),
+                                               start, end, carrier)
         classifier = Classifier(carriers, book)
         query = select(Cdr).where(Cdr.direction == "outbound", Cdr.start >= start,
                                   Cdr.start < end)
@@ -228,10 +237,52 @@ class CdrStore:
             if rating != Rating(cdr.charged_seconds, cdr.cost, cdr.currency, cdr.prefix,
                                 cdr.deck_id, cdr.unrated_reason):
                 await self._session.execute(
-                    update(Cdr).where(Cdr.id == cdr.id).values(**rating._asdict()))
+                    update(Cdr).where(Cdr.key == cdr.key).values(**rating._asdict()))
                 summary.inserted += 1
         summary.unrated = classifier.unrated
         return summary
+
+    async def _rerate_columnar(self, columnar: ColumnarClassifier, start: datetime,
+                               end: datetime, carrier: str | None) -> ImportSummary:
+        """Day by day (bounded memory): COPY the calls out, price them column-wise, COPY
+        the changed prices into a stage and UPDATE from it in one statement."""
+        connection = await self._session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None
+        staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
+        summary = ImportSummary()
+        for day_start, day_end in days(start, end):
+            data = await stored_prices(driver, day_start, day_end, carrier)
+            if not data:
+                continue
+            stored = read_csv_text(data, STORED_PRICE_COLUMNS)
+            rerated = rerate(columnar, stored)
+            summary.rows += stored.num_rows
+            summary.unrated += rerated.unrated
+            if rerated.changed.num_rows:
+                summary.inserted += await staging.update_csv(table_csv(rerated.changed))
+        return summary
+
+
+def days(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """[start, end) cut at each UTC midnight."""
+    while start < end:
+        midnight = datetime.combine(start.date() + timedelta(days=1), time(), start.tzinfo)
+        yield start, min(midnight, end)
+        start = midnight
+
+
+async def stored_prices(driver: Any, start: datetime, end: datetime, carrier: str | None
+                        ) -> bytes:
+    """The outbound calls in [start, end) (of ``carrier`` when given) as CSV, in
+    STORED_PRICE_COLUMNS order, ``start`` as UTC text."""
+    columns = ", ".join('to_char(start AT TIME ZONE \'UTC\', \'YYYY-MM-DD HH24:MI:SS\')'
+                        if name == "start" else f'"{name}"' for name in STORED_PRICE_COLUMNS)
+    query = (f"SELECT {columns} FROM cdrs WHERE direction = 'outbound' "
+             "AND start >= $1 AND start < $2 AND ($3::text IS NULL OR carrier = $3)")
+    output = io.BytesIO()
+    await driver.copy_from_query(query, start, end, carrier, output=output, format="csv")
+    return output.getvalue()
 
 
 async def unrated_calls(session: AsyncSession, start: datetime, end: datetime

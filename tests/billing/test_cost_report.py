@@ -158,12 +158,12 @@ async def test_one_department_only(company: tuple[AsyncSession, Clock]) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-async def test_parallel_import_stores_the_same_as_the_sequential_one(
+async def test_a_file_read_in_small_blocks_stores_the_same(
         company: tuple[AsyncSession, Clock]) -> None:
     session, _clock = company
     broken = b'"kazan","201"\n' + MASTER.splitlines(keepends=True)[0]  # a repeat, too
     data = MASTER + broken + MASTER[:60]  # ends in a truncated line
-    parallel = CdrStore(session, parallel_min_bytes=1, slice_lines=4)
+    parallel = CdrStore(session, block_bytes=700)
     summary = await parallel.import_master_csv(data, "Master.csv", "local")
     assert (summary.inserted, summary.duplicates, summary.quarantined) == (13, 1, 2)
     assert sorted(summary.reasons) == ["truncated last line (no line end)",

@@ -145,22 +145,22 @@ async def has_stored(engine: AsyncEngine, count: int) -> bool:
     return await stored(engine) == count
 
 
-@pytest.mark.parametrize("parallel_min_bytes", [0, 10**9], ids=["parallel", "batches"])
+@pytest.mark.parametrize("block_bytes", [2_000, 10**9], ids=["blocks", "one-block"])
 async def test_a_row_another_writer_is_storing_is_skipped_not_an_error(
-        engine: AsyncEngine, parallel_min_bytes: int) -> None:
+        engine: AsyncEngine, block_bytes: int) -> None:
     data = b"".join(line(seq) for seq in range(1, 151))
     async with transaction(engine) as live:
         await CdrStore(live).import_master_csv(line(77), "live", "local")   # not committed
-        other = asyncio.create_task(_import(engine, data, parallel_min_bytes))
+        other = asyncio.create_task(_import(engine, data, block_bytes))
         await asyncio.sleep(0.5)          # the import now waits for the live row's fate
     summary = await other
     assert (summary.rows, summary.inserted, summary.duplicates) == (150, 149, 1)
     assert await stored(engine) == 150
 
 
-async def _import(engine: AsyncEngine, data: bytes, parallel_min_bytes: int) -> Any:
+async def _import(engine: AsyncEngine, data: bytes, block_bytes: int) -> Any:
     async with transaction(engine) as session:
-        return await CdrStore(session, parallel_min_bytes=parallel_min_bytes
+        return await CdrStore(session, block_bytes=block_bytes
                               ).import_master_csv(data, "catch-up", "local")
 
 

@@ -1,0 +1,271 @@
+"""Classifying and rating a block of cdr_csv rows column by column (Arrow and NumPy), with
+exactly the results of ``records.Classifier`` row by row. Pure, no I/O.
+
+Rows the vectorised checks cannot vouch for (odd dates, non-numeric seconds, unknown
+dispositions, non-ASCII channel names, keys that need a hash) are left to the row-by-row
+path, which quarantines or classifies them; everything else is priced here in integer
+units, each (carrier, day) resolved to its deck once and each deck's prefixes matched by
+hash lookups per prefix length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from hashlib import sha1
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pbxctl.billing.rate_table import Ints, RateTable, charged_seconds, cost_units
+from pbxctl.billing.rating import RateBook
+from pbxctl.billing.records import (
+    ACCOUNT,
+    BILLSEC,
+    CHANNEL,
+    DISPOSITION,
+    DISPOSITIONS,
+    DST,
+    DSTCHANNEL,
+    DURATION,
+    END,
+    SEQUENCE,
+    SRC,
+    START,
+    UNIQUEID,
+    UNIQUEID_RE,
+    WIDTH,
+)
+
+NAMES = tuple(f"c{n}" for n in range(WIDTH))
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+_TIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
+_SOME_TIME = "2000-01-01 00:00:00"
+_SECONDS_RE = r"^[0-9]{1,7}$"
+_DISPOSITIONS = pa.array(sorted(DISPOSITIONS), pa.string())
+
+
+@dataclass
+class Classified:
+    """A block's rows priced column-wise, and the rows left to the row-by-row path."""
+
+    table: pa.Table          # STORED_COLUMNS (times and cost as text), one row per regular row
+    irregular: list[int]     # positions in the block, ascending
+    outbound: int
+    unrated: int
+
+
+def normalise_table(table: pa.Table) -> pa.Table:
+    """A block read with 16 to 21 columns in the 21-column layout (``records.normalise``,
+    column-wise)."""
+    count = table.num_columns
+    cols = list(table.columns)
+    empty = pa.array([""] * table.num_rows, pa.string())
+    if count == 21:
+        out = cols
+    elif count == 18:
+        out = cols + [empty] * 3
+    elif count == 16:
+        out = cols + [empty] * 5
+    elif count == 19:
+        out = cols[:16] + [empty] * 2 + cols[16:]
+    elif count in (17, 20):
+        extra = cols[16]
+        is_id = pc.match_substring_regex(extra, f"^(?:{UNIQUEID_RE.pattern})$")
+        ids = [pc.if_else(is_id, extra, ""), pc.if_else(is_id, "", extra)]
+        out = cols[:16] + ids + (cols[17:] if count == 20 else [empty] * 3)
+    else:
+        raise ValueError(f"no cdr_csv layout has {count} columns")
+    return pa.table(out, names=list(NAMES))
+
+
+def _time(column: pa.ChunkedArray, optional: bool) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
+    """(the time as text with its zone, or null when empty; whether it is a canonical
+    ``YYYY-MM-DD HH:MM:SS`` on the calendar, as ``records.check`` accepts it)."""
+    is_empty = pc.equal(column, "")
+    shaped = pc.and_(pc.match_substring_regex(column, _TIME_RE),
+                     pc.invert(pc.starts_with(column, "0000")))
+    try:    # Arrow's ISO parser checks the calendar; one bad day fails the whole cast
+        pc.cast(pc.if_else(shaped, column, _SOME_TIME), pa.timestamp("s"))
+        valid = shaped
+    except pa.ArrowInvalid:
+        parsed = pc.strptime(column, format=_TIME_FORMAT, unit="s", error_is_null=True)
+        valid = pc.and_(shaped, pc.fill_null(
+            pc.equal(pc.strftime(parsed, format=_TIME_FORMAT), column), False))
+    if optional:
+        valid = pc.or_(valid, is_empty)
+    text = pc.if_else(is_empty, pa.scalar(None, pa.string()),
+                      pc.binary_join_element_wise(column, "+00", ""))
+    return text, valid
+
+
+def _endpoint(channel: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``PJSIP/tele2-0000000b`` -> ``tele2``; empty for anything else (``records._endpoint``
+    column-wise: what comes before the last ``-`` of a PJSIP channel)."""
+    parts = pc.split_pattern(channel, "-", max_splits=1, reverse=True)
+    named = pc.and_(pc.starts_with(channel, "PJSIP/"), pc.equal(pc.list_value_length(parts), 2))
+    head = pc.utf8_slice_codeunits(pc.list_element(parts, 0), 6)
+    return pc.if_else(named, head, "")
+
+
+def _keys(node: str, c: list[pa.ChunkedArray]) -> pa.Array:
+    """``records.cdr_key`` for every row: node, uniqueid and sequence, else a hash of the
+    row (hashed one by one: only files without unique ids need it)."""
+    has_ids = pc.and_(pc.not_equal(c[UNIQUEID], ""), pc.not_equal(c[SEQUENCE], ""))
+    keys = pc.binary_join_element_wise(node, c[UNIQUEID], c[SEQUENCE], ":")
+    if pc.all(has_ids).as_py() is not False:
+        return keys
+    without = np.flatnonzero(~np.asarray(has_ids.to_numpy(zero_copy_only=False), dtype=bool))
+    where = pa.array(without)
+    joined = pc.binary_join_element_wise(*(pc.take(col, where) for col in c), "\x1f")
+    hashed = [f"{node}:row:{sha1(row.encode(), usedforsecurity=False).hexdigest()}"
+              for row in joined.to_pylist()]
+    values = np.asarray(keys.to_numpy(zero_copy_only=False), dtype=object)
+    values[without] = hashed
+    return pa.array(values, pa.string())
+
+
+def _money(units: Ints) -> pa.Array:
+    """Amounts in units of 0.0001 (never negative) as decimal text: 12345 -> ``1.2345``."""
+    whole = pc.cast(pa.array(units // 10_000), pa.string())
+    fraction = pc.utf8_lpad(pc.cast(pa.array(units % 10_000), pa.string()), 4, "0")
+    return pc.binary_join_element_wise(whole, fraction, ".")
+
+
+def _ints(column: pa.ChunkedArray) -> Ints:
+    return np.asarray(column.to_numpy(), dtype=np.int64)
+
+
+class ColumnarClassifier:
+    """``records.Classifier`` for whole blocks: the same directions, keys and prices."""
+
+    def __init__(self, carriers: frozenset[str], book: RateBook) -> None:
+        self._carriers = pa.array(sorted(carriers), pa.string())
+        self._book = book
+        self._table = RateTable(book)
+
+    def classify(self, node: str, block: pa.Table) -> Classified:
+        """Price the regular rows of ``block`` (the 21 normalised columns as strings)."""
+        c = block.columns
+        start, start_ok = _time(c[START], optional=False)
+        answer, answer_ok = _time(c[10], optional=True)
+        end, end_ok = _time(c[END], optional=True)
+        regular = pc.and_(pc.and_(start_ok, answer_ok), end_ok)
+        for seconds in (c[DURATION], c[BILLSEC]):
+            regular = pc.and_(regular, pc.match_substring_regex(seconds, _SECONDS_RE))
+        regular = pc.and_(regular, pc.is_in(c[DISPOSITION], value_set=_DISPOSITIONS))
+        regular = pc.and_(regular, pc.and_(pc.string_is_ascii(c[CHANNEL]),
+                                           pc.string_is_ascii(c[DSTCHANNEL])))
+        mask = np.asarray(regular.to_numpy(zero_copy_only=False), dtype=bool)
+        irregular = np.flatnonzero(~mask).tolist()
+        keep = pa.array(mask)
+        rows = block.filter(keep)
+        c = rows.columns
+        start, answer, end = (pc.filter(x, keep) for x in (start, answer, end))
+
+        src_endpoint, dst_endpoint = _endpoint(c[CHANNEL]), _endpoint(c[DSTCHANNEL])
+        outbound = pc.and_(pc.not_equal(dst_endpoint, ""),
+                           pc.invert(pc.ascii_is_decimal(dst_endpoint)))
+        inbound = pc.and_(pc.invert(outbound), pc.and_(
+            pc.not_equal(src_endpoint, ""), pc.invert(pc.ascii_is_decimal(src_endpoint))))
+        direction = pc.if_else(outbound, "outbound", pc.if_else(inbound, "inbound", "internal"))
+        null_text = pa.scalar(None, pa.string())
+        carrier = pc.if_else(outbound, dst_endpoint, pc.if_else(inbound, src_endpoint,
+                                                                null_text))
+        destination = pc.if_else(pc.or_(outbound, inbound),
+                                 pc.utf8_slice_codeunits(c[DST], 0, 32), null_text)
+        billsec = _ints(pc.cast(c[BILLSEC], pa.int64()))
+        priced = self.price(np.asarray(outbound.to_numpy(zero_copy_only=False), dtype=bool),
+                             billsec, carrier, destination, c[START])
+        key = _keys(node, c)
+        table = pa.table({
+            "key": key, "node": pa.array([node] * rows.num_rows, pa.string()),
+            "start": start, "answer": answer, "end": end,
+            "src": pc.utf8_slice_codeunits(c[SRC], 0, 80),
+            "dst": pc.utf8_slice_codeunits(c[DST], 0, 80),
+            "channel": pc.utf8_slice_codeunits(c[CHANNEL], 0, 80),
+            "dstchannel": pc.utf8_slice_codeunits(c[DSTCHANNEL], 0, 80),
+            "disposition": c[DISPOSITION],
+            "duration": pc.cast(c[DURATION], pa.int64()), "billsec": pa.array(billsec),
+            "department": pc.utf8_slice_codeunits(c[ACCOUNT], 0, 32),
+            "uniqueid": pc.utf8_slice_codeunits(c[UNIQUEID], 0, 64),
+            "direction": direction, "carrier": carrier, "destination": destination,
+            **priced.columns})
+        return Classified(table, irregular, int(pc.sum(outbound).as_py() or 0),
+                          priced.unrated)
+
+    def price(self, outbound: np.ndarray, billsec: Ints, carrier: pa.ChunkedArray,
+               destination: pa.ChunkedArray, start: pa.ChunkedArray) -> Priced:
+        """The rating columns (charged_seconds, cost as text, currency, prefix, deck_id,
+        unrated_reason): what ``Classifier.rate`` says of each call where ``outbound``;
+        ``start`` is the call's UTC time as text, its first 10 characters the day."""
+        n = len(billsec)
+        billable = outbound & (billsec > 0)
+        known = billable & np.asarray(pc.fill_null(pc.is_in(carrier, value_set=self._carriers),
+                                                   False).to_numpy(zero_copy_only=False),
+                                      dtype=bool)
+        deck = self._decks(known, carrier, start)
+        with_deck = deck >= 0
+        rate = np.full(n, -1, dtype=np.int64)
+        digits = pc.utf8_ltrim(pc.fill_null(destination, ""), characters="+")
+        for ordinal in np.unique(deck[with_deck]).tolist():
+            where = np.flatnonzero(deck == ordinal)
+            rate[where] = self._table.match(ordinal, pc.take(digits, pa.array(where)))
+        matched = rate >= 0
+        t = self._table
+        row = np.where(matched, rate, t.no_rate)
+        charged = np.where(matched, charged_seconds(
+            billsec, t.min_seconds[row], t.increment_seconds[row]), 0).astype(np.int64)
+        units = cost_units(charged, np.where(matched, t.rate_micros[row], 0),
+                           np.where(matched, t.fee_micros[row], 0))
+        if units is None:
+            raise OverflowError("a charge too big for int64")
+        reason = np.full(n, None, dtype=object)
+        unknown = np.flatnonzero(billable & ~known)
+        if len(unknown):
+            names = pc.take(carrier, pa.array(unknown)).to_pylist()
+            reason[unknown] = [f"unknown carrier {name[:40]}" for name in names]
+        reason[known & ~with_deck] = "no rate deck valid at the call's date"
+        reason[with_deck & ~matched] = "no prefix of the deck matches"
+        deck_row = np.where(with_deck, deck, t.no_deck)
+        currency = pc.if_else(pa.array(with_deck), pc.take(t.currencies, pa.array(deck_row)),
+                              pa.scalar(None, pa.string()))
+        return Priced({
+            "charged_seconds": pa.array(charged),
+            "cost": _money(units),
+            "currency": currency,
+            "prefix": pc.if_else(pa.array(matched), pc.take(t.prefix, pa.array(row)),
+                                 pa.scalar(None, pa.string())),
+            "deck_id": pa.array(t.deck_ids[deck_row], mask=~with_deck),
+            "unrated_reason": pa.array(reason, pa.string()),
+        }, int(billable.sum() - matched.sum()))
+
+    def _decks(self, known: np.ndarray, carrier: pa.ChunkedArray, start: pa.ChunkedArray
+               ) -> Ints:
+        """The deck ordinal valid for each known carrier's call on its day; -1 elsewhere."""
+        deck = np.full(len(known), -1, dtype=np.int64)
+        where = np.flatnonzero(known)
+        if not len(where):
+            return deck
+        pairs = pc.binary_join_element_wise(
+            pc.take(carrier, pa.array(where)),
+            pc.utf8_slice_codeunits(pc.take(start, pa.array(where)), 0, 10), "\x1f")
+        encoded = pc.dictionary_encode(pairs).combine_chunks()
+        ordinals = np.array([
+            self._table.ordinal(self._book.deck(*_carrier_day(pair)))
+            for pair in encoded.dictionary.to_pylist()], dtype=np.int64)
+        deck[where] = ordinals[encoded.indices.to_numpy(zero_copy_only=False)]
+        return deck
+
+
+def _carrier_day(pair: str) -> tuple[str, str]:
+    carrier, _, day = pair.rpartition("\x1f")
+    return carrier, day
+
+
+@dataclass
+class Priced:
+    """The rating columns of a block, and how many billable calls no deck priced."""
+
+    columns: dict[str, pa.Array | pa.ChunkedArray]
+    unrated: int

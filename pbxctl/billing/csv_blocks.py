@@ -1,0 +1,106 @@
+"""Reading a cdr_csv file in blocks of whole lines, each parsed by Arrow's C++ CSV reader
+into string columns; a block Arrow cannot read exactly as ``csv.reader`` would (not
+UTF-8, a blank line, mixed column counts, a line break inside a field) is left to the
+row-by-row path. Memory stays bounded by the block size, whatever the file's size."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from pbxctl.billing.columnar import normalise_table
+
+BLOCK_BYTES = 16 * 1024 * 1024
+_WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+_LAYOUTS = range(16, 22)
+
+
+@dataclass(frozen=True)
+class Block:
+    """Whole lines of the file, from line ``first_line`` (1-based)."""
+
+    data: bytes
+    first_line: int
+    last: bool      # the file's end: a last line without a line end is truncated
+
+    @property
+    def lines(self) -> int:
+        return self.data.count(b"\n") + (1 if self.data and not self.data.endswith(b"\n")
+                                         else 0)
+
+
+def blocks(stream: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[Block]:
+    """The stream cut into blocks of about ``size`` bytes, each ending at a line end
+    (the last one maybe not)."""
+    carry = b""
+    line = 1
+    while True:
+        chunk = stream.read(size)
+        if not chunk:
+            if carry:
+                yield Block(carry, line, last=True)
+            return
+        data = carry + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            carry = data
+            continue
+        carry = data[cut:]
+        block = Block(data[:cut], line, last=False)
+        line += block.lines
+        yield block
+
+
+def parse(block: Block) -> pa.Table | None:
+    """The block's rows in the 21-column layout, one per line, all strings; None when the
+    block needs the row-by-row reader."""
+    if block.last and not block.data.endswith(b"\n"):
+        return None                       # the truncated line is quarantined there
+    first = block.data[:block.data.find(b"\n")]
+    try:
+        width = len(next(csv.reader([first.decode("utf-8")])))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+    if width not in _LAYOUTS:
+        return None
+    names = [f"c{n}" for n in range(width)]
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(block.data),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False,
+                                           block_size=len(block.data) + 1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=False,
+                                             ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:
+        return None
+    if table.num_rows != block.lines:
+        return None
+    return normalise_table(table)
+
+
+def table_csv(table: pa.Table) -> bytes:
+    """The table as CSV without a header, for ``COPY … (FORMAT csv)``: NULL is an
+    unquoted empty field, an empty string a quoted one."""
+    buffer = pa.BufferOutputStream()
+    pacsv.write_csv(table, buffer, _WRITE_OPTIONS)
+    return bytes(buffer.getvalue())
+
+
+def read_csv_text(data: bytes, columns: Sequence[str]) -> pa.Table:
+    """CSV as ``COPY … TO (FORMAT csv)`` writes it, every column a string; an unquoted
+    empty field is NULL."""
+    return pacsv.read_csv(
+        pa.py_buffer(data),
+        read_options=pacsv.ReadOptions(column_names=list(columns)),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in columns}, null_values=[""],
+            strings_can_be_null=True, quoted_strings_can_be_null=False))

@@ -1,0 +1,178 @@
+"""The column-wise import must store exactly what the row-by-row reader stores: same keys,
+directions, prices and quarantined lines, whatever the file holds."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pbxctl.billing.block_import import prepare_block
+from pbxctl.billing.columnar import ColumnarClassifier
+from pbxctl.billing.csv_blocks import blocks, read_csv_text
+from pbxctl.billing.rating import Deck, Rate, RateBook, call_cost
+from pbxctl.billing.records import STORED_COLUMNS, Classifier, read_master_csv
+from pbxctl.billing.rerating import STORED_PRICE_COLUMNS, rerate
+
+DECKS = {
+    "mts": [Deck(1, date(2026, 1, 1), "RUB", [
+        Rate("7", "Russia", Decimal("1.5"), Decimal("0.1"), 0, 60),
+        Rate("7843", "Kazan", Decimal("0.95"), Decimal("0"), 1, 1),
+        Rate("79", "Mobile", Decimal("2.123456"), Decimal("0.000001"), 30, 6),
+        Rate("4670", "Sweden mobile", Decimal("12.5"), Decimal("1"), 60, 60)]),
+        Deck(2, date(2026, 10, 15), "RUB", [
+            Rate("7", "Russia", Decimal("1.75"), Decimal("0"), 0, 1)])],
+    "tele2": [Deck(3, date(2026, 10, 20), "EUR", [
+        Rate("49", "Germany", Decimal("0.031"), Decimal("0"), 0, 1)])],
+}
+CARRIERS = frozenset({"mts", "tele2", "megafon"})     # megafon has no deck
+CHANNELS = ["PJSIP/201-0000000a", "PJSIP/mts-0000000c", "PJSIP/tele2-00000001",
+            "PJSIP/megafon-01", "PJSIP/beeline-0f", "PJSIP/a-b-c-00000001", "PJSIP/",
+            "PJSIP/mts", "SIP/mts-01", "Local/201@x-0001;1", "", "PJSIP/²-01",
+            "PJSIP/ткань-01", "PJSIP/301-0000000c"]
+NUMBERS = ["+78432000000", "78432123456", "+79161234567", "+46701234567", "+4930123",
+           "201", "", "+", "++7", "7", "8" * 40, "+4930" + "1" * 30]
+TIMES = ["2026-10-23 19:03:26", "2026-10-14 23:59:59", "2026-10-21 00:00:00",
+         "2026-02-30 10:00:00", "2026-10-01 24:00:00", "2026-10-1 10:00:00",
+         "2026-10-01T10:00:00", "0000-01-01 00:00:00", "", "yesterday"]
+DISPOSITIONS = ["ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION", "answered", ""]
+SECONDS = ["0", "1", "29", "30", "31", "61", "3600", "9999999", "10000000", "-1", "1.5", "",
+           "٣"]
+
+
+def classifiers() -> tuple[ColumnarClassifier, Classifier]:
+    book = RateBook(DECKS)
+    return ColumnarClassifier(CARRIERS, book), Classifier(CARRIERS, book)
+
+
+@st.composite
+def cdr_rows(draw: st.DrawFn) -> list[str]:
+    start = draw(st.sampled_from(TIMES[:4]))
+    row = [draw(st.sampled_from(["kazan", "omsk", "x" * 40, "Казань"])),
+           draw(st.sampled_from(["201", "+78432000000", "a" * 90])),
+           draw(st.sampled_from(NUMBERS)), "pbxctl-out-kazan", '"Anna" <201>',
+           draw(st.sampled_from(CHANNELS)), draw(st.sampled_from(CHANNELS)), "Dial", "x,y",
+           draw(st.sampled_from(TIMES)) if draw(st.booleans()) else start,
+           draw(st.sampled_from(TIMES)), draw(st.sampled_from(TIMES)),
+           draw(st.sampled_from(SECONDS)), draw(st.sampled_from(SECONDS)),
+           draw(st.sampled_from(DISPOSITIONS)), "DOCUMENTATION"]
+    layout = draw(st.sampled_from([16, 17, 18, 21]))
+    uniqueid = draw(st.sampled_from(["1795460606.10", "1795460607.11", ""]))
+    if layout == 17:
+        row.append(uniqueid)
+    elif layout == 18:
+        row += [uniqueid, "vip"]
+    elif layout == 21:
+        row += [uniqueid, "", "", uniqueid, draw(st.sampled_from(["1", "2", ""]))]
+    return row
+
+
+def to_csv(rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def columnar_items(data: bytes, block_bytes: int) -> tuple[list[tuple[object, ...]], list[object]]:
+    """(stored rows as tuples, quarantined lines) the column-wise import prepares."""
+    columnar, classifier = classifiers()
+    stored: list[tuple[object, ...]] = []
+    quarantined: list[object] = []
+    for block in blocks(io.BytesIO(data), block_bytes):
+        prepared = prepare_block(block, "local", columnar, classifier)
+        quarantined += prepared.quarantine
+        stored += [tuple(row) for row in prepared.rows]
+        if prepared.priced_rows:
+            table = read_csv_text(prepared.priced_csv, STORED_COLUMNS)
+            stored += [_typed(row) for row in table.to_pylist()]
+    return stored, quarantined
+
+
+def _typed(row: dict[str, str | None]) -> tuple[object, ...]:
+    def when(text: str | None) -> datetime | None:
+        return None if text is None else datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
+
+    ints = {"duration", "billsec", "charged_seconds", "deck_id"}
+    values: list[object] = []
+    for name in STORED_COLUMNS:
+        value = row[name]
+        if name in ("start", "answer", "end"):
+            values.append(when(value))
+        elif name in ints and value is not None:
+            values.append(int(value))
+        elif name == "cost":
+            values.append(Decimal(str(value)))
+        else:
+            values.append(value)
+    return tuple(values)
+
+
+def row_by_row(data: bytes) -> tuple[list[tuple[object, ...]], list[object]]:
+    _, classifier = classifiers()
+    items = list(read_master_csv(data, "local", classifier))
+    return ([tuple(i) for i in items if isinstance(i, tuple)],
+            [i for i in items if not isinstance(i, tuple)])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(cdr_rows(), min_size=1, max_size=40), st.sampled_from([300, 2_000, 10**6]))
+def test_columnar_import_stores_what_the_row_reader_stores(rows: list[list[str]],
+                                                           block_bytes: int) -> None:
+    data = to_csv(rows)
+    expected_rows, expected_quarantine = row_by_row(data)
+    got_rows, got_quarantine = columnar_items(data, block_bytes)
+    assert sorted(got_rows, key=repr) == sorted(expected_rows, key=repr)
+    assert sorted(got_quarantine, key=repr) == sorted(expected_quarantine, key=repr)
+
+
+def test_blank_lines_bad_bytes_and_a_truncated_end_take_the_row_path() -> None:
+    good = to_csv([["kazan", "201", "+78432000000", "c", "clid", "PJSIP/201-01",
+                    "PJSIP/mts-02", "Dial", "x", "2026-10-23 19:03:26", "2026-10-23 19:03:30",
+                    "2026-10-23 19:04:27", "61", "57", "ANSWERED", "DOCUMENTATION",
+                    "1795460606.10", "", "", "1795460606.10", str(n)] for n in range(1, 30)])
+    data = good + b"\n" + good.replace(b"Dial", b"Di\xffal", 1) + good[:50]
+    got_rows, got_quarantine = columnar_items(data, 1_000)
+    expected_rows, expected_quarantine = row_by_row(data)
+    assert sorted(got_rows, key=repr) == sorted(expected_rows, key=repr)
+    assert sorted(got_quarantine, key=repr) == sorted(expected_quarantine, key=repr)
+    assert len(expected_quarantine) == 2   # the line with a bad byte, the truncated end
+
+
+def test_a_charge_too_big_for_integers_is_priced_exactly() -> None:
+    huge = RateBook({"mts": [Deck(9, date(2026, 1, 1), "RUB", [
+        Rate("7", "Russia", Decimal("99999999.999999"), Decimal("99999999.999999"), 0, 1)])]})
+    row = ["kazan", "201", "+78432000000", "c", "clid", "PJSIP/201-01", "PJSIP/mts-02", "Dial",
+           "x", "2026-10-23 19:03:26", "2026-10-23 19:03:30", "2026-10-23 19:04:27", "61",
+           "9999999", "ANSWERED", "DOCUMENTATION", "1795460606.10", "", "", "1795460606.10",
+           "1"]
+    (block,) = blocks(io.BytesIO(to_csv([row])))
+    prepared = prepare_block(block, "local", ColumnarClassifier(frozenset({"mts"}), huge),
+                             Classifier(frozenset({"mts"}), huge))
+    (stored,) = prepared.rows
+    assert prepared.priced_rows == 0
+    assert (stored.charged_seconds, stored.cost) == call_cost(9999999, huge.decks()[0].rates[0])
+
+
+def test_rerating_reports_only_the_calls_whose_price_moved() -> None:
+    columnar, _ = classifiers()
+    stored = pa.table({name: pa.array(values, pa.string()) for name, values in zip(
+        STORED_PRICE_COLUMNS, zip(
+            ("a", "mts", "+78432000000", "2026-10-23 19:03:26", "60", "60", "0.9500", "RUB",
+             "7843", "2", None),            # Oct 23: deck 2 prices it now at 1.75
+            ("b", "mts", "+78432000000", "2026-10-01 10:00:00", "60", "60", "0.9500", "RUB",
+             "7843", "1", None),            # unchanged
+            ("c", "beeline", "+7", "2026-10-01 10:00:00", "5", "0", "0.0000", None, None,
+             None, "unknown carrier beeline"),   # unchanged, still unrated
+            ("d", "mts", "+7", "2026-10-01 10:00:00", "0", "0", "0.0000", None, None, None,
+             None), strict=True), strict=True)})
+    result = rerate(columnar, stored)
+    assert result.changed.to_pylist() == [{
+        "key": "a", "charged_seconds": 60, "cost": "1.7500", "currency": "RUB",
+        "prefix": "7", "deck_id": 2, "unrated_reason": None}]
+    assert result.unrated == 1
