@@ -132,6 +132,13 @@ def _money(units: Ints) -> pa.Array:
     return pc.binary_join_element_wise(whole, fraction, ".")
 
 
+def _cut(column: pa.ChunkedArray, characters: int) -> pa.ChunkedArray:
+    """The strings cut to ``characters`` (a no-op, skipped, when none is that long)."""
+    if (pc.max(pc.binary_length(column)).as_py() or 0) <= characters:
+        return column
+    return pc.utf8_slice_codeunits(column, 0, characters)
+
+
 def _ints(column: pa.ChunkedArray) -> Ints:
     return np.asarray(column.to_numpy(), dtype=np.int64)
 
@@ -158,10 +165,12 @@ class ColumnarClassifier:
                                            pc.string_is_ascii(c[DSTCHANNEL])))
         mask = np.asarray(regular.to_numpy(zero_copy_only=False), dtype=bool)
         irregular = np.flatnonzero(~mask).tolist()
-        keep = pa.array(mask)
-        rows = block.filter(keep)
+        rows = block
+        if irregular:
+            keep = pa.array(mask)
+            rows = block.filter(keep)
+            start, answer, end = (pc.filter(x, keep) for x in (start, answer, end))
         c = rows.columns
-        start, answer, end = (pc.filter(x, keep) for x in (start, answer, end))
 
         src_endpoint, dst_endpoint = _endpoint(c[CHANNEL]), _endpoint(c[DSTCHANNEL])
         outbound = pc.and_(pc.not_equal(dst_endpoint, ""),
@@ -173,7 +182,7 @@ class ColumnarClassifier:
         carrier = pc.if_else(outbound, dst_endpoint, pc.if_else(inbound, src_endpoint,
                                                                 null_text))
         destination = pc.if_else(pc.or_(outbound, inbound),
-                                 pc.utf8_slice_codeunits(c[DST], 0, 32), null_text)
+                                 _cut(c[DST], 32), null_text)
         billsec = _ints(pc.cast(c[BILLSEC], pa.int64()))
         priced = self.price(np.asarray(outbound.to_numpy(zero_copy_only=False), dtype=bool),
                              billsec, carrier, destination, c[START])
@@ -181,14 +190,14 @@ class ColumnarClassifier:
         table = pa.table({
             "key": key, "node": pa.array([node] * rows.num_rows, pa.string()),
             "start": start, "answer": answer, "end": end,
-            "src": pc.utf8_slice_codeunits(c[SRC], 0, 80),
-            "dst": pc.utf8_slice_codeunits(c[DST], 0, 80),
-            "channel": pc.utf8_slice_codeunits(c[CHANNEL], 0, 80),
-            "dstchannel": pc.utf8_slice_codeunits(c[DSTCHANNEL], 0, 80),
+            "src": _cut(c[SRC], 80),
+            "dst": _cut(c[DST], 80),
+            "channel": _cut(c[CHANNEL], 80),
+            "dstchannel": _cut(c[DSTCHANNEL], 80),
             "disposition": c[DISPOSITION],
             "duration": pc.cast(c[DURATION], pa.int64()), "billsec": pa.array(billsec),
-            "department": pc.utf8_slice_codeunits(c[ACCOUNT], 0, 32),
-            "uniqueid": pc.utf8_slice_codeunits(c[UNIQUEID], 0, 64),
+            "department": _cut(c[ACCOUNT], 32),
+            "uniqueid": _cut(c[UNIQUEID], 64),
             "direction": direction, "carrier": carrier, "destination": destination,
             **priced.columns})
         return Classified(table, irregular, int(pc.sum(outbound).as_py() or 0),

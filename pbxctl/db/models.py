@@ -333,7 +333,8 @@ class Cdr(Base):
     __tablename__ = "cdrs"
     __table_args__ = (Index("ix_cdrs_start", "start", postgresql_using="brin"),)
 
-    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(
+        String(128).with_variant(String(128, collation="C"), "postgresql"), primary_key=True)
     node: Mapped[str] = mapped_column(String(32))
     start: Mapped[datetime] = mapped_column(UtcDateTime)
     answer: Mapped[datetime | None] = mapped_column(UtcDateTime)

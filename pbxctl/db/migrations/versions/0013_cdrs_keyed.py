@@ -2,7 +2,8 @@
 
 A call record's ``key`` (node, uniqueid and sequence, or a hash of the row) becomes the
 primary key and the surrogate ``id`` goes: nothing refers to it, and every index a
-million-row import has to maintain costs time. ``start`` gets a BRIN index on
+million-row import has to maintain costs time. On PostgreSQL the key is compared byte by
+byte (collation "C"), which its index maintains faster than the database's locale. ``start`` gets a BRIN index on
 PostgreSQL (rows arrive roughly in time order; the index is a few pages and nearly free
 to maintain) and a plain one elsewhere.
 
@@ -26,6 +27,9 @@ def upgrade() -> None:
         batch_op.drop_constraint('uq_cdrs_key', type_='unique')
         batch_op.drop_constraint('pk_cdrs', type_='primary')
         batch_op.drop_column('id')
+    if op.get_bind().dialect.name == 'postgresql':   # byte order: cheaper comparisons
+        op.execute('ALTER TABLE cdrs ALTER COLUMN key TYPE varchar(128) COLLATE "C"')
+    with op.batch_alter_table('cdrs', schema=None) as batch_op:
         batch_op.create_primary_key('pk_cdrs', ['key'])
         batch_op.create_index('ix_cdrs_start', ['start'], unique=False,
                               postgresql_using='brin')
@@ -35,6 +39,9 @@ def downgrade() -> None:
     with op.batch_alter_table('cdrs', schema=None) as batch_op:
         batch_op.drop_index('ix_cdrs_start', postgresql_using='brin')
         batch_op.drop_constraint('pk_cdrs', type_='primary')
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute('ALTER TABLE cdrs ALTER COLUMN key TYPE varchar(128) COLLATE "default"')
+    with op.batch_alter_table('cdrs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
                                       sa.Identity(), nullable=False))
         batch_op.create_primary_key('pk_cdrs', ['id'])
