@@ -142,10 +142,13 @@ class NodeEvents:
         try:
             while not (stop.is_set() and self._events.empty()):
                 try:
-                    event = await asyncio.wait_for(self._events.get(), timeout=0.5)
-                except TimeoutError:
-                    self._push_stays(self._queues.expire())
-                    continue
+                    event = self._events.get_nowait()   # no timer while events wait
+                except asyncio.QueueEmpty:
+                    try:
+                        event = await asyncio.wait_for(self._events.get(), timeout=0.5)
+                    except TimeoutError:
+                        self._push_stays(self._queues.expire())
+                        continue
                 if self._observer:
                     self._observer.event_received(self.node)
                 try:
