@@ -290,9 +290,10 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def measure_live(rate: int, seconds: int, admin_url: str = ADMIN_URL,
                  profile: Path | None = None) -> dict[str, float | int]:
-    """Run the live load once and return the figures named in ``KEYS``. ``profile``:
-    serve runs under cProfile and writes its statistics there (the CPU figures then
-    include cProfile's own cost)."""
+    """Run the live load once and return the figures named in ``KEYS``. It takes
+    ``SANDBOX_LOCK`` for the whole run and ``BENCH_LOCK`` while measuring (a caller must
+    not hold them). ``profile``: serve runs under cProfile and writes its statistics there
+    (the CPU figures then include cProfile's own cost)."""
     with (locked(SANDBOX_LOCK), fresh_database(admin_url) as name,
           tempfile.TemporaryDirectory(prefix="pbxctl-live-") as tmp):
         work = Path(tmp)
