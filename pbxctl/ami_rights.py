@@ -1,7 +1,8 @@
 """The AMI rights pbxctl needs, from the actions it sends and the events it follows. Pure.
 
-manager.conf's ``read =`` and ``write =`` for pbxctl's user are rendered from these two
-tables and nothing else (tests/unit/test_ami_rights.py holds the tables to the source).
+manager.conf's ``read =``, ``write =`` and ``eventfilter`` lines for pbxctl's user are
+rendered from these two tables and nothing else (tests/unit/test_ami_rights.py holds the
+tables to the source).
 
 Asterisk 22 runs an action for a user whose ``write`` classes include *any one* of the
 classes the action was registered with (``writeperm & authority``, main/manager.c
@@ -69,6 +70,13 @@ FOLLOWED_EVENTS: dict[str, str] = {
 def write_classes() -> tuple[str, ...]:
     """manager.conf's ``write`` classes: one granted for each action that needs one."""
     return tuple(sorted({a.grants for a in ACTIONS.values() if a.grants is not None}))
+
+
+def followed_events() -> tuple[str, ...]:
+    """The events manager.conf lets through to pbxctl's user (``eventfilter`` lines, by
+    name: Asterisk drops every other event of the read classes before sending it, such
+    as the ChallengeSent and SuccessfulAuth of every authenticated call)."""
+    return tuple(sorted(FOLLOWED_EVENTS))
 
 
 def read_classes() -> tuple[str, ...]:

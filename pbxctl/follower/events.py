@@ -3,7 +3,9 @@ queues, webhook events queued — in the order the node sent them, and none drop
 storage fails for a while.
 
 Events are read as they come (queue and call trackers are pure); what must be written goes
-to a queue of writes that one writer stores in order, in batches, one transaction each. A
+to a queue of writes that one writer stores in order, in batches, one transaction each: it
+gathers writes for ``gather`` seconds (or until ``BATCH_WRITES`` wait), then stores the
+batch's CDRs in one statement and queues its webhook events in another. A
 storage failure that goes away by itself (connection cut, database restarting, deadlock,
 disk full) is retried with backoff while new writes wait behind it. A CDR that stays
 unstored for ``give_up_after`` seconds is handed to the node's Master.csv catch-up, which
@@ -27,19 +29,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pbxctl.ami_events import CallStage, CdrReported, QueueEvent, SecurityFailure, parse_event
 from pbxctl.ami_rights import FOLLOWED_EVENTS, read_classes
 from pbxctl.asterisk.link import EventHandler
-from pbxctl.billing.records import Classifier, StoredCdr
+from pbxctl.billing.records import StoredCdr
 from pbxctl.db.faults import DEFAULT_STORAGE, StoragePolicy, is_transient
 from pbxctl.db.session import transaction
 from pbxctl.queues.live import QueueTracker
 from pbxctl.queues.queue_log import QueueStay
 from pbxctl.services.cdrs import CdrStore, ImportSummary
+from pbxctl.services.live_rates import RateIndex
 from pbxctl.services.queue_stats import store_stays
+from pbxctl.stopping import wait_either
 from pbxctl.webhooks.events import CallEvents, WebhookEvent, cdr_rated_event
 from pbxctl.webhooks.outbox import enqueue
 
 log = logging.getLogger(__name__)
-RATES_REFRESH_SECONDS = 60.0
 BATCH_WRITES = 200
+GATHER_SECONDS = 0.15      # a write waits this long at most for others to share its batch
 # Event classes to subscribe to: a busy node sends thousands of other events a second.
 EVENT_CLASSES = ",".join(read_classes())
 WriteKind = Literal["cdr", "webhooks", "stays"]
@@ -102,7 +106,8 @@ class NodeEvents:
                  on_stored: Callable[[StoredCdr], None] | None = None,
                  policy: StoragePolicy = DEFAULT_STORAGE,
                  hand_over: Callable[[float], None] | None = None,
-                 on_failure: Callable[[str, SecurityFailure], None] | None = None) -> None:
+                 on_failure: Callable[[str, SecurityFailure], None] | None = None,
+                 gather: float = GATHER_SECONDS) -> None:
         self.node = node
         self.summary = ImportSummary()
         self._engine = engine
@@ -114,10 +119,11 @@ class NodeEvents:
         self._events: asyncio.Queue[dict[str, str]] = asyncio.Queue()
         self._writes: deque[Write] = deque()
         self._wake = asyncio.Event()
+        self._full = asyncio.Event()
+        self._gather = gather
         self._queues = QueueTracker()
         self._calls = CallEvents(node)
-        self._classifier: Classifier | None = None
-        self._loaded_at = 0.0
+        self._rates = RateIndex()
 
     def handlers(self) -> dict[str, EventHandler]:
         """The AMI events to listen to, each handed to :meth:`run`."""
@@ -136,10 +142,13 @@ class NodeEvents:
         try:
             while not (stop.is_set() and self._events.empty()):
                 try:
-                    event = await asyncio.wait_for(self._events.get(), timeout=0.5)
-                except TimeoutError:
-                    self._push_stays(self._queues.expire())
-                    continue
+                    event = self._events.get_nowait()   # no timer while events wait
+                except asyncio.QueueEmpty:
+                    try:
+                        event = await asyncio.wait_for(self._events.get(), timeout=0.5)
+                    except TimeoutError:
+                        self._push_stays(self._queues.expire())
+                        continue
                 if self._observer:
                     self._observer.event_received(self.node)
                 try:
@@ -152,7 +161,7 @@ class NodeEvents:
             taken.set()
             self._wake.set()
             await writer
-        self.summary.unrated = self._classifier.unrated if self._classifier else 0
+        self.summary.unrated = self._rates.unrated
         return self.summary
 
     def _take(self, raw: dict[str, str]) -> None:
@@ -181,6 +190,8 @@ class NodeEvents:
             return
         self._writes.append(write)
         self._wake.set()
+        if len(self._writes) >= BATCH_WRITES:
+            self._full.set()
 
     async def _write_until(self, taken: asyncio.Event) -> None:
         """Store writes in order until ``taken`` is set and none is left."""
@@ -191,6 +202,8 @@ class NodeEvents:
             if not self._writes:
                 self._wake.clear()
                 await self._wake.wait()
+                continue
+            if await self._gathering(taken):
                 continue
             batch = list(itertools.islice(self._writes, BATCH_WRITES))
             try:
@@ -218,6 +231,16 @@ class NodeEvents:
                          time.monotonic() - failing_since)
             failures, failing_since = 0, None
 
+    async def _gathering(self, taken: asyncio.Event) -> bool:
+        """Wait for more writes while the oldest is younger than ``gather`` seconds, a
+        batch is not full and nobody is stopping; True when it waited."""
+        self._full.clear()
+        wait = self._writes[0].received + self._gather - time.monotonic()
+        if wait <= 0 or taken.is_set() or len(self._writes) >= BATCH_WRITES:
+            return False
+        await wait_either(self._full, taken, wait)
+        return True
+
     async def _store_in_order(self, batch: list[Write]) -> None:
         """Store the batch in one transaction; when something in it fails for a reason
         other than storage itself, store its writes one by one and skip the bad one.
@@ -240,26 +263,23 @@ class NodeEvents:
         self._tell(stored)
 
     async def _store(self, batch: list[Write]) -> _Stored:
-        stored = _Stored()
+        """The batch's CDRs in one statement, its stays in another, then every webhook
+        event it asks for (``cdr.rated`` for each new CDR) in the order of the writes."""
+        cdrs = [write.cdr for write in batch if write.cdr is not None]
+        stays = [stay for write in batch for stay in write.stays]
         async with transaction(self._engine) as session:
-            store = CdrStore(session)
+            rows = await CdrStore(session).store_events(
+                self.node, cdrs, await self._rates.classifier(session)) if cdrs else []
+            if stays:
+                await store_stays(session, self.node, stays)
+            new = iter(rows)
+            webhooks: list[WebhookEvent] = []
             for write in batch:
-                if write.kind == "webhooks":
-                    await enqueue(session, write.webhooks)
-                elif write.kind == "stays":
-                    await store_stays(session, self.node, write.stays)
-                elif write.cdr is not None:
-                    if (self._classifier is None
-                            or time.monotonic() - self._loaded_at > RATES_REFRESH_SECONDS):
-                        self._classifier = await store.classifier()
-                        self._loaded_at = time.monotonic()
-                    stored.cdr_rows += 1
-                    row = await store.store_event(self.node, write.cdr, self._classifier)
-                    if row is None:
-                        continue
-                    await enqueue(session, [cdr_rated_event(row._asdict())])
-                    stored.rows.append(row)
-        return stored
+                webhooks += write.webhooks
+                if write.cdr is not None and (row := next(new)) is not None:
+                    webhooks.append(cdr_rated_event(row._asdict()))
+            await enqueue(session, webhooks)
+        return _Stored(len(cdrs), [row for row in rows if row is not None])
 
     def _tell(self, stored: _Stored) -> None:
         self.summary.rows += stored.cdr_rows

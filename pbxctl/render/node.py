@@ -55,6 +55,7 @@ def render_node(node: NodeConfig, templates: TemplateSet) -> RenderedNode:
         "names": names.ASTERISK,
         "manager_acl": manager_acl(node),
         "ami_read": ",".join(ami_rights.read_classes()),
+        "ami_events": ami_rights.followed_events(),
         "ami_write": ",".join(ami_rights.write_classes()),
         "pjsip_sections": pjsip_sections(node),
         "branch_context": branch_context,

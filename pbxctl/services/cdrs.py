@@ -173,17 +173,31 @@ class CdrStore:
                 await asyncio.wait([pending])
         return summary
 
-    async def store_event(self, node: str, event: CdrReported,
-                          classifier: Classifier) -> StoredCdr | None:
-        """Store one call record reported live; the stored row, or None when it was
-        already stored (or unusable)."""
-        cols = list(event.columns)
-        times = check(cols)
-        if isinstance(times, str):
-            await self._quarantine([Quarantined(0, times, ",".join(cols))], f"ami:{node}")
-            return None
-        row = classifier.row(node, cols, cdr_key(node, cols), times)
-        return row if await self._insert_ignoring_duplicates([row]) else None
+    async def store_events(self, node: str, events: Sequence[CdrReported],
+                           classifier: Classifier) -> list[StoredCdr | None]:
+        """Store call records reported live, in one statement; for each, the stored row,
+        or None when it was already stored (or repeated in ``events``, or unusable)."""
+        rows: list[StoredCdr | None] = []
+        unusable: list[Quarantined] = []
+        for event in events:
+            cols = list(event.columns)
+            times = check(cols)
+            if isinstance(times, str):
+                unusable.append(Quarantined(0, times, ",".join(cols)))
+                rows.append(None)
+                continue
+            rows.append(classifier.row(node, cols, cdr_key(node, cols), times))
+        await self._quarantine(unusable, f"ami:{node}")
+        new = await self._insert_ignoring_duplicates(
+            list({row.key: row for row in rows if row is not None}.values()))
+        stored: list[StoredCdr | None] = []
+        for row in rows:
+            if row is not None and row.key in new:
+                new.discard(row.key)      # a key twice in ``events`` is stored once
+                stored.append(row)
+            else:
+                stored.append(None)
+        return stored
 
     async def _flush(self, batch: list[StoredCdr], summary: ImportSummary,
                      announce: bool) -> None:

@@ -85,9 +85,10 @@ class SoftPhone:
         return BackgroundSipp(process, work_dir / f"{self.username}-uac_call.xml.err")
 
     def place_calls(self, work_dir: Path, number: str, rate: int, count: int,
-                    hold_ms: int = 500) -> BackgroundSipp:
+                    hold_ms: int = 500, stats: Path | None = None) -> BackgroundSipp:
         """Place ``count`` authenticated calls to ``number``, ``rate`` new calls a second,
-        in the background: a steady load."""
+        in the background: a steady load. ``stats``: where SIPp writes its counters
+        (``;``-separated, the last line final)."""
         cmd = [sipp_binary(), f"{self.server}:{self.server_port}", "-sf",
                str(SCENARIOS / "uac_call.xml"), "-i", self.address, "-p", str(self.port),
                "-mp", str(self.media_port), "-key", "caller", self.username, "-s", number,
@@ -95,6 +96,8 @@ class SoftPhone:
                "-r", str(rate), "-m", str(count), "-l", str(rate * 10), "-nostdin",
                "-timeout", str(count // rate + 90), "-trace_err", "-error_file",
                str(work_dir / f"{self.username}-load.err")]
+        if stats is not None:
+            cmd += ["-trace_stat", "-stf", str(stats), "-fd", "1"]
         process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    text=True)
         return BackgroundSipp(process, work_dir / f"{self.username}-load.err")

@@ -117,3 +117,11 @@ def test_every_followed_event_is_one_pbxctl_reads() -> None:
     ignored = [name for name in FOLLOWED_EVENTS
                if parse_event({"Event": name, "UserEvent": names.ASTERISK.user_event}) is None]
     assert ignored == []
+
+
+def test_manager_conf_lets_through_exactly_the_followed_events() -> None:
+    text = render_node(company_node(), TemplateSet()).files["manager.conf"]
+    filtered = {line.split("name(", 1)[1].split(")", 1)[0] for line in text.splitlines()
+                if line.startswith("eventfilter(action(include),name(")}
+    assert filtered == set(FOLLOWED_EVENTS)
+    assert "ChallengeSent" not in filtered and "SuccessfulAuth" not in filtered
