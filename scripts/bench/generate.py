@@ -55,22 +55,28 @@ class Branch:
     did: str  # the branch's number, E.164
     utc_offset: int  # hours; business hours are local
     carrier: str  # the carrier its outbound calls usually take
+    timezone: str  # its city's zone (in October 2026, UTC + utc_offset)
 
 
 BRANCHES: tuple[Branch, ...] = (
-    Branch("kazan", "Kazan salon", "Kazan", (200, 299), 60, "843", "+78435550101", 3, "tele2"),
-    Branch("omsk", "Omsk office", "Omsk", (300, 399), 35, "3812", "+73812550101", 6, "tele2"),
+    Branch("kazan", "Kazan salon", "Kazan", (200, 299), 60, "843", "+78435550101", 3, "tele2",
+           "Europe/Moscow"),
+    Branch("omsk", "Omsk office", "Omsk", (300, 399), 35, "3812", "+73812550101", 6, "tele2",
+           "Asia/Omsk"),
     Branch("novosibirsk", "Novosibirsk salon", "Novosibirsk", (400, 499), 50, "383",
-           "+73832550101", 7, "mts"),
-    Branch("perm", "Perm office", "Perm", (500, 599), 30, "342", "+73422550101", 5, "tele2"),
+           "+73832550101", 7, "mts", "Asia/Novosibirsk"),
+    Branch("perm", "Perm office", "Perm", (500, 599), 30, "342", "+73422550101", 5, "tele2",
+           "Asia/Yekaterinburg"),
     Branch("samara", "Samara salon", "Samara", (600, 699), 40, "846", "+78462550101", 4,
-           "tele2"),
-    Branch("ufa", "Ufa office", "Ufa", (700, 799), 25, "347", "+73472550101", 5, "tele2"),
+           "tele2", "Europe/Samara"),
+    Branch("ufa", "Ufa office", "Ufa", (700, 799), 25, "347", "+73472550101", 5, "tele2",
+           "Asia/Yekaterinburg"),
     Branch("tyumen", "Tyumen office", "Tyumen", (800, 899), 20, "3452", "+73452550101", 5,
-           "mts"),
-    Branch("tomsk", "Tomsk office", "Tomsk", (900, 999), 20, "3822", "+73822550101", 7, "tele2"),
+           "mts", "Asia/Yekaterinburg"),
+    Branch("tomsk", "Tomsk office", "Tomsk", (900, 999), 20, "3822", "+73822550101", 7, "tele2",
+           "Asia/Tomsk"),
     Branch("krasnoyarsk", "Krasnoyarsk salon", "Krasnoyarsk", (1000, 1999), 45, "391",
-           "+73912550101", 7, "mts"),
+           "+73912550101", 7, "mts", "Asia/Krasnoyarsk"),
 )
 
 # Share of calls (not rows) by kind; a failover call writes two rows.
@@ -117,6 +123,7 @@ class Shape:
     prefixes: int | None = None  # catalogue size each deck is drawn from; None: ~2,950
     inbound: float | None = None  # share of calls that are inbound; None: CALL_MIX's
     layout: str = "21"
+    zones: bool = False  # departments in their cities' zones; False: all in Europe/Moscow
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -140,7 +147,14 @@ SHAPES = {shape.name: shape for shape in (
           layout="16"),
     Shape("old-19", "default decks and calls, 19 columns (newcdrcolumns, no uniqueid)",
           layout="19"),
+    Shape("nine-zones", "default data, the nine departments in their cities' seven zones",
+          zones=True),
 )}
+
+
+def branch_zone(shape: Shape, branch: Branch) -> str:
+    """The time zone ``pbxctl branch add`` is given for ``branch`` in ``shape``."""
+    return branch.timezone if shape.zones else "Europe/Moscow"
 
 
 def call_mix(shape: Shape) -> dict[str, float]:

@@ -88,6 +88,7 @@ class Company:
     env: dict[str, str]
     workdir: Path
     db_url: str  # asyncpg form, for CHECKPOINT
+    shape: generate.Shape
     result: ShapeRun
 
     def pbxctl(self, *argv: str) -> Run:
@@ -104,7 +105,8 @@ class Company:
         for branch in generate.BRANCHES:
             low, high = branch.ext_range
             self.pbxctl("branch", "add", branch.slug, "--name", branch.name,
-                        "--city", branch.city, "--timezone", "Europe/Moscow",
+                        "--city", branch.city,
+                        "--timezone", generate.branch_zone(self.shape, branch),
                         "--ext-range", f"{low}-{high}", "--node", "bench")
         self.pbxctl("carrier", "add", "tele2", "--host", "127.0.0.2", "--auth", "ip",
                     "--match", "127.0.0.2", "--number-format", "national:7")
@@ -225,7 +227,7 @@ def bench_shape(args: argparse.Namespace, env: dict[str, str], workdir: Path,
             result.seconds["COPY baseline"] = seconds
             print(f"   -> {seconds:.3f} s")
         if not args.skip_pbxctl:
-            company = Company(env, workdir, url, result)
+            company = Company(env, workdir, url, shape, result)
             company.describe()
             company.import_(memory=big or shape == generate.DEFAULT_SHAPE)
             if not big:
