@@ -119,12 +119,12 @@ def memory_lines(small: ShapeRun | None, big: ShapeRun | None) -> list[Line]:
                  "(largest process, RSS)")
         ratio = ""
         if run is big and small is not None and small.memory is not None:
-            growth = [getattr(m, k) / getattr(small.memory, k)
-                      for k in ("peak_pss_kib", "max_rss_kib")
-                      if getattr(m, k) and getattr(small.memory, k)]
+            growth = {name: getattr(m, k) / getattr(small.memory, k)
+                      for name, k in (("PSS", "peak_pss_kib"), ("RSS", "max_rss_kib"))
+                      if getattr(m, k) and getattr(small.memory, k)}
             if growth:
-                ratio = (f"{' and '.join(f'{g:.2f}' for g in growth)} × small, "
-                         f"{_verdict(max(growth) <= RSS_GROWTH_TARGET)}")
+                ratio = (", ".join(f"{name} {g:.2f} × small" for name, g in growth.items())
+                         + f", {_verdict(max(growth.values()) <= RSS_GROWTH_TARGET)}")
         lines.append(("`pbxctl cdr import` peak memory", run.label, value, target, ratio))
         if run is big:
             lines.append(("`pbxctl cdr import` (memory run)", run.label,
