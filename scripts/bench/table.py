@@ -154,9 +154,14 @@ def live_lines(live: dict[str, float | int] | str) -> list[Line]:
             target, verdict = f"≤ {LIVE_CPU_TARGET} ms", _verdict(value <= LIVE_CPU_TARGET)
         elif key == "lost":
             target, verdict = "0", _verdict(value == 0)
-        lines.append((f"{figure}: {key}", "live", f"{value:,}" if isinstance(value, int)
-                      else f"{value:.3f}", target, verdict))
+        lines.append((f"{figure}: {key}", "live", _number(value), target, verdict))
     return lines
+
+
+def _number(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def markdown(results: Results) -> str:
