@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from measure import Run
+from measure import SAMPLE_EVERY, Run
 
 # Issue 12's targets.
 COPY_RATIO_TARGET = 2.0  # cdr import and cdr rerate: at most this many times a plain COPY
@@ -115,8 +115,8 @@ def memory_lines(small: ShapeRun | None, big: ShapeRun | None) -> list[Line]:
         if run is None or run.memory is None:
             continue
         m = run.memory
-        value = (f"{_mib(m.peak_pss_kib)} (process tree, PSS); {_mib(m.max_rss_kib)} "
-                 "(largest process, RSS)")
+        value = (f"{_mib(m.peak_pss_kib)} (process tree, PSS, sampled every "
+                 f"{SAMPLE_EVERY:g} s); {_mib(m.max_rss_kib)} (largest process, RSS)")
         ratio = ""
         if run is big and small is not None and small.memory is not None:
             growth = {name: getattr(m, k) / getattr(small.memory, k)
