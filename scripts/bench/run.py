@@ -265,6 +265,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> Results:
     if not args.skip_pbxctl and (missing := missing_commands(env, workdir)):
         raise BenchError("this pbxctl lacks " + "; ".join(missing) +
                          ". Run with --skip-pbxctl for the generator and COPY baseline only.")
+    started_load = os.getloadavg()[0]
     results = Results(machine=machine_facts(pg.server_version(args.admin_url)))
     for shape in args.shapes:
         results.shapes.append(bench_shape(args, env, workdir / shape.name, shape, args.rows))
@@ -275,6 +276,9 @@ def bench(args: argparse.Namespace, workdir: Path) -> Results:
         results.startup = startup_figures(env, workdir)
     if not args.skip_live:
         results.live = live_figures(args.admin_url)
+    results.machine["Load average (1 min) at start, at end"] = (
+        f"{started_load:.2f}, {os.getloadavg()[0]:.2f} (other work on the machine slows "
+        "every figure)")
     return results
 
 
