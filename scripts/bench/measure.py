@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# Seconds between two looks at a measured command's process tree. Reading smaps_rollup
-# of a 2 GB process costs ~25 ms of CPU: ten times a second would slow the import down.
-SAMPLE_EVERY = 1.0
-
+# How often the process tree of a measured command is looked at: every SAMPLE_EVERY
+# seconds, or less often when a look is costly (smaps_rollup of a 2 GB process takes ~25 ms
+# of CPU), so that sampling takes at most SAMPLE_SHARE of one core from the command.
+SAMPLE_EVERY = 0.1
+SAMPLE_SHARE = 0.05
 
 class BenchError(Exception):
     """A step failed; the message says which and why."""
@@ -63,7 +64,7 @@ def run_with_memory(argv: list[str], env: dict[str, str], cwd: Path, shown: str)
         stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
         raise BenchError(f"{shown} failed (exit {proc.returncode}):\n{stdout}{stderr}".rstrip())
-    return Run(seconds, stdout, usage.ru_maxrss, sampler.peak_kib)
+    return Run(seconds, stdout, usage.ru_maxrss, sampler.peak_kib or None)
 
 
 class TreeSampler(threading.Thread):
@@ -76,8 +77,11 @@ class TreeSampler(threading.Thread):
         self._stop_event = threading.Event()
 
     def run(self) -> None:
-        while not self._stop_event.wait(SAMPLE_EVERY):
+        wait = SAMPLE_EVERY
+        while not self._stop_event.wait(wait):
+            began = time.perf_counter()
             self.peak_kib = max(self.peak_kib, sum(map(_pss_kib, _tree(self.pid))))
+            wait = max(SAMPLE_EVERY, (time.perf_counter() - began) / SAMPLE_SHARE)
 
     def stop(self) -> None:
         self._stop_event.set()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from measure import SAMPLE_EVERY, Run
+from measure import Run
 
 # Issue 12's targets.
 COPY_RATIO_TARGET = 2.0  # cdr import and cdr rerate: at most this many times a plain COPY
@@ -72,7 +72,16 @@ def _verdict(ok: bool) -> str:
 
 
 def _mib(kib: int | None) -> str:
-    return "not measured" if kib is None else f"{kib / 1024:,.0f} MiB"
+    return "not sampled" if kib is None else f"{kib / 1024:,.0f} MiB"
+
+
+COPY_TARGET = f"≤ {COPY_RATIO_TARGET} × COPY"
+SHAPE_FIGURES = (  # step, figure, target
+    ("cdr import", "`pbxctl cdr import`", COPY_TARGET),
+    ("cdr rerate", "`pbxctl cdr rerate --month` after a deck correction", COPY_TARGET),
+    ("report cold", "`pbxctl report costs --month`, first run", f"< {REPORT_TARGET} s"),
+    ("report warm", "`pbxctl report costs --month`, second run", f"< {REPORT_TARGET} s"),
+    ("report in process", "report costs in process (no interpreter start), third run", ""))
 
 
 def shape_lines(run: ShapeRun) -> list[Line]:
@@ -83,28 +92,24 @@ def shape_lines(run: ShapeRun) -> list[Line]:
     if copy is not None:
         lines.append(("COPY baseline (plain COPY into a text table)", label,
                       f"{copy:.3f} s ({run.rows / copy:,.0f} rows/s)", "", ""))
-    for step, figure in (("cdr import", "`pbxctl cdr import`"),
-                         ("cdr rerate", "`pbxctl cdr rerate --month` after a deck correction")):
+    for step, figure, target in SHAPE_FIGURES:
         if step in run.not_measured:
-            lines.append((figure, label, f"not measured ({run.not_measured[step]})",
-                          f"≤ {COPY_RATIO_TARGET} × COPY", ""))
+            lines.append((figure, label, f"not measured ({run.not_measured[step]})", target,
+                          ""))
         elif step in s:
-            value = f"{s[step]:.3f} s"
-            if copy is None:
-                lines.append((figure, label, value, f"≤ {COPY_RATIO_TARGET} × COPY", ""))
-                continue
-            ratio = s[step] / copy
-            lines.append((figure, label, value, f"≤ {COPY_RATIO_TARGET} × COPY",
-                          f"{ratio:.2f} × COPY, {_verdict(ratio <= COPY_RATIO_TARGET)}"))
-    for step, figure in (("report cold", "`pbxctl report costs --month`, first run"),
-                         ("report warm", "`pbxctl report costs --month`, second run")):
-        if step in s:
-            lines.append((figure, label, f"{s[step]:.3f} s", f"< {REPORT_TARGET} s",
-                          _verdict(s[step] < REPORT_TARGET)))
-    if "report in process" in s:
-        lines.append(("report costs in process (no interpreter start), third run", label,
-                      f"{s['report in process']:.3f} s", "", ""))
+            lines.append((figure, label, f"{s[step]:.3f} s", target,
+                          _judge(target, s[step], copy)))
     return lines
+
+
+def _judge(target: str, seconds: float, copy: float | None) -> str:
+    """Ratio and verdict of a step against its target."""
+    if target == COPY_TARGET:
+        if copy is None:
+            return ""
+        ratio = seconds / copy
+        return f"{ratio:.2f} × COPY, {_verdict(ratio <= COPY_RATIO_TARGET)}"
+    return _verdict(seconds < REPORT_TARGET) if target else ""
 
 
 def memory_lines(small: ShapeRun | None, big: ShapeRun | None) -> list[Line]:
@@ -115,8 +120,8 @@ def memory_lines(small: ShapeRun | None, big: ShapeRun | None) -> list[Line]:
         if run is None or run.memory is None:
             continue
         m = run.memory
-        value = (f"{_mib(m.peak_pss_kib)} (process tree, PSS, sampled every "
-                 f"{SAMPLE_EVERY:g} s); {_mib(m.max_rss_kib)} (largest process, RSS)")
+        value = (f"{_mib(m.peak_pss_kib)} (process tree, PSS, sampled); "
+                 f"{_mib(m.max_rss_kib)} (largest process, RSS)")
         ratio = ""
         if run is big and small is not None and small.memory is not None:
             growth = {name: getattr(m, k) / getattr(small.memory, k)
