@@ -14,7 +14,8 @@ help:
 	@echo "make demo   - a company on a real (sandboxed) Asterisk, with a call between branches"
 	@echo "make test   - every test: unit, CLI on SQLite and PostgreSQL, integration on Asterisk"
 	@echo "make lint   - ruff and mypy (strict)"
-	@echo "make bench  - 1,000,000 CDRs: import vs plain COPY, monthly report time"
+	@echo "make bench  - 1M CDRs in several shapes: import and re-rate vs COPY, report, memory"
+	@echo "              (quick: make bench BENCH_ARGS='--rows 20000 --rows-big 40000 --skip-live')"
 	@echo "make sandbox / sandbox-start / sandbox-stop - the cached Asterisk 22 chroot"
 
 $(STAMP): pyproject.toml
@@ -53,7 +54,7 @@ test: $(STAMP) sandbox browser check-postgres
 	$(BIN)/pytest
 
 bench: $(STAMP) check-postgres
-	$(BIN)/python scripts/bench/run.py
+	$(BIN)/python scripts/bench/run.py $(BENCH_ARGS)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m 'not integration'

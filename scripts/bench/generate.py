@@ -1,14 +1,20 @@
 """Deterministic benchmark data: a month (October 2026, UTC) of Asterisk ``cdr_csv``
 Master.csv rows and the rate decks of the two carriers that carried them.
 
-    python scripts/bench/generate.py OUTDIR [--rows 1000000] [--seed 2026]
+    python scripts/bench/generate.py OUTDIR [--rows 1000000] [--seed 2026] [--shape default]
+        [--prefixes N] [--inbound SHARE] [--layout 21|20|19|18|17|16]
 
-writes ``OUTDIR/Master.csv``, ``OUTDIR/tele2.csv`` and ``OUTDIR/mts.csv``. The same seed and
-row count always give byte-identical files.
+writes ``OUTDIR/Master.csv``, ``OUTDIR/tele2.csv``, ``OUTDIR/mts.csv`` and
+``OUTDIR/tele2-corrected.csv`` (tele2's deck with every price changed, for a re-rate). The
+same seed, row count and shape always give byte-identical files; the default shape gives the
+files this script always gave.
 
-Master.csv has the 21 columns Asterisk 22 writes with ``loguniqueid``, ``loguserfield`` and
-``newcdrcolumns``; strings are quoted (quotes doubled), numbers are not, an unanswered call
-has an empty, unquoted ``answer``. Rows are in the order Asterisk writes them: by call end.
+A shape sets how many prefixes each deck has, the share of inbound calls and the cdr_csv
+layout. The default layout has the 21 columns Asterisk 22 writes with ``loguniqueid``,
+``loguserfield`` and ``newcdrcolumns``; older layouts leave some of those out (16 columns:
+none of them, so no uniqueid). Strings are quoted (quotes doubled), numbers are not, an
+unanswered call has an empty, unquoted ``answer``. Rows are in the order Asterisk writes
+them: by call end. There are always nine departments (the branches below).
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ import heapq
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from itertools import accumulate
 from pathlib import Path
 
@@ -29,6 +37,8 @@ MONTH_START = datetime(2026, 10, 1, tzinfo=UTC)
 MONTH_DAYS = 31
 CARRIERS = ("tele2", "mts")
 DECK_HEADER = "prefix,destination,rate_per_minute,connect_fee,min_seconds,increment_seconds\n"
+CORRECTED_CARRIER = "tele2"  # the carrier whose deck gets a corrected version
+CORRECTION = Decimal("1.07")  # the corrected deck's prices: 7 % dearer, to the 1/10,000
 
 
 @dataclass(frozen=True)
@@ -45,22 +55,28 @@ class Branch:
     did: str  # the branch's number, E.164
     utc_offset: int  # hours; business hours are local
     carrier: str  # the carrier its outbound calls usually take
+    timezone: str  # its city's zone (in October 2026, UTC + utc_offset)
 
 
 BRANCHES: tuple[Branch, ...] = (
-    Branch("kazan", "Kazan salon", "Kazan", (200, 299), 60, "843", "+78435550101", 3, "tele2"),
-    Branch("omsk", "Omsk office", "Omsk", (300, 399), 35, "3812", "+73812550101", 6, "tele2"),
+    Branch("kazan", "Kazan salon", "Kazan", (200, 299), 60, "843", "+78435550101", 3, "tele2",
+           "Europe/Moscow"),
+    Branch("omsk", "Omsk office", "Omsk", (300, 399), 35, "3812", "+73812550101", 6, "tele2",
+           "Asia/Omsk"),
     Branch("novosibirsk", "Novosibirsk salon", "Novosibirsk", (400, 499), 50, "383",
-           "+73832550101", 7, "mts"),
-    Branch("perm", "Perm office", "Perm", (500, 599), 30, "342", "+73422550101", 5, "tele2"),
+           "+73832550101", 7, "mts", "Asia/Novosibirsk"),
+    Branch("perm", "Perm office", "Perm", (500, 599), 30, "342", "+73422550101", 5, "tele2",
+           "Asia/Yekaterinburg"),
     Branch("samara", "Samara salon", "Samara", (600, 699), 40, "846", "+78462550101", 4,
-           "tele2"),
-    Branch("ufa", "Ufa office", "Ufa", (700, 799), 25, "347", "+73472550101", 5, "tele2"),
+           "tele2", "Europe/Samara"),
+    Branch("ufa", "Ufa office", "Ufa", (700, 799), 25, "347", "+73472550101", 5, "tele2",
+           "Asia/Yekaterinburg"),
     Branch("tyumen", "Tyumen office", "Tyumen", (800, 899), 20, "3452", "+73452550101", 5,
-           "mts"),
-    Branch("tomsk", "Tomsk office", "Tomsk", (900, 999), 20, "3822", "+73822550101", 7, "tele2"),
+           "mts", "Asia/Yekaterinburg"),
+    Branch("tomsk", "Tomsk office", "Tomsk", (900, 999), 20, "3822", "+73822550101", 7, "tele2",
+           "Asia/Tomsk"),
     Branch("krasnoyarsk", "Krasnoyarsk salon", "Krasnoyarsk", (1000, 1999), 45, "391",
-           "+73912550101", 7, "mts"),
+           "+73912550101", 7, "mts", "Asia/Krasnoyarsk"),
 )
 
 # Share of calls (not rows) by kind; a failover call writes two rows.
@@ -88,6 +104,68 @@ NAMES = ("Anna Petrova", "Boris Ivanov", "Olga Smirnova", "Dmitry Kuznetsov", "E
          "Yulia Fedorova", "Mikhail Egorov")
 CYRILLIC_NAMES = ("Анна Петрова", "Иван Сидоров", "Ольга Кузнецова", "Пётр Орлов",
                   "Екатерина Смирнова", "Григорий Волков")
+
+
+
+# Which of the optional cdr_csv groups a layout has (cdr.conf: loguniqueid, loguserfield,
+# newcdrcolumns), by column count; pbxctl.billing.records.normalise() reads them all.
+LAYOUTS = {"21": (True, True, True), "20": (True, False, True), "19": (False, False, True),
+           "18": (True, True, False), "17": (True, False, False), "16": (False, False, False)}
+MIN_PREFIXES = 105  # the required rows: Russia, its mobiles, Kazakhstan, every country, NANP
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What kind of data set: deck size, inbound share, column layout."""
+
+    name: str
+    summary: str
+    prefixes: int | None = None  # catalogue size each deck is drawn from; None: ~2,950
+    inbound: float | None = None  # share of calls that are inbound; None: CALL_MIX's
+    layout: str = "21"
+    zones: bool = False  # departments in their cities' zones; False: all in Europe/Moscow
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r}: use one of {', '.join(LAYOUTS)}")
+        if self.prefixes is not None and self.prefixes < MIN_PREFIXES:
+            raise ValueError(f"prefixes {self.prefixes}: at least {MIN_PREFIXES}, the "
+                             "prefixes every generated call needs")
+        if self.inbound is not None and not 0 <= self.inbound <= 1 - CALL_MIX["internal"]:
+            raise ValueError(f"inbound share {self.inbound}: between 0 and "
+                             f"{1 - CALL_MIX['internal']:.2f} (internal calls are "
+                             f"{CALL_MIX['internal']:.2f})")
+
+DEFAULT_SHAPE = Shape("default", "two decks of ~2,850 prefixes, 70 % outbound, 21 columns")
+SHAPES = {shape.name: shape for shape in (
+    DEFAULT_SHAPE,
+    Shape("few-inbound", "two short decks of ~290 prefixes, 65 % inbound, 21 columns",
+          prefixes=300, inbound=0.65),
+    Shape("long-outbound", "two long decks of ~29,000 prefixes, 82 % outbound, 21 columns",
+          prefixes=30_000, inbound=0.03),
+    Shape("old-16", "default decks and calls, old 16-column layout (no uniqueid)",
+          layout="16"),
+    Shape("old-19", "default decks and calls, 19 columns (newcdrcolumns, no uniqueid)",
+          layout="19"),
+    Shape("nine-zones", "default data, the nine departments in their cities' seven zones",
+          zones=True),
+)}
+
+
+def branch_zone(shape: Shape, branch: Branch) -> str:
+    """The time zone ``pbxctl branch add`` is given for ``branch`` in ``shape``."""
+    return branch.timezone if shape.zones else "Europe/Moscow"
+
+
+def call_mix(shape: Shape) -> dict[str, float]:
+    """Share of calls by kind: CALL_MIX, or with the shape's inbound share (outbound and
+    failover calls share the rest as in CALL_MIX; internal calls keep theirs)."""
+    if shape.inbound is None:
+        return CALL_MIX
+    outgoing = 1 - CALL_MIX["internal"] - shape.inbound
+    failover = CALL_MIX["failover"] / (CALL_MIX["outbound"] + CALL_MIX["failover"])
+    return {"outbound": outgoing * (1 - failover), "failover": outgoing * failover,
+            "inbound": shape.inbound, "internal": CALL_MIX["internal"]}
 
 
 # ---- Rate decks --------------------------------------------------------------------------
@@ -262,6 +340,31 @@ def destinations(rng: random.Random) -> list[Destination]:
     return rows
 
 
+def shaped(rows: list[Destination], target: int | None, rng: random.Random
+           ) -> list[Destination]:
+    """The catalogue cut down to, or split up to, ``target`` prefixes (None: as it is).
+    Cutting keeps every required row; splitting gives a prefix ten one-digit-longer
+    children (as carriers price number blocks), so calls match the longer prefixes."""
+    if target is None or target == len(rows):
+        return rows
+    if target < len(rows):
+        optional = [i for i, r in enumerate(rows) if not r.required]
+        keep = set(rng.sample(optional, max(0, target - (len(rows) - len(optional)))))
+        return [r for i, r in enumerate(rows) if r.required or i in keep]
+    rows = list(rows)
+    known = {r.prefix for r in rows}
+    splittable = [r for r in rows if r.kind in ("national", "mobile") and len(r.prefix) < 9]
+    while len(rows) < target and splittable:
+        parent = splittable.pop(rng.randrange(len(splittable)))
+        children = [Destination(parent.prefix + str(d), parent.name, parent.kind, parent.tier)
+                    for d in range(10) if parent.prefix + str(d) not in known]
+        children = children[:target - len(rows)]
+        known.update(c.prefix for c in children)
+        rows += children
+        splittable += [c for c in children if len(c.prefix) < 9]
+    return rows
+
+
 def _russian_rows(rng: random.Random) -> list[Destination]:
     operators = dict(RUSSIAN_MOBILE_OPERATORS)
     rows = [Destination(f"79{n:02d}", f"Russia Mobile {operators.get(f'9{n:02d}', _operator(n))}",
@@ -347,6 +450,19 @@ def write_deck(path: Path, carrier: str, rows: list[Destination], rng: random.Ra
                      f"{min_seconds},{increment}\n")
     path.write_text("".join(lines), encoding="utf-8")
     return len(lines) - 1
+
+
+def write_correction(deck: Path, path: Path) -> int:
+    """``deck`` with every rate per minute times CORRECTION, as a carrier's corrected
+    price list; returns its number of rates."""
+    lines = deck.read_text(encoding="utf-8").splitlines(keepends=True)
+    out = [lines[0]]
+    for line in lines[1:]:
+        prefix, name, rate, rest = line.split(",", 3)
+        new_rate = (Decimal(rate) * CORRECTION).quantize(Decimal("0.0001"))
+        out.append(f"{prefix},{name},{new_rate},{rest}")
+    path.write_text("".join(out), encoding="utf-8")
+    return len(out) - 1
 
 
 # ---- Master.csv --------------------------------------------------------------------------
@@ -444,9 +560,9 @@ def cumulative(mix: tuple[tuple[str, float], ...]) -> tuple[list[str], list[floa
     return [name for name, _ in mix], list(accumulate(share for _, share in mix))
 
 
-def call_kinds(rng: random.Random, rows: int) -> list[str]:
-    """Kinds of calls whose rows add up to exactly ``rows``."""
-    names, weights = cumulative(tuple(CALL_MIX.items()))
+def call_kinds(rng: random.Random, rows: int, mix: dict[str, float]) -> list[str]:
+    """Kinds of calls, drawn by ``mix``, whose rows add up to exactly ``rows``."""
+    names, weights = cumulative(tuple(mix.items()))
     kinds = rng.choices(names, cum_weights=weights, k=rows)
     total = 0
     for index, kind in enumerate(kinds):
@@ -482,13 +598,17 @@ def call_schedule(rng: random.Random, calls: int) -> list[tuple[int, int]]:
     return schedule
 
 
+Row = tuple[int, int, str]  # a Master.csv line keyed by its call's end: (end, sequence, text)
+
+
 class CdrWriter:
     """Turns calls into Master.csv lines with Asterisk's counters: a channel counter (the
     ``.N`` of uniqueids and the hex suffix of channel names) and a CDR sequence."""
 
-    def __init__(self, rng: random.Random, clock: Clock) -> None:
+    def __init__(self, rng: random.Random, clock: Clock, layout: str = "21") -> None:
         self.rng = rng
         self.clock = clock
+        self.tail = tail_writer(layout)
         self.phones = make_phones(rng)
         self.all_phones = [p for ps in self.phones.values() for p in ps]
         self.pools = NumberPools(rng)
@@ -526,7 +646,7 @@ class CdrWriter:
         return int(rand() * 3), 0  # FAILED, CONGESTION
 
     def line(self, start: int, fields: tuple[str, str, str, str, str, str, str, str],
-             disposition: str, ring: int, billsec: int, uid: str, linkedid: str) -> tuple:
+             disposition: str, ring: int, billsec: int, uid: str, linkedid: str) -> Row:
         """One row, keyed for the heap by its end: (end, sequence, text)."""
         account, src, dst, dcontext, clid, chan, dstchan, lastdata = fields
         stamp = self.clock.stamp
@@ -537,10 +657,10 @@ class CdrWriter:
         self.counts.rows += 1
         text = (f'"{account}","{src}","{dst}","{dcontext}",{clid},"{chan}","{dstchan}","Dial",'
                 f'"{lastdata}","{stamp(start)}",{answer},"{stamp(end)}",{end - start},{billsec},'
-                f'"{disposition}","DOCUMENTATION","{uid}","","","{linkedid}",{self.sequence}\n')
+                f'"{disposition}","DOCUMENTATION"{self.tail(uid, linkedid, self.sequence)}\n')
         return end, self.sequence, text
 
-    def call(self, kind: str, start: int, branch: Branch) -> list[tuple]:
+    def call(self, kind: str, start: int, branch: Branch) -> list[Row]:
         """The rows of one call."""
         self.counts.calls += 1
         self.counts.by_kind[kind] += ROWS_PER_CALL[kind]
@@ -564,11 +684,12 @@ class CdrWriter:
     def destination(self, branch: Branch) -> str:
         names, weights = self._destinations
         where = self.rng.choices(names, cum_weights=weights)[0]
-        pool = self.pools.local[branch.slug] if where == "local" else getattr(self.pools, where)
+        pool: list[str] = (self.pools.local[branch.slug] if where == "local"
+                           else getattr(self.pools, where))
         return self.rng.choice(pool)
 
     def outbound(self, start: int, phone: Phone, caller: str, uid: str, dst: str,
-                 carrier: str, disposition: str) -> tuple:
+                 carrier: str, disposition: str) -> Row:
         branch = phone.branch
         dstchan = self.channel(f"PJSIP/{carrier}")
         lastdata = (f"PJSIP/{carrier_form(carrier, dst)}@{carrier},120,"
@@ -578,7 +699,7 @@ class CdrWriter:
                   caller, dstchan, lastdata)
         return self.line(start, fields, disposition, ring, billsec, uid, uid)
 
-    def inbound(self, start: int, branch: Branch) -> tuple:
+    def inbound(self, start: int, branch: Branch) -> Row:
         caller_number = carrier_form("tele2", self.rng.choice(
             self.pools.mobile if self.rng.random() < 0.6 else self.pools.national))
         chan = self.channel("PJSIP/tele2")
@@ -591,7 +712,7 @@ class CdrWriter:
                   csv_field(f'"" <{caller_number}>'), chan, dstchan, f"{phone.contact},30")
         return self.line(start, fields, disposition, ring, billsec, uid, uid)
 
-    def internal(self, start: int, branch: Branch) -> tuple:
+    def internal(self, start: int, branch: Branch) -> Row:
         phone = self.rng.choice(self.phones[branch.slug])
         chan = self.channel(f"PJSIP/{phone.number}")
         uid = self.uniqueid(start)
@@ -607,12 +728,21 @@ class CdrWriter:
         return self.line(start, fields, disposition, ring, billsec, uid, uid)
 
 
-def write_master(path: Path, rows: int, rng: random.Random) -> Counts:
+def tail_writer(layout: str) -> Callable[[str, str, int], str]:
+    """The columns after amaflags in ``layout``: (uniqueid, linkedid, sequence) -> text."""
+    uniqueid, userfield, newcolumns = LAYOUTS[layout]
+    template = ((',"{0}"' if uniqueid else "") + (',""' if userfield else "")
+                + (',"","{1}",{2}' if newcolumns else ""))
+    return template.format
+
+
+def write_master(path: Path, rows: int, rng: random.Random, shape: Shape = DEFAULT_SHAPE
+                 ) -> Counts:
     """Write ``rows`` CDRs of October 2026, each when its call ends (as Asterisk does)."""
-    kinds = call_kinds(rng, rows)
+    kinds = call_kinds(rng, rows, call_mix(shape))
     schedule = call_schedule(rng, len(kinds))
-    writer = CdrWriter(rng, Clock())
-    in_flight: list[tuple] = []
+    writer = CdrWriter(rng, Clock(), shape.layout)
+    in_flight: list[Row] = []
     chunk: list[str] = []
     with path.open("w", encoding="utf-8", newline="") as out:
         for kind, (start, branch_index) in zip(kinds, schedule, strict=True):
@@ -629,14 +759,18 @@ def write_master(path: Path, rows: int, rng: random.Random) -> Counts:
     return writer.counts
 
 
-def generate(outdir: Path, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED) -> Counts:
-    """Write Master.csv, tele2.csv and mts.csv into ``outdir``."""
+def generate(outdir: Path, rows: int = DEFAULT_ROWS, seed: int = DEFAULT_SEED,
+             shape: Shape = DEFAULT_SHAPE) -> Counts:
+    """Write Master.csv, the carriers' decks and the corrected deck into ``outdir``."""
     outdir.mkdir(parents=True, exist_ok=True)
-    catalogue = destinations(random.Random(f"{seed}-decks"))
+    catalogue = shaped(destinations(random.Random(f"{seed}-decks")), shape.prefixes,
+                       random.Random(f"{seed}-shape-decks"))
     for carrier in CARRIERS:
         write_deck(outdir / f"{carrier}.csv", carrier, catalogue,
                    random.Random(f"{seed}-{carrier}"))
-    return write_master(outdir / "Master.csv", rows, random.Random(f"{seed}-cdr"))
+    write_correction(outdir / f"{CORRECTED_CARRIER}.csv",
+                     outdir / f"{CORRECTED_CARRIER}-corrected.csv")
+    return write_master(outdir / "Master.csv", rows, random.Random(f"{seed}-cdr"), shape)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -644,11 +778,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("outdir", type=Path)
     parser.add_argument("--rows", type=int, default=DEFAULT_ROWS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--shape", choices=SHAPES, default=DEFAULT_SHAPE.name)
+    parser.add_argument("--prefixes", type=int, help="catalogue size (overrides the shape's)")
+    parser.add_argument("--inbound", type=float, help="share of inbound calls (overrides the "
+                                                      "shape's)")
+    parser.add_argument("--layout", choices=LAYOUTS, help="cdr_csv columns (overrides the "
+                                                          "shape's)")
     args = parser.parse_args(argv)
     if args.rows < 1:
         parser.error("--rows must be at least 1")
+    shape = SHAPES[args.shape]
+    overrides = {k: v for k in ("prefixes", "inbound", "layout")
+                 if (v := getattr(args, k)) is not None}
+    try:
+        shape = replace(shape, **overrides)
+    except ValueError as exc:
+        parser.error(str(exc))
     began = time.perf_counter()
-    counts = generate(args.outdir, args.rows, args.seed)
+    counts = generate(args.outdir, args.rows, args.seed, shape)
     seconds = time.perf_counter() - began
     print(f"{counts.rows} rows ({counts.calls} calls, {counts.failover_pairs} failover pairs, "
           f"{counts.bytes / 1e6:.1f} MB) in {seconds:.1f} s; rows by kind: {counts.by_kind}")

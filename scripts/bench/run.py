@@ -1,37 +1,42 @@
-"""make bench: how fast pbxctl imports, rates and reports a month of CDRs on PostgreSQL.
+"""make bench: how fast pbxctl imports, re-rates and reports a month of CDRs on PostgreSQL,
+on several shapes of data, and how much memory the import needs.
 
-In a temporary directory and a fresh database (dropped at the end, even on failure):
-generate a month of Master.csv rows and two carriers' rate decks (generate.py), time a
-plain PostgreSQL COPY of the file as the baseline, describe a company with the pbxctl CLI,
-then time `pbxctl rates import`, `pbxctl cdr import` and `pbxctl report costs`. The
-figures go to stdout and to scripts/bench/last-results.md as a Markdown table.
+For each data shape (generate.py's SHAPES), in a temporary directory and a fresh database
+(dropped at the end, even on failure): generate a month of Master.csv rows and two carriers'
+decks, time a plain PostgreSQL COPY of the file as the baseline, describe the company with
+the pbxctl CLI, time `pbxctl cdr import`, import a corrected tele2 deck valid from the
+month's first day and time `pbxctl cdr rerate --month`, then time `pbxctl report costs
+--month` twice. The default shape's import and a --rows-big file's import are also measured
+for peak memory. Then CLI start-up, and the live figures of scripts/bench/live.py when it
+exists. One table of figures, targets and verdicts goes to stdout and to
+scripts/bench/last-results.md.
 
-    python scripts/bench/run.py [--rows 1000000] [--seed 2026] [--skip-pbxctl]
+    python scripts/bench/run.py [--rows 1000000] [--rows-big 5000000] [--skip-big]
+        [--shapes default,few-inbound,...] [--skip-rerate] [--skip-live] [--skip-pbxctl]
+        [--seed 2026]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 import json
 import os
-import platform
-import secrets
 import shlex
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
-import generate  # scripts/bench/generate.py, next to this file
+import generate  # scripts/bench/*.py, next to this file
+import pg
+from measure import BenchError, Run, run, run_with_memory
+from table import Results, ShapeRun, machine_facts, markdown
 
 HERE = Path(__file__).resolve().parent
 RESULTS_FILE = HERE / "last-results.md"
@@ -39,18 +44,13 @@ PBXCTL = str(Path(sys.executable).with_name("pbxctl"))
 ADMIN_URL = os.environ.get("PBXCTL_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 MONTH = "2026-10"
 VALID_FROM = "2026-01-01"
-IMPORT_TARGET = 2.0  # cdr import may take at most this many times a plain COPY
-REPORT_TARGET = 1.0  # seconds for the month's cost report
-# Seconds a command may take from the shell to its exit (median of START_RUNS runs).
-START_TARGETS = {"pbxctl --help": 0.3, "pbxctl branch list (SQLite)": 0.6}
+CORRECTION_FROM = "2026-10-01"  # the corrected deck applies to the whole month
+LIVE_RATE, LIVE_SECONDS = 100, 60  # calls per second, for how long
 START_RUNS = 7
-BASELINE_TABLE = "bench_copy_baseline"
-CDR_COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
-               "lastapp", "lastdata", "start", "answer", "end_", "duration", "billsec",
-               "disposition", "amaflags", "uniqueid", "userfield", "peeraccount", "linkedid",
-               "sequence")  # "end" is reserved in SQL
-# The subcommands the timed steps use (they are newer than the rest of the CLI).
-TIMED_COMMANDS = (("rates", "import"), ("cdr", "import"), ("report", "costs"))
+PBXCTL_STEPS = ("cdr import", "cdr rerate", "report cold", "report warm")
+# The subcommands the timed steps use.
+TIMED_COMMANDS = (("rates", "import"), ("cdr", "import"), ("cdr", "rerate"),
+                  ("report", "costs"))
 # Runs a pbxctl command inside an already started interpreter with pbxctl imported, and
 # writes how long the command itself took to the file named by its first argument.
 IN_PROCESS = """\
@@ -65,120 +65,13 @@ finally:
 """
 
 
-@dataclass(frozen=True)
-class Figure:
-    """One timed step."""
-
-    step: str
-    measured: str  # what exactly ran
-    seconds: float
-    rows: int | None = None
-
-    @property
-    def rate(self) -> str:
-        return f"{self.rows / self.seconds:,.0f}" if self.rows and self.seconds else ""
-
-
-@dataclass
-class Results:
-    """Everything the report shows."""
-
-    rows: int
-    figures: dict[str, Figure] = field(default_factory=dict)
-    facts: dict[str, str] = field(default_factory=dict)  # data set and machine
-    import_output: str = ""
-
-    def add(self, figure: Figure) -> None:
-        self.figures[figure.step] = figure
-        rows = f" ({figure.rows:,} rows, {figure.rate} rows/s)" if figure.rows else ""
-        print(f"   -> {figure.seconds:.3f} s{rows}")
-
-
-class BenchError(Exception):
-    """A step failed; the message says which and why."""
-
-
-# ---- PostgreSQL ----------------------------------------------------------------------------
-
-
-def database_url(admin_url: str, name: str, driver: str = "postgresql") -> str:
-    """``admin_url`` pointing at database ``name``, with the scheme ``driver``."""
-    parts = urlsplit(admin_url)._replace(scheme=driver, path=f"/{name}")
-    return parts.geturl()
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """Create pbxctl_bench_<random>, yield its name, drop it whatever happens."""
-    name = f"pbxctl_bench_{secrets.token_hex(4)}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-    print(f"database {name} created")
-    try:
-        yield name
-    finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        print(f"database {name} dropped")
-
-
-async def _admin(url: str, statement: str) -> None:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-async def _server_version(url: str) -> str:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        return str(await conn.fetchval("SHOW server_version"))
-    finally:
-        await conn.close()
-
-
-def checkpoint(url: str) -> None:
-    """Flush dirty buffers so that no step pays for the previous one's writes."""
-    asyncio.run(_admin(url, "CHECKPOINT"))
-
-
-async def copy_baseline(url: str, master_csv: Path) -> tuple[float, int]:
-    """COPY the file into an unindexed table of 21 text columns; (seconds, rows)."""
-    columns = ", ".join(f"{name} text" for name in CDR_COLUMNS)
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        await conn.execute(f"CREATE TABLE {BASELINE_TABLE} ({columns})")
-        await conn.execute("CHECKPOINT")
-        began = time.perf_counter()
-        await conn.copy_to_table(BASELINE_TABLE, source=master_csv, format="csv")
-        seconds = time.perf_counter() - began
-        rows = await conn.fetchval(f"SELECT count(*) FROM {BASELINE_TABLE}")
-    finally:
-        await conn.close()
-    return seconds, rows
-
-
-# ---- pbxctl ----------------------------------------------------------------------------------
-
-
-def run(argv: list[str], env: dict[str, str], cwd: Path, shown: str | None = None
-        ) -> tuple[float, str]:
-    """Run a command, echoing ``shown`` (default: the command, "pbxctl" for its path)
-    unless it is empty; (wall seconds, stdout). A failure raises :class:`BenchError`."""
-    if shown is None:
-        shown = shlex.join(["pbxctl", *argv[1:]] if argv[0] == PBXCTL else argv)
-    if shown:
-        print(f"$ {shown}")
-    began = time.perf_counter()
-    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
-    seconds = time.perf_counter() - began
-    if done.returncode != 0:
-        raise BenchError(f"{shown or shlex.join(argv)} failed (exit {done.returncode}):\n"
-                         f"{done.stdout}{done.stderr}".rstrip())
-    return seconds, done.stdout
+def pbxctl_run(argv: list[str], env: dict[str, str], cwd: Path, quiet: bool = False) -> Run:
+    """Run pbxctl with ``argv``; echoed unless ``quiet``."""
+    return run([PBXCTL, *argv], env, cwd, "" if quiet else shlex.join(["pbxctl", *argv]))
 
 
 def missing_commands(env: dict[str, str], cwd: Path) -> list[str]:
-    """The timed pbxctl subcommands this pbxctl does not have yet."""
+    """The timed pbxctl subcommands this pbxctl does not have."""
     missing = []
     for words in TIMED_COMMANDS:
         done = subprocess.run([PBXCTL, *words, "--help"], env=env, cwd=cwd,
@@ -191,18 +84,20 @@ def missing_commands(env: dict[str, str], cwd: Path) -> list[str]:
 
 @dataclass
 class Company:
-    """The benchmark's pbxctl: its environment, working directory and database."""
+    """One data set's pbxctl: its environment, working directory and database."""
 
     env: dict[str, str]
     workdir: Path
     db_url: str  # asyncpg form, for CHECKPOINT
-    results: Results
+    shape: generate.Shape
+    result: ShapeRun
 
-    def pbxctl(self, *argv: str) -> tuple[float, str]:
-        return run([PBXCTL, *argv], self.env, self.workdir)
+    def pbxctl(self, *argv: str) -> Run:
+        return pbxctl_run(list(argv), self.env, self.workdir)
 
     def describe(self) -> None:
-        """The node, the nine branches and the two carriers the CDRs mention."""
+        """The node, the nine branches, the two carriers and their decks (not timed)."""
+        print("\n== Company set up with the pbxctl CLI (not timed)")
         config_dir = self.workdir / "asterisk"
         config_dir.mkdir()
         self.pbxctl("init")
@@ -211,204 +106,153 @@ class Company:
         for branch in generate.BRANCHES:
             low, high = branch.ext_range
             self.pbxctl("branch", "add", branch.slug, "--name", branch.name,
-                        "--city", branch.city, "--timezone", "Europe/Moscow",
+                        "--city", branch.city,
+                        "--timezone", generate.branch_zone(self.shape, branch),
                         "--ext-range", f"{low}-{high}", "--node", "bench")
         self.pbxctl("carrier", "add", "tele2", "--host", "127.0.0.2", "--auth", "ip",
                     "--match", "127.0.0.2", "--number-format", "national:7")
         self.pbxctl("carrier", "add", "mts", "--host", "127.0.0.3", "--auth", "ip",
                     "--match", "127.0.0.3", "--number-format", "plus")
+        for carrier in generate.CARRIERS:
+            self.pbxctl("rates", "import", carrier, f"{carrier}.csv", "--valid-from", VALID_FROM)
 
-    def timed(self, step: str, argv: list[str], rows: int | None) -> str:
-        """Time one pbxctl command as a user runs it; returns its stdout."""
-        checkpoint(self.db_url)
-        seconds, stdout = self.pbxctl(*argv)
-        self.results.add(Figure(step, f"pbxctl {shlex.join(argv)}", seconds, rows))
-        return stdout
+    def timed(self, step: str, argv: list[str], memory: bool = False) -> str:
+        """Time one pbxctl command as a user runs it (after a CHECKPOINT); its stdout."""
+        pg.checkpoint(self.db_url)
+        shown = shlex.join(["pbxctl", *argv])
+        done = (run_with_memory([PBXCTL, *argv], self.env, self.workdir, shown) if memory
+                else run([PBXCTL, *argv], self.env, self.workdir, shown))
+        self.result.seconds[step] = done.seconds
+        if memory:
+            self.result.memory = done
+        print(f"   -> {done.seconds:.3f} s")
+        return done.stdout.strip()
 
     def timed_in_process(self, step: str, argv: list[str]) -> None:
         """Time a pbxctl command after the interpreter has started and imported pbxctl."""
         timing = self.workdir / "in-process-seconds"
-        checkpoint(self.db_url)
-        what = f"pbxctl {shlex.join(argv)} called in process, after `import pbxctl.cli.main`"
+        pg.checkpoint(self.db_url)
         run([sys.executable, "-c", IN_PROCESS, str(timing), *argv], self.env, self.workdir,
-            shown=what)
-        self.results.add(Figure(step, what, float(timing.read_text())))
+            f"pbxctl {shlex.join(argv)}  (in process, after `import pbxctl.cli.main`)")
+        self.result.seconds[step] = float(timing.read_text())
 
-    def timed_startup(self) -> None:
-        """Interpreter start plus `import pbxctl.cli.main`, best of three."""
-        argv = [sys.executable, "-c", "import pbxctl.cli.main"]
-        print("$ python -c 'import pbxctl.cli.main'  (3 times)")
-        best = min(run(argv, self.env, self.workdir, shown="")[0] for _ in range(3))
-        self.results.add(Figure("CLI startup", "`python -c 'import pbxctl.cli.main'`, "
-                                               "best of 3", best))
-
-    def timed_cli_start(self) -> None:
-        """``pbxctl --help``, and ``pbxctl branch list`` on a SQLite database with the nine
-        branches: each run START_RUNS times, the median kept."""
-        env = {**self.env, "PBXCTL_DATABASE_URL":
-               f"sqlite+aiosqlite:///{self.workdir / 'start.db'}"}
-        run([PBXCTL, "init"], env, self.workdir, shown="pbxctl init  (SQLite, not timed)")
-        run([PBXCTL, "node", "add", "local", "--ami-host", "127.0.0.1", "--ami-user", "pbxctl",
-             "--ami-secret", "bench-secret-1", "--config-dir", str(self.workdir / "asterisk")],
-            env, self.workdir, shown="")
-        for branch in generate.BRANCHES:
-            low, high = branch.ext_range
-            run([PBXCTL, "branch", "add", branch.slug, "--name", branch.name, "--city",
-                 branch.city, "--timezone", "Europe/Moscow", "--ext-range", f"{low}-{high}"],
-                env, self.workdir, shown="")
-        for step, argv in (("pbxctl --help", ["--help"]),
-                           ("pbxctl branch list (SQLite)", ["branch", "list"])):
-            print(f"$ pbxctl {shlex.join(argv)}  ({START_RUNS} times)")
-            times = sorted(run([PBXCTL, *argv], env, self.workdir, shown="")[0]
-                           for _ in range(START_RUNS))
-            self.results.add(Figure(step, f"`pbxctl {shlex.join(argv)}` from the shell, "
-                                          f"median of {START_RUNS}", times[START_RUNS // 2]))
-
-    def bench(self, deck_rows: dict[str, int]) -> None:
-        """Set the company up, then time the rate, import and report commands."""
-        print("\n== Company set up with the pbxctl CLI (not timed)")
-        self.describe()
-        print("\n== Timed: rate decks")
-        for carrier in generate.CARRIERS:
-            self.timed(f"rates import {carrier}", ["rates", "import", carrier, f"{carrier}.csv",
-                                                   "--valid-from", VALID_FROM],
-                       deck_rows[carrier])
+    def import_(self, memory: bool) -> None:
         print("\n== Timed: CDR import (parse, dedupe, rate, store)")
         output = self.timed("cdr import", ["cdr", "import", "Master.csv", "--node", "bench",
-                                           "--json"], self.results.rows).strip()
-        self.results.import_output = output
-        print(textwrap.indent(output, "   "))
+                                           "--json"], memory)
+        self.result.facts["cdr import said"] = output
+
+    def rerate(self) -> None:
+        """A corrected tele2 deck for the whole month, then the month priced again."""
+        print("\n== Deck correction (not timed), then timed: re-rate the month")
+        carrier = generate.CORRECTED_CARRIER
+        self.pbxctl("rates", "import", carrier, f"{carrier}-corrected.csv",
+                    "--valid-from", CORRECTION_FROM)
+        output = self.timed("cdr rerate", ["cdr", "rerate", "--month", MONTH, "--json"])
+        self.result.facts["cdr rerate said"] = output
+
+    def report(self) -> None:
         print("\n== Timed: cost report")
         report = ["report", "costs", "--month", MONTH, "--format", "csv", "-o", "costs.csv"]
-        self.timed("report costs", report, self.results.rows)
-        self.timed("report costs, again", report, self.results.rows)  # warm: hint bits set
-        self.timed_in_process("report costs (in process)", report)
-        self.timed_startup()
-        print("\n== Timed: CLI start-up")
-        self.timed_cli_start()
-        lines = _lines(self.workdir / "costs.csv")
-        print(f"   costs.csv: {lines} lines")
+        self.timed("report cold", report)
+        self.timed("report warm", report)  # hint bits set, caches warm
+        self.timed_in_process("report in process", report)
+        self.result.facts["costs.csv"] = f"{_lines(self.workdir / 'costs.csv'):,} lines"
 
 
-# ---- Report ----------------------------------------------------------------------------------
+def startup_figures(env: dict[str, str], workdir: Path) -> dict[str, float]:
+    """Interpreter start plus `import pbxctl.cli.main` (best of 3); ``pbxctl --help`` and
+    ``pbxctl branch list`` on SQLite with the nine branches (median of START_RUNS)."""
+    print("\n== Timed: CLI start-up")
+    figures = {}
+    argv = [sys.executable, "-c", "import pbxctl.cli.main"]
+    print("$ python -c 'import pbxctl.cli.main'  (3 times)")
+    figures["CLI startup: `python -c 'import pbxctl.cli.main'`, best of 3"] = min(
+        run(argv, env, workdir, "").seconds for _ in range(3))
+    env = {**env, "PBXCTL_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'start.db'}"}
+    (workdir / "asterisk").mkdir(exist_ok=True)
+    pbxctl_run(["init"], env, workdir)
+    pbxctl_run(["node", "add", "local", "--ami-host", "127.0.0.1", "--ami-user", "pbxctl",
+                "--ami-secret", "bench-secret-1", "--config-dir", str(workdir / "asterisk")],
+               env, workdir, quiet=True)
+    for branch in generate.BRANCHES:
+        low, high = branch.ext_range
+        pbxctl_run(["branch", "add", branch.slug, "--name", branch.name, "--city", branch.city,
+                    "--timezone", "Europe/Moscow", "--ext-range", f"{low}-{high}"],
+                   env, workdir, quiet=True)
+    for figure, argv in (("pbxctl --help", ["--help"]),
+                         ("pbxctl branch list (SQLite)", ["branch", "list"])):
+        print(f"$ pbxctl {shlex.join(argv)}  ({START_RUNS} times, median)")
+        times = sorted(pbxctl_run(argv, env, workdir, quiet=True).seconds
+                       for _ in range(START_RUNS))
+        figures[figure] = times[START_RUNS // 2]
+    return figures
 
 
-def machine_facts(pg_version: str) -> dict[str, str]:
-    """What the figures depend on besides pbxctl."""
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text()
-                  .splitlines() if line.startswith("MemTotal:"))
-    return {"CPUs (nproc)": f"{len(os.sched_getaffinity(0))} × {cpu}",
-            "RAM": f"{mem_kb / 1024 ** 2:.1f} GiB",
-            "PostgreSQL": pg_version,
-            "Python": platform.python_version(),
-            "OS": platform.platform()}
-
-
-def verdict(value: float, target: float, inclusive: bool) -> str:
-    ok = value <= target if inclusive else value < target
-    return "met" if ok else "**missed**"
-
-
-def summary_rows(results: Results) -> list[tuple[str, str, str]]:
-    """(figure, value, target) lines derived from the timed steps."""
-    fig = results.figures
-    lines = []
-    if "cdr import" in fig:
-        ratio = fig["cdr import"].seconds / fig["COPY baseline"].seconds
-        lines.append(("cdr import / COPY", f"{ratio:.2f}",
-                      f"≤ {IMPORT_TARGET} ({verdict(ratio, IMPORT_TARGET, True)})"))
-    if "report costs" in fig:
-        startup = fig["CLI startup"].seconds
-        for step in ("report costs", "report costs, again"):
-            wall = fig[step].seconds
-            lines += [(f"{step}, CLI wall time", f"{wall:.3f} s",
-                       f"< {REPORT_TARGET} s ({verdict(wall, REPORT_TARGET, False)})"),
-                      (f"{step}, CLI wall minus startup", f"{wall - startup:.3f} s", "")]
-        in_process = fig["report costs (in process)"].seconds
-        lines.append(("report costs, in process (third run)", f"{in_process:.3f} s", ""))
-    for step, target in START_TARGETS.items():
-        if step in fig:
-            seconds = fig[step].seconds
-            lines.append((step, f"{seconds:.3f} s",
-                          f"≤ {target} s ({verdict(seconds, target, True)})"))
-    return lines
-
-
-def markdown(results: Results) -> str:
-    """The report: data and machine, every timed step, the ratios against the targets."""
-    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    out = [f"# pbxctl benchmark, {now}", "", "| | |", "|---|---|"]
-    out += [f"| {key} | {value} |" for key, value in results.facts.items()]
-    out += ["", "| Step | What was measured | Rows | Seconds | Rows/s |",
-            "|---|---|---:|---:|---:|"]
-    out += [f"| {f.step} | {f.measured} | {f'{f.rows:,}' if f.rows else ''} | "
-            f"{f.seconds:.3f} | {f.rate} |" for f in results.figures.values()]
-    summary = summary_rows(results)
-    if summary:
-        out += ["", "| Figure | Value | Target |", "|---|---|---|"]
-        out += [f"| {name} | {value} | {target} |" for name, value, target in summary]
-    else:
-        out += ["", "pbxctl steps skipped (--skip-pbxctl): generator and COPY baseline only."]
-    if results.import_output:
-        out += ["", "`pbxctl cdr import --json` said:", "", "```json",
-                _pretty_json(results.import_output), "```"]
-    return "\n".join(out) + "\n"
-
-
-def _pretty_json(text: str) -> str:
+def live_figures(admin_url: str) -> dict[str, float | int] | str:
+    """scripts/bench/live.py's figures at LIVE_RATE calls/s, or why there are none."""
+    if not (HERE / "live.py").exists():
+        return "not measured: scripts/bench/live.py does not exist yet"
+    print(f"\n== Live: measure_live({LIVE_RATE}, {LIVE_SECONDS}, admin_url)")
+    live = importlib.import_module("live")
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
-    except ValueError:
-        return text
+        figures: dict[str, float | int] = live.measure_live(LIVE_RATE, LIVE_SECONDS, admin_url)
+    except Exception as exc:  # whatever failed there, the other figures stand
+        return f"not measured: measure_live failed: {type(exc).__name__}: {exc}"
+    return figures
 
 
 # ---- Main ------------------------------------------------------------------------------------
 
 
-def bench(args: argparse.Namespace, workdir: Path) -> Results:
-    """Every step, in order; returns the figures."""
-    results = Results(rows=args.rows)
-    env = dict(os.environ)
-    env.pop("PBXCTL_CONFIG", None)
-    if not args.skip_pbxctl and (missing := missing_commands(env, workdir)):
-        raise BenchError("this pbxctl lacks " + "; ".join(missing) +
-                         ". Run with --skip-pbxctl for the generator and COPY baseline only.")
-    with fresh_database(args.admin_url) as name:
-        url = database_url(args.admin_url, name)
-        env["PBXCTL_DATABASE_URL"] = database_url(args.admin_url, name, "postgresql+asyncpg")
-        results.facts = machine_facts(asyncio.run(_server_version(url)))
-        print(f"\n== Generating {args.rows:,} CDR rows and two rate decks (seed {args.seed})")
+def bench_shape(args: argparse.Namespace, env: dict[str, str], workdir: Path,
+                shape: generate.Shape, rows: int, big: bool = False) -> ShapeRun:
+    """Every step on one data set, in a fresh database; ``big``: only the import, with
+    its memory."""
+    result = ShapeRun(shape.name, rows)
+    workdir.mkdir()
+    with pg.fresh_database(args.admin_url) as name:
+        url = pg.database_url(args.admin_url, name)
+        env = {**env, "PBXCTL_DATABASE_URL":
+               pg.database_url(args.admin_url, name, "postgresql+asyncpg")}
+        print(f"\n== {shape.name}: generating {rows:,} rows ({shape.summary}, seed {args.seed})")
         began = time.perf_counter()
-        counts = generate.generate(workdir, args.rows, args.seed)
-        results.add(Figure("generate", "scripts/bench/generate.py (in process)",
-                           time.perf_counter() - began, counts.rows))
-        deck_rows = {c: _lines(workdir / f"{c}.csv") - 1 for c in generate.CARRIERS}
-        results.facts |= data_facts(counts, deck_rows, args.seed)
-        print(f"\n== Timed: COPY {BASELINE_TABLE} FROM Master.csv (CSV, 21 text columns, "
-              "no index)")
-        seconds, copied = asyncio.run(copy_baseline(url, workdir / "Master.csv"))
-        if copied != counts.rows:
-            raise BenchError(f"COPY loaded {copied} rows, the file has {counts.rows}")
-        results.add(Figure("COPY baseline", f"asyncpg copy_to_table into {BASELINE_TABLE} "
-                                            "(COPY FROM STDIN, CSV, 21 text columns, no index)",
-                           seconds, copied))
-        if not args.skip_pbxctl:
-            Company(env, workdir, url, results).bench(deck_rows)
-    return results
+        counts = generate.generate(workdir, rows, args.seed, shape)
+        print(f"   -> {time.perf_counter() - began:.1f} s")
+        result.facts |= data_facts(shape, counts, workdir)
+        if not big:
+            print(f"\n== Timed: COPY {pg.BASELINE_TABLE} FROM Master.csv")
+            seconds, copied = pg.copy_baseline(url, workdir / "Master.csv", int(shape.layout))
+            if copied != counts.rows:
+                raise BenchError(f"COPY loaded {copied} rows, the file has {counts.rows}")
+            result.seconds["COPY baseline"] = seconds
+            print(f"   -> {seconds:.3f} s")
+        if args.skip_pbxctl:
+            result.not_measured = {step: "--skip-pbxctl" for step in PBXCTL_STEPS}
+        else:
+            company = Company(env, workdir, url, shape, result)
+            company.describe()
+            company.import_(memory=big or shape == generate.DEFAULT_SHAPE)
+            if not big:
+                if args.skip_rerate:
+                    result.not_measured["cdr rerate"] = "--skip-rerate"
+                else:
+                    company.rerate()
+                company.report()
+    shutil.rmtree(workdir)
+    return result
 
 
-def data_facts(counts: generate.Counts, deck_rows: dict[str, int], seed: int
+def data_facts(shape: generate.Shape, counts: generate.Counts, workdir: Path
                ) -> dict[str, str]:
     kinds = ", ".join(f"{kind} {rows:,}" for kind, rows in counts.by_kind.items())
-    return {"Master.csv": f"{counts.rows:,} rows, {counts.bytes / 1e6:.1f} MB, October 2026, "
-                          f"seed {seed}",
-            "Rows by kind of call": f"{kinds} ({counts.failover_pairs:,} failover pairs)",
-            "Rate decks": ", ".join(f"{c} {n:,} prefixes" for c, n in deck_rows.items())}
+    decks = ", ".join(f"{c} {_lines(workdir / f'{c}.csv') - 1:,} prefixes"
+                      for c in generate.CARRIERS)
+    return {"shape": shape.summary,
+            "Master.csv": f"{counts.bytes / 1e6:.1f} MB, {shape.layout} columns, "
+                          "October 2026",
+            "rows by kind of call": f"{kinds} ({counts.failover_pairs:,} failover pairs)",
+            "rate decks": decks}
 
 
 def _lines(path: Path) -> int:
@@ -416,18 +260,64 @@ def _lines(path: Path) -> int:
         return sum(1 for _ in f)
 
 
+def bench(args: argparse.Namespace, workdir: Path) -> Results:
+    """Every data set, then start-up and live; returns the figures."""
+    env = dict(os.environ)
+    env.pop("PBXCTL_CONFIG", None)
+    env["PBXCTL_NODE_CONFIG_ROOTS"] = json.dumps([str(workdir)])  # the nodes' --config-dir
+    if not args.skip_pbxctl and (missing := missing_commands(env, workdir)):
+        raise BenchError("this pbxctl lacks " + "; ".join(missing) +
+                         ". Run with --skip-pbxctl for the generator and COPY baseline only.")
+    started_load = os.getloadavg()[0]
+    results = Results(machine=machine_facts(pg.server_version(args.admin_url)))
+    for shape in args.shapes:
+        results.shapes.append(bench_shape(args, env, workdir / shape.name, shape, args.rows))
+    if not args.skip_big and not args.skip_pbxctl:
+        results.big = bench_shape(args, env, workdir / "big", generate.DEFAULT_SHAPE,
+                                  args.rows_big, big=True)
+    if not args.skip_pbxctl:
+        results.startup = startup_figures(env, workdir)
+    if not args.skip_live:
+        results.live = live_figures(args.admin_url)
+    results.machine["Load average (1 min) at start, at end"] = (
+        f"{started_load:.2f}, {os.getloadavg()[0]:.2f} (other work on the machine slows "
+        "every figure)")
+    return results
+
+
+def shapes(text: str) -> list[generate.Shape]:
+    """--shapes: names from generate.SHAPES, comma-separated."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in generate.SHAPES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown shape(s) {', '.join(unknown) or '(none)'}; "
+                                         f"known: {', '.join(generate.SHAPES)}")
+    return [generate.SHAPES[name] for name in names]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=generate.DEFAULT_ROWS)
-    parser.add_argument("--seed", type=int, default=generate.DEFAULT_SEED)
+    parser.add_argument("--rows", type=int, default=generate.DEFAULT_ROWS,
+                        help="rows of each shape's file [default: %(default)s]")
+    parser.add_argument("--rows-big", type=int, default=5 * generate.DEFAULT_ROWS,
+                        help="rows of the default-shape file whose import memory is compared "
+                             "with --rows' [default: %(default)s]")
+    parser.add_argument("--skip-big", action="store_true", help="no --rows-big import")
+    parser.add_argument("--shapes", type=shapes, default=list(generate.SHAPES.values()),
+                        help=f"comma-separated [default: {','.join(generate.SHAPES)}]")
+    parser.add_argument("--skip-rerate", action="store_true",
+                        help="no deck correction and re-rate")
+    parser.add_argument("--skip-live", action="store_true", help="no live figures")
     parser.add_argument("--skip-pbxctl", action="store_true",
-                        help="only generate the data and time the COPY baseline")
+                        help="only generate the data and time the COPY baselines")
+    parser.add_argument("--seed", type=int, default=generate.DEFAULT_SEED)
     parser.add_argument("--admin-url", default=ADMIN_URL,
                         help="PostgreSQL where this user may CREATE DATABASE "
                              "[default: $PBXCTL_TEST_PG or %(default)s]")
     args = parser.parse_args()
-    if args.rows < 1:
-        parser.error("--rows must be at least 1")
+    if args.rows < 1 or args.rows_big < 1:
+        parser.error("--rows and --rows-big must be at least 1")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still drop the database
     with tempfile.TemporaryDirectory(prefix="pbxctl-bench-") as tmp:
         try:
             results = bench(args, Path(tmp))

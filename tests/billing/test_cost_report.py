@@ -157,6 +157,23 @@ async def test_one_department_only(company: tuple[AsyncSession, Clock]) -> None:
     assert [r.department for r in report.rows] == ["omsk"]
 
 
+async def test_each_zone_keeps_its_own_month_in_the_one_query(
+        company: tuple[AsyncSession, Clock]) -> None:
+    """Oct 31 22:00 UTC is November in Moscow but still October for a department with no
+    branch (UTC); the widest range of all zones holds both calls."""
+    session, _clock = company
+    calls = "".join([
+        cdr(31, "legacy", "901", "+78432000000", "2026-10-31 22:00:00", 60, "PJSIP/tele2-31"),
+        cdr(32, "kazan", "201", "+78432000000", "2026-10-31 22:00:00", 60, "PJSIP/tele2-32"),
+        cdr(33, "omsk", "301", "+73812000000", "2026-10-31 17:00:00", 60, "PJSIP/tele2-33"),
+    ]).encode()
+    await CdrStore(session).import_master_csv(calls, "extra.csv", "local")
+    rows = {r.department: r for r in (await ReportService(session).costs(2026, 10)).rows}
+    assert (rows["legacy"].outbound_calls, rows["legacy"].call_cost) == (1, Decimal("2.00"))
+    assert rows["kazan"].outbound_calls == 0  # rental only
+    assert rows["omsk"].outbound_calls == 1  # 23:00 in Omsk
+
+
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_file_read_in_small_blocks_stores_the_same(
         company: tuple[AsyncSession, Clock]) -> None:
