@@ -15,7 +15,7 @@ import pyarrow.csv as pacsv
 
 from pbxctl.billing.columnar import normalise_table
 
-BLOCK_BYTES = 16 * 1024 * 1024
+BLOCK_BYTES = 8 * 1024 * 1024
 _WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 _LAYOUTS = range(16, 22)
 
