@@ -16,6 +16,7 @@ import pyarrow.csv as pacsv
 from pbxctl.billing.columnar import normalise_table
 
 BLOCK_BYTES = 8 * 1024 * 1024
+FIRST_BLOCK_BYTES = 1024 * 1024
 _WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 _LAYOUTS = range(16, 22)
 
@@ -36,11 +37,13 @@ class Block:
 
 def blocks(stream: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[Block]:
     """The stream cut into blocks of about ``size`` bytes, each ending at a line end
-    (the last one maybe not)."""
+    (the last one maybe not). The first block is smaller, so that writing starts early."""
     carry = b""
     line = 1
+    want = min(size, FIRST_BLOCK_BYTES)
     while True:
-        chunk = stream.read(size)
+        chunk = stream.read(want)
+        want = size
         if not chunk:
             if carry:
                 yield Block(carry, line, last=True)

@@ -12,7 +12,6 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from pbxctl.ami_events import CdrReported
 from pbxctl.billing.block_import import PreparedBlock, prepare_block, read_block
@@ -31,6 +30,7 @@ from pbxctl.billing.records import (
 from pbxctl.billing.rerating import RERATED_COLUMNS, STORED_PRICE_COLUMNS, rerate
 from pbxctl.db.bulk import PgStaging, insert_ignoring, insert_new_keys
 from pbxctl.db.models import Carrier, Cdr, QuarantinedCdr, RateDeck
+from pbxctl.db.models import Rate as RateRow
 from pbxctl.webhooks.events import cdr_rated_event
 from pbxctl.webhooks.outbox import enqueue
 
@@ -54,18 +54,24 @@ class ImportSummary:
 
 
 async def load_rate_book(session: AsyncSession) -> tuple[RateBook, frozenset[str]]:
-    """Every deck of every carrier, and the carrier names."""
-    carriers = (await session.scalars(select(Carrier))).all()
-    decks = (await session.scalars(
-        select(RateDeck).options(selectinload(RateDeck.rates), selectinload(RateDeck.carrier))
-    )).all()
+    """Every deck of every carrier, and the carrier names (read as plain rows: a long deck
+    has tens of thousands of rates)."""
+    carriers = (await session.scalars(select(Carrier.slug))).all()
+    decks = (await session.execute(
+        select(RateDeck.id, RateDeck.valid_from, Carrier.slug, Carrier.currency)
+        .join(Carrier, RateDeck.carrier_id == Carrier.id))).all()
+    rates: dict[int, list[Rate]] = {deck_id: [] for deck_id, *_ in decks}
+    for row in (await session.execute(select(
+            RateRow.deck_id, RateRow.prefix, RateRow.destination, RateRow.rate_per_minute,
+            RateRow.connect_fee, RateRow.min_seconds, RateRow.increment_seconds))).all():
+        rates[row.deck_id].append(Rate(row.prefix, row.destination, row.rate_per_minute,
+                                       row.connect_fee, row.min_seconds,
+                                       row.increment_seconds))
     by_carrier: dict[str, list[Deck]] = {}
-    for deck in decks:
-        rates = [Rate(r.prefix, r.destination, r.rate_per_minute, r.connect_fee,
-                      r.min_seconds, r.increment_seconds) for r in deck.rates]
-        by_carrier.setdefault(deck.carrier.slug, []).append(
-            Deck(deck.id, deck.valid_from, deck.carrier.currency, rates))
-    return RateBook(by_carrier), frozenset(c.slug for c in carriers)
+    for deck_id, valid_from, carrier, currency in decks:
+        by_carrier.setdefault(carrier, []).append(
+            Deck(deck_id, valid_from, currency, rates[deck_id]))
+    return RateBook(by_carrier), frozenset(carriers)
 
 
 class CdrStore:

@@ -40,6 +40,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -213,7 +214,8 @@ class Seen:
     in_database: dict[str, float] = field(default_factory=dict)
     answered_rows: Counter[str] = field(default_factory=Counter)
     stored: int = 0
-    last_id: int = 0
+    keys: set[str] = field(default_factory=set)
+    horizon: datetime | None = None   # every row that ended before it has been taken
     start_offset: int = 0
 
     def read_file(self) -> None:
@@ -233,17 +235,26 @@ class Seen:
                 self.in_file.setdefault(named["uniqueid"], now)
                 self.in_file_rows[named["uniqueid"]] += 1
 
-    async def read_database(self, conn: asyncpg.Connection) -> None:
-        """Take the rows stored since the last look."""
-        rows = await conn.fetch("SELECT id, uniqueid, department, disposition FROM cdrs "
-                                "WHERE id > $1 ORDER BY id", self.last_id)
+    async def read_database(self, conn: asyncpg.Connection, everything: bool = False) -> None:
+        """Take the rows stored since the last look: those not taken yet among the ones
+        that ended after the horizon (a minute before the latest end seen), or among all
+        rows with ``everything`` (a row the catch-up stores late is then found too)."""
+        horizon = None if everything else self.horizon
+        rows = await conn.fetch(
+            'SELECT key, uniqueid, department, disposition, "end" FROM cdrs '
+            'WHERE $1::timestamptz IS NULL OR "end" >= $1', horizon)
         now = time.monotonic()
+        ends = [row["end"] for row in rows if row["end"] is not None]
         for row in rows:
-            self.last_id = row["id"]
+            if row["key"] in self.keys:
+                continue
+            self.keys.add(row["key"])
             self.stored += 1
             if row["department"] == self.branch and row["disposition"] == "ANSWERED":
                 self.in_database.setdefault(row["uniqueid"], now)
                 self.answered_rows[row["uniqueid"]] += 1
+        if ends:
+            self.horizon = max(ends) - timedelta(seconds=60)
 
     def complete(self) -> bool:
         """Every answered call in the file is in the database."""
@@ -267,6 +278,7 @@ async def watch(seen: Seen, url: str, load: subprocess.Popen[str]) -> tuple[floa
                 if seen.complete():
                     return ended, max(seen.in_database.values())
                 if now - ended > DRAIN_LIMIT:
+                    await seen.read_database(conn, everything=True)
                     return ended, now
             await asyncio.sleep(POLL_SECONDS)
     finally:
