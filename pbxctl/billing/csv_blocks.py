@@ -97,6 +97,15 @@ def table_csv(table: pa.Table) -> bytes:
     return bytes(buffer.getvalue())
 
 
+def complete_rows(data: bytes | bytearray) -> int:
+    """Where the last complete CSV row of ``data`` (which starts at a row) ends: after
+    its last line end outside quotes; 0 when there is none."""
+    end = data.rfind(b"\n")
+    while end >= 0 and data.count(b'"', 0, end) % 2:
+        end = data.rfind(b"\n", 0, end)
+    return end + 1
+
+
 def read_csv_text(data: bytes, columns: Sequence[str]) -> pa.Table:
     """CSV as ``COPY … TO (FORMAT csv)`` writes it, every column a string; an unquoted
     empty field is NULL."""

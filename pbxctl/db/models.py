@@ -331,7 +331,8 @@ class Cdr(Base):
     """
 
     __tablename__ = "cdrs"
-    __table_args__ = (Index("ix_cdrs_start", "start", postgresql_using="brin"),)
+    __table_args__ = (Index("ix_cdrs_start", "start", postgresql_using="brin",
+                            postgresql_with={"autosummarize": "on"}),)
 
     key: Mapped[str] = mapped_column(
         String(128).with_variant(String(128, collation="C"), "postgresql"), primary_key=True)

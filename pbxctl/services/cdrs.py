@@ -5,18 +5,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any, BinaryIO
 
+import pyarrow as pa
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.ami_events import CdrReported
 from pbxctl.billing.block_import import PreparedBlock, prepare_block, read_block
 from pbxctl.billing.columnar import ColumnarClassifier
-from pbxctl.billing.csv_blocks import BLOCK_BYTES, blocks, read_csv_text, table_csv
+from pbxctl.billing.csv_blocks import (
+    BLOCK_BYTES,
+    blocks,
+    complete_rows,
+    read_csv_text,
+    table_csv,
+)
 from pbxctl.billing.rating import Deck, Rate, RateBook
 from pbxctl.billing.records import (
     STORED_COLUMNS,
@@ -35,8 +42,8 @@ from pbxctl.webhooks.events import cdr_rated_event
 from pbxctl.webhooks.outbox import enqueue
 
 BATCH_ROWS = 50_000
+STREAM_BYTES = 8 * 1024 * 1024
 PG_COPY_MIN_ROWS = 100
-ANALYZE_AFTER_ROWS = 10_000
 Progress = Callable[[int], None]
 
 
@@ -115,10 +122,11 @@ class CdrStore:
         for item in quarantine:
             summary.reasons[item.reason] = summary.reasons.get(item.reason, 0) + 1
         summary.unrated += classifier.unrated
-        if summary.inserted >= ANALYZE_AFTER_ROWS:
-            # Fresh statistics for what the reports filter on, or the month's report plans
-            # blind; autovacuum refreshes the other columns' later.
-            await self._session.execute(text("ANALYZE cdrs (start, direction, department)"))
+        if summary.inserted and self._session.get_bind().dialect.name == "postgresql":
+            # The BRIN index knows nothing of the pages just written until they are
+            # summarised: a query for one day would read them all (autovacuum would
+            # summarise them too, but later). Statistics are left to autovacuum.
+            await self._session.execute(text("SELECT brin_summarize_new_values('ix_cdrs_start')"))
         return summary
 
     async def _import_rows(self, stream: BinaryIO, node: str, classifier: Classifier,
@@ -265,45 +273,51 @@ class CdrStore:
 
     async def _rerate_columnar(self, columnar: ColumnarClassifier, start: datetime,
                                end: datetime, carrier: str | None) -> ImportSummary:
-        """Day by day (bounded memory): COPY the calls out, price them column-wise, COPY
-        the changed prices into a stage and UPDATE from it in one statement."""
+        """One scan: the calls are COPYed out as a stream and priced column-wise a few MiB
+        at a time; the changed prices are then COPYed into a stage and written by one
+        UPDATE per batch. Memory holds only the changed prices."""
         connection = await self._session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
-        staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
         summary = ImportSummary()
-        for day_start, day_end in days(start, end):
-            data = await stored_prices(driver, day_start, day_end, carrier)
-            if not data:
-                continue
+        changed: list[pa.Table] = []
+
+        def price(data: bytes) -> None:
             stored = read_csv_text(data, STORED_PRICE_COLUMNS)
             rerated = rerate(columnar, stored)
             summary.rows += stored.num_rows
             summary.unrated += rerated.unrated
             if rerated.changed.num_rows:
-                summary.inserted += await staging.update_csv(table_csv(rerated.changed))
+                changed.append(rerated.changed)
+
+        await stream_stored_prices(driver, start, end, carrier, price)
+        staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
+        for table in changed:
+            summary.inserted += await staging.update_csv(table_csv(table))
         return summary
 
 
-def days(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
-    """[start, end) cut at each UTC midnight."""
-    while start < end:
-        midnight = datetime.combine(start.date() + timedelta(days=1), time(), start.tzinfo)
-        yield start, min(midnight, end)
-        start = midnight
-
-
-async def stored_prices(driver: Any, start: datetime, end: datetime, carrier: str | None
-                        ) -> bytes:
-    """The outbound calls in [start, end) (of ``carrier`` when given) as CSV, in
-    STORED_PRICE_COLUMNS order, ``start`` as UTC text."""
-    columns = ", ".join('to_char(start AT TIME ZONE \'UTC\', \'YYYY-MM-DD HH24:MI:SS\')'
-                        if name == "start" else f'"{name}"' for name in STORED_PRICE_COLUMNS)
+async def stream_stored_prices(driver: Any, start: datetime, end: datetime,
+                               carrier: str | None, consume: Callable[[bytes], None]) -> None:
+    """Hand ``consume`` the outbound calls in [start, end) (of ``carrier`` when given) as
+    CSV in STORED_PRICE_COLUMNS order, whole rows at a time, about STREAM_BYTES each;
+    ``start`` is the call's UTC day (all rating needs of it)."""
+    columns = ", ".join("to_char(start AT TIME ZONE 'UTC', 'YYYY-MM-DD')" if name == "start"
+                        else f'"{name}"' for name in STORED_PRICE_COLUMNS)
     query = (f"SELECT {columns} FROM cdrs WHERE direction = 'outbound' "
              "AND start >= $1 AND start < $2 AND ($3::text IS NULL OR carrier = $3)")
-    output = io.BytesIO()
-    await driver.copy_from_query(query, start, end, carrier, output=output, format="csv")
-    return output.getvalue()
+    pending = bytearray()
+
+    async def take(chunk: bytes) -> None:
+        pending.extend(chunk)
+        if len(pending) >= STREAM_BYTES:
+            cut = complete_rows(pending)
+            consume(bytes(pending[:cut]))
+            del pending[:cut]
+
+    await driver.copy_from_query(query, start, end, carrier, output=take, format="csv")
+    if pending:
+        consume(bytes(pending))
 
 
 async def unrated_calls(session: AsyncSession, start: datetime, end: datetime

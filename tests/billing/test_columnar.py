@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pbxctl.billing.block_import import prepare_block
 from pbxctl.billing.columnar import ColumnarClassifier
-from pbxctl.billing.csv_blocks import blocks, read_csv_text
+from pbxctl.billing.csv_blocks import blocks, complete_rows, read_csv_text
 from pbxctl.billing.rating import Deck, Rate, RateBook, call_cost
 from pbxctl.billing.records import STORED_COLUMNS, Classifier, read_master_csv
 from pbxctl.billing.rerating import STORED_PRICE_COLUMNS, rerate
@@ -176,3 +176,10 @@ def test_rerating_reports_only_the_calls_whose_price_moved() -> None:
         "key": "a", "charged_seconds": 60, "cost": "1.7500", "currency": "RUB",
         "prefix": "7", "deck_id": 2, "unrated_reason": None}]
     assert result.unrated == 1
+
+
+def test_a_stream_is_cut_after_whole_rows_only() -> None:
+    data = b'a,"x\ny",1\nb,"z",2\nc,"open\n'
+    assert complete_rows(data) == data.index(b"c,")
+    assert complete_rows(b'a,"x\ny') == 0
+    assert complete_rows(b"a,1\n") == 4

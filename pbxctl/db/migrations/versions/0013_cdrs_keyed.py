@@ -5,7 +5,8 @@ primary key and the surrogate ``id`` goes: nothing refers to it, and every index
 million-row import has to maintain costs time. On PostgreSQL the key is compared byte by
 byte (collation "C"), which its index maintains faster than the database's locale. ``start`` gets a BRIN index on
 PostgreSQL (rows arrive roughly in time order; the index is a few pages and nearly free
-to maintain) and a plain one elsewhere.
+to maintain; autovacuum summarises the pages the live link adds, a bulk import its own at
+once) and a plain one elsewhere.
 
 Revision ID: 0013
 Revises: 0012
@@ -32,7 +33,8 @@ def upgrade() -> None:
     with op.batch_alter_table('cdrs', schema=None) as batch_op:
         batch_op.create_primary_key('pk_cdrs', ['key'])
         batch_op.create_index('ix_cdrs_start', ['start'], unique=False,
-                              postgresql_using='brin')
+                              postgresql_using='brin',
+                              postgresql_with={'autosummarize': 'on'})
 
 
 def downgrade() -> None:
