@@ -258,14 +258,6 @@ def classify_lines(lines: list[str], first_line: int, node: str, classifier: Cla
         yield row_for(node, cols, cdr_key(node, cols), times)
 
 
-def read_master_csv(data: bytes, node: str, classifier: Classifier
-                    ) -> Iterator[StoredCdr | Quarantined]:
-    """Every line of a cdr_csv file as a stored row or a quarantined line."""
-    lines, quarantined = prepare_lines(data)
-    yield from quarantined
-    yield from classify_lines(lines, 1, node, classifier)
-
-
 def _rows(reader: Iterable[list[str]]) -> Iterator[list[str] | str]:
     iterator = iter(reader)
     while True:

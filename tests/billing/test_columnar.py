@@ -12,11 +12,11 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pbxctl.billing.block_import import prepare_block
+from pbxctl.billing.block_import import prepare_block, read_block
 from pbxctl.billing.columnar import ColumnarClassifier
-from pbxctl.billing.csv_blocks import blocks, complete_rows, read_csv_text
+from pbxctl.billing.csv_blocks import Block, blocks, complete_rows, read_csv_text
 from pbxctl.billing.rating import Deck, Rate, RateBook, call_cost
-from pbxctl.billing.records import STORED_COLUMNS, Classifier, read_master_csv
+from pbxctl.billing.records import STORED_COLUMNS, Classifier
 from pbxctl.billing.rerating import STORED_PRICE_COLUMNS, rerate
 
 DECKS = {
@@ -115,7 +115,7 @@ def _typed(row: dict[str, str | None]) -> tuple[object, ...]:
 
 def row_by_row(data: bytes) -> tuple[list[tuple[object, ...]], list[object]]:
     _, classifier = classifiers()
-    items = list(read_master_csv(data, "local", classifier))
+    items = list(read_block(Block(data, 1, last=True), "local", classifier))
     return ([tuple(i) for i in items if isinstance(i, tuple)],
             [i for i in items if not isinstance(i, tuple)])
 

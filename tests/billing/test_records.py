@@ -7,8 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from pbxctl.billing.block_import import read_block
+from pbxctl.billing.csv_blocks import Block
 from pbxctl.billing.rating import Deck, Rate, RateBook
-from pbxctl.billing.records import Classifier, Quarantined, read_master_csv
+from pbxctl.billing.records import Classifier, Quarantined
 
 BASE = ('"kazan","201","+78432000000","pbxctl-out-kazan","""Anna"" <201>",'
         '"PJSIP/201-0000000a","PJSIP/mts-0000000c","Dial","PJSIP/+78432000000@mts,120",'
@@ -28,7 +30,7 @@ def classifier() -> Classifier:
 
 
 def read(text: bytes) -> list:
-    return list(read_master_csv(text, "local", classifier()))
+    return list(read_block(Block(text, 1, last=True), "local", classifier()))
 
 
 @pytest.mark.parametrize(("suffix", "uniqueid"), [
