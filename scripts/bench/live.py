@@ -42,12 +42,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import asyncpg
 from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # scripts/sandboxkit
+from pg import database_url, fresh_database  # noqa: E402  (scripts/bench/pg.py)
 from sandboxkit import sandbox  # noqa: E402
 from sandboxkit.processes import free_port, wait_for  # noqa: E402
 from sandboxkit.sipp import SippCarrier, SoftPhone  # noqa: E402
@@ -98,30 +98,6 @@ def locked(path: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def database_url(admin_url: str, name: str, driver: str) -> str:
-    """``admin_url`` pointing at database ``name``, with the scheme ``driver``."""
-    return urlsplit(admin_url)._replace(scheme=driver, path=f"/{name}").geturl()
-
-
-async def _admin(url: str, statement: str) -> None:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """Create pbxctl_live_<random>, yield its name, drop it whatever happens."""
-    name = f"pbxctl_live_{secrets.token_hex(4)}"
-    asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-    try:
-        yield name
-    finally:
-        asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @dataclass
@@ -306,7 +282,7 @@ def measure_live(rate: int, seconds: int, admin_url: str = ADMIN_URL,
     ``SANDBOX_LOCK`` for the whole run and ``BENCH_LOCK`` while measuring (a caller must
     not hold them). ``profile``: serve runs under cProfile and writes its statistics there
     (the CPU figures then include cProfile's own cost)."""
-    with (locked(SANDBOX_LOCK), fresh_database(admin_url) as name,
+    with (locked(SANDBOX_LOCK), fresh_database(admin_url, "pbxctl_live") as name,
           tempfile.TemporaryDirectory(prefix="pbxctl-live-") as tmp):
         work = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PBXCTL_")}

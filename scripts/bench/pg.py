@@ -25,9 +25,9 @@ def database_url(admin_url: str, name: str, driver: str = "postgresql") -> str:
 
 
 @contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    """Create pbxctl_bench_<random>, yield its name, drop it whatever happens."""
-    name = f"pbxctl_bench_{secrets.token_hex(4)}"
+def fresh_database(admin_url: str, prefix: str = "pbxctl_bench") -> Iterator[str]:
+    """Create <prefix>_<random>, yield its name, drop it whatever happens."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
     asyncio.run(_execute(admin_url, f'CREATE DATABASE "{name}"'))
     print(f"database {name} created")
     try:
