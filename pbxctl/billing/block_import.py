@@ -23,7 +23,7 @@ class PreparedBlock:
     """A block ready to store."""
 
     size: int                                   # bytes of the file it covers
-    priced_csv: bytes = b""                     # STORED_COLUMNS as CSV (NULL unquoted empty)
+    priced_csv: memoryview = memoryview(b"")    # STORED_COLUMNS as CSV (NULL unquoted empty)
     priced_rows: int = 0
     rows: list[StoredCdr] = field(default_factory=list)
     quarantine: list[Quarantined] = field(default_factory=list)

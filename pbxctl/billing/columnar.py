@@ -41,6 +41,7 @@ NAMES = tuple(f"c{n}" for n in range(WIDTH))
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _TIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
 _SOME_TIME = "2000-01-01 00:00:00"
+_START_DIGITS = ((0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2))  # of YYYY-MM-DD HH:MM:SS
 _SECONDS_RE = r"^[0-9]{1,7}$"
 _DISPOSITIONS = pa.array(sorted(DISPOSITIONS), pa.string())
 
@@ -108,21 +109,27 @@ def _endpoint(channel: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(named, head, "")
 
 
-def _keys(node: str, c: list[pa.ChunkedArray]) -> pa.Array:
-    """``records.cdr_key`` for every row: node, uniqueid and sequence, else a hash of the
-    row (hashed one by one: only files without unique ids need it)."""
+def _keys(node: str, c: list[pa.ChunkedArray]) -> pa.Array | pa.ChunkedArray:
+    """``records.cdr_key`` for every row: node, uniqueid and sequence, else the start's
+    digits and a hash of the row (hashed one by one: only files without unique ids need
+    it)."""
     has_ids = pc.and_(pc.not_equal(c[UNIQUEID], ""), pc.not_equal(c[SEQUENCE], ""))
     keys = pc.binary_join_element_wise(node, c[UNIQUEID], c[SEQUENCE], ":")
     if pc.all(has_ids).as_py() is not False:
         return keys
-    without = np.flatnonzero(~np.asarray(has_ids.to_numpy(zero_copy_only=False), dtype=bool))
-    where = pa.array(without)
-    joined = pc.binary_join_element_wise(*(pc.take(col, where) for col in c), "\x1f")
-    hashed = [f"{node}:row:{sha1(row.encode(), usedforsecurity=False).hexdigest()}"
-              for row in joined.to_pylist()]
-    values = np.asarray(keys.to_numpy(zero_copy_only=False), dtype=object)
-    values[without] = hashed
-    return pa.array(values, pa.string())
+    without = pc.invert(has_ids)
+    rows = c if pc.all(without).as_py() else [pc.filter(col, without) for col in c]
+    joined = pc.binary_join_element_wise(*rows, "\x1f")
+    digests = pa.array([sha1(row.encode(), usedforsecurity=False).hexdigest()
+                        for row in joined.to_pylist()], pa.string())
+    start = rows[START]
+    digits = pc.binary_join_element_wise(*(pc.utf8_slice_codeunits(start, a, a + n)
+                                           for a, n in _START_DIGITS), "")
+    hashed = pc.binary_join_element_wise(f"{node}:row", digits, digests, ":")
+    if rows is c:
+        return hashed
+    return pc.replace_with_mask(keys.combine_chunks(), without.combine_chunks(),
+                                hashed.combine_chunks())
 
 
 def _money(units: Ints) -> pa.Array:

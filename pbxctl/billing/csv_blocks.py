@@ -89,12 +89,13 @@ def parse(block: Block) -> pa.Table | None:
     return normalise_table(table)
 
 
-def table_csv(table: pa.Table) -> bytes:
+def table_csv(table: pa.Table) -> memoryview:
     """The table as CSV without a header, for ``COPY … (FORMAT csv)``: NULL is an
-    unquoted empty field, an empty string a quoted one."""
+    unquoted empty field, an empty string a quoted one. A view of Arrow's buffer (no
+    copy of a block's megabytes)."""
     buffer = pa.BufferOutputStream()
     pacsv.write_csv(table, buffer, _WRITE_OPTIONS)
-    return bytes(buffer.getvalue())
+    return memoryview(buffer.getvalue())
 
 
 def complete_rows(data: bytes | bytearray) -> int:

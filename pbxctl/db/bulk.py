@@ -9,7 +9,6 @@ NOTHING``, which the database decides atomically, and counts what it really inse
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
@@ -96,19 +95,19 @@ class PgStaging:
             self._insert() + " RETURNING key", fetch=True)
         return {record[0] for record in inserted}
 
-    async def update_csv(self, data: bytes) -> int:
+    async def update_csv(self, data: bytes | memoryview) -> int:
         """Set the other ``columns`` of the rows whose ``key`` (the first column) is in the
         CSV; returns how many rows were updated."""
         key, *rest = self._columns
         assignments = ", ".join(f'"{name}" = s."{name}"' for name in rest)
         status = await self._through_stage(
-            lambda: self._driver.copy_to_table(self._stage, source=io.BytesIO(data),
+            lambda: self._driver.copy_to_table(self._stage, source=memoryview(data),
                                                columns=self._columns, format="csv"),
             f'UPDATE {self._table} AS t SET {assignments} FROM {self._stage} AS s '
             f'WHERE t."{key}" = s."{key}"', fetch=False)
         return _count(_UPDATED_RE, status)
 
-    async def csv(self, data: bytes, rows: int) -> int:
+    async def csv(self, data: bytes | memoryview, rows: int) -> int:
         """Store rows already written as CSV (``columns`` order, an unquoted empty field
         for NULL); returns how many were new.
 
@@ -121,7 +120,7 @@ class PgStaging:
             await self._driver.execute("SAVEPOINT pbxctl_copy")
             try:
                 status = await self._driver.copy_to_table(
-                    self._table, source=io.BytesIO(data), columns=self._columns,
+                    self._table, source=memoryview(data), columns=self._columns,
                     format="csv")
             except UniqueViolationError:
                 await self._driver.execute("ROLLBACK TO SAVEPOINT pbxctl_copy")
@@ -129,7 +128,7 @@ class PgStaging:
                 await self._driver.execute("RELEASE SAVEPOINT pbxctl_copy")
                 return _count(_COPIED_RE, status)
         status = await self._through_stage(
-            lambda: self._driver.copy_to_table(self._stage, source=io.BytesIO(data),
+            lambda: self._driver.copy_to_table(self._stage, source=memoryview(data),
                                                columns=self._columns, format="csv"),
             self._insert(), fetch=False)
         inserted = _count(_INSERTED_RE, status)

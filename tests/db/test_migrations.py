@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, select
+from sqlalchemy import insert, inspect, select
 
+from pbxctl.billing.records import cdr_key as current_key
+from pbxctl.billing.records import check, normalise
 from pbxctl.db import migrate
-from pbxctl.db.models import Base, Branch, CallQueue, Node, QueueCall
+from pbxctl.db.models import Base, Branch, CallQueue, Cdr, Node, QueueCall
 from pbxctl.db.schema_check import SCHEMA_HEAD, stored_revision
 from pbxctl.db.session import make_engine, transaction
 
@@ -90,3 +93,49 @@ async def test_queue_stays_follow_their_queues_to_names_that_cannot_collide(
 async def _stay_queues(engine) -> list[str]:  # noqa: ANN001
     async with engine.connect() as conn:
         return sorted((await conn.execute(select(QueueCall.queue))).scalars())
+
+
+ROW = ["kazan", "201", "+78432000000", "pbxctl-out-kazan", '"Anna" <201>',
+       "PJSIP/201-0000000a", "PJSIP/mts-0000000c", "Dial", "PJSIP/+78432000000@mts,120",
+       "2026-10-23 19:03:26", "2026-10-23 19:03:26", "2026-10-23 19:04:27", "61", "61",
+       "ANSWERED", "DOCUMENTATION"]
+
+
+def _cdr(key: str, cols: list[str]) -> dict[str, object]:
+    start, answer, end = check(cols)  # type: ignore[misc]
+    return {"key": key, "node": "local", "start": start, "answer": answer, "end": end,
+            "src": "201", "dst": "+78432000000", "channel": cols[5], "dstchannel": cols[6],
+            "disposition": "ANSWERED", "duration": 61, "billsec": 61, "department": "kazan",
+            "uniqueid": cols[16], "direction": "outbound", "charged_seconds": 0, "cost": 0}
+
+
+async def test_rows_without_unique_ids_are_rekeyed_as_the_import_keys_them_now(
+        database_url: str) -> None:
+    """0014: ``local:row:<sha1>`` becomes ``local:row:<start>:<sha1>``, exactly the key a
+    re-import of the same line computes (so it is recognised); keys with unique ids stay."""
+    cols = normalise(ROW)
+    assert cols is not None
+    digest = hashlib.sha1("\x1f".join(cols).encode(), usedforsecurity=False).hexdigest()
+    with_ids = normalise([*ROW, "1795460606.10", "", "", "1795460606.10", "3"])
+    assert with_ids is not None
+    engine = make_engine(database_url)
+    try:
+        await migrate.upgrade(engine, "0013")
+        async with transaction(engine) as session:
+            await session.execute(insert(Cdr), [
+                _cdr(f"local:row:{digest}", cols),
+                _cdr("local:1795460606.10:3", with_ids)])
+        await migrate.upgrade(engine, "0014")
+        assert await _cdr_keys(engine) == sorted([current_key("local", cols),
+                                                  "local:1795460606.10:3"])
+        assert current_key("local", cols) == f"local:row:20261023190326:{digest}"
+        await migrate.downgrade(engine, "0013")
+        assert await _cdr_keys(engine) == sorted([f"local:row:{digest}",
+                                                  "local:1795460606.10:3"])
+    finally:
+        await engine.dispose()
+
+
+async def _cdr_keys(engine) -> list[str]:  # noqa: ANN001
+    async with engine.connect() as conn:
+        return sorted((await conn.execute(select(Cdr.key))).scalars())
