@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 from pbxctl.billing.columnar import ColumnarClassifier
 from pbxctl.billing.csv_blocks import Block, parse, table_csv
 from pbxctl.billing.records import (
@@ -29,6 +31,7 @@ class PreparedBlock:
     quarantine: list[Quarantined] = field(default_factory=list)
     outbound: int = 0
     unrated: int = 0
+    totals: pa.Table | None = None              # of the priced_csv rows (block_totals)
 
 
 def read_block(block: Block, node: str, classifier: Classifier
@@ -55,6 +58,7 @@ def prepare_block(block: Block, node: str, columnar: ColumnarClassifier,
     prepared.priced_csv = table_csv(classified.table)
     prepared.priced_rows = classified.table.num_rows
     prepared.outbound, prepared.unrated = classified.outbound, classified.unrated
+    prepared.totals = classified.totals
     if classified.irregular:
         lines = block.data.split(b"\n")
         _add_rows(prepared, (

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pbxctl.billing.periods import QUARTER_SECONDS
 from pbxctl.billing.rate_table import Ints, RateTable, charged_seconds, cost_units
 from pbxctl.billing.rating import RateBook
 from pbxctl.billing.records import (
@@ -54,6 +55,7 @@ class Classified:
     irregular: list[int]     # positions in the block, ascending
     outbound: int
     unrated: int
+    totals: pa.Table         # the rows' cost totals (``block_totals``)
 
 
 def normalise_table(table: pa.Table) -> pa.Table:
@@ -194,6 +196,7 @@ class ColumnarClassifier:
         priced = self.price(np.asarray(outbound.to_numpy(zero_copy_only=False), dtype=bool),
                              billsec, carrier, destination, c[START])
         key = _keys(node, c)
+        department = _cut(c[ACCOUNT], 32)
         table = pa.table({
             "key": key, "node": pa.array([node] * rows.num_rows, pa.string()),
             "start": start, "answer": answer, "end": end,
@@ -203,12 +206,12 @@ class ColumnarClassifier:
             "dstchannel": _cut(c[DSTCHANNEL], 80),
             "disposition": c[DISPOSITION],
             "duration": pc.cast(c[DURATION], pa.int64()), "billsec": pa.array(billsec),
-            "department": _cut(c[ACCOUNT], 32),
+            "department": department,
             "uniqueid": _cut(c[UNIQUEID], 64),
             "direction": direction, "carrier": carrier, "destination": destination,
             **priced.columns})
         return Classified(table, irregular, int(pc.sum(outbound).as_py() or 0),
-                          priced.unrated)
+                          priced.unrated, block_totals(c[START], department, priced))
 
     def price(self, outbound: np.ndarray, billsec: Ints, carrier: pa.ChunkedArray,
                destination: pa.ChunkedArray, start: pa.ChunkedArray) -> Priced:
@@ -254,7 +257,7 @@ class ColumnarClassifier:
                                  pa.scalar(None, pa.string())),
             "deck_id": pa.array(t.deck_ids[deck_row], mask=~with_deck),
             "unrated_reason": pa.array(reason, pa.string()),
-        }, int(billable.sum() - matched.sum()))
+        }, int(billable.sum() - matched.sum()), billable, matched, billsec, charged, units)
 
     def _decks(self, known: np.ndarray, carrier: pa.ChunkedArray, start: pa.ChunkedArray
                ) -> Ints:
@@ -281,7 +284,46 @@ def _carrier_day(pair: str) -> tuple[str, str]:
 
 @dataclass
 class Priced:
-    """The rating columns of a block, and how many billable calls no deck priced."""
+    """The rating columns of a block, how many billable calls no deck priced, and the
+    figures the cost totals add up."""
 
     columns: dict[str, pa.Array | pa.ChunkedArray]
     unrated: int
+    billable: np.ndarray       # outbound with billable seconds
+    matched: np.ndarray        # priced (a deck's prefix matched)
+    billsec: Ints
+    charged: Ints
+    units: Ints                # cost in units of 0.0001
+
+
+_TOTALS_KEYS = ["quarter_hour", "department", "currency"]
+_TOTALS_SUMS = ["calls", "billsec", "charged_seconds", "units", "unrated"]
+
+
+def block_totals(start: pa.ChunkedArray, department: pa.ChunkedArray, priced: Priced
+                 ) -> pa.Table:
+    """``cost_totals.CallTotals`` column-wise: the priced calls' sums (the cost in
+    ``units`` of 0.0001) and the unpriced calls' count per quarter hour (of ``start``,
+    UTC text), department and currency, each in a column of that name."""
+    where = pa.array(np.flatnonzero(priced.billable))
+    rated = priced.matched[priced.billable]
+    seconds = pc.cast(pc.cast(pc.take(start, where), pa.timestamp("s")), pa.int64())
+    table = pa.table({
+        "quarter_hour": pa.array(np.asarray(seconds.to_numpy(), dtype=np.int64)
+                                 // QUARTER_SECONDS),
+        "department": pc.take(department, where),
+        "currency": pc.fill_null(pc.take(priced.columns["currency"], where), ""),
+        "calls": pa.array(rated.astype(np.int64)),
+        "billsec": pa.array(np.where(rated, priced.billsec[priced.billable], 0)),
+        "charged_seconds": pa.array(np.where(rated, priced.charged[priced.billable], 0)),
+        "units": pa.array(np.where(rated, priced.units[priced.billable], 0)),
+        "unrated": pa.array((~rated).astype(np.int64))})
+    return sum_by_key(table)
+
+
+def sum_by_key(totals: pa.Table) -> pa.Table:
+    """Totals (``block_totals``' columns) summed per quarter hour, department and
+    currency."""
+    grouped = totals.group_by(_TOTALS_KEYS).aggregate([(name, "sum") for name in _TOTALS_SUMS])
+    return grouped.select([*(f"{name}_sum" for name in _TOTALS_SUMS), *_TOTALS_KEYS]
+                          ).rename_columns([*_TOTALS_SUMS, *_TOTALS_KEYS])

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from pbxctl.errors import ValidationError
 
 _MONTH_RE = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
+# Every zone's midnight (offsets in whole quarter hours) starts a quarter hour of UTC.
+QUARTER_SECONDS = 900
 
 
 def parse_month(field: str, text: str) -> tuple[int, int]:
@@ -33,6 +35,11 @@ def month_range_utc(year: int, month: int, zone: str) -> tuple[datetime, datetim
     tz = ZoneInfo(zone)
     return (datetime.combine(first, time(), tz).astimezone(UTC),
             datetime.combine(after, time(), tz).astimezone(UTC))
+
+
+def quarter_hour(moment: datetime) -> int:
+    """Quarter hours from 1970-01-01 UTC to ``moment`` (rounded down)."""
+    return int(moment.timestamp()) // QUARTER_SECONDS
 
 
 def local_date(moment: datetime, zone: str) -> date:

@@ -19,9 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 _IDENTIFIER_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-_INSERTED_RE = re.compile(r"INSERT 0 (\d+)")
 _COPIED_RE = re.compile(r"COPY (\d+)")
-_UPDATED_RE = re.compile(r"UPDATE (\d+)")
 
 
 async def _insert_returning(session: AsyncSession, model: Any,
@@ -59,7 +57,8 @@ class PgStaging:
     concurrent writers never see each other's staged rows.
     """
 
-    def __init__(self, driver: Any, table: str, columns: Sequence[str]) -> None:
+    def __init__(self, driver: Any, table: str, columns: Sequence[str],
+                 after_write: Callable[[str], str] | None = None) -> None:
         for name in (table, *columns):
             if not _IDENTIFIER_RE.fullmatch(name):
                 raise ValueError(f"not a plain SQL identifier: {name!r}")
@@ -69,30 +68,39 @@ class PgStaging:
         self._columns = list(columns)
         self._names = ", ".join(f'"{name}"' for name in columns)  # "end" is a keyword
         self._direct = True
+        # SQL run in the same statement on the rows written, given as a relation with the
+        # table's columns and ``sign`` (1: a row as written, -1: a row as it was).
+        self._after_write = after_write
 
-    async def _through_stage(self, copy: Callable[[], Awaitable[object]], insert: str,
-                             fetch: bool) -> Any:
-        """Create the stage when missing, ``copy`` into it, run ``insert`` from it (its
-        rows when ``fetch``, else its status) and empty the stage. A failure aborts the
-        transaction, whose rollback empties the stage too."""
+    async def _through_stage(self, copy: Callable[[], Awaitable[object]], statement: str
+                             ) -> list[Any]:
+        """Create the stage when missing, ``copy`` into it, run ``statement`` from it (its
+        rows returned) and empty the stage. A failure aborts the transaction, whose
+        rollback empties the stage too."""
         await self._driver.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {self._stage} ON COMMIT DELETE ROWS AS "
             f"SELECT {self._names} FROM {self._table} WITH NO DATA")
         await copy()
-        result = await (self._driver.fetch(insert) if fetch else self._driver.execute(insert))
+        result = await self._driver.fetch(statement)
         await self._driver.execute(f"TRUNCATE {self._stage}")
-        return result
+        return list(result)
 
-    def _insert(self) -> str:
-        return (f"INSERT INTO {self._table} ({self._names}) SELECT {self._names} "
-                f"FROM {self._stage} ON CONFLICT (key) DO NOTHING")
+    def _insert(self, result: str) -> str:
+        """Insert the staged rows whose key is new; the statement returns ``result`` over
+        them (``key``: one row each; ``count(*)``: one row)."""
+        insert = (f"INSERT INTO {self._table} ({self._names}) SELECT {self._names} "
+                  f"FROM {self._stage} ON CONFLICT (key) DO NOTHING RETURNING *")
+        after = ("" if self._after_write is None else
+                 f", after_write AS "
+                 f"({self._after_write('(SELECT *, 1 AS sign FROM inserted) AS written')})")
+        return f"WITH inserted AS ({insert}){after} SELECT {result} FROM inserted"
 
     async def records(self, rows: Iterable[Sequence[object]]) -> set[str]:
         """Stage Python tuples (in ``columns`` order); returns the keys that were new."""
         inserted = await self._through_stage(
             lambda: self._driver.copy_records_to_table(self._stage, records=rows,
                                                        columns=self._columns),
-            self._insert() + " RETURNING key", fetch=True)
+            self._insert("key"))
         return {record[0] for record in inserted}
 
     async def update_csv(self, data: bytes | memoryview) -> int:
@@ -100,14 +108,26 @@ class PgStaging:
         CSV; returns how many rows were updated."""
         key, *rest = self._columns
         assignments = ", ".join(f'"{name}" = s."{name}"' for name in rest)
-        status = await self._through_stage(
+        update = (f'UPDATE {self._table} AS t SET {assignments} FROM {self._stage} AS s '
+                  f'WHERE t."{key}" = s."{key}" RETURNING t.*')
+        statement = f"WITH updated AS ({update}) SELECT count(*) FROM updated"
+        if self._after_write is not None:
+            # ``before`` reads the rows as they were: the whole statement sees one
+            # snapshot. (Whoever calls keeps other writers of these rows out meanwhile.)
+            before = (f'SELECT t.* FROM {self._table} AS t JOIN {self._stage} AS s '
+                      f'ON t."{key}" = s."{key}"')
+            after = self._after_write("(SELECT *, 1 AS sign FROM updated UNION ALL "
+                                      "SELECT *, -1 AS sign FROM before) AS written")
+            statement = (f"WITH before AS ({before}), updated AS ({update}), "
+                         f"after_write AS ({after}) SELECT count(*) FROM updated")
+        rows = await self._through_stage(
             lambda: self._driver.copy_to_table(self._stage, source=memoryview(data),
                                                columns=self._columns, format="csv"),
-            f'UPDATE {self._table} AS t SET {assignments} FROM {self._stage} AS s '
-            f'WHERE t."{key}" = s."{key}"', fetch=False)
-        return _count(_UPDATED_RE, status)
+            statement)
+        return int(rows[0][0])
 
-    async def csv(self, data: bytes | memoryview, rows: int) -> int:
+    async def csv(self, data: bytes | memoryview, rows: int,
+                  on_direct: Callable[[], None] | None = None) -> int:
         """Store rows already written as CSV (``columns`` order, an unquoted empty field
         for NULL); returns how many were new.
 
@@ -115,7 +135,8 @@ class PgStaging:
         already there (a re-import, a call the live link stored, a repeat in the file)
         the savepoint is rolled back and the rows go through the stage instead, which
         skips the known keys. After a block with repeats the next one goes through the
-        stage too, until a block comes with none."""
+        stage too, until a block comes with none. ``on_direct`` is called when the COPY
+        stored every row (the stage path runs ``after_write`` instead)."""
         if self._direct:
             await self._driver.execute("SAVEPOINT pbxctl_copy")
             try:
@@ -126,12 +147,14 @@ class PgStaging:
                 await self._driver.execute("ROLLBACK TO SAVEPOINT pbxctl_copy")
             else:
                 await self._driver.execute("RELEASE SAVEPOINT pbxctl_copy")
+                if on_direct is not None:
+                    on_direct()
                 return _count(_COPIED_RE, status)
-        status = await self._through_stage(
+        counted = await self._through_stage(
             lambda: self._driver.copy_to_table(self._stage, source=memoryview(data),
                                                columns=self._columns, format="csv"),
-            self._insert(), fetch=False)
-        inserted = _count(_INSERTED_RE, status)
+            self._insert("count(*)"))
+        inserted = int(counted[0][0])
         self._direct = inserted == rows
         return inserted
 

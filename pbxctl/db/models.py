@@ -360,6 +360,25 @@ class Cdr(Base):
     unrated_reason: Mapped[str | None] = mapped_column(String(64))
 
 
+class CostTotal(Base):
+    """The outbound calls with billable seconds of one department, currency and quarter
+    hour (UTC): what ``report costs`` adds up. Every write to ``cdrs`` keeps it exact in
+    the same transaction. A quarter hour because every zone's midnight falls on one;
+    ``quarter_hour`` counts them from 1970-01-01 UTC. ``currency`` is empty for calls no
+    deck priced."""
+
+    __tablename__ = "cost_totals"
+
+    quarter_hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    department: Mapped[str] = mapped_column(String(32), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    calls: Mapped[int] = mapped_column(BigInteger)             # priced calls
+    billsec: Mapped[int] = mapped_column(BigInteger)           # of the priced calls
+    charged_seconds: Mapped[int] = mapped_column(BigInteger)   # of the priced calls
+    cost: Mapped[Decimal] = mapped_column(Numeric(20, 4))
+    unrated: Mapped[int] = mapped_column(BigInteger)           # calls no deck priced
+
+
 class QuarantinedCdr(Base):
     """A CDR line that could not be read, kept with where it came from and why."""
 

@@ -9,10 +9,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, BinaryIO
 
 import pyarrow as pa
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.ami_events import CdrReported
@@ -39,12 +40,14 @@ from pbxctl.billing.rerating import RERATED_COLUMNS, STORED_PRICE_COLUMNS, rerat
 from pbxctl.db.bulk import PgStaging, insert_ignoring, insert_new_keys
 from pbxctl.db.models import Carrier, Cdr, QuarantinedCdr, RateDeck
 from pbxctl.db.models import Rate as RateRow
+from pbxctl.services.cost_totals import CallTotals, add_blocks, add_from_sql
 from pbxctl.webhooks.events import cdr_rated_event
 from pbxctl.webhooks.outbox import enqueue
 
 BATCH_ROWS = 50_000
 STREAM_BYTES = 8 * 1024 * 1024
 PG_COPY_MIN_ROWS = 100
+RERATE_LOCK = 0x7062786374_01   # pg_advisory_xact_lock key: "pbxct", 1
 Progress = Callable[[int], None]
 
 
@@ -159,7 +162,7 @@ class CdrStore:
         connection = await self._session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
-        staging = PgStaging(driver, "cdrs", STORED_COLUMNS)
+        staging = PgStaging(driver, "cdrs", STORED_COLUMNS, after_write=add_from_sql)
         chunks = blocks(stream, self._block_bytes)
 
         def prepare_next() -> PreparedBlock | None:
@@ -171,12 +174,15 @@ class CdrStore:
         # instead of one per thread of the default pool.
         preparer = ThreadPoolExecutor(1, thread_name_prefix="pbxctl-import")
         pending = loop.run_in_executor(preparer, prepare_next)
+        direct_totals: list[pa.Table] = []   # of the blocks COPYed straight into cdrs
         try:
             while (ready := await pending) is not None:
                 pending = loop.run_in_executor(preparer, prepare_next)
                 stored = ready.priced_rows + len(ready.rows)
-                inserted = (await staging.csv(ready.priced_csv, ready.priced_rows)
-                            if ready.priced_rows else 0)
+                inserted = (await staging.csv(
+                    ready.priced_csv, ready.priced_rows,
+                    on_direct=partial(direct_totals.append, ready.totals))
+                    if ready.priced_rows else 0)
                 if ready.rows:
                     inserted += len(await staging.records(ready.rows))
                 summary.rows += stored + len(ready.quarantine)
@@ -191,6 +197,7 @@ class CdrStore:
             if not pending.done():
                 await asyncio.wait([pending])
             preparer.shutdown()
+        await add_blocks(self._session, direct_totals)
         return summary
 
     async def store_events(self, node: str, events: Sequence[CdrReported],
@@ -239,9 +246,15 @@ class CdrStore:
             connection = await self._session.connection()
             driver = (await connection.get_raw_connection()).driver_connection
             assert driver is not None
-            return await PgStaging(driver, "cdrs", STORED_COLUMNS).records(rows)
-        return await insert_new_keys(
-            self._session, Cdr, [row._asdict() for row in rows])
+            return await PgStaging(driver, "cdrs", STORED_COLUMNS,
+                                   after_write=add_from_sql).records(rows)
+        inserted = await insert_new_keys(self._session, Cdr, [row._asdict() for row in rows])
+        totals = CallTotals()
+        for row in rows:
+            if row.key in inserted:
+                totals.add(row)
+        await totals.save(self._session)
+        return inserted
 
     async def _quarantine(self, items: list[Quarantined], source: str) -> None:
         rows = [{"source": source[:255], "line": q.line, "reason": q.reason[:255],
@@ -264,6 +277,7 @@ class CdrStore:
         if carrier is not None:
             query = query.where(Cdr.carrier == carrier)
         summary = ImportSummary()
+        totals = CallTotals()
         for cdr in (await self._session.scalars(query)).all():
             assert cdr.carrier is not None and cdr.destination is not None
             rating = classifier.rate(cdr.carrier, cdr.destination,
@@ -271,9 +285,13 @@ class CdrStore:
             summary.rows += 1
             if rating != Rating(cdr.charged_seconds, cdr.cost, cdr.currency, cdr.prefix,
                                 cdr.deck_id, cdr.unrated_reason):
-                await self._session.execute(
-                    update(Cdr).where(Cdr.key == cdr.key).values(**rating._asdict()))
+                totals.add(cdr, -1)
+                for name, value in rating._asdict().items():
+                    setattr(cdr, name, value)
+                totals.add(cdr)
                 summary.inserted += 1
+        await self._session.flush()
+        await totals.save(self._session)
         summary.unrated = classifier.unrated
         return summary
 
@@ -296,8 +314,11 @@ class CdrStore:
             if rerated.changed.num_rows:
                 changed.append(rerated.changed)
 
+        # One re-rate at a time: the cost totals take away each call's price as the
+        # UPDATE's snapshot saw it, which nobody else may change meanwhile.
+        await driver.execute("SELECT pg_advisory_xact_lock($1)", RERATE_LOCK)
         await stream_stored_prices(driver, start, end, carrier, price)
-        staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
+        staging = PgStaging(driver, "cdrs", RERATED_COLUMNS, after_write=add_from_sql)
         for table in changed:
             summary.inserted += await staging.update_csv(table_csv(table))
         return summary

@@ -4,18 +4,22 @@ re-import and re-rating."""
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pbxctl.ami_events import CdrReported
+from pbxctl.db.models import Cdr, CostTotal
 from pbxctl.destinations import Destination
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.branches import BranchService, BranchSpec
 from pbxctl.services.carriers import CarrierService, CarrierSpec
-from pbxctl.services.cdrs import CdrStore
+from pbxctl.services.cdrs import PG_COPY_MIN_ROWS, CdrStore
 from pbxctl.services.nodes import NodeService, NodeSpec
 from pbxctl.services.numbers import NumberService, NumberSpec
 from pbxctl.services.rates import RateService
@@ -190,3 +194,62 @@ async def test_a_file_read_in_small_blocks_stores_the_same(
     assert kazan.call_cost == Decimal("12.00") and report.unrated == 1
     again = await parallel.import_master_csv(data, "Master.csv", "local")
     assert (again.inserted, again.duplicates) == (0, 14)
+
+
+async def _stored_totals(session: AsyncSession) -> dict[tuple[int, str, str], tuple]:
+    rows = (await session.execute(select(CostTotal))).scalars().all()
+    return {(t.quarter_hour, t.department, t.currency):
+            (t.calls, t.billsec, t.charged_seconds, t.cost, t.unrated)
+            for t in rows if (t.calls, t.unrated) != (0, 0)}
+
+
+async def _totals_of_the_calls(session: AsyncSession) -> dict[tuple[int, str, str], tuple]:
+    """The totals worked out afresh from every stored call, as the report once did."""
+    sums: dict[tuple[int, str, str], list] = {}
+    for c in (await session.execute(select(Cdr))).scalars().all():
+        if c.direction != "outbound" or c.billsec <= 0:
+            continue
+        key = (int(c.start.timestamp()) // 900, c.department, c.currency or "")
+        s = sums.setdefault(key, [0, 0, 0, Decimal(0), 0])
+        if c.unrated_reason is None:
+            s[0], s[1], s[2], s[3] = s[0] + 1, s[1] + c.billsec, s[2] + c.charged_seconds, \
+                s[3] + c.cost
+        else:
+            s[4] += 1
+    return {key: tuple(s) for key, s in sums.items()}
+
+
+async def test_the_running_totals_stay_those_of_the_stored_calls(
+        company: tuple[AsyncSession, Clock]) -> None:
+    """Every way a call is written (a file COPYed block by block or through the stage,
+    a re-import, calls reported live, a re-rate) keeps cost_totals equal to the sums of
+    the stored calls."""
+    session, _clock = company
+    store = CdrStore(session, block_bytes=700)     # blocks COPYed straight and staged
+    first_half = b"".join(MASTER.splitlines(keepends=True)[:7])
+    await store.import_master_csv(first_half, "Master.csv", "local")
+    assert await _stored_totals(session) == await _totals_of_the_calls(session) != {}
+    await store.import_master_csv(MASTER, "Master.csv", "local")   # the rest after repeats
+    assert await _stored_totals(session) == await _totals_of_the_calls(session)
+    live = [CdrReported(tuple(next(csv.reader([line])))) for line in [
+        *(cdr(100 + n, "omsk", "301", "+73812000000", f"2026-10-12 09:{n % 60:02d}:00",
+              n % 90, "PJSIP/tele2-40") for n in range(PG_COPY_MIN_ROWS)),
+        cdr(41, "kazan", "201", "+79990000000", "2026-10-12 09:05:00", 75, "PJSIP/beeline-41"),
+        MASTER.decode().splitlines()[0]]]
+    classifier = await store.classifier()
+    stored = await store.store_events("local", live, classifier)     # stage path on PG
+    assert [row is not None for row in stored] == [True] * (len(live) - 1) + [False]
+    assert await _stored_totals(session) == await _totals_of_the_calls(session)
+    audit = AuditTrail(session, Actor("tester", "cli"))
+    await RateService(session, audit).import_deck(
+        "tele2", TELE2_V2.replace("2.0000,0.0000", "2.5000,0.0000"), "t2-fixed.csv",
+        datetime(2026, 10, 16).date())
+    # beeline becomes known: its two unpriced calls get a price (and a currency)
+    await CarrierService(session, audit).add("beeline", CarrierSpec(
+        host="127.0.0.4", auth="ip", match=("127.0.0.4",)))
+    await RateService(session, audit).import_deck("beeline", TELE2_V1, "b.csv",
+                                                  datetime(2026, 10, 1).date())
+    changed = await store.rerate(at("2026-10-01T00:00+00:00"), at("2026-11-01T00:00+00:00"))
+    assert changed.unrated == 0
+    assert changed.inserted == 5 + 2     # the calls from Oct 16 on, and beeline's
+    assert await _stored_totals(session) == await _totals_of_the_calls(session)

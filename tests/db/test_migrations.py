@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -13,7 +14,7 @@ from sqlalchemy import insert, inspect, select
 from pbxctl.billing.records import cdr_key as current_key
 from pbxctl.billing.records import check, normalise
 from pbxctl.db import migrate
-from pbxctl.db.models import Base, Branch, CallQueue, Cdr, Node, QueueCall
+from pbxctl.db.models import Base, Branch, CallQueue, Cdr, CostTotal, Node, QueueCall
 from pbxctl.db.schema_check import SCHEMA_HEAD, stored_revision
 from pbxctl.db.session import make_engine, transaction
 
@@ -139,3 +140,32 @@ async def test_rows_without_unique_ids_are_rekeyed_as_the_import_keys_them_now(
 async def _cdr_keys(engine) -> list[str]:  # noqa: ANN001
     async with engine.connect() as conn:
         return sorted((await conn.execute(select(Cdr.key))).scalars())
+
+
+async def test_cost_totals_start_from_the_calls_already_stored(database_url: str) -> None:
+    """0015: the totals of the calls stored before it, one row per quarter hour,
+    department and currency; unpriced calls counted apart, other calls not at all."""
+    cols = normalise(ROW)
+    assert cols is not None
+    engine = make_engine(database_url)
+    try:
+        await migrate.upgrade(engine, "0014")
+        async with transaction(engine) as session:
+            await session.execute(insert(Cdr), [
+                {**_cdr("local:a:1", cols), "charged_seconds": 120, "cost": "3.1000",
+                 "currency": "RUB"},
+                {**_cdr("local:b:1", cols), "charged_seconds": 60, "cost": "1.0500",
+                 "currency": "RUB"},
+                {**_cdr("local:c:1", cols), "unrated_reason": "unknown carrier x"},
+                {**_cdr("local:d:1", cols), "direction": "inbound"},
+                {**_cdr("local:e:1", cols), "billsec": 0}])
+        await migrate.upgrade(engine, "0015")
+        async with engine.connect() as conn:
+            totals = (await conn.execute(select(CostTotal.__table__))).all()
+        quarter = int(datetime(2026, 10, 23, 19, tzinfo=UTC).timestamp()) // 900
+        assert sorted((t.quarter_hour, t.department, t.currency, t.calls, t.billsec,
+                       t.charged_seconds, t.cost, t.unrated) for t in totals) == [
+            (quarter, "kazan", "", 0, 0, 0, 0, 1),
+            (quarter, "kazan", "RUB", 2, 122, 180, Decimal("4.1500"), 0)]
+    finally:
+        await engine.dispose()

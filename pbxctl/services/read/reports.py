@@ -14,9 +14,9 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.billing.formats import to_csv, to_json, to_xlsx
-from pbxctl.billing.periods import month_days, month_range_utc, rental_share
+from pbxctl.billing.periods import month_days, month_range_utc, quarter_hour, rental_share
 from pbxctl.billing.rating import round_money
-from pbxctl.db.models import Branch, Carrier, Cdr, Extension, NumberPeriod
+from pbxctl.db.models import Branch, Carrier, Cdr, CostTotal, Extension, NumberPeriod
 
 REPORT_COLUMNS = ("month", "department", "outbound_calls", "billable_seconds",
                   "charged_seconds", "call_cost", "number_rental", "total", "currency")
@@ -110,20 +110,17 @@ class ReportService:
             lambda: [0, 0, 0, Decimal(0)])
         details: list[DetailRow] = []
         unrated = 0
-        months = [(zone, in_group, *month_range_utc(year, month, zone))
-                  for zone, in_group in _zone_groups(zones, department)]
-        outbound = [Cdr.direction == "outbound", Cdr.billsec > 0]
-        # One pass over the widest range, each department cut to its own month: one scan
-        # however many zones the departments are in.
-        in_months = or_(*(_in_month(in_group, start, end) for _, in_group, start, end in months))
-        rated = Cdr.unrated_reason.is_(None)
-        query = (select(Cdr.department, Cdr.currency, func.count().filter(rated),
-                        func.sum(Cdr.billsec).filter(rated),
-                        func.sum(Cdr.charged_seconds).filter(rated),
-                        func.sum(Cdr.cost).filter(rated), func.count().filter(~rated))
-                 .where(*outbound, Cdr.start >= min(m[2] for m in months),
-                        Cdr.start < max(m[3] for m in months), in_months)
-                 .group_by(Cdr.department, Cdr.currency))
+        months = [(zone, *month_range_utc(year, month, zone))
+                  for zone in _zones_counted(zones, department)]
+        # The running totals, each department's quarter hours cut to its own month.
+        in_months = or_(*(and_(_in_group(CostTotal.department, zones, department, zone),
+                               CostTotal.quarter_hour >= quarter_hour(start),
+                               CostTotal.quarter_hour < quarter_hour(end))
+                          for zone, start, end in months))
+        query = (select(CostTotal.department, CostTotal.currency, func.sum(CostTotal.calls),
+                        func.sum(CostTotal.billsec), func.sum(CostTotal.charged_seconds),
+                        func.sum(CostTotal.cost), func.sum(CostTotal.unrated))
+                 .where(in_months).group_by(CostTotal.department, CostTotal.currency))
         for dept, currency, count, billsec, charged, cost, not_rated in (
                 await self._session.execute(query)).all():
             unrated += int(not_rated or 0)
@@ -135,9 +132,11 @@ class ReportService:
             totals[2] += int(charged or 0)
             totals[3] += Decimal(cost or 0)
         if detail:
-            for zone, in_group, start, end in months:
-                details += await self._details([*outbound, _in_month(in_group, start, end)],
-                                               zone)
+            outbound = [Cdr.direction == "outbound", Cdr.billsec > 0]
+            for zone, start, end in months:
+                in_group = _in_group(Cdr.department, zones, department, zone)
+                details += await self._details(
+                    [*outbound, in_group, Cdr.start >= start, Cdr.start < end], zone)
         rental = await self._rental(year, month, zones, department)
         keys = sorted(set(calls) | set(rental))
         rows = []
@@ -187,20 +186,22 @@ class ReportService:
         return rental
 
 
-def _in_month(in_group: ColumnElement[bool], start: datetime, end: datetime
-              ) -> ColumnElement[bool]:
-    return and_(in_group, Cdr.start >= start, Cdr.start < end)
-
-
-def _zone_groups(zones: dict[str, str], department: str | None
-                 ) -> list[tuple[str, ColumnElement[bool]]]:
-    """(zone, which CDRs) groups: departments of each zone, then all others in UTC."""
+def _zones_counted(zones: dict[str, str], department: str | None) -> list[str]:
+    """The zones months are counted in: the department's, or every department's and UTC
+    (for departments no branch names)."""
     if department is not None:
-        return [(zones.get(department, DEFAULT_ZONE), Cdr.department == department)]
-    by_zone: dict[str, list[str]] = defaultdict(list)
-    for dept, zone in zones.items():
-        by_zone[zone].append(dept)
-    groups: list[tuple[str, ColumnElement[bool]]] = [
-        (zone, Cdr.department.in_(depts)) for zone, depts in sorted(by_zone.items())]
-    groups.append((DEFAULT_ZONE, Cdr.department.not_in(list(zones)) if zones else true()))
-    return groups
+        return [zones.get(department, DEFAULT_ZONE)]
+    return sorted(set(zones.values()) | {DEFAULT_ZONE})
+
+
+def _in_group(column: Any, zones: dict[str, str], department: str | None, zone: str
+              ) -> ColumnElement[bool]:
+    """Which rows (by their ``column`` of departments) count their months in ``zone``:
+    its branches' departments, and in UTC also those no branch names."""
+    if department is not None:
+        return column == department        # type: ignore[no-any-return]
+    in_zone: ColumnElement[bool] = column.in_(
+        [dept for dept, dept_zone in zones.items() if dept_zone == zone])
+    if zone != DEFAULT_ZONE:
+        return in_zone
+    return or_(in_zone, column.not_in(list(zones)) if zones else true())

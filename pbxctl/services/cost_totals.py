@@ -1,0 +1,135 @@
+"""Running totals of outbound calls per department, currency and quarter hour (UTC): what
+``report costs`` adds up, kept exact by every write to ``cdrs`` in the same transaction.
+
+Only calls that count in a cost report count here: outbound, with billable seconds.
+Priced calls add to ``calls``, ``billsec``, ``charged_seconds`` and ``cost``; calls no
+deck priced add to ``unrated``. A re-priced call is taken away with its old price and
+added with its new one. Three writers share these rules: ``CallTotals`` (calls in
+Python), ``add_from_sql`` (calls a PostgreSQL statement has just written) and
+``columnar.block_totals`` (a block COPYed straight into ``cdrs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+import pyarrow as pa
+from sqlalchemy import text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pbxctl.billing.columnar import sum_by_key
+from pbxctl.billing.periods import QUARTER_SECONDS, quarter_hour
+from pbxctl.db.models import CostTotal
+
+SUMS = ("calls", "billsec", "charged_seconds", "cost", "unrated")
+COLUMNS = ("quarter_hour", "department", "currency", *SUMS)
+
+
+class Call(Protocol):
+    """What the totals need of a call (a stored row or a ``Cdr``)."""
+
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def department(self) -> str: ...
+    @property
+    def direction(self) -> str: ...
+    @property
+    def billsec(self) -> int: ...
+    @property
+    def charged_seconds(self) -> int: ...
+    @property
+    def cost(self) -> Decimal: ...
+    @property
+    def currency(self) -> str | None: ...
+    @property
+    def unrated_reason(self) -> str | None: ...
+
+
+class CallTotals:
+    """Totals of calls added and taken away in Python, written by ``save``."""
+
+    def __init__(self) -> None:
+        self._sums: dict[tuple[int, str, str], list[Any]] = {}
+
+    def add(self, call: Call, sign: int = 1) -> None:
+        """Count ``call`` (``sign`` -1: take it away) if a cost report would."""
+        if call.direction != "outbound" or call.billsec <= 0:
+            return
+        key = (quarter_hour(call.start), call.department, call.currency or "")
+        sums = self._sums.setdefault(key, [0, 0, 0, Decimal(0), 0])
+        if call.unrated_reason is None:
+            sums[0] += sign
+            sums[1] += sign * call.billsec
+            sums[2] += sign * call.charged_seconds
+            sums[3] += sign * call.cost
+        else:
+            sums[4] += sign
+
+    async def save(self, session: AsyncSession) -> None:
+        """Add the totals to the stored ones and start again from zero."""
+        rows = [dict(zip(COLUMNS, (*key, *sums), strict=True))
+                for key, sums in self._sums.items() if any(sums)]
+        self._sums = {}
+        await add_rows(session, rows)
+
+
+async def add_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Add ``rows`` (COLUMNS, one per quarter hour, department and currency) to the
+    stored totals."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement over arrays: a month of quarter hours is tens of thousands of rows.
+        columns = {name: [row[name] for row in rows] for name in COLUMNS}
+        await session.execute(text(_PG_ADD_ARRAYS), columns)
+        return
+    statement = sqlite_insert(CostTotal)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(COLUMNS[:3]),
+        set_={name: getattr(CostTotal, name) + getattr(statement.excluded, name)
+              for name in SUMS})
+    await session.execute(statement, list(rows))
+
+
+async def add_blocks(session: AsyncSession, blocks: Sequence[pa.Table]) -> None:
+    """Add the totals of blocks (``columnar.block_totals``) to the stored ones."""
+    if not blocks:
+        return
+    summed = sum_by_key(pa.concat_tables(blocks)).to_pydict()
+    summed["cost"] = [Decimal(units).scaleb(-4) for units in summed.pop("units")]
+    await add_rows(session, [dict(zip(summed, row, strict=True))
+                             for row in zip(*summed.values(), strict=True)])
+
+
+_PG_ADD_ARRAYS = (
+    f"INSERT INTO cost_totals AS t ({', '.join(COLUMNS)}) SELECT * FROM unnest("
+    "CAST(:quarter_hour AS bigint[]), CAST(:department AS text[]), "
+    "CAST(:currency AS text[]), CAST(:calls AS bigint[]), CAST(:billsec AS bigint[]), "
+    "CAST(:charged_seconds AS bigint[]), CAST(:cost AS numeric[]), "
+    "CAST(:unrated AS bigint[])) "
+    "ON CONFLICT (quarter_hour, department, currency) DO UPDATE SET "
+    + ", ".join(f"{name} = t.{name} + EXCLUDED.{name}" for name in SUMS))
+
+
+def add_from_sql(source: str) -> str:
+    """PostgreSQL: a statement adding to the totals the calls of ``source``, a relation
+    (a CTE) with the columns of ``cdrs`` and ``sign`` (1 adds the call, -1 takes it
+    away)."""
+    rated = "unrated_reason IS NULL"
+    return (
+        f"INSERT INTO cost_totals AS t ({', '.join(COLUMNS)}) "
+        f"SELECT floor(extract(epoch FROM start) / {QUARTER_SECONDS})::bigint, department, "
+        "coalesce(currency, ''), "
+        f"coalesce(sum(sign) FILTER (WHERE {rated}), 0), "
+        f"coalesce(sum(sign * billsec) FILTER (WHERE {rated}), 0), "
+        f"coalesce(sum(sign * charged_seconds) FILTER (WHERE {rated}), 0), "
+        f"coalesce(sum(sign * cost) FILTER (WHERE {rated}), 0), "
+        f"coalesce(sum(sign) FILTER (WHERE NOT {rated}), 0) "
+        f"FROM {source} WHERE direction = 'outbound' AND billsec > 0 GROUP BY 1, 2, 3 "
+        "ON CONFLICT (quarter_hour, department, currency) DO UPDATE SET "
+        + ", ".join(f"{name} = t.{name} + EXCLUDED.{name}" for name in SUMS))
