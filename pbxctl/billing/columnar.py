@@ -302,22 +302,32 @@ _TOTALS_SUMS = ["calls", "billsec", "charged_seconds", "units", "unrated"]
 
 def block_totals(start: pa.ChunkedArray, department: pa.ChunkedArray, priced: Priced
                  ) -> pa.Table:
-    """``cost_totals.CallTotals`` column-wise: the priced calls' sums (the cost in
-    ``units`` of 0.0001) and the unpriced calls' count per quarter hour (of ``start``,
-    UTC text), department and currency, each in a column of that name."""
-    where = pa.array(np.flatnonzero(priced.billable))
-    rated = priced.matched[priced.billable]
-    seconds = pc.cast(pc.cast(pc.take(start, where), pa.timestamp("s")), pa.int64())
+    """``cost_totals.CallTotals`` column-wise for a priced block (``start`` as UTC text)."""
+    seconds = pc.cast(pc.cast(start, pa.timestamp("s")), pa.int64())
+    quarter = np.asarray(seconds.to_numpy(), dtype=np.int64) // QUARTER_SECONDS
+    return call_totals(quarter, department, priced.columns["currency"], priced.billable,
+                       priced.matched, priced.billsec, priced.charged, priced.units)
+
+
+def call_totals(quarter: Ints, department: pa.ChunkedArray, currency: pa.ChunkedArray,
+                counted: np.ndarray, rated: np.ndarray, billsec: Ints, charged: Ints,
+                units: Ints, sign: int = 1) -> pa.Table:
+    """The ``counted`` calls' totals per quarter hour, department and currency (empty for
+    none), each in a column of its name: the ``rated`` ones' count, billsec, charged
+    seconds and cost in ``units`` of 0.0001, and the count of the others; ``sign`` -1
+    takes the calls away."""
+    where = np.flatnonzero(counted)
+    at = pa.array(where)
+    priced = rated[where]
     table = pa.table({
-        "quarter_hour": pa.array(np.asarray(seconds.to_numpy(), dtype=np.int64)
-                                 // QUARTER_SECONDS),
-        "department": pc.take(department, where),
-        "currency": pc.fill_null(pc.take(priced.columns["currency"], where), ""),
-        "calls": pa.array(rated.astype(np.int64)),
-        "billsec": pa.array(np.where(rated, priced.billsec[priced.billable], 0)),
-        "charged_seconds": pa.array(np.where(rated, priced.charged[priced.billable], 0)),
-        "units": pa.array(np.where(rated, priced.units[priced.billable], 0)),
-        "unrated": pa.array((~rated).astype(np.int64))})
+        "quarter_hour": pa.array(quarter[where]),
+        "department": pc.take(department, at),
+        "currency": pc.fill_null(pc.take(currency, at), ""),
+        "calls": pa.array(sign * priced.astype(np.int64)),
+        "billsec": pa.array(sign * np.where(priced, billsec[where], 0)),
+        "charged_seconds": pa.array(sign * np.where(priced, charged[where], 0)),
+        "units": pa.array(sign * np.where(priced, units[where], 0)),
+        "unrated": pa.array(sign * (~priced).astype(np.int64))})
     return sum_by_key(table)
 
 

@@ -9,23 +9,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pbxctl.billing.columnar import ColumnarClassifier
+from pbxctl.billing.columnar import ColumnarClassifier, call_totals, sum_by_key
 
 # What is read of each stored outbound call (as text, NULL as null), and what is written
 # back for the ones whose price changed.
 STORED_PRICE_COLUMNS = ("key", "carrier", "destination", "start", "billsec",
                         "charged_seconds", "cost", "currency", "prefix", "deck_id",
-                        "unrated_reason")
+                        "unrated_reason", "department", "quarter_hour")
 RERATED_COLUMNS = ("key", "charged_seconds", "cost", "currency", "prefix", "deck_id",
                    "unrated_reason")
 
 
 @dataclass
 class Rerated:
-    """The calls whose price changed (RERATED_COLUMNS), and how many no deck priced."""
+    """The calls whose price changed (RERATED_COLUMNS), how many no deck priced, and what
+    the change does to the cost totals (``columnar.call_totals``)."""
 
     changed: pa.Table
     unrated: int
+    totals: pa.Table
 
 
 def _same(old: pa.ChunkedArray, new: pa.Array) -> np.ndarray:
@@ -37,7 +39,8 @@ def _same(old: pa.ChunkedArray, new: pa.Array) -> np.ndarray:
 
 def rerate(columnar: ColumnarClassifier, stored: pa.Table) -> Rerated:
     """Price ``stored`` outbound calls (STORED_PRICE_COLUMNS, all strings; ``start`` in UTC
-    as ``YYYY-MM-DD …``) with the decks as they are now."""
+    as ``YYYY-MM-DD …``, ``cost`` with its four decimals) with the decks as they are
+    now."""
     billsec = np.asarray(pc.cast(stored["billsec"], pa.int64()).to_numpy(), dtype=np.int64)
     outbound = np.ones(stored.num_rows, dtype=bool)
     priced = columnar.price(outbound, billsec, stored["carrier"], stored["destination"],
@@ -53,4 +56,19 @@ def rerate(columnar: ColumnarClassifier, stored: pa.Table) -> Rerated:
     changed = pa.array(~unchanged)
     table = pa.table({"key": stored["key"], **{
         name: new[name] for name in RERATED_COLUMNS[1:]}}).filter(changed)
-    return Rerated(table, priced.unrated)
+    quarter = np.asarray(pc.cast(stored["quarter_hour"], pa.int64()).to_numpy(),
+                         dtype=np.int64)
+    moved = priced.billable & ~unchanged
+    old_units = pc.cast(pc.replace_substring(stored["cost"], ".", ""), pa.int64())
+    totals = sum_by_key(pa.concat_tables([
+        call_totals(quarter, stored["department"], new["currency"], moved, priced.matched,
+                    billsec, priced.charged, priced.units),
+        call_totals(quarter, stored["department"], stored["currency"], moved,
+                    np.asarray(pc.is_null(stored["unrated_reason"]).to_numpy(
+                        zero_copy_only=False), dtype=bool), billsec,
+                    _ints(stored["charged_seconds"]), _ints(old_units), sign=-1)]))
+    return Rerated(table, priced.unrated, totals)
+
+
+def _ints(column: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.cast(column, pa.int64()).to_numpy(), dtype=np.int64)

@@ -68,8 +68,8 @@ class PgStaging:
         self._columns = list(columns)
         self._names = ", ".join(f'"{name}"' for name in columns)  # "end" is a keyword
         self._direct = True
-        # SQL run in the same statement on the rows written, given as a relation with the
-        # table's columns and ``sign`` (1: a row as written, -1: a row as it was).
+        # SQL run in the same statement on the rows inserted, given as a relation with
+        # the table's columns and ``sign`` (1).
         self._after_write = after_write
 
     async def _through_stage(self, copy: Callable[[], Awaitable[object]], statement: str
@@ -109,17 +109,8 @@ class PgStaging:
         key, *rest = self._columns
         assignments = ", ".join(f'"{name}" = s."{name}"' for name in rest)
         update = (f'UPDATE {self._table} AS t SET {assignments} FROM {self._stage} AS s '
-                  f'WHERE t."{key}" = s."{key}" RETURNING t.*')
+                  f'WHERE t."{key}" = s."{key}" RETURNING 1')
         statement = f"WITH updated AS ({update}) SELECT count(*) FROM updated"
-        if self._after_write is not None:
-            # ``before`` reads the rows as they were: the whole statement sees one
-            # snapshot. (Whoever calls keeps other writers of these rows out meanwhile.)
-            before = (f'SELECT t.* FROM {self._table} AS t JOIN {self._stage} AS s '
-                      f'ON t."{key}" = s."{key}"')
-            after = self._after_write("(SELECT *, 1 AS sign FROM updated UNION ALL "
-                                      "SELECT *, -1 AS sign FROM before) AS written")
-            statement = (f"WITH before AS ({before}), updated AS ({update}), "
-                         f"after_write AS ({after}) SELECT count(*) FROM updated")
         rows = await self._through_stage(
             lambda: self._driver.copy_to_table(self._stage, source=memoryview(data),
                                                columns=self._columns, format="csv"),

@@ -26,6 +26,7 @@ from pbxctl.billing.csv_blocks import (
     read_csv_text,
     table_csv,
 )
+from pbxctl.billing.periods import QUARTER_SECONDS
 from pbxctl.billing.rating import Deck, Rate, RateBook
 from pbxctl.billing.records import (
     STORED_COLUMNS,
@@ -305,6 +306,7 @@ class CdrStore:
         assert driver is not None
         summary = ImportSummary()
         changed: list[pa.Table] = []
+        totals: list[pa.Table] = []
 
         def price(data: bytes) -> None:
             stored = read_csv_text(data, STORED_PRICE_COLUMNS)
@@ -313,14 +315,16 @@ class CdrStore:
             summary.unrated += rerated.unrated
             if rerated.changed.num_rows:
                 changed.append(rerated.changed)
+                totals.append(rerated.totals)
 
-        # One re-rate at a time: the cost totals take away each call's price as the
-        # UPDATE's snapshot saw it, which nobody else may change meanwhile.
+        # One re-rate at a time: the cost totals take away each call's price as read
+        # here, which nobody else may change before the UPDATE.
         await driver.execute("SELECT pg_advisory_xact_lock($1)", RERATE_LOCK)
         await stream_stored_prices(driver, start, end, carrier, price)
-        staging = PgStaging(driver, "cdrs", RERATED_COLUMNS, after_write=add_from_sql)
+        staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
         for table in changed:
             summary.inserted += await staging.update_csv(table_csv(table))
+        await add_blocks(self._session, totals)
         return summary
 
 
@@ -329,8 +333,9 @@ async def stream_stored_prices(driver: Any, start: datetime, end: datetime,
     """Hand ``consume`` the outbound calls in [start, end) (of ``carrier`` when given) as
     CSV in STORED_PRICE_COLUMNS order, whole rows at a time, about STREAM_BYTES each;
     ``start`` is the call's UTC day (all rating needs of it)."""
-    columns = ", ".join("to_char(start AT TIME ZONE 'UTC', 'YYYY-MM-DD')" if name == "start"
-                        else f'"{name}"' for name in STORED_PRICE_COLUMNS)
+    computed = {"start": "to_char(start AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+                 "quarter_hour": f"floor(extract(epoch FROM start) / {QUARTER_SECONDS})"}
+    columns = ", ".join(computed.get(name, f'"{name}"') for name in STORED_PRICE_COLUMNS)
     query = (f"SELECT {columns} FROM cdrs WHERE direction = 'outbound' "
              "AND start >= $1 AND start < $2 AND ($3::text IS NULL OR carrier = $3)")
     pending = bytearray()

@@ -5,8 +5,8 @@ Only calls that count in a cost report count here: outbound, with billable secon
 Priced calls add to ``calls``, ``billsec``, ``charged_seconds`` and ``cost``; calls no
 deck priced add to ``unrated``. A re-priced call is taken away with its old price and
 added with its new one. Three writers share these rules: ``CallTotals`` (calls in
-Python), ``add_from_sql`` (calls a PostgreSQL statement has just written) and
-``columnar.block_totals`` (a block COPYed straight into ``cdrs``).
+Python), ``add_from_sql`` (calls a PostgreSQL statement has just inserted) and
+``columnar.call_totals`` (blocks COPYed straight into ``cdrs``, re-rates).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -16,6 +16,17 @@ from pathlib import Path
 # of CPU), so that sampling takes at most SAMPLE_SHARE of one core from the command.
 SAMPLE_EVERY = 0.1
 SAMPLE_SHARE = 0.05
+# The measured command is started by this small interpreter, which writes the command's
+# peak RSS to argv[1]: the kernel gives an exec'd child the peak of the process it was
+# forked from, and the bench, holding a generated file's rows, can be far bigger than
+# the command.
+PEAK_RSS_WRAPPER = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[2:]).returncode
+with open(sys.argv[1], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
 
 class BenchError(Exception):
     """A step failed; the message says which and why."""
@@ -48,27 +59,30 @@ def run(argv: list[str], env: dict[str, str], cwd: Path, shown: str) -> Run:
 def run_with_memory(argv: list[str], env: dict[str, str], cwd: Path, shown: str) -> Run:
     """As :func:`run`, also measuring memory: the kernel's peak RSS of the largest process
     (the command or a child it waited for), and the peak of the process tree's summed PSS
-    (shared pages counted once), sampled every SAMPLE_EVERY seconds."""
+    (shared pages counted once; the starting interpreter left out), sampled every
+    SAMPLE_EVERY seconds."""
     print(f"$ {shown}  (memory measured)")
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with (tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err,
+          tempfile.NamedTemporaryFile("r") as peak):
         began = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, text=True)
+        proc = subprocess.Popen([sys.executable, "-c", PEAK_RSS_WRAPPER, peak.name, *argv],
+                                env=env, cwd=cwd, stdout=out, stderr=err, text=True)
         sampler = TreeSampler(proc.pid)
         sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.wait()
         seconds = time.perf_counter() - began
-        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         sampler.stop()
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
+        max_rss = int(peak.read() or 0)
     if proc.returncode != 0:
         raise BenchError(f"{shown} failed (exit {proc.returncode}):\n{stdout}{stderr}".rstrip())
-    return Run(seconds, stdout, usage.ru_maxrss, sampler.peak_kib or None)
+    return Run(seconds, stdout, max_rss or None, sampler.peak_kib or None)
 
 
 class TreeSampler(threading.Thread):
-    """Keeps the largest sum of Pss over a process and its descendants."""
+    """Keeps the largest sum of Pss over a process's descendants."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -80,7 +94,7 @@ class TreeSampler(threading.Thread):
         wait = SAMPLE_EVERY
         while not self._stop_event.wait(wait):
             began = time.perf_counter()
-            self.peak_kib = max(self.peak_kib, sum(map(_pss_kib, _tree(self.pid))))
+            self.peak_kib = max(self.peak_kib, sum(map(_pss_kib, _tree(self.pid)[1:])))
             wait = max(SAMPLE_EVERY, (time.perf_counter() - began) / SAMPLE_SHARE)
 
     def stop(self) -> None:

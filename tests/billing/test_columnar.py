@@ -164,18 +164,22 @@ def test_rerating_reports_only_the_calls_whose_price_moved() -> None:
     stored = pa.table({name: pa.array(values, pa.string()) for name, values in zip(
         STORED_PRICE_COLUMNS, zip(
             ("a", "mts", "+78432000000", "2026-10-23 19:03:26", "60", "60", "0.9500", "RUB",
-             "7843", "2", None),            # Oct 23: deck 2 prices it now at 1.75
+             "7843", "2", None, "kazan", "10"),   # Oct 23: deck 2 prices it now at 1.75
             ("b", "mts", "+78432000000", "2026-10-01 10:00:00", "60", "60", "0.9500", "RUB",
-             "7843", "1", None),            # unchanged
+             "7843", "1", None, "kazan", "11"),   # unchanged
             ("c", "beeline", "+7", "2026-10-01 10:00:00", "5", "0", "0.0000", None, None,
-             None, "unknown carrier beeline"),   # unchanged, still unrated
+             None, "unknown carrier beeline", "kazan", "11"),   # unchanged, still unrated
             ("d", "mts", "+7", "2026-10-01 10:00:00", "0", "0", "0.0000", None, None, None,
-             None), strict=True), strict=True)})
+             None, "kazan", "11"), strict=True), strict=True)})
     result = rerate(columnar, stored)
     assert result.changed.to_pylist() == [{
         "key": "a", "charged_seconds": 60, "cost": "1.7500", "currency": "RUB",
         "prefix": "7", "deck_id": 2, "unrated_reason": None}]
     assert result.unrated == 1
+    # the call counts as before, 0.80 dearer
+    assert result.totals.to_pylist() == [{
+        "quarter_hour": 10, "department": "kazan", "currency": "RUB", "calls": 0,
+        "billsec": 0, "charged_seconds": 0, "units": 8000, "unrated": 0}]
 
 
 def test_a_stream_is_cut_after_whole_rows_only() -> None:
