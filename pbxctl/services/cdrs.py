@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any, BinaryIO
 
 import pyarrow as pa
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.ami_events import CdrReported
@@ -127,11 +127,8 @@ class CdrStore:
         for item in quarantine:
             summary.reasons[item.reason] = summary.reasons.get(item.reason, 0) + 1
         summary.unrated += classifier.unrated
-        if summary.inserted and self._session.get_bind().dialect.name == "postgresql":
-            # The BRIN index knows nothing of the pages just written until they are
-            # summarised: a query for one day would read them all (autovacuum would
-            # summarise them too, but later). Statistics are left to autovacuum.
-            await self._session.execute(text("SELECT brin_summarize_new_values('ix_cdrs_start')"))
+        # The BRIN index's new ranges and the statistics are left to autovacuum
+        # (``autosummarize``): until then a query for a day reads the new pages too.
         return summary
 
     async def _import_rows(self, stream: BinaryIO, node: str, classifier: Classifier,
@@ -317,10 +314,27 @@ class CdrStore:
                 changed.append(rerated.changed)
                 totals.append(rerated.totals)
 
+        loop = asyncio.get_running_loop()
+        pricer = ThreadPoolExecutor(1, thread_name_prefix="pbxctl-rerate")
+        pending: list[asyncio.Future[None]] = []
+
+        async def price_in_thread(data: bytes) -> None:
+            """Price a chunk while the next one is read; no more than one waits."""
+            if pending:
+                await pending.pop()
+            pending.append(loop.run_in_executor(pricer, price, data))
+
         # One re-rate at a time: the cost totals take away each call's price as read
         # here, which nobody else may change before the UPDATE.
         await driver.execute("SELECT pg_advisory_xact_lock($1)", RERATE_LOCK)
-        await stream_stored_prices(driver, start, end, carrier, price)
+        try:
+            await stream_stored_prices(driver, start, end, carrier, price_in_thread)
+            if pending:
+                await pending.pop()
+        finally:
+            if pending:
+                await asyncio.wait(pending)
+            pricer.shutdown()
         staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
         for table in changed:
             summary.inserted += await staging.update_csv(table_csv(table))
@@ -329,7 +343,8 @@ class CdrStore:
 
 
 async def stream_stored_prices(driver: Any, start: datetime, end: datetime,
-                               carrier: str | None, consume: Callable[[bytes], None]) -> None:
+                               carrier: str | None,
+                               consume: Callable[[bytes], Awaitable[None]]) -> None:
     """Hand ``consume`` the outbound calls in [start, end) (of ``carrier`` when given) as
     CSV in STORED_PRICE_COLUMNS order, whole rows at a time, about STREAM_BYTES each;
     ``start`` is the call's UTC day (all rating needs of it)."""
@@ -344,12 +359,12 @@ async def stream_stored_prices(driver: Any, start: datetime, end: datetime,
         pending.extend(chunk)
         if len(pending) >= STREAM_BYTES:
             cut = complete_rows(pending)
-            consume(bytes(pending[:cut]))
+            await consume(bytes(pending[:cut]))
             del pending[:cut]
 
     await driver.copy_from_query(query, start, end, carrier, output=take, format="csv")
     if pending:
-        consume(bytes(pending))
+        await consume(bytes(pending))
 
 
 async def unrated_calls(session: AsyncSession, start: datetime, end: datetime
