@@ -210,8 +210,12 @@ class ColumnarClassifier:
             "uniqueid": _cut(c[UNIQUEID], 64),
             "direction": direction, "carrier": carrier, "destination": destination,
             **priced.columns})
-        return Classified(table, irregular, int(pc.sum(outbound).as_py() or 0),
-                          priced.unrated, block_totals(c[START], department, priced))
+        seconds = _ints(pc.cast(pc.cast(c[START], pa.timestamp("s")), pa.int64()))
+        # In order of start, so nearly in order of key (keys begin with the start's
+        # epoch or digits): PostgreSQL then appends to the key index's last pages.
+        in_order = table.take(pa.array(np.argsort(seconds, kind="stable")))
+        return Classified(in_order, irregular, int(pc.sum(outbound).as_py() or 0),
+                          priced.unrated, block_totals(seconds, department, priced))
 
     def price(self, outbound: np.ndarray, billsec: Ints, carrier: pa.ChunkedArray,
                destination: pa.ChunkedArray, start: pa.ChunkedArray) -> Priced:
@@ -300,11 +304,10 @@ _TOTALS_KEYS = ["quarter_hour", "department", "currency"]
 _TOTALS_SUMS = ["calls", "billsec", "charged_seconds", "units", "unrated"]
 
 
-def block_totals(start: pa.ChunkedArray, department: pa.ChunkedArray, priced: Priced
-                 ) -> pa.Table:
-    """``cost_totals.CallTotals`` column-wise for a priced block (``start`` as UTC text)."""
-    seconds = pc.cast(pc.cast(start, pa.timestamp("s")), pa.int64())
-    quarter = np.asarray(seconds.to_numpy(), dtype=np.int64) // QUARTER_SECONDS
+def block_totals(start: Ints, department: pa.ChunkedArray, priced: Priced) -> pa.Table:
+    """``cost_totals.CallTotals`` column-wise for a priced block (``start`` in seconds
+    since 1970, UTC)."""
+    quarter = start // QUARTER_SECONDS
     return call_totals(quarter, department, priced.columns["currency"], priced.billable,
                        priced.matched, priced.billsec, priced.charged, priced.units)
 
