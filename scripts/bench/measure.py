@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # How often the process tree of a measured command is looked at: every SAMPLE_EVERY
-# seconds, or less often when a look is costly (smaps_rollup of a 2 GB process takes ~25 ms
-# of CPU), so that sampling takes at most SAMPLE_SHARE of one core from the command.
+# seconds, or less often when a look is costly, so that sampling takes at most
+# SAMPLE_SHARE of one core from the command. (Each process's VmRSS: reading its PSS
+# instead locks the process's memory map and stalls a command that allocates a lot.)
 SAMPLE_EVERY = 0.1
 SAMPLE_SHARE = 0.05
 # The measured command is started by this small interpreter, which writes the command's
@@ -39,7 +40,7 @@ class Run:
     seconds: float
     stdout: str
     max_rss_kib: int | None = None  # largest single process (the kernel's ru_maxrss)
-    peak_pss_kib: int | None = None  # largest sampled sum over the process tree
+    peak_tree_rss_kib: int | None = None  # largest sampled sum over the process tree
 
 
 def run(argv: list[str], env: dict[str, str], cwd: Path, shown: str) -> Run:
@@ -58,9 +59,8 @@ def run(argv: list[str], env: dict[str, str], cwd: Path, shown: str) -> Run:
 
 def run_with_memory(argv: list[str], env: dict[str, str], cwd: Path, shown: str) -> Run:
     """As :func:`run`, also measuring memory: the kernel's peak RSS of the largest process
-    (the command or a child it waited for), and the peak of the process tree's summed PSS
-    (shared pages counted once; the starting interpreter left out), sampled every
-    SAMPLE_EVERY seconds."""
+    (the command or a child it waited for), and the peak of the process tree's summed RSS
+    (the starting interpreter left out), sampled every SAMPLE_EVERY seconds."""
     print(f"$ {shown}  (memory measured)")
     with (tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err,
           tempfile.NamedTemporaryFile("r") as peak):
@@ -82,7 +82,7 @@ def run_with_memory(argv: list[str], env: dict[str, str], cwd: Path, shown: str)
 
 
 class TreeSampler(threading.Thread):
-    """Keeps the largest sum of Pss over a process's descendants."""
+    """Keeps the largest sum of RSS over a process's descendants."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -94,7 +94,7 @@ class TreeSampler(threading.Thread):
         wait = SAMPLE_EVERY
         while not self._stop_event.wait(wait):
             began = time.perf_counter()
-            self.peak_kib = max(self.peak_kib, sum(map(_pss_kib, _tree(self.pid)[1:])))
+            self.peak_kib = max(self.peak_kib, sum(map(_rss_kib, _tree(self.pid)[1:])))
             wait = max(SAMPLE_EVERY, (time.perf_counter() - began) / SAMPLE_SHARE)
 
     def stop(self) -> None:
@@ -116,12 +116,12 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _pss_kib(pid: int) -> int:
+def _rss_kib(pid: int) -> int:
     try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        text = Path(f"/proc/{pid}/status").read_text()
     except OSError:  # ended, or a zombie
         return 0
     for line in text.splitlines():
-        if line.startswith("Pss:"):
+        if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0

@@ -120,12 +120,13 @@ def memory_lines(small: ShapeRun | None, big: ShapeRun | None) -> list[Line]:
         if run is None or run.memory is None:
             continue
         m = run.memory
-        value = (f"{_mib(m.peak_pss_kib)} (process tree, PSS, sampled); "
+        value = (f"{_mib(m.peak_tree_rss_kib)} (process tree, RSS, sampled); "
                  f"{_mib(m.max_rss_kib)} (largest process, RSS)")
         ratio = ""
         if run is big and small is not None and small.memory is not None:
             growth = {name: getattr(m, k) / getattr(small.memory, k)
-                      for name, k in (("PSS", "peak_pss_kib"), ("RSS", "max_rss_kib"))
+                      for name, k in (("tree RSS", "peak_tree_rss_kib"),
+                                      ("RSS", "max_rss_kib"))
                       if getattr(m, k) and getattr(small.memory, k)}
             if growth:
                 ratio = (", ".join(f"{name} {g:.2f} × small" for name, g in growth.items())

@@ -47,8 +47,8 @@ def test_import_memory_may_not_grow_with_the_file() -> None:
     big = ShapeRun("default", 5000, seconds={"cdr import": 5.0},
                    memory=Run(5.0, "", 110 * 1024, 300 * 1024))
     lines = memory_lines(small, big)
-    assert lines[0][2] == "200 MiB (process tree, PSS, sampled); 100 MiB (largest process, RSS)"
-    assert lines[1][4] == "PSS 1.50 × small, RSS 1.10 × small, **missed**"
+    assert lines[0][2] == "200 MiB (process tree, RSS, sampled); 100 MiB (largest process, RSS)"
+    assert lines[1][4] == "tree RSS 1.50 × small, RSS 1.10 × small, **missed**"
 
 
 def test_live_figures_are_shown_as_returned_or_not_at_all() -> None:
