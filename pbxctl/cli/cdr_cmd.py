@@ -13,12 +13,6 @@ import click
 from pbxctl.billing.periods import month_range_utc, parse_month
 from pbxctl.cli.output import emit_json, emit_rows, note
 from pbxctl.cli.runtime import Services, engine_for, run_in_transaction, settings_of
-from pbxctl.follower.node import (
-    FollowedNode,
-    NodeFollower,
-    follow_policy,
-    followed,
-)
 from pbxctl.services.cdrs import ImportSummary, quarantined, unrated_calls
 
 
@@ -72,6 +66,8 @@ def follow(ctx: click.Context, node: str | None, as_json: bool) -> None:
     The link is kept up: a lost connection is retried with backoff, and what the node wrote
     to its Master.csv meanwhile (node option --cdr-csv) is caught up.
     """
+    # The AMI follower only here: import and rerate start faster without it.
+    from pbxctl.follower.node import FollowedNode, NodeFollower, follow_policy, followed
 
     async def node_of(s: Services) -> FollowedNode:
         return followed(await s.nodes.resolve(node))

@@ -73,12 +73,12 @@ async def load_rate_book(session: AsyncSession) -> tuple[RateBook, frozenset[str
         select(RateDeck.id, RateDeck.valid_from, Carrier.slug, Carrier.currency)
         .join(Carrier, RateDeck.carrier_id == Carrier.id))).all()
     rates: dict[int, list[Rate]] = {deck_id: [] for deck_id, *_ in decks}
-    for row in (await session.execute(select(
-            RateRow.deck_id, RateRow.prefix, RateRow.destination, RateRow.rate_per_minute,
-            RateRow.connect_fee, RateRow.min_seconds, RateRow.increment_seconds))).all():
-        rates[row.deck_id].append(Rate(row.prefix, row.destination, row.rate_per_minute,
-                                       row.connect_fee, row.min_seconds,
-                                       row.increment_seconds))
+    # The table's columns, not the model's: no ORM loading for tens of thousands of rows.
+    table = RateRow.__table__.c
+    for deck_id, *fields in (await session.execute(select(
+            table.deck_id, table.prefix, table.destination, table.rate_per_minute,
+            table.connect_fee, table.min_seconds, table.increment_seconds))).all():
+        rates[deck_id].append(Rate(*fields))
     by_carrier: dict[str, list[Deck]] = {}
     for deck_id, valid_from, carrier, currency in decks:
         by_carrier.setdefault(carrier, []).append(
