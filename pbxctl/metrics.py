@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pbxctl.db.models import AuditEntry, WebhookMessage, utcnow
 from pbxctl.db.session import transaction
 from pbxctl.services.read.bans import count_active
+from pbxctl.services.read.spend import spend_report
 
 RATE_WINDOW_SECONDS = 10
 
@@ -94,6 +95,16 @@ class ServeMetrics:
                                        registry=r)
         self._bans_active = Gauge("pbxctl_security_bans_active", "Bans in force (serve's "
                                   "and operators')", registry=r)
+        self._brake_rounds = Counter("pbxctl_spend_brake_checks", "Rounds of the spend "
+                                     "brake, by outcome", ["outcome"], registry=r)
+        self._spend = Gauge("pbxctl_department_spend", "Month-to-date spend of a capped "
+                            "department (its stored calls, as report spend)",
+                            ["department", "currency"], registry=r)
+        self._spend_cap = Gauge("pbxctl_department_spend_cap", "A department's monthly cap",
+                                ["department", "currency"], registry=r)
+        self._spend_blocked = Gauge("pbxctl_department_blocked", "1 while the spend brake "
+                                    "blocks the department's outbound calls",
+                                    ["department"], registry=r)
         self._rates: dict[str, EventRate] = {}
 
     def link_state(self, node: str, connected: bool) -> None:
@@ -171,6 +182,10 @@ class ServeMetrics:
         """A webhook message will not be attempted again."""
         self._webhooks.labels("given_up").inc()
 
+    def brake_checked(self, ok: bool) -> None:
+        """A round of the spend brake ended."""
+        self._brake_rounds.labels("ok" if ok else "failed").inc()
+
     async def refresh_from_database(self, engine: AsyncEngine) -> None:
         """Figures that live in the database (shared with CLI runs)."""
         async with transaction(engine) as session:
@@ -182,6 +197,13 @@ class ServeMetrics:
                 select(WebhookMessage.state, func.count())
                 .group_by(WebhookMessage.state))).all())
             bans = await count_active(session, utcnow())
+            spend = await spend_report(session)
+        for row in spend:
+            if row.cap is None:
+                continue
+            self._spend.labels(row.department, row.currency).set(float(row.spent))
+            self._spend_cap.labels(row.department, row.currency).set(float(row.cap))
+            self._spend_blocked.labels(row.department).set(1 if row.state == "blocked" else 0)
         self._bans_active.set(bans)
         for node, count in failures:
             self._apply_failures.labels(node).set(count)

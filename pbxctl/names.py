@@ -30,6 +30,7 @@ class AsteriskNames:
     call_ended: str = "pbxctl-call-ended"
     record: str = "pbxctl-record"
     crisis: str = "pbxctl-crisis"
+    spend_blocked: str = "pbxctl-spend-blocked"
     ring_branch: str = "pbxctl-ring-branch"
     queue_agent: str = "pbxctl-queue-agent"
     ring_phone: str = "pbxctl-ring-phone"
@@ -56,6 +57,7 @@ class AsteriskNames:
     # Run-time state and events.
     crisis_family: str = "pbxctl-crisis"           # AstDB: <branch> -> kind/target
     record_family: str = "pbxctl-record"           # AstDB: <scope>-<target> -> 1
+    spend_family: str = "pbxctl-spend"             # AstDB: <department> -> blocked
     user_event: str = "PbxctlCall"                 # UserEvent announcing a company call
     recording_prefix: str = "pbxctl-"              # MixMonitor file names
 

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         default_factory=_loopback,
         description="Networks never banned, besides every carrier's match and host "
                     "addresses: add the branches' office networks.")
+    spend_check_every: float = Field(
+        default=2.0, gt=0, le=300, description="serve: seconds between two looks of the "
+                                               "spend brake at the departments' spend.")
     secrets_key_file: Path | None = Field(
         default=None, description="File (mode 0600) with the key that encrypts the secrets "
                                   "in the database [default: next to the SQLite database, "

@@ -23,6 +23,7 @@ from pbxctl.api.params import (
     slug,
     sort_param,
 )
+from pbxctl.webhooks.events import EVENT_NAMES
 
 ALL = ("admin", "accountant", "viewer")
 READ = ("admin", "viewer")
@@ -194,8 +195,8 @@ ROUTES: tuple[Operation, ...] = (
     _op("POST", "/webhooks", ADMIN, "Add a webhook; the answer holds its signing secret, "
         "shown this once", created=True, body={
             "url": {"type": "string", "maxLength": 2048},
-            "events": {"type": "array", "items": {"type": "string", "enum": [
-                "call.ringing", "call.answered", "call.missed", "cdr.rated"]}, "minItems": 1},
+            "events": {"type": "array", "items": {"type": "string", "enum": list(EVENT_NAMES)},
+                       "minItems": 1},
             "branch": SLUG}, required=("url", "events")),
     _op("DELETE", "/webhooks/{id}", ADMIN, "Remove a webhook"),
 

@@ -300,8 +300,10 @@ class Priced:
     units: Ints                # cost in units of 0.0001
 
 
-_TOTALS_KEYS = ["quarter_hour", "department", "currency"]
-_TOTALS_SUMS = ["calls", "billsec", "charged_seconds", "units", "unrated"]
+# The cost totals' key and sums: the table ``cost_totals`` and the column-wise tables
+# below (whose ``cost`` is in units of 0.0001) share these names.
+TOTALS_KEYS = ("quarter_hour", "department", "currency")
+TOTALS_SUMS = ("calls", "billsec", "charged_seconds", "cost", "unrated")
 
 
 def block_totals(start: Ints, department: pa.ChunkedArray, priced: Priced) -> pa.Table:
@@ -329,7 +331,7 @@ def call_totals(quarter: Ints, department: pa.ChunkedArray, currency: pa.Chunked
         "calls": pa.array(sign * priced.astype(np.int64)),
         "billsec": pa.array(sign * np.where(priced, billsec[where], 0)),
         "charged_seconds": pa.array(sign * np.where(priced, charged[where], 0)),
-        "units": pa.array(sign * np.where(priced, units[where], 0)),
+        "cost": pa.array(sign * np.where(priced, units[where], 0)),
         "unrated": pa.array(sign * (~priced).astype(np.int64))})
     return sum_by_key(table)
 
@@ -337,6 +339,7 @@ def call_totals(quarter: Ints, department: pa.ChunkedArray, currency: pa.Chunked
 def sum_by_key(totals: pa.Table) -> pa.Table:
     """Totals (``block_totals``' columns) summed per quarter hour, department and
     currency."""
-    grouped = totals.group_by(_TOTALS_KEYS).aggregate([(name, "sum") for name in _TOTALS_SUMS])
-    return grouped.select([*(f"{name}_sum" for name in _TOTALS_SUMS), *_TOTALS_KEYS]
-                          ).rename_columns([*_TOTALS_SUMS, *_TOTALS_KEYS])
+    grouped = totals.group_by(list(TOTALS_KEYS)).aggregate(
+        [(name, "sum") for name in TOTALS_SUMS])
+    return grouped.select([*(f"{name}_sum" for name in TOTALS_SUMS), *TOTALS_KEYS]
+                          ).rename_columns([*TOTALS_SUMS, *TOTALS_KEYS])

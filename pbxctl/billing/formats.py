@@ -10,6 +10,7 @@ import dataclasses
 import io
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -20,10 +21,17 @@ from pbxctl.billing.csv_safety import safe_row
 FORMATS = ("csv", "json", "xlsx")
 
 
+def _moment(value: datetime) -> str:
+    """A UTC moment as ISO 8601 to the second, ``Z`` for UTC."""
+    return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _cell(value: Any, decimal_comma: bool) -> str:
     if isinstance(value, Decimal):
         text = format(value, "f")
         return text.replace(".", ",") if decimal_comma else text
+    if isinstance(value, datetime):
+        return _moment(value)
     return "" if value is None else str(value)
 
 
@@ -44,7 +52,8 @@ def to_csv(rows: Sequence[Any], columns: Sequence[str], excel: bool = False) -> 
 def to_json(rows: Sequence[Any], extra: dict[str, Any] | None = None) -> bytes:
     """JSON: amounts as strings so no float ever touches them."""
     def plain(row: Any) -> dict[str, Any]:
-        return {k: (format(v, "f") if isinstance(v, Decimal) else v)
+        return {k: (format(v, "f") if isinstance(v, Decimal)
+                    else _moment(v) if isinstance(v, datetime) else v)
                 for k, v in dataclasses.asdict(row).items()}
 
     return (json.dumps({**(extra or {}), "rows": [plain(r) for r in rows]},

@@ -27,6 +27,8 @@ _TABLE = [
     ("number", "number_cmd", "Numbers (DIDs) the company owns through carrier contracts."),
     ("numplan", "numplan_cmd",
      "The numbering plan that outbound policies are checked against."),
+    ("department", "department_cmd",
+     "Departments: monthly spend caps the spend brake of 'pbxctl serve' enforces."),
     ("rates", "rates_cmd", "Rate decks: each carrier's prices, valid from a date on."),
     ("cdr", "cdr_cmd",
      "Call detail records: backfill from Master.csv, follow live, rate again."),

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from pbxctl.billing.formats import to_csv, to_json
 from pbxctl.billing.periods import parse_month
-from pbxctl.cli.output import emit_bytes, note
+from pbxctl.cli.output import emit_bytes, emit_table, note
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.queues.service_level import SLA_COLUMNS, SlaRow
 from pbxctl.services.read.reports import CostReport, render_costs
 from pbxctl.services.read.service_levels import sla_report
+from pbxctl.services.read.spend import SPEND_COLUMNS, SpendRow, spend_report
 
 
 @click.group()
@@ -87,3 +89,32 @@ def sla(ctx: click.Context, month: str, queue_ref: str | None, by: str, fmt: str
     missed = sorted({r.queue for r in rows if not r.met and r.offered})
     if missed:
         note(f"Below target in {month}: {', '.join(missed)}.")
+
+
+@report.command("spend")
+@click.option("--month", default=None,
+              help="e.g. 2026-11 [default: the current month, in each department's zone].")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.pass_context
+def spend(ctx: click.Context, month: str | None, fmt: str) -> None:
+    """Month-to-date spend per department (its calls' cost, as 'report costs' counts
+    it), its cap and what the spend brake did: ok, warning, blocked, unblocked."""
+    if month is not None:
+        parse_month("--month", month)
+
+    async def work(s: Services) -> list[SpendRow]:
+        return await spend_report(s.session, month)
+
+    rows = run_in_transaction(ctx, work)
+    if fmt == "json":
+        emit_bytes(to_json(rows))
+    elif fmt == "csv":
+        emit_bytes(to_csv(rows, SPEND_COLUMNS))
+    else:
+        emit_table([{column: _shown(getattr(row, column)) for column in SPEND_COLUMNS}
+                    for row in rows], SPEND_COLUMNS, empty="no spend and no caps yet")
+
+
+def _shown(value: object) -> object:
+    return value.isoformat(timespec="seconds") if isinstance(value, datetime) else value

@@ -18,6 +18,7 @@ from pbxctl.cli.output import note
 from pbxctl.cli.runtime import engine_for, open_secrets, require_schema, settings_of
 from pbxctl.follower.bans import BanKeeper
 from pbxctl.follower.node import follow_policy
+from pbxctl.follower.spend_brake import SpendBrake
 from pbxctl.follower.supervisor import Supervisor
 from pbxctl.metrics import ServeMetrics
 from pbxctl.services.audit import Actor
@@ -39,7 +40,8 @@ def _supervisor(s: Settings, app: web.Application, metrics: ServeMetrics) -> Sup
         BanKeeper(units(engine, SERVE_ACTOR, s),
                   BanPolicy(after=s.ban_after, window=s.ban_window, ban_for=s.ban_for,
                             limit=s.ban_limit),
-                  metrics))
+                  metrics),
+        SpendBrake(units(engine, SERVE_ACTOR, s), s.spend_check_every, metrics=metrics))
 
 
 @click.command()

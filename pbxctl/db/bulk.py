@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from asyncpg import UniqueViolationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 _IDENTIFIER_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _COPIED_RE = re.compile(r"COPY (\d+)")
+_UPDATED_RE = re.compile(r"UPDATE (\d+)")
+_Result = TypeVar("_Result")
 
 
 async def _insert_returning(session: AsyncSession, model: Any,
@@ -69,21 +71,21 @@ class PgStaging:
         self._names = ", ".join(f'"{name}"' for name in columns)  # "end" is a keyword
         self._direct = True
         # SQL run in the same statement on the rows inserted, given as a relation with
-        # the table's columns and ``sign`` (1).
+        # the table's columns.
         self._after_write = after_write
 
-    async def _through_stage(self, copy: Callable[[], Awaitable[object]], statement: str
-                             ) -> list[Any]:
-        """Create the stage when missing, ``copy`` into it, run ``statement`` from it (its
-        rows returned) and empty the stage. A failure aborts the transaction, whose
-        rollback empties the stage too."""
+    async def _through_stage(self, copy: Callable[[], Awaitable[object]],
+                             run: Callable[[], Awaitable[_Result]]) -> _Result:
+        """Create the stage when missing, ``copy`` into it, ``run`` a statement over it
+        (its result returned) and empty the stage. A failure aborts the transaction,
+        whose rollback empties the stage too."""
         await self._driver.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {self._stage} ON COMMIT DELETE ROWS AS "
             f"SELECT {self._names} FROM {self._table} WITH NO DATA")
         await copy()
-        result = await self._driver.fetch(statement)
+        result = await run()
         await self._driver.execute(f"TRUNCATE {self._stage}")
-        return list(result)
+        return result
 
     def _insert(self, result: str) -> str:
         """Insert the staged rows whose key is new; the statement returns ``result`` over
@@ -92,7 +94,7 @@ class PgStaging:
                   f"FROM {self._stage} ON CONFLICT (key) DO NOTHING RETURNING *")
         after = ("" if self._after_write is None else
                  f", after_write AS "
-                 f"({self._after_write('(SELECT *, 1 AS sign FROM inserted) AS written')})")
+                 f"({self._after_write('inserted')})")
         return f"WITH inserted AS ({insert}){after} SELECT {result} FROM inserted"
 
     async def records(self, rows: Iterable[Sequence[object]]) -> set[str]:
@@ -100,7 +102,7 @@ class PgStaging:
         inserted = await self._through_stage(
             lambda: self._driver.copy_records_to_table(self._stage, records=rows,
                                                        columns=self._columns),
-            self._insert("key"))
+            lambda: self._driver.fetch(self._insert("key")))
         return {record[0] for record in inserted}
 
     async def update_csv(self, data: bytes | memoryview) -> int:
@@ -109,13 +111,12 @@ class PgStaging:
         key, *rest = self._columns
         assignments = ", ".join(f'"{name}" = s."{name}"' for name in rest)
         update = (f'UPDATE {self._table} AS t SET {assignments} FROM {self._stage} AS s '
-                  f'WHERE t."{key}" = s."{key}" RETURNING 1')
-        statement = f"WITH updated AS ({update}) SELECT count(*) FROM updated"
-        rows = await self._through_stage(
+                  f'WHERE t."{key}" = s."{key}"')
+        status = await self._through_stage(
             lambda: self._driver.copy_to_table(self._stage, source=memoryview(data),
                                                columns=self._columns, format="csv"),
-            statement)
-        return int(rows[0][0])
+            lambda: self._driver.execute(update))
+        return _count(_UPDATED_RE, status)
 
     async def csv(self, data: bytes | memoryview, rows: int,
                   on_direct: Callable[[], None] | None = None) -> int:
@@ -144,8 +145,8 @@ class PgStaging:
         counted = await self._through_stage(
             lambda: self._driver.copy_to_table(self._stage, source=memoryview(data),
                                                columns=self._columns, format="csv"),
-            self._insert("count(*)"))
-        inserted = int(counted[0][0])
+            lambda: self._driver.fetchval(self._insert("count(*)")))
+        inserted = int(counted)
         self._direct = inserted == rows
         return inserted
 

@@ -551,3 +551,32 @@ class SecurityBan(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     lifted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     lifted_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class DepartmentLimit(Base):
+    """A department's monthly spend cap: outbound calls priced in ``currency`` from the
+    first of its month (in its own zone); a warning at ``warn_percent`` of it."""
+
+    __tablename__ = "department_limits"
+
+    department: Mapped[str] = mapped_column(String(32), primary_key=True)
+    monthly_cap: Mapped[Decimal] = mapped_column(Numeric(20, 2))
+    warn_percent: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    set_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SpendState(Base):
+    """What the spend brake did for a department in one month (its own zone's): when it
+    warned, when it blocked outbound calls (kept in AstDB too), and an unblock in force
+    until ``lifted_until``."""
+
+    __tablename__ = "spend_states"
+
+    department: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)     # 2026-11
+    spent: Mapped[Decimal] = mapped_column(Numeric(20, 4), default=Decimal(0))
+    checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    warned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    blocked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lifted_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,6 +1,6 @@
 """The background work of ``pbxctl serve``: a follower per node (nodes added or removed
-while it runs are picked up), brute-force bans, webhook deliveries and database-backed
-metrics."""
+while it runs are picked up), brute-force bans, the spend brake, webhook deliveries and
+database-backed metrics."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pbxctl.db.faults import is_transient
 from pbxctl.follower.bans import BanKeeper
 from pbxctl.follower.node import FollowedNode, FollowPolicy, NodeFollower, all_nodes
+from pbxctl.follower.spend_brake import SpendBrake
 from pbxctl.metrics import ServeMetrics
 from pbxctl.stopping import sleep_unless
 from pbxctl.webhooks.delivery import RetryPolicy, run_deliveries
@@ -25,9 +26,11 @@ class Supervisor:
     """Starts, watches and stops the long-running tasks."""
 
     def __init__(self, engine: AsyncEngine, metrics: ServeMetrics, follow: FollowPolicy,
-                 retry: RetryPolicy, bans: BanKeeper | None = None) -> None:
+                 retry: RetryPolicy, bans: BanKeeper | None = None,
+                 brake: SpendBrake | None = None) -> None:
         self._engine = engine
         self._bans = bans
+        self._brake = brake
         self._metrics = metrics
         self._follow = follow
         self._retry = retry
@@ -46,6 +49,8 @@ class Supervisor:
         ]
         if self._bans is not None:
             self._tasks.append(asyncio.create_task(self._bans.run(self._stop), name="bans"))
+        if self._brake is not None:
+            self._tasks.append(asyncio.create_task(self._brake.run(self._stop), name="spend"))
 
     async def stop(self) -> None:
         """Stop everything: links log off, queued events are handled first."""

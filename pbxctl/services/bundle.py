@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pbxctl.services.read.reports import ReportService
     from pbxctl.services.secrets import SecretsService
     from pbxctl.services.security import SecurityService
+    from pbxctl.services.spend import SpendService
     from pbxctl.services.tokens import TokenService
     from pbxctl.services.webhooks import WebhookService
 
@@ -110,6 +111,12 @@ class Services:
         """The crisis switch and on-demand recording."""
         from pbxctl.services.live_switches import LiveSwitches
         return LiveSwitches(self.session, self.audit, self.ami)
+
+    @cached_property
+    def spend(self) -> SpendService:
+        """Department spend caps and their brake."""
+        from pbxctl.services.spend import SpendService
+        return SpendService(self.session, self.audit, self.ami)
 
     @cached_property
     def webhooks(self) -> WebhookService:

@@ -21,12 +21,11 @@ from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbxctl.billing.columnar import sum_by_key
+from pbxctl.billing.columnar import TOTALS_KEYS, TOTALS_SUMS, sum_by_key
 from pbxctl.billing.periods import QUARTER_SECONDS, quarter_hour
 from pbxctl.db.models import CostTotal
 
-SUMS = ("calls", "billsec", "charged_seconds", "cost", "unrated")
-COLUMNS = ("quarter_hour", "department", "currency", *SUMS)
+COLUMNS = (*TOTALS_KEYS, *TOTALS_SUMS)
 
 
 class Call(Protocol):
@@ -94,9 +93,9 @@ async def add_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Non
         return
     statement = sqlite_insert(CostTotal)
     statement = statement.on_conflict_do_update(
-        index_elements=list(COLUMNS[:3]),
+        index_elements=list(TOTALS_KEYS),
         set_={name: getattr(CostTotal, name) + getattr(statement.excluded, name)
-              for name in SUMS})
+              for name in TOTALS_SUMS})
     await session.execute(statement, list(rows))
 
 
@@ -105,7 +104,7 @@ async def add_blocks(session: AsyncSession, blocks: Sequence[pa.Table]) -> None:
     if not blocks:
         return
     summed = sum_by_key(pa.concat_tables(blocks)).to_pydict()
-    summed["cost"] = [Decimal(units).scaleb(-4) for units in summed.pop("units")]
+    summed["cost"] = [Decimal(units).scaleb(-4) for units in summed["cost"]]
     await add_rows(session, [dict(zip(summed, row, strict=True))
                              for row in zip(*summed.values(), strict=True)])
 
@@ -117,26 +116,25 @@ _PG_ADD_ARRAYS = (
     "CAST(:charged_seconds AS bigint[]), CAST(:cost AS numeric[]), "
     "CAST(:unrated AS bigint[])) "
     "ON CONFLICT (quarter_hour, department, currency) DO UPDATE SET "
-    + ", ".join(f"{name} = t.{name} + EXCLUDED.{name}" for name in SUMS))
+    + ", ".join(f"{name} = t.{name} + EXCLUDED.{name}" for name in TOTALS_SUMS))
 
 
 def add_from_sql(source: str) -> str:
     """PostgreSQL: a statement adding to the totals the calls of ``source``, a relation
-    (a CTE) with the columns of ``cdrs`` and ``sign`` (1 adds the call, -1 takes it
-    away)."""
+    (a CTE) with the columns of ``cdrs``."""
     rated = "unrated_reason IS NULL"
     return (
         f"INSERT INTO cost_totals AS t ({', '.join(COLUMNS)}) "
         f"SELECT floor(extract(epoch FROM start) / {QUARTER_SECONDS})::bigint, department, "
         "coalesce(currency, ''), "
-        f"coalesce(sum(sign) FILTER (WHERE {rated}), 0), "
-        f"coalesce(sum(sign * billsec) FILTER (WHERE {rated}), 0), "
-        f"coalesce(sum(sign * charged_seconds) FILTER (WHERE {rated}), 0), "
-        f"coalesce(sum(sign * cost) FILTER (WHERE {rated}), 0), "
-        f"coalesce(sum(sign) FILTER (WHERE NOT {rated}), 0) "
+        f"count(*) FILTER (WHERE {rated}), "
+        f"coalesce(sum(billsec) FILTER (WHERE {rated}), 0), "
+        f"coalesce(sum(charged_seconds) FILTER (WHERE {rated}), 0), "
+        f"coalesce(sum(cost) FILTER (WHERE {rated}), 0), "
+        f"count(*) FILTER (WHERE NOT {rated}) "
         f"FROM {source} WHERE direction = 'outbound' AND billsec > 0 "
         "GROUP BY 1, 2, 3 "
         # in the order add_rows writes in (byte-wise, as Python sorts strings)
         """ORDER BY 1, department COLLATE "C", coalesce(currency, '') COLLATE "C" """
         "ON CONFLICT (quarter_hour, department, currency) DO UPDATE SET "
-        + ", ".join(f"{name} = t.{name} + EXCLUDED.{name}" for name in SUMS))
+        + ", ".join(f"{name} = t.{name} + EXCLUDED.{name}" for name in TOTALS_SUMS))

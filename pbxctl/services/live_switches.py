@@ -46,13 +46,15 @@ def _crisis_key(branch: str) -> str:
     return names.ASTERISK.record_key("crisis", branch)
 
 
-async def _put(ami: AmiClient, family: str, key: str, value: str) -> None:
+async def astdb_put(ami: AmiClient, family: str, key: str, value: str) -> None:
+    """Set ``family/key`` in the node's AstDB."""
     response = await ami.action("DBPut", {"Family": family, "Key": key, "Val": value})
     if not response.success:
         raise AmiError(f"AstDB put {family}/{key} failed: {response.message}")
 
 
-async def _delete(ami: AmiClient, family: str, key: str) -> None:
+async def astdb_delete(ami: AmiClient, family: str, key: str) -> None:
+    """Remove ``family/key`` from the node's AstDB (nothing there: nothing to do)."""
     if not (await ami.action("DBGet", {"Family": family, "Key": key})).success:
         return  # nothing there
     response = await ami.action("DBDel", {"Family": family, "Key": key})
@@ -98,11 +100,13 @@ class LiveSwitches:
             switch.destination, switch.record = str(dest), record
             await self._session.flush()
             async with _node(self._connect, target.node) as ami:
-                await _put(ami, names.ASTERISK.crisis_family, target.slug, value)
+                await astdb_put(ami, names.ASTERISK.crisis_family, target.slug, value)
                 if record:
-                    await _put(ami, names.ASTERISK.record_family, _crisis_key(target.slug), "1")
+                    await astdb_put(ami, names.ASTERISK.record_family,
+                                    _crisis_key(target.slug), "1")
                 else:
-                    await _delete(ami, names.ASTERISK.record_family, _crisis_key(target.slug))
+                    await astdb_delete(ami, names.ASTERISK.record_family,
+                                       _crisis_key(target.slug))
             self._audit.record("crisis.on", "branch", target.slug, before=before,
                                after={"destination": str(dest), "record": record})
             states.append(CrisisState(target.slug, str(dest), record, switch.since))
@@ -114,8 +118,8 @@ class LiveSwitches:
         for target in await self._branches(branch):
             switch = await self._session.get(CrisisSwitch, target.id)
             async with _node(self._connect, target.node) as ami:
-                await _delete(ami, names.ASTERISK.crisis_family, target.slug)
-                await _delete(ami, names.ASTERISK.record_family, _crisis_key(target.slug))
+                await astdb_delete(ami, names.ASTERISK.crisis_family, target.slug)
+                await astdb_delete(ami, names.ASTERISK.record_family, _crisis_key(target.slug))
             if switch is not None:
                 self._audit.record("crisis.off", "branch", target.slug,
                                    before={"destination": switch.destination,
@@ -131,7 +135,7 @@ class LiveSwitches:
             self._session.add(RecordingRule(scope=scope, target=target))
             await self._session.flush()
         async with _node(self._connect, node) as ami:
-            await _put(ami, names.ASTERISK.record_family,
+            await astdb_put(ami, names.ASTERISK.record_family,
                        names.ASTERISK.record_key(scope, target), "1")
         self._audit.record("record.on", scope, target)
 
@@ -142,7 +146,7 @@ class LiveSwitches:
         if rule is None:
             raise NotFoundError(f"{scope} {target} is not being recorded")
         async with _node(self._connect, node) as ami:
-            await _delete(ami, names.ASTERISK.record_family,
+            await astdb_delete(ami, names.ASTERISK.record_family,
                           names.ASTERISK.record_key(scope, target))
         await self._session.delete(rule)
         self._audit.record("record.off", scope, target)

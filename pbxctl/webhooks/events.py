@@ -4,7 +4,8 @@ The dialplan announces every call to a company number with a ``UserEvent`` (its 
 ``names.ASTERISK.user_event``), read as a :class:`~pbxctl.ami_events.CallStage`:
 ``Stage: ringing`` when it reaches its destination, ``answered`` when a phone takes it,
 ``ended`` from the call's hangup handler. A call that ends unanswered is a missed call.
-Stored CDRs become ``cdr.rated`` events, bans ``security.banned`` events.
+Stored CDRs become ``cdr.rated`` events, bans ``security.banned`` events, and the spend
+brake sends ``spend.warning`` and ``spend.blocked``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 
 from pbxctl.ami_events import CallStage
 
-EVENT_NAMES = ("call.ringing", "call.answered", "call.missed", "cdr.rated", "security.banned")
+EVENT_NAMES = ("call.ringing", "call.answered", "call.missed", "cdr.rated", "security.banned",
+               "spend.warning", "spend.blocked")
 _NUMBER_RE = re.compile(r"\+?[0-9]{1,20}")
 _EXTENSION_RE = re.compile(r"[0-9]{2,6}")
 _BRANCH_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
@@ -136,3 +138,13 @@ def security_banned_event(ban_id: int, address: str, reason: str, failures: int,
         "event": "security.banned", "ban": {
             "id": ban_id, "address": address, "reason": reason, "failures": failures,
             "banned_at": _iso(banned_at), "expires_at": _iso(expires_at)}})
+
+
+def spend_event(name: str, department: str, month: str, at: datetime,
+                figures: dict[str, str]) -> WebhookEvent:
+    """A department's spend reached its warning level (``spend.warning``) or its cap
+    (``spend.blocked``: its outbound calls are blocked); to the department's branch's
+    webhooks when it is a branch, and to those of no branch."""
+    return WebhookEvent(name, f"spend:{department}:{month}:{_iso(at)}:{name}",
+                        department if _BRANCH_RE.fullmatch(department) else None,
+                        {"event": name, "at": _iso(at), "spend": figures})

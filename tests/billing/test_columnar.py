@@ -179,7 +179,7 @@ def test_rerating_reports_only_the_calls_whose_price_moved() -> None:
     # the call counts as before, 0.80 dearer
     assert result.totals.to_pylist() == [{
         "quarter_hour": 10, "department": "kazan", "currency": "RUB", "calls": 0,
-        "billsec": 0, "charged_seconds": 0, "units": 8000, "unrated": 0}]
+        "billsec": 0, "charged_seconds": 0, "cost": 8000, "unrated": 0}]
 
 
 def test_a_stream_is_cut_after_whole_rows_only() -> None:
