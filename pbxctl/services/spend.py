@@ -118,9 +118,17 @@ class SpendService:
         limit = await self._session.get(DepartmentLimit, department)
         if limit is None:
             raise NotFoundError(f"department {department!r} has no limit", "department")
-        await self._lift_on_nodes(department)
+        now = utcnow()
+        blocks = (await self._session.scalars(select(SpendState).where(
+            SpendState.department == department, SpendState.blocked_at.is_not(None),
+            SpendState.lifted_until.is_(None)))).all()
+        if blocks:
+            await self._lift_on_nodes(department)
+        for state in blocks:
+            state.lifted_until = now
         self._audit.record("department.limit.remove", "department", department,
-                           before=limit_snapshot(limit))
+                           before=limit_snapshot(limit),
+                           detail="its block was lifted" if blocks else None)
         await self._session.delete(limit)
 
     async def limits(self) -> list[DepartmentLimit]:

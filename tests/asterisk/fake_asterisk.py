@@ -70,6 +70,8 @@ class FakeAsterisk:
     contexts: set[str] = field(default_factory=set)
     queues: dict[str, dict[str, Member]] = field(default_factory=dict)
     loaded_modules: list[str] = field(default_factory=list)
+    astdb: dict[str, str] = field(default_factory=dict)    # "family/key" -> value
+    refuse_astdb: bool = False
     closed: int = 0
 
     async def connect(self) -> FakeAsterisk:
@@ -99,7 +101,23 @@ class FakeAsterisk:
             return AmiResponse(True, "Channels will follow", {}, [])
         if name.startswith("Queue"):
             return self._queue_action(name, fields)
+        if name.startswith("DB"):
+            return self._astdb_action(name, fields)
         return AmiResponse(False, "Invalid/unknown command", {})
+
+    def _astdb_action(self, name: str, fields: dict[str, str]) -> AmiResponse:
+        if self.refuse_astdb:
+            return AmiResponse(False, "Failed to update entry", {})
+        key = f"{fields['Family']}/{fields['Key']}"
+        if name == "DBPut":
+            self.astdb[key] = fields["Val"]
+            return AmiResponse(True, "Updated database successfully", {})
+        if key not in self.astdb:
+            return AmiResponse(False, "Database entry not found", {})
+        if name == "DBDel":
+            del self.astdb[key]
+            return AmiResponse(True, "Key deleted successfully", {})
+        return AmiResponse(True, "Result will follow", {})
 
     def _queue_action(self, name: str, fields: dict[str, str]) -> AmiResponse:
         if name == "QueueStatus":
