@@ -1,10 +1,13 @@
-"""The sandbox Asterisk for integration tests: built when missing, started once per run."""
+"""The sandbox Asterisk for integration tests (built when missing, started once per run),
+and a webhook receiver standing in for a CRM."""
 
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,36 @@ def no_stray_sipp() -> Iterator[None]:
     """SIPp left listening by a failed test would hold its port for the next one."""
     yield
     sipp.stop_all()
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A CRM's webhook endpoint that is down (503) for its first ``down_for`` requests."""
+
+    down_for = 0
+    received: list[tuple[dict[str, str], bytes, int]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        status = 503 if len(Receiver.received) < Receiver.down_for else 204
+        Receiver.received.append((dict(self.headers), body, status))
+        self.send_response(status)
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def delivered() -> list[dict[str, object]]:
+    """The bodies the receiver accepted."""
+    return [json.loads(body) for _, body, status in Receiver.received if status == 204]
+
+
+@pytest.fixture
+def receiver() -> Iterator[str]:
+    Receiver.received, Receiver.down_for = [], 2
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/crm/pbx-events"
+    server.shutdown()
+    server.server_close()

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sandboxkit import sandbox
 from sandboxkit.processes import start_serve, wait_for
@@ -23,45 +19,12 @@ from sandboxkit.sipp import SippCarrier
 
 from pbxctl.webhooks.signing import is_valid
 from tests.conftest import Pbxctl
-from tests.integration.conftest import calling_out
+from tests.integration.conftest import Receiver, calling_out, delivered
 
 TELE2 = SippCarrier("tele2", "127.0.0.2")
 FAST = {"PBXCTL_AMI_PING_INTERVAL": "1", "PBXCTL_AMI_PING_TIMEOUT": "2",
         "PBXCTL_AMI_BACKOFF_MAX": "1", "PBXCTL_WEBHOOK_FIRST_RETRY": "0.3",
         "PBXCTL_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]'}   # the receiver's network
-
-
-class Receiver(BaseHTTPRequestHandler):
-    """A CRM's webhook endpoint that is down (503) for its first ``down_for`` requests."""
-
-    down_for = 0
-    received: list[tuple[dict[str, str], bytes, int]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        status = 503 if len(Receiver.received) < Receiver.down_for else 204
-        Receiver.received.append((dict(self.headers), body, status))
-        self.send_response(status)
-        self.end_headers()
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
-def delivered() -> list[dict[str, object]]:
-    """The bodies the receiver accepted."""
-    return [json.loads(body) for _, body, status in Receiver.received if status == 204]
-
-
-@pytest.fixture
-def receiver() -> Iterator[str]:
-    Receiver.received, Receiver.down_for = [], 2
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/crm/pbx-events"
-    server.shutdown()
-    server.server_close()
 
 
 def metrics(base: str) -> dict[tuple[str, str], float]:
