@@ -45,6 +45,19 @@ class CallStage:
 
 
 @dataclass(frozen=True)
+class OutboundLeg:
+    """The dialplan's ``UserEvent`` about a call a carrier answered (``answered``, with the
+    paying department, the carrier and the number called) or whose carrier leg ended
+    (``ended``). ``channel`` names the carrier leg. Values are as Asterisk sent them."""
+
+    channel: str
+    stage: str
+    department: str = ""
+    carrier: str = ""
+    number: str = ""
+
+
+@dataclass(frozen=True)
 class QueueEvent:
     """A caller in a queue: ``join``, ``leave``, ``connect`` (to an agent) or ``abandon``."""
 
@@ -67,7 +80,8 @@ class SecurityFailure:
     address: IpAddress | None
 
 
-AmiEvent = CdrReported | CallStage | QueueEvent | SecurityFailure
+AmiEvent = CdrReported | CallStage | OutboundLeg | QueueEvent | SecurityFailure
+OUTBOUND_STAGE_PREFIX = "outbound "        # Stage: outbound answered | outbound ended
 
 
 def parse_event(raw: Mapping[str, str]) -> AmiEvent | None:
@@ -78,6 +92,11 @@ def parse_event(raw: Mapping[str, str]) -> AmiEvent | None:
     if name == "UserEvent":
         if raw.get("UserEvent") != names.ASTERISK.user_event:
             return None
+        stage = raw.get("Stage", "")
+        if stage.startswith(OUTBOUND_STAGE_PREFIX):
+            return OutboundLeg(raw.get("Channel", ""), stage[len(OUTBOUND_STAGE_PREFIX):],
+                               raw.get("Department", ""), raw.get("Carrier", ""),
+                               raw.get("Number", ""))
         return CallStage(raw.get("Linkedid") or raw.get("Uniqueid") or "",
                          raw.get("Stage", ""), raw.get("CallerIDNum", ""),
                          raw.get("Number", ""), raw.get("Branch", ""), raw.get("Queue", ""),

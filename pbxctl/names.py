@@ -28,6 +28,8 @@ class AsteriskNames:
     dial_phone: str = "pbxctl-dial-phone"
     answered: str = "pbxctl-answered"
     call_ended: str = "pbxctl-call-ended"
+    out_answered: str = "pbxctl-leg-answered"
+    out_ended: str = "pbxctl-leg-ended"
     record: str = "pbxctl-record"
     crisis: str = "pbxctl-crisis"
     spend_blocked: str = "pbxctl-spend-blocked"

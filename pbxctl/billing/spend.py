@@ -7,7 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from pbxctl.billing.rating import Rate, call_cost, round_money
+from pbxctl.billing.rating import Rate, RateBook, call_cost, round_money
+
+
+@dataclass(frozen=True)
+class FlyingCall:
+    """An outbound call a carrier answered that has not ended yet."""
+
+    department: str
+    carrier: str
+    number: str           # as called: E.164 or an emergency code
+    answered_at: datetime
 
 
 @dataclass(frozen=True)
@@ -69,3 +79,18 @@ def in_flight_cost(rate: Rate, answered_at: datetime, now: datetime) -> Decimal:
     and the increment rounded up, as its CDR will be)."""
     seconds = max(1, int((now - answered_at).total_seconds()))
     return call_cost(seconds, rate)[1]
+
+
+def in_flight_spend(calls: list[FlyingCall], book: RateBook, now: datetime
+                    ) -> dict[tuple[str, str], Decimal]:
+    """What the calls in flight cost so far, per (department, currency), each priced by
+    the deck its CDR will be (a call no deck prices counts nothing)."""
+    spend: dict[tuple[str, str], Decimal] = {}
+    for call in calls:
+        deck = book.deck(call.carrier, call.answered_at.date().isoformat())
+        rate = deck.match(call.number.lstrip("+")) if deck is not None else None
+        if deck is None or rate is None:
+            continue
+        key = (call.department, deck.currency)
+        spend[key] = spend.get(key, Decimal(0)) + in_flight_cost(rate, call.answered_at, now)
+    return spend

@@ -17,6 +17,7 @@ from pbxctl.bans import BanPolicy
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import engine_for, open_secrets, require_schema, settings_of
 from pbxctl.follower.bans import BanKeeper
+from pbxctl.follower.in_flight import InFlightCalls
 from pbxctl.follower.node import follow_policy
 from pbxctl.follower.spend_brake import SpendBrake
 from pbxctl.follower.supervisor import Supervisor
@@ -31,6 +32,7 @@ SERVE_ACTOR = Actor("pbxctl serve", "serve")   # who bans and lifts bans in the 
 
 def _supervisor(s: Settings, app: web.Application, metrics: ServeMetrics) -> Supervisor:
     engine = app[ENGINE]
+    flying = InFlightCalls()
     return Supervisor(
         engine, metrics,
         follow_policy(s),
@@ -41,7 +43,8 @@ def _supervisor(s: Settings, app: web.Application, metrics: ServeMetrics) -> Sup
                   BanPolicy(after=s.ban_after, window=s.ban_window, ban_for=s.ban_for,
                             limit=s.ban_limit),
                   metrics),
-        SpendBrake(units(engine, SERVE_ACTOR, s), s.spend_check_every, metrics=metrics))
+        SpendBrake(units(engine, SERVE_ACTOR, s), s.spend_check_every, flying, metrics),
+        flying)
 
 
 @click.command()

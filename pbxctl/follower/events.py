@@ -26,7 +26,14 @@ from typing import Literal, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbxctl.ami_events import CallStage, CdrReported, QueueEvent, SecurityFailure, parse_event
+from pbxctl.ami_events import (
+    CallStage,
+    CdrReported,
+    OutboundLeg,
+    QueueEvent,
+    SecurityFailure,
+    parse_event,
+)
 from pbxctl.ami_rights import FOLLOWED_EVENTS, read_classes
 from pbxctl.asterisk.link import EventHandler
 from pbxctl.billing.records import StoredCdr
@@ -98,7 +105,8 @@ class NodeEvents:
     ``hand_over`` is called with the arrival time of CDRs this object gives up on; it is
     None when the node has no Master.csv to catch up from (then CDRs are kept instead).
     ``on_failure`` is told each failed request the node's security events report (the
-    ban keeper counts them; nothing is stored for them here).
+    ban keeper counts them; nothing is stored for them here), ``on_outbound`` each carrier
+    leg answered or ended (the spend brake's calls in flight).
     """
 
     def __init__(self, engine: AsyncEngine, node: str,
@@ -107,7 +115,8 @@ class NodeEvents:
                  policy: StoragePolicy = DEFAULT_STORAGE,
                  hand_over: Callable[[float], None] | None = None,
                  on_failure: Callable[[str, SecurityFailure], None] | None = None,
-                 gather: float = GATHER_SECONDS) -> None:
+                 gather: float = GATHER_SECONDS,
+                 on_outbound: Callable[[OutboundLeg], None] | None = None) -> None:
         self.node = node
         self.summary = ImportSummary()
         self._engine = engine
@@ -116,6 +125,7 @@ class NodeEvents:
         self._policy = policy
         self._hand_over = hand_over
         self._on_failure = on_failure
+        self._on_outbound = on_outbound
         self._events: asyncio.Queue[dict[str, str]] = asyncio.Queue()
         self._writes: deque[Write] = deque()
         self._wake = asyncio.Event()
@@ -177,6 +187,8 @@ class NodeEvents:
             self._push_stays([stay] if stay else [])
         elif isinstance(event, SecurityFailure) and self._on_failure is not None:
             self._on_failure(self.node, event)
+        elif isinstance(event, OutboundLeg) and self._on_outbound is not None:
+            self._on_outbound(event)
 
     def _push_stays(self, stays: list[QueueStay]) -> None:
         if stays:

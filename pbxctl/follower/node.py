@@ -14,7 +14,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbxctl.ami_events import SecurityFailure
+from pbxctl.ami_events import OutboundLeg, SecurityFailure
 from pbxctl.asterisk.ami import AmiEndpoint
 from pbxctl.asterisk.link import DEFAULT_POLICY, AmiLink, LinkPolicy, panoramisk_connector
 from pbxctl.billing.records import StoredCdr
@@ -113,7 +113,9 @@ class NodeFollower:
                  policy: FollowPolicy = DEFAULT_FOLLOW, metrics: LinkMetrics | None = None,
                  say: Callable[[str], None] = log.info,
                  on_stored: Callable[[StoredCdr], None] | None = None,
-                 on_failure: Callable[[str, SecurityFailure], None] | None = None) -> None:
+                 on_failure: Callable[[str, SecurityFailure], None] | None = None,
+                 on_outbound: Callable[[OutboundLeg], None] | None = None,
+                 on_link_down: Callable[[str], None] | None = None) -> None:
         self._engine = engine
         self._node = node
         self._policy = policy
@@ -123,8 +125,10 @@ class NodeFollower:
         self._handed_over: float | None = None    # oldest call left to the catch-up
         self._last_hand_over = 0.0
         self._settled: int | None = None          # file size before the last catch-up
+        self._on_link_down = on_link_down
         self.events = NodeEvents(engine, node.name, metrics, on_stored, policy.storage,
-                                 self._hand_over if node.cdr_csv else None, on_failure)
+                                 self._hand_over if node.cdr_csv else None, on_failure,
+                                 on_outbound=on_outbound)
         self._link = AmiLink(node.name, panoramisk_connector(node.endpoint, EVENT_CLASSES,
                                                              policy.link),
                              self.events.handlers(), self, policy.link)
@@ -164,6 +168,8 @@ class NodeFollower:
     def link_down(self, node: str, reason: str) -> None:
         """The link is gone: count it; the link reconnects by itself."""
         self._say(f"node {node}: AMI link lost ({reason}); reconnecting")
+        if self._on_link_down:
+            self._on_link_down(node)
         if self._metrics:
             self._metrics.link_state(node, False)
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Protocol
 
+from pbxctl.billing.spend import in_flight_spend
+from pbxctl.db.models import utcnow
+from pbxctl.follower.in_flight import InFlightCalls
 from pbxctl.services.bundle import UnitOfWork
-from pbxctl.services.spend import BrakeAction, InFlight
+from pbxctl.services.live_rates import RateIndex
+from pbxctl.services.spend import BrakeAction
 from pbxctl.stopping import sleep_unless
 
 log = logging.getLogger(__name__)
@@ -33,12 +36,13 @@ class SpendBrake:
     """Checks the departments' spend and brakes those over their caps."""
 
     def __init__(self, unit: UnitOfWork, every: float,
-                 in_flight: Callable[[], InFlight] | None = None,
+                 in_flight: InFlightCalls | None = None,
                  metrics: SpendMetrics | None = None) -> None:
         self._unit = unit
         self._every = every
         self._in_flight = in_flight
         self._metrics = metrics
+        self._rates = RateIndex()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Brake until ``stop`` is set."""
@@ -49,8 +53,11 @@ class SpendBrake:
                     await self._carry_blocks()
                     carried = True
                 async with self._unit() as s:
-                    actions = await s.spend.check(
-                        self._in_flight() if self._in_flight else None)
+                    flying = None
+                    if self._in_flight is not None:
+                        book = (await self._rates.classifier(s.session)).rates
+                        flying = in_flight_spend(self._in_flight.calls(), book, utcnow())
+                    actions = await s.spend.check(flying)
                 for action in actions:
                     _log(action)
                 ok = True

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.db.faults import is_transient
 from pbxctl.follower.bans import BanKeeper
+from pbxctl.follower.in_flight import InFlightCalls
 from pbxctl.follower.node import FollowedNode, FollowPolicy, NodeFollower, all_nodes
 from pbxctl.follower.spend_brake import SpendBrake
 from pbxctl.metrics import ServeMetrics
@@ -27,8 +29,10 @@ class Supervisor:
 
     def __init__(self, engine: AsyncEngine, metrics: ServeMetrics, follow: FollowPolicy,
                  retry: RetryPolicy, bans: BanKeeper | None = None,
-                 brake: SpendBrake | None = None) -> None:
+                 brake: SpendBrake | None = None,
+                 in_flight: InFlightCalls | None = None) -> None:
         self._engine = engine
+        self._in_flight = in_flight
         self._bans = bans
         self._brake = brake
         self._metrics = metrics
@@ -83,9 +87,19 @@ class Supervisor:
             if name not in self._followers:
                 stop = asyncio.Event()
                 follower = NodeFollower(self._engine, node, self._follow, self._metrics,
-                                        on_failure=self._bans.failure if self._bans else None)
+                                        on_failure=self._bans.failure if self._bans else None,
+                                        **self._in_flight_hooks(name))
                 self._followers[name] = (node, stop, asyncio.create_task(
                     follower.run(stop), name=f"node-{name}"))
+
+    def _in_flight_hooks(self, node: str) -> dict[str, Any]:
+        """What tells the calls in flight about ``node``'s calls (none: nothing)."""
+        flying = self._in_flight
+        if flying is None:
+            return {}
+        return {"on_outbound": lambda event: flying.feed(node, event),
+                "on_stored": lambda row: flying.stored(node, row),
+                "on_link_down": flying.forget_node}
 
     async def _refresh_metrics(self) -> None:
         while not self._stop.is_set():
