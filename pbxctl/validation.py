@@ -11,6 +11,7 @@ import io
 import ipaddress
 import re
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -259,3 +260,13 @@ class CsvRows:
             except csv.Error as exc:
                 raise ValidationError("file", f"line {line}: {exc}") from None
             yield line, row
+
+
+def iso_date(field: str, text: str) -> date:
+    """A calendar date written like 2026-12-31."""
+    if not isinstance(text, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        raise ValidationError(field, f"{text!r} is not a date like 2026-12-31")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(field, f"{text!r} is not a date like 2026-12-31") from None

@@ -13,6 +13,7 @@ from pbxctl.api.params import (
     E164,
     EXTENSION,
     MONTH,
+    OPTIONAL_MONTH,
     PATH_PARAMS,
     QUEUE,
     QUEUE_REF,
@@ -116,6 +117,13 @@ _OUTBOUND_FIELDS = {
     "international_prefix": {"type": "string", "maxLength": 4},
     "allow_foreign_caller_id": _BOOL}
 
+_LIMIT_FIELDS = {
+    "monthly": {"type": "string", "pattern": "^[0-9]{1,10}(\\.[0-9]{1,2})?$",
+                "description": "The cap, e.g. \"5000.00\" (a string: money is exact)"},
+    "warn_at": {"type": "integer", "minimum": 1, "maximum": 100,
+                "description": "Percent of the cap that warns (default 80)"},
+    "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "default RUB"}}
+
 ROUTES: tuple[Operation, ...] = (
     _op("GET", "/nodes", READ, "Nodes (never their AMI secrets)", sortable=("name",)),
     _op("POST", "/nodes", ADMIN, "Add a node", body=_NODE_FIELDS, created=True,
@@ -215,6 +223,18 @@ ROUTES: tuple[Operation, ...] = (
         "month": MONTH, "queue": QUEUE,
         "by": enum("One row per queue (default) or per queue and day", ("queue", "day")),
         "format": enum("json (default) or csv", ("json", "csv"))}),
+    _op("GET", "/reports/spend", ALL, "Month-to-date spend per department, its cap and what "
+        "the spend brake did (ok, warning, blocked, unblocked)", query={
+            "month": OPTIONAL_MONTH, "format": enum("json (default) or csv", ("json", "csv"))}),
+    _op("GET", "/departments/limits", ALL, "Every department's monthly spend cap"),
+    _op("PUT", "/departments/{department}/limit", ADMIN, "Cap the department's monthly "
+        "spend (serve warns at warn_at percent and blocks outbound calls at the cap)",
+        body=_LIMIT_FIELDS, required=("monthly",)),
+    _op("DELETE", "/departments/{department}/limit", ADMIN, "Remove the cap (a block in "
+        "force is lifted at once)", asterisk=True),
+    _op("POST", "/departments/{department}/unblock", ADMIN, "Lift the spend brake's block "
+        "at once, for the rest of the month or until a day starts in the department's zone",
+        body={"until": {"type": "string", "format": "date"}}, asterisk=True),
     _op("GET", "/audit", ADMIN, "The audit trail, oldest first", query={
         "since": SINCE, "object_type": slug("Only entries about this kind of object "
                                             "(node, branch, extension, number, ...)")}),

@@ -88,6 +88,8 @@ CITY = Param("City, exactly as stored", {"type": "string", "maxLength": 64}, v.d
 MONTH = Param("Month, e.g. 2026-10",
               {"type": "string", "pattern": "^20[0-9]{2}-(0[1-9]|1[0-2])$"},
               parse_month, required=True)
+OPTIONAL_MONTH = Param("Month, e.g. 2026-11 [default: the current one, in each "
+                       "department's zone]", MONTH.schema, parse_month)
 QUEUE = Param("A queue, e.g. kazan/sales", QUEUE_REF, _queue_ref)
 SINCE = Param("Only entries from this ISO date or time on (UTC when it names no zone), "
               "e.g. 2026-11-01 or 2026-11-01T09:00+03:00",
@@ -99,6 +101,7 @@ PATH_PARAMS: dict[str, Param] = {
     "branch": slug("Branch slug"),
     "carrier": slug("Carrier slug"),
     "queue": slug("Queue name inside its branch"),
+    "department": slug("Department (an extension's department, else its branch)"),
     "extension": EXTENSION_PARAM,
     "e164": E164_PARAM,
     "action": enum("What to do with the member", ("login", "logout", "pause", "unpause")),

@@ -1,11 +1,13 @@
-"""API handlers for reports and the audit trail: the same services and formats as
-``pbxctl report costs``, ``pbxctl report sla`` and ``pbxctl audit --json``."""
+"""API handlers for reports, spend caps and the audit trail: the same services and
+formats as ``pbxctl report costs|sla|spend``, ``pbxctl department`` and
+``pbxctl audit --json``."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from pbxctl.api.keys import QUERY, Handler
+from pbxctl import validation as v
+from pbxctl.api.keys import BODY, QUERY, Handler
 from pbxctl.api.requests import answer, services
 from pbxctl.billing.formats import to_csv, to_json
 from pbxctl.billing.periods import parse_month
@@ -13,6 +15,8 @@ from pbxctl.queues.service_level import SLA_COLUMNS
 from pbxctl.services.audit import audit_row, parse_since
 from pbxctl.services.read.reports import render_costs
 from pbxctl.services.read.service_levels import sla_report
+from pbxctl.services.read.spend import SPEND_COLUMNS, spend_report
+from pbxctl.services.spend import limit_snapshot
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -55,6 +59,52 @@ async def sla(request: web.Request) -> web.Response:
                         content_type="application/json")
 
 
+async def spend(request: web.Request) -> web.Response:
+    """Month-to-date spend per department with its cap and the brake's state."""
+    query = request[QUERY]
+    async with services(request) as s:
+        rows = await spend_report(s.session, query.get("month"))
+    if query.get("format", "json") == "csv":
+        return _download(to_csv(rows, SPEND_COLUMNS), "text/csv; charset=utf-8",
+                         f"pbxctl-spend-{query.get('month', 'now')}.csv")
+    return web.Response(body=to_json(rows), content_type="application/json")
+
+
+async def list_limits(request: web.Request) -> web.Response:
+    """Every department's cap, as ``department limits --json``."""
+    async with services(request) as s:
+        return answer({"items": [{"department": limit.department, **limit_snapshot(limit)}
+                                 for limit in await s.spend.limits()]})
+
+
+async def set_limit(request: web.Request) -> web.Response:
+    """Cap a department's monthly spend, as ``department limit NAME --monthly``."""
+    body = request[BODY]
+    department = request.match_info["department"]
+    async with services(request) as s:
+        limit = await s.spend.set_limit(department, body["monthly"], body.get("warn_at", 80),
+                                        body.get("currency", "RUB"))
+        return answer({"department": limit.department, **limit_snapshot(limit)})
+
+
+async def remove_limit(request: web.Request) -> web.Response:
+    """Remove a department's cap, as ``department limit NAME --none``."""
+    department = request.match_info["department"]
+    async with services(request) as s:
+        await s.spend.remove_limit(department)
+    return answer({"removed": department})
+
+
+async def unblock(request: web.Request) -> web.Response:
+    """Lift the brake's block of a department, as ``department unblock``."""
+    until = request[BODY].get("until")
+    day = v.iso_date("until", until) if until is not None else None
+    async with services(request) as s:
+        ends = await s.spend.unblock(request.match_info["department"], day)
+    return answer({"department": request.match_info["department"],
+                   "unblocked_until": ends.isoformat(timespec="seconds")})
+
+
 async def audit_log(request: web.Request) -> web.Response:
     """The audit trail, oldest first (from a date or time, of one kind of object)."""
     query = request[QUERY]
@@ -67,5 +117,10 @@ async def audit_log(request: web.Request) -> web.Response:
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", "/api/v1/reports/costs"): cost_report,
     ("GET", "/api/v1/reports/sla"): sla,
+    ("GET", "/api/v1/reports/spend"): spend,
+    ("GET", "/api/v1/departments/limits"): list_limits,
+    ("PUT", "/api/v1/departments/{department}/limit"): set_limit,
+    ("DELETE", "/api/v1/departments/{department}/limit"): remove_limit,
+    ("POST", "/api/v1/departments/{department}/unblock"): unblock,
     ("GET", "/api/v1/audit"): audit_log,
 }

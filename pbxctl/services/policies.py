@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -157,13 +156,13 @@ class PolicyService:
             v.display_name("name", name)
         existing = {h.day: h for h in branch.holidays}
         for text in remove:
-            day = _iso_date("remove", text)
+            day = v.iso_date("remove", text)
             if day not in existing:
                 raise NotFoundError(f"{day} is not a holiday of branch {slug!r}")
             branch.holidays.remove(existing.pop(day))
             self._audit.record("branch.holiday.remove", "branch", slug, before={"day": str(day)})
         for text in add:
-            day = _iso_date("add", text)
+            day = v.iso_date("add", text)
             if day in existing:
                 continue
             holiday = Holiday(day=day, name=name)
@@ -207,9 +206,3 @@ class PolicyService:
             raise NotFoundError(f"no branch {slug!r}")
         return branch
 
-
-def _iso_date(field: str, text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(field, f"{text!r} is not a date like 2026-12-31") from None

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.api.app import create_app
 from pbxctl.db.migrate import upgrade
-from pbxctl.db.models import AuditEntry, Base
+from pbxctl.db.models import AuditEntry, Base, Node, SpendState, utcnow
 from pbxctl.db.session import make_engine, transaction
 from pbxctl.destinations import Destination
 from pbxctl.services.audit import Actor, AuditTrail
@@ -30,6 +30,8 @@ from pbxctl.services.nodes import NodeService, NodeSpec
 from pbxctl.services.numbers import NumberService, NumberSpec
 from pbxctl.services.policies import OutboundChange, PolicyService
 from pbxctl.services.queues import QueueService, QueueSpec
+from pbxctl.services.read.spend import month_label
+from pbxctl.services.spend import SpendService
 from pbxctl.services.tokens import ROLES, TokenService
 from pbxctl.services.webhooks import WebhookService
 from pbxctl.settings import Settings
@@ -140,8 +142,17 @@ async def provision(engine: AsyncEngine, servers: dict[str, FakeAmiServer], conf
                                                       max_wait=30))
         await WebhookService(session, audit, ()).add("https://crm.example.com/pbx",
                                                  ("call.ringing",), None)
+        spend = SpendService(session, audit, _no_node)
+        await spend.set_limit("kazan", "5000")
+        await spend.set_limit("sales", "100.00", 90)
+        session.add(SpendState(department="sales", month=month_label(utcnow(), "Asia/Omsk"),
+                               spent=Decimal("100.00"), blocked_at=utcnow()))
         return {role: await TokenService(session, audit).create(f"t-{role}", role)
                 for role in ROLES}
+
+
+async def _no_node(node: Node) -> FakeAsterisk:
+    raise AssertionError("provisioning talks to no node")
 
 
 def _month_start() -> datetime:

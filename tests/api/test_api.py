@@ -87,6 +87,14 @@ HAPPY: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/status"): Case("/api/v1/status"),
     ("GET", "/api/v1/reports/costs"): Case("/api/v1/reports/costs?month=2026-10"),
     ("GET", "/api/v1/reports/sla"): Case("/api/v1/reports/sla?month=2026-10"),
+    ("GET", "/api/v1/reports/spend"): Case("/api/v1/reports/spend"),
+    ("GET", "/api/v1/departments/limits"): Case("/api/v1/departments/limits"),
+    ("PUT", "/api/v1/departments/{department}/limit"): Case(
+        "/api/v1/departments/omsk/limit", {"monthly": "2500.00", "warn_at": 90}),
+    ("DELETE", "/api/v1/departments/{department}/limit"): Case(
+        "/api/v1/departments/kazan/limit"),
+    ("POST", "/api/v1/departments/{department}/unblock"): Case(
+        "/api/v1/departments/sales/unblock", {}),
     ("GET", "/api/v1/audit"): Case("/api/v1/audit"),
 }
 
@@ -108,7 +116,8 @@ def test_every_route_has_a_happy_case_and_a_role() -> None:
     assert [op.method for op in ROUTES if op.roles != ("admin",)] == (
         ["GET"] * sum(1 for op in ROUTES if op.roles != ("admin",)))
     reports = {op.path for op in ROUTES if "accountant" in op.roles}
-    assert reports == {"/api/v1/reports/costs", "/api/v1/reports/sla"}
+    assert reports == {"/api/v1/reports/costs", "/api/v1/reports/sla",
+                       "/api/v1/reports/spend", "/api/v1/departments/limits"}
 
 
 @pytest.mark.parametrize("op", EVERY)

@@ -1,8 +1,11 @@
 """The accountants' page in headless Chromium: sign in with a token, pick a month, see the
-table, download the CSV; its content equals ``pbxctl report costs`` for that month."""
+table and the spend against the caps, download the CSV; its content equals
+``pbxctl report costs`` for that month."""
 
 from __future__ import annotations
 
+import csv
+import io
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,11 +31,18 @@ def server(company: Pbxctl, tmp_path: Path) -> Iterator[tuple[str, str, Pbxctl]]
     master = tmp_path / "Master.csv"
     master.write_bytes(MASTER)
     company.ok("cdr", "import", str(master))
+    company.ok("department", "limit", "kazan", "--monthly", "1.00")
     token = company.ok("token", "create", "books", "--role", "accountant").stdout.strip()
     process, url = start_serve(company.database_url)
     yield url, token, company
     process.send_signal(signal.SIGTERM)
     process.communicate(timeout=20)
+
+
+def company_costs(report_csv: str, department: str) -> str:
+    """The call cost of ``department`` in a ``report costs`` CSV."""
+    rows = list(csv.DictReader(io.StringIO(report_csv)))
+    return next(r["call_cost"] for r in rows if r["department"] == department)
 
 
 def test_accountant_downloads_the_month_csv(server: tuple[str, str, Pbxctl],
@@ -56,6 +66,10 @@ def test_accountant_downloads_the_month_csv(server: tuple[str, str, Pbxctl],
             departments = page.locator("#costs tbody tr td:first-child").all_inner_texts()
             assert "kazan" in departments and "omsk" in departments
             assert page.locator("#chart .bar").count() == len(departments)
+            page.wait_for_selector("#spend tbody tr")
+            kazan = page.locator("#spend tbody tr", has_text="kazan")
+            assert kazan.locator("td").all_inner_texts()[1:5] == [
+                company_costs(expected, "kazan"), "1.00", "RUB", "over cap"]
             with page.expect_download() as download:
                 page.click("#download-csv")
             saved = tmp_path / download.value.suggested_filename
