@@ -3,14 +3,12 @@ services as ``pbxctl apply`` and ``pbxctl status --json``."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from aiohttp import web
 
 from pbxctl.api.keys import BODY, QUERY, Handler
 from pbxctl.api.requests import answer, services
 from pbxctl.services.deploy import apply_nodes
-from pbxctl.services.read.overview import company_status
+from pbxctl.services.read.overview import company_status, status_document
 
 
 async def apply(request: web.Request) -> web.Response:
@@ -33,9 +31,8 @@ async def apply(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     """What every node (or one) is doing now; a node that cannot be reached is reported."""
     async with services(request) as s:
-        nodes, crisis = await company_status(s, request[QUERY].get("node"))
-    return answer({"nodes": [dataclasses.asdict(n) for n in nodes],
-                   "crisis": [dataclasses.asdict(c) for c in crisis]})
+        company = await company_status(s, request[QUERY].get("node"))
+    return answer(status_document(company))
 
 
 HANDLERS: dict[tuple[str, str], Handler] = {

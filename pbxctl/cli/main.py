@@ -40,7 +40,7 @@ _TABLE = [
     ("queue", "queue_cmd",
      "Branch queues: members log in, out and pause at run time, without a reload."),
     ("status", "status_cmd", "Live state: AMI link, CDR catch-up, phones registered, "
-                             "carriers, active calls, queues, crisis."),
+                             "carriers, active calls, queues, crisis, spend caps."),
     ("token", "token_cmd", "API tokens (admin, accountant, viewer)."),
     ("secrets", "secrets_cmd",
      "The key that encrypts the secrets kept in the database."),

@@ -10,19 +10,16 @@ import click
 from pbxctl.cli.output import emit_json, emit_table, printable
 from pbxctl.cli.runtime import run_in_transaction
 from pbxctl.cli.types import FiniteFloatRange
-from pbxctl.services.live_switches import CrisisState
 from pbxctl.services.read.catch_up import CatchUpState
-from pbxctl.services.read.overview import company_status
-from pbxctl.services.read.status import NodeStatus
+from pbxctl.services.read.overview import CompanyStatus, company_status, status_document
 
 
-def _gather(ctx: click.Context, node: str | None
-            ) -> tuple[list[NodeStatus], list[CrisisState]]:
+def _gather(ctx: click.Context, node: str | None) -> CompanyStatus:
     return run_in_transaction(ctx, lambda s: company_status(s, node))
 
 
-def _show(statuses: list[NodeStatus], crisis: list[CrisisState]) -> None:
-    for status in statuses:
+def _show(company: CompanyStatus) -> None:
+    for status in company.nodes:
         head = ("connected" if status.connected
                 else f"NOT CONNECTED ({printable(status.error or '')})")
         click.echo(f"node {status.node}: AMI {head}; {status.active_calls} active call(s)")
@@ -41,10 +38,20 @@ def _show(statuses: list[NodeStatus], crisis: list[CrisisState]) -> None:
             emit_table([dataclasses.asdict(q) for q in status.queues],
                        ("name", "waiting", "longest_wait", "members_available",
                         "members_paused", "members_total", "service_level", "today"))
-    for state in crisis:
+    for state in company.crisis:
         click.echo(f"CRISIS: branch {state.branch} -> {state.destination}"
                    f"{' (recorded)' if state.record else ''} since "
                    f"{state.since:%Y-%m-%d %H:%M}Z")
+    for row in company.spend:
+        line = (f"department {row.department}: spent {row.spent} of {row.cap} "
+                f"{row.currency} in {row.month}")
+        if row.state == "blocked" and row.blocked_at:
+            click.echo(f"SPEND BLOCKED: {line}; outbound calls blocked since "
+                       f"{row.blocked_at:%Y-%m-%d %H:%M}Z")
+        elif row.state == "unblocked" and row.unblocked_until:
+            click.echo(f"spend: {line}; unblocked until {row.unblocked_until:%Y-%m-%d %H:%M}Z")
+        else:
+            click.echo(f"spend: {line} ({row.state})")
 
 
 def _catch_up_line(state: CatchUpState) -> str:
@@ -67,17 +74,15 @@ def _catch_up_line(state: CatchUpState) -> str:
 def status(ctx: click.Context, node: str | None, interval: float | None,
            as_json: bool) -> None:
     """Live state: AMI link, CDR catch-up, phones registered, carriers, active calls,
-    queues, crisis."""
+    queues, crisis, spend caps."""
     if as_json:
-        statuses, crisis = _gather(ctx, node)
-        emit_json({"nodes": [dataclasses.asdict(s) for s in statuses],
-                   "crisis": [dataclasses.asdict(c) for c in crisis]})
+        emit_json(status_document(_gather(ctx, node)))
         return
     while True:
-        statuses, crisis = _gather(ctx, node)
+        company = _gather(ctx, node)
         if interval:
             click.clear()
-        _show(statuses, crisis)
+        _show(company)
         if not interval:
             return
         try:

@@ -244,6 +244,10 @@ def test_limits_are_listed_changed_and_removed_with_an_audit_row_each(capped: Pb
     rows = {r["department"]: r for r in json.loads(capped.ok(
         "report", "spend", "--format", "json").stdout)["rows"]}
     assert rows["sales-east"]["state"] == "ok" and rows["sales-east"]["spent"] == "0.00"
+    shown = json.loads(capped.ok("status", "--json").stdout)["spend"]
+    assert [(r["department"], r["cap"], r["state"]) for r in shown] == [
+        ("kazan", "5.00", "ok"), ("sales-east", "12000.50", "ok")]
+    assert "spend: department kazan: spent 0.00 of 5.00 RUB" in capped.ok("status").stdout
     capped.ok("department", "limit", "sales-east", "--none")
     assert [r["department"] for r in json.loads(
         capped.ok("department", "limits", "--json").stdout)] == ["kazan"]

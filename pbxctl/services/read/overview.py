@@ -5,21 +5,33 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from pbxctl.services.bundle import Services
 from pbxctl.services.deploy import ami_connector
 from pbxctl.services.live_switches import CrisisState, crisis_states
 from pbxctl.services.read.catch_up import catch_up_state
 from pbxctl.services.read.service_levels import service_levels_today
+from pbxctl.services.read.spend import SpendRow, spend_report
 from pbxctl.services.read.status import NodeStatus, node_status
 
 STATUS_AMI_TIMEOUT = 5.0
 
 
-async def company_status(s: Services, node: str | None = None
-                         ) -> tuple[list[NodeStatus], list[CrisisState]]:
+@dataclasses.dataclass(frozen=True)
+class CompanyStatus:
+    """The nodes, the branches under the crisis switch, and the capped departments'
+    spend this month with the brake's state."""
+
+    nodes: list[NodeStatus]
+    crisis: list[CrisisState]
+    spend: list[SpendRow]
+
+
+async def company_status(s: Services, node: str | None = None) -> CompanyStatus:
     """Every node (or one) asked over AMI at once, queues with today's service level, how
-    far its Master.csv is caught up, and the branches under the crisis switch."""
+    far its Master.csv is caught up, the branches under the crisis switch and the spend
+    brake's state of each capped department."""
     nodes = [await s.nodes.get(node)] if node else list(await s.nodes.list())
     statuses = await asyncio.gather(*(
         node_status(n.name, ami_connector(n, min(s.settings.ami_timeout, STATUS_AMI_TIMEOUT)))
@@ -32,4 +44,19 @@ async def company_status(s: Services, node: str | None = None
         if stored.cdr_csv:
             node_state.catch_up = await catch_up_state(
                 s.session, stored.name, stored.cdr_csv, now, s.settings.cdr_catch_up_every)
-    return list(statuses), await crisis_states(s.session)
+    capped = [row for row in await spend_report(s.session, now=now) if row.cap is not None]
+    return CompanyStatus(list(statuses), await crisis_states(s.session), capped)
+
+
+def status_document(company: CompanyStatus) -> dict[str, object]:
+    """The status as JSON values (``status --json`` and ``GET /status``)."""
+    return {"nodes": [dataclasses.asdict(n) for n in company.nodes],
+            "crisis": [dataclasses.asdict(c) for c in company.crisis],
+            "spend": [{name: _plain(value) for name, value in dataclasses.asdict(row).items()}
+                      for row in company.spend]}
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value.isoformat() if isinstance(value, datetime) else value
