@@ -60,7 +60,7 @@ class SpendBrake:
                     actions = await s.spend.check(flying)
                 for action in actions:
                     _log(action)
-                ok = True
+                ok = not any(action.action == "failed" for action in actions)
             except Exception as error:   # storage or a node down: the next round retries
                 log.warning("spend brake: %s: %s; trying again", type(error).__name__, error)
                 ok = False
@@ -75,6 +75,8 @@ class SpendBrake:
 
 
 def _log(action: BrakeAction) -> None:
+    if action.action == "failed":
+        return                          # said by the service, with the nodes' answers
     if action.action == "unblocked":
         log.warning("department %s: outbound calls unblocked (its month is over)",
                     action.department)

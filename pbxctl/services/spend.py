@@ -57,7 +57,7 @@ class BrakeAction:
     """What one check did to a department (for the log and the metrics)."""
 
     department: str
-    action: str              # warned, blocked, unblocked
+    action: str              # warned, blocked, unblocked, failed (a node refused)
     spent: Decimal
     cap: Decimal
     currency: str
@@ -168,7 +168,9 @@ class SpendService:
                     ) -> list[BrakeAction]:
         """The brake's round (``serve``): each capped department's spend this month plus
         ``in_flight``; warn, block, end unblocks whose time is up and lift the blocks of
-        months gone by. A block reaches every node before it is stored."""
+        months gone by. A block reaches every node before it is stored: when a node
+        refuses, the department's block is not stored (action ``failed``) and the next
+        round tries again, while the other departments are braked as usual."""
         now = now or utcnow()
         in_flight = in_flight or {}
         zones = await department_zones(self._session)
@@ -212,7 +214,14 @@ class SpendService:
             actions.append(BrakeAction(department, "warned", spent, cap.monthly,
                                        limit.currency))
         if todo.block:
-            await self._block_on_nodes(department)
+            try:
+                await self._block_on_nodes(department)
+            except AmiError as error:   # tried again next round; blocked where it could
+                log.error("spend brake: %s", error)
+                actions.append(BrakeAction(department, "failed", spent, cap.monthly,
+                                           limit.currency))
+                await self._session.flush()
+                return actions
             state.blocked_at = now
             self._audit.record("spend.block", "department", department, after=payload,
                                detail=f"spent {payload['spent']} of {cap.monthly} "
@@ -233,7 +242,13 @@ class SpendService:
         for state in blocked:
             if (state.department, state.month) in current:
                 continue
-            await self._lift_on_nodes(state.department)
+            try:
+                await self._lift_on_nodes(state.department)
+            except AmiError as error:   # tried again next round
+                log.error("spend brake: %s", error)
+                actions.append(BrakeAction(state.department, "failed", state.spent,
+                                           Decimal(0), ""))
+                continue
             state.lifted_until = now
             self._audit.record("spend.unblock", "department", state.department,
                                detail=f"month {state.month} is over")
@@ -252,26 +267,30 @@ class SpendService:
         await self._block_on_nodes(department)
 
     async def _block_on_nodes(self, department: str) -> None:
-        for node in await self._nodes():
-            ami = await self._connect(node)
-            try:
-                await astdb_put(ami, names.ASTERISK.spend_family, department, BLOCKED)
-            finally:
-                await ami.close()
+        await self._on_nodes(department, block=True)
 
     async def _lift_on_nodes(self, department: str) -> None:
+        await self._on_nodes(department, block=False)
+
+    async def _on_nodes(self, department: str, block: bool) -> None:
+        """Put (or delete) ``department``'s block on every node; a node that fails does
+        not stop the others, and the failures are raised together at the end."""
         failed = []
         for node in await self._nodes():
             try:
                 ami = await self._connect(node)
                 try:
-                    await astdb_delete(ami, names.ASTERISK.spend_family, department)
+                    if block:
+                        await astdb_put(ami, names.ASTERISK.spend_family, department, BLOCKED)
+                    else:
+                        await astdb_delete(ami, names.ASTERISK.spend_family, department)
                 finally:
                     await ami.close()
             except (AmiError, OSError) as error:
                 failed.append(f"{node.name}: {error}")
         if failed:
-            raise AmiError("could not lift the block on " + "; ".join(failed))
+            raise AmiError(f"could not {'block' if block else 'lift the block of'} "
+                           f"department {department} on " + "; ".join(failed))
 
     async def _nodes(self) -> list[Node]:
         return list((await self._session.scalars(select(Node).order_by(Node.name))).all())

@@ -1,7 +1,7 @@
 """The spend brake against a real database (SQLite and PostgreSQL) and a fake Asterisk:
 it warns at the warning level and blocks at the cap in AstDB on every node, once; the
 spend it uses is the cost report's to the cent; unblocks, their end and a new month; a
-node that refuses leaves nothing half done. The sandbox test covers real calls."""
+node that refuses is tried again. The sandbox test covers real calls."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from sqlalchemy import select
 
 from pbxctl.db.models import Node, WebhookMessage
 from pbxctl.db.session import make_engine, transaction
-from pbxctl.errors import AmiError
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.read.spend import SpendRow, spend_report
 from pbxctl.services.spend import BrakeAction, InFlight, SpendService
@@ -194,17 +193,16 @@ def test_a_new_month_lifts_the_block_by_itself(capped: Pbxctl, tmp_path: Path) -
     assert capped("department", "unblock", "kazan").exit_code == 1   # nothing to lift
 
 
-def test_calls_in_flight_count_and_a_refusing_node_leaves_nothing_half_done(
+def test_calls_in_flight_count_and_a_refusing_node_is_tried_again(
         capped: Pbxctl, tmp_path: Path) -> None:
     fake = FakeAsterisk(tmp_path, refuse_astdb=True)
     flying = {("kazan", "RUB"): Decimal("6.0000")}
-    with pytest.raises(AmiError):
-        _check(capped, fake, in_flight=flying)
-    assert fake.astdb == {} and _webhook_events(capped) == []
-    assert _spend(capped).state == "ok"
-    fake.refuse_astdb = False
     assert _actions(_check(capped, fake, in_flight=flying)) == [
-        ("kazan", "warned"), ("kazan", "blocked")]
+        ("kazan", "warned"), ("kazan", "failed")]
+    assert fake.astdb == {} and _webhook_events(capped) == ["spend.warning"]
+    assert _spend(capped).state == "warning"
+    fake.refuse_astdb = False
+    assert _actions(_check(capped, fake, in_flight=flying)) == [("kazan", "blocked")]
     assert fake.astdb == {BLOCK: "blocked"}
     assert _spend(capped).spent == Decimal("0.00")   # the report counts stored calls only
 
