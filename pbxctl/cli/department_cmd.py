@@ -13,7 +13,9 @@ from pbxctl.services.spend import limit_snapshot
 
 @click.group()
 def department() -> None:
-    """Departments (the extensions' department, else their branch): spend caps."""
+    """Departments: monthly spend caps the spend brake of 'pbxctl serve' enforces.
+
+    A department is an extension's --department, else its branch."""
 
 
 @department.command("limit")
