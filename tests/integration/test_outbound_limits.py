@@ -65,6 +65,7 @@ def test_a_branch_at_its_max_calls_gets_congestion_and_the_cdr_says_why(
     time.sleep(1.0)
     third = clara.call(tmp_path, INTERNATIONAL)
     assert not third.ok, "a third call went out with --max-calls 2"
+    assert "SIP/2.0 503 Service Unavailable" in third.errors, third.errors   # congestion
     emergency = dora.call(tmp_path, "112", hold_ms=500)
     assert emergency.ok, f"112 was held back by the channel limit: {emergency.errors}"
     assert first.wait().ok and second.wait().ok, "the two calls within the limit failed"
@@ -136,7 +137,9 @@ def test_after_hours_only_the_allowed_classes_go_out(
         sandbox.set_global_variable("PBXCTL_CLOCK", _epoch("2026-11-23T22:00:00+03:00"))
         carrier = LIMTEL.answer_all_calls(tmp_path, 30, calls=2)
         for dialed in (MOBILE, INTERNATIONAL):
-            assert not anna.call(tmp_path, dialed).ok, f"{dialed} went out after hours"
+            refused = anna.call(tmp_path, dialed)
+            assert not refused.ok, f"{dialed} went out after hours"
+            assert "SIP/2.0 403 Forbidden" in refused.errors, refused.errors
         assert anna.call(tmp_path, NATIONAL, hold_ms=500).ok, "national was refused at night"
         assert anna.call(tmp_path, "112", hold_ms=500).ok, "112 was refused at night"
         assert carrier.wait().ok
