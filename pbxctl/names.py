@@ -34,6 +34,7 @@ class AsteriskNames:
     queue_agent: str = "pbxctl-queue-agent"
     ring_phone: str = "pbxctl-ring-phone"
     present_caller_id: str = "pbxctl-present-caller-id"
+    limit_reached: str = "pbxctl-limit-reached"
     extensions: str = "pbxctl-extensions"
     numbers: str = "pbxctl-numbers"
     from_branch_prefix: str = "pbxctl-from-"
@@ -63,6 +64,7 @@ class AsteriskNames:
     # CDR userfield of a call a brake refused (Master.csv, the AMI Cdr event).
     refused_max_calls: str = "pbxctl:max-calls"    # the branch had its --max-calls out
     refused_after_hours: str = "pbxctl:after-hours"  # its class is not allowed after hours
+    cut_max_minutes: str = "pbxctl:max-minutes"    # (a call) cut at its class's limit
 
     def branch_context(self, slug: str) -> str:
         """Where a branch's phones' calls start."""

@@ -120,6 +120,8 @@ def test_calls_are_cut_at_their_class_limit_but_emergency_calls_are_not(
     (national,) = [r for r in rows if r["src"] == "601" and r["disposition"] == "ANSWERED"]
     assert national["dstchannel"].startswith("PJSIP/limtel-")
     assert int(national["billsec"]) in (9, 10, 11), national
+    assert national["userfield"] == "pbxctl:max-minutes", national
+    assert [r["userfield"] for r in rows if r["src"] != "601"] == ["", ""], rows
     full = sandbox.log_since(logged_from)
     assert "L(10000)" in full and "L(61000:60000)" in full, "Dial got no limit"
     assert "Playing 'beep" in full, "no warning beep before the end of the mobile call"
