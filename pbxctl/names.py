@@ -37,6 +37,7 @@ class AsteriskNames:
     queue_agent: str = "pbxctl-queue-agent"
     ring_phone: str = "pbxctl-ring-phone"
     present_caller_id: str = "pbxctl-present-caller-id"
+    limit_reached: str = "pbxctl-limit-reached"
     extensions: str = "pbxctl-extensions"
     numbers: str = "pbxctl-numbers"
     from_branch_prefix: str = "pbxctl-from-"
@@ -46,10 +47,12 @@ class AsteriskNames:
     trunks_prefix: str = "pbxctl-trunks-"
     forward_prefix: str = "pbxctl-forward-"
     hours_prefix: str = "pbxctl-hours-"
+    brakes_prefix: str = "pbxctl-brakes-"
     dids_prefix: str = "pbxctl-dids-"
     trunk_prefix: str = "pbxctl-trunk-"
     # Other Asterisk objects.
     carrier_group: str = "pbxctl-carrier"          # GROUP() category counting carrier calls
+    branch_group: str = "pbxctl-branch"            # GROUP() category: a branch's calls out
     voicemail_context: str = "pbxctl"              # voicemail.conf context of the mailboxes
     queue_prefix: str = "q-"                       # queues.conf sections, see queue_section
     udp_transport: str = "pbxctl-udp"
@@ -62,6 +65,10 @@ class AsteriskNames:
     spend_family: str = "pbxctl-spend"             # AstDB: <department> -> blocked
     user_event: str = "PbxctlCall"                 # UserEvent announcing a company call
     recording_prefix: str = "pbxctl-"              # MixMonitor file names
+    # CDR userfield of a call a brake refused (Master.csv, the AMI Cdr event).
+    refused_max_calls: str = "pbxctl:max-calls"    # the branch had its --max-calls out
+    refused_after_hours: str = "pbxctl:after-hours"  # its class is not allowed after hours
+    cut_max_minutes: str = "pbxctl:max-minutes"    # (a call) cut at its class's limit
 
     def branch_context(self, slug: str) -> str:
         """Where a branch's phones' calls start."""

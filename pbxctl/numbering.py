@@ -104,6 +104,84 @@ def dest_classes(field: str, names: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(classes))
 
 
+# The brakes on a branch's outbound calls (issue 13). Emergency calls are never braked.
+MAX_CALLS = 1000
+MAX_LIMIT_SECONDS = 24 * 3600
+WARNING_SECONDS = 60          # the warning tone, this long before a cut (longer limits)
+_DURATION_RE = re.compile(r"(?P<amount>[0-9]{1,5})(?P<unit>[ms]?)")
+
+
+def call_limit(field: str, value: int | str) -> int | None:
+    """Concurrent outbound calls of a branch: 1 to 1000, or ``none`` for no limit (None).
+
+    0 is refused: it reads as "no limit" to some and "no calls" to others; calls are
+    stopped with `allow`."""
+    if value == "none":
+        return None
+    if isinstance(value, str) and not value.isdigit():
+        raise ValidationError(field, f"{value!r} is not a number of calls (1-{MAX_CALLS}) "
+                                     "or none")
+    calls = int(value)
+    if calls == 0:
+        raise ValidationError(field, "0 is not a limit: use none to remove the limit, and "
+                                     "`allow` to stop calls")
+    if not 1 <= calls <= MAX_CALLS:
+        raise ValidationError(field, f"must be between 1 and {MAX_CALLS}, or none")
+    return calls
+
+
+def duration_limits(field: str, limits: Sequence[tuple[str, int | str]]
+                    ) -> dict[str, int]:
+    """Longest call per class, in seconds: each limit is whole minutes (``30``, ``30m``, or
+    the number 30) or seconds (``90s``), from 10 seconds to 24 hours. 0 is refused (a
+    class that may not be called is left out of `allow`), and so is emergency."""
+    seconds: dict[str, int] = {}
+    for dest_class, value in limits:
+        if dest_class not in DEST_CLASSES:
+            raise ValidationError(field, f"unknown class {dest_class!r}; choose from "
+                                         f"{', '.join(DEST_CLASSES[1:])}")
+        if dest_class == "emergency":
+            raise ValidationError(field, "emergency calls are never cut")
+        if dest_class in seconds:
+            raise ValidationError(field, f"{dest_class} is given twice")
+        match = _DURATION_RE.fullmatch(str(value)) if not isinstance(value, bool) else None
+        if match is None:
+            raise ValidationError(field, f"{dest_class}={value}: give minutes (30) or "
+                                         "seconds (90s)")
+        amount = int(match["amount"]) * (1 if match["unit"] == "s" else 60)
+        if amount == 0:
+            raise ValidationError(field, f"{dest_class}=0: a class that may not be called is "
+                                         "left out of `allow`; a limit is at least 10s")
+        if not 10 <= amount <= MAX_LIMIT_SECONDS:
+            raise ValidationError(field, f"{dest_class}={value}: a limit is from 10s to "
+                                         f"{MAX_LIMIT_SECONDS // 60} minutes")
+        seconds[dest_class] = amount
+    return seconds
+
+
+def duration_text(seconds: int) -> str:
+    """A limit as :func:`duration_limits` reads it back: ``30m``, or ``90s``."""
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
+
+
+def after_hours_classes(field: str, names: Sequence[str]) -> tuple[str, ...] | None:
+    """The classes that still go out when the branch is closed: ``all`` alone means no
+    night rule (None), ``none`` alone (or nothing) only emergency calls; emergency calls
+    always go out, so naming it is refused."""
+    classes = tuple(names)
+    if classes == ("all",):
+        return None
+    if classes in (("none",), ()):
+        return ()
+    if "emergency" in classes:
+        raise ValidationError(field, "emergency calls always go out; leave emergency out")
+    unknown = [c for c in classes if c not in DEST_CLASSES]
+    if unknown:
+        raise ValidationError(field, f"unknown class(es) {', '.join(unknown)}; choose from "
+                                     f"{', '.join(DEST_CLASSES[1:])}, or all, or none")
+    return tuple(dict.fromkeys(classes))
+
+
 @dataclass(frozen=True)
 class PlanEntry:
     """One numbering-plan row: E.164 digits prefix (no '+') or a short emergency code."""

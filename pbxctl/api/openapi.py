@@ -115,7 +115,19 @@ _OUTBOUND_FIELDS = {
     "dialing": {"type": "string", "pattern": "^national:[0-9]{1,3}$"},
     "national_prefix": {"type": "string", "maxLength": 4},
     "international_prefix": {"type": "string", "maxLength": 4},
-    "allow_foreign_caller_id": _BOOL}
+    "allow_foreign_caller_id": _BOOL,
+    "max_calls": {"oneOf": [{"type": "integer"}, {"const": "none"}],
+                  "description": "Concurrent outbound calls (1-1000); \"none\" removes the "
+                                 "limit. Emergency calls are never limited"},
+    "max_minutes": {"type": "object", "additionalProperties": {
+        "oneOf": [{"type": "integer"}, {"type": "string", "maxLength": 8}]},
+        "description": "Longest call per class, replacing the whole set ({} for none): "
+                       "minutes (30 or \"30m\") or seconds (\"90s\"), e.g. "
+                       "{\"international\": 30}. Emergency calls are never cut"},
+    "after_hours_allow": {"type": "array", "items": {"type": "string", "maxLength": 20},
+                          "description": "Classes that still go out when the branch is "
+                                         "closed; [\"all\"] removes the rule, [] leaves "
+                                         "emergency calls only"}}
 
 _LIMIT_FIELDS = {
     "monthly": {"type": "string", "pattern": "^[0-9]{1,10}(\\.[0-9]{1,2})?$",

@@ -78,7 +78,8 @@ async def remove_branch(request: web.Request) -> web.Response:
 
 async def set_outbound(request: web.Request) -> web.Response:
     """The branch's outbound policy, as ``branch outbound``."""
-    body: dict[str, Any] = {name: tuple(value) if isinstance(value, list) else value
+    body: dict[str, Any] = {name: tuple(value) if isinstance(value, list)
+                            else tuple(value.items()) if isinstance(value, dict) else value
                             for name, value in request[BODY].items()}
     async with services(request) as s:
         policy = await s.policies.set_outbound(request.match_info["branch"],

@@ -73,11 +73,26 @@ def show(ctx: click.Context, slug: str, as_json: bool) -> None:
     data["hours"] = ", ".join(data["hours"]) or "always open"  # type: ignore[arg-type]
     data["holidays"] = ", ".join(data["holidays"]) or "none"  # type: ignore[arg-type]
     for key, value in outbound_policy.items():
-        data[f"outbound {key}"] = ", ".join(value) if isinstance(value, list) else value
+        data[f"outbound {key}"] = _shown(value)
+    if outbound_policy:
+        if outbound_policy["max_calls"] is None:
+            data["outbound max_calls"] = "no limit"
+        if outbound_policy["after_hours_allow"] is None:
+            data["outbound after_hours_allow"] = "as by day"
+        elif not outbound_policy["after_hours_allow"]:
+            data["outbound after_hours_allow"] = "emergency only"
     emit_table([{"field": k, "value": v} for k, v in data.items()], ("field", "value"))
     click.echo()
     emit_table(extensions, ("number", "name", "department"),  # type: ignore[arg-type]
                empty="no extensions yet")
+
+
+def _shown(value: object) -> object:
+    if isinstance(value, list):
+        return ", ".join(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+    return value
 
 
 @branch.command("remove")
@@ -105,27 +120,64 @@ def remove(ctx: click.Context, slug: str, with_extensions: bool) -> None:
 @click.option("--international-prefix", default=None, help="[default: by country]")
 @click.option("--allow-foreign-caller-id/--own-caller-id-only", default=None,
               help="May the branch present another branch's number?")
+@click.option("--max-calls", default=None, metavar="N|none",
+              help="Concurrent outbound calls of the branch (1-1000); none removes the limit.")
+@click.option("--max-minutes", default=None, metavar="CLASS=LIMIT,...|none",
+              help="Longest call per class, e.g. international=30,mobile=120 (minutes; 90s "
+                   "for seconds); replaces the whole set; none removes every limit.")
+@click.option("--after-hours-allow", default=None, metavar="CLASSES|all|none",
+              help="Classes that still go out when the branch is closed, e.g. "
+                   "local,national; all removes the rule, none leaves emergency calls only.")
 @click.pass_context
 def outbound(ctx: click.Context, slug: str, carriers: str | None, caller_id: str | None,
              allow: str | None, dialing: str | None, national_prefix: str | None,
-             international_prefix: str | None, allow_foreign_caller_id: bool | None) -> None:
+             international_prefix: str | None, allow_foreign_caller_id: bool | None,
+             max_calls: str | None, max_minutes: str | None,
+             after_hours_allow: str | None) -> None:
     """Set how branch SLUG calls out (options not given stay as they are).
 
-    Emergency numbers always go out, whatever the policy.
+    Emergency numbers always go out, whatever the policy: never limited, cut or refused
+    after hours.
     """
     change = OutboundChange(carriers=comma_list(carriers), caller_id=caller_id,
                             allow=comma_list(allow),
                             dialing=dialing, national_prefix=national_prefix,
                             international_prefix=international_prefix,
-                            allow_foreign_caller_id=allow_foreign_caller_id)
+                            allow_foreign_caller_id=allow_foreign_caller_id,
+                            max_calls=int(max_calls) if max_calls and max_calls.isdigit()
+                            else max_calls,
+                            max_minutes=_class_limits(max_minutes),
+                            after_hours_allow=comma_list(after_hours_allow))
 
     async def work(s: Services) -> dict[str, object] | None:
         return policy_snapshot(await s.policies.set_outbound(slug, change))
 
     policy = run_in_transaction(ctx, work) or {}
+    limits = policy["max_minutes"] or {}
+    night = policy["after_hours_allow"]
     note(f"Outbound policy of {slug}: carriers {', '.join(policy['carriers']) or '(none)'}, "  # type: ignore[arg-type]
          f"allowed {', '.join(policy['allow']) or '(emergency only)'}, "  # type: ignore[arg-type]
-         f"caller ID {policy['caller_id'] or '(phone)'}. Run 'pbxctl apply'.")
+         f"caller ID {policy['caller_id'] or '(phone)'}, "
+         f"at most {policy['max_calls'] or 'any number of'} calls at once, "
+         f"longest calls {', '.join(f'{c} {t}' for c, t in limits.items()) or 'unlimited'}, "  # type: ignore[attr-defined]
+         f"after hours {'as by day' if night is None else ', '.join(night) or 'emergency only'}. "  # type: ignore[arg-type]
+         "Run 'pbxctl apply'.")
+
+
+def _class_limits(text: str | None) -> tuple[tuple[str, int | str], ...] | None:
+    """``international=30,mobile=90s`` as (class, limit) pairs; ``none`` as no pairs."""
+    if text is None:
+        return None
+    if text.strip() == "none":
+        return ()
+    pairs = []
+    for item in comma_list(text) or ():
+        dest_class, equals, limit = item.partition("=")
+        if not equals:
+            raise click.BadParameter(f"{item!r} is not CLASS=LIMIT, e.g. international=30",
+                                     param_hint="--max-minutes")
+        pairs.append((dest_class.strip(), limit.strip()))
+    return tuple(pairs)
 
 
 @branch.command("hours")

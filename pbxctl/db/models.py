@@ -244,6 +244,11 @@ class OutboundPolicy(Base):
     carriers: Mapped[list[str]] = mapped_column(JSON, default=list)
     caller_id: Mapped[str | None] = mapped_column(String(16))
     allow_foreign_caller_id: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The brakes (issue 13): concurrent calls (None: no limit), the longest call per class
+    # in seconds, and the classes that still go out after hours (None: every allowed one).
+    max_calls: Mapped[int | None] = mapped_column(Integer)
+    max_seconds: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    after_hours_classes: Mapped[list[str] | None] = mapped_column(JSON)
 
     branch: Mapped[Branch] = relationship(back_populates="outbound")
 

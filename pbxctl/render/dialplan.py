@@ -19,11 +19,15 @@ CARRIER_DIALABLE = "0123456789+"
 
 @dataclass(frozen=True)
 class OutboundPrefix:
-    """One numbering-plan prefix as a branch sees it."""
+    """One numbering-plan prefix as a branch sees it: its class, whether the branch may
+    call it, which brake a call passes first (``hours``: the night rule, then the channel
+    limit; ``calls``: the channel limit only; None: none) and its longest call in seconds."""
 
     pattern: str
     dest_class: str
     allowed: bool
+    brake: str | None = None
+    limit_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -94,15 +98,34 @@ def outbound_prefixes(branch: BranchConfig, node: NodeConfig) -> list[OutboundPr
     short it is. (``_+7809X.`` wanted two more digits, and ``+78091`` went to ``_+7X.``.)"""
     if branch.outbound is None:
         return []
-    country = branch.outbound.dialing.country_code
-    allowed = set(branch.outbound.allowed_classes)
+    policy = branch.outbound
+    country = policy.dialing.country_code
+    allowed = set(policy.allowed_classes)
     result = []
     for entry in sorted(node.numbering_plan, key=lambda e: (-len(e.prefix), e.prefix)):
         if entry.dest_class == "emergency":
             continue
         dest_class = class_for_branch(entry, country)
-        result.append(OutboundPrefix(f"_+{entry.prefix}!", dest_class, dest_class in allowed))
+        result.append(OutboundPrefix(f"_+{entry.prefix}!", dest_class, dest_class in allowed,
+                                     _brake(branch, dest_class),
+                                     policy.limit_seconds(dest_class)))
     return result
+
+
+def _brake(branch: BranchConfig, dest_class: str) -> str | None:
+    """Where a call of ``dest_class`` enters the branch's brakes context, if at all."""
+    policy = branch.outbound
+    assert policy is not None
+    if (branch.has_schedule and policy.after_hours_classes is not None
+            and dest_class not in policy.after_hours_classes):
+        return "hours"
+    return "calls" if policy.max_calls else None
+
+
+def has_brakes(branch: BranchConfig, node: NodeConfig) -> bool:
+    """Whether any call of the branch passes its brakes context."""
+    return any(p.allowed and p.brake for p in outbound_prefixes(branch, node))
+
 
 
 def emergency_codes(node: NodeConfig) -> list[str]:

@@ -40,6 +40,15 @@ class OutboundConfig:
     allowed_classes: tuple[str, ...]
     carriers: tuple[str, ...]
     caller_id: str | None
+    # The brakes (issue 13): concurrent calls (None: no limit), the longest call per class
+    # in seconds, the classes that still go out when the branch is closed (None: all).
+    max_calls: int | None = None
+    max_seconds: tuple[tuple[str, int], ...] = ()
+    after_hours_classes: tuple[str, ...] | None = None
+
+    def limit_seconds(self, dest_class: str) -> int | None:
+        """The longest call of ``dest_class``, in seconds (None: no limit)."""
+        return dict(self.max_seconds).get(dest_class)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from functools import partial
 
 from pbxctl import ami_rights, names
 from pbxctl.destinations import Destination
+from pbxctl.numbering import WARNING_SECONDS
 from pbxctl.render import dialplan
 from pbxctl.render.manager import manager_acl
 from pbxctl.render.model import NodeConfig
@@ -70,6 +71,8 @@ def render_node(node: NodeConfig, templates: TemplateSet) -> RenderedNode:
         "carrier_number_expr": dialplan.carrier_number_expr,
         "carrier_dids": partial(dialplan.carrier_dids, node=node),
         "hours_conditions": dialplan.hours_conditions,
+        "has_brakes": partial(dialplan.has_brakes, node=node),
+        "warning_seconds": WARNING_SECONDS,
         "branch_destination": lambda slug: Destination("branch", slug),
     }
     files = {name: templates.render(template, **context)

@@ -13,7 +13,14 @@ from sqlalchemy.orm import selectinload
 from pbxctl import validation as v
 from pbxctl.db.models import Branch, BusinessHours, Carrier, Holiday, OutboundPolicy, PhoneNumber
 from pbxctl.errors import NotFoundError, ValidationError
-from pbxctl.numbering import dest_classes, parse_dialing
+from pbxctl.numbering import (
+    after_hours_classes,
+    call_limit,
+    dest_classes,
+    duration_limits,
+    duration_text,
+    parse_dialing,
+)
 from pbxctl.services.audit import AuditTrail, Snapshot
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -32,6 +39,13 @@ class OutboundChange:
     national_prefix: str | None = None
     international_prefix: str | None = None
     allow_foreign_caller_id: bool | None = None
+    # The brakes (issue 13). ``max_calls``: 1-1000 or "none"; ``max_minutes``: the whole
+    # set of (class, limit) pairs, each limit minutes (30, "30", "30m") or seconds ("90s"),
+    # () for none; ``after_hours_allow``: classes, or ("all",) for no night rule, ("none",)
+    # or () for emergency calls only.
+    max_calls: int | str | None = None
+    max_minutes: tuple[tuple[str, int | str], ...] | None = None
+    after_hours_allow: tuple[str, ...] | None = None
 
 
 def policy_snapshot(policy: OutboundPolicy | None) -> Snapshot | None:
@@ -43,6 +57,10 @@ def policy_snapshot(policy: OutboundPolicy | None) -> Snapshot | None:
         "international_prefix": policy.international_prefix,
         "allow": list(policy.allowed_classes), "carriers": list(policy.carriers),
         "caller_id": policy.caller_id, "allow_foreign_caller_id": policy.allow_foreign_caller_id,
+        "max_calls": policy.max_calls,
+        "max_minutes": {c: duration_text(s) for c, s in (policy.max_seconds or {}).items()},
+        "after_hours_allow": (None if policy.after_hours_classes is None
+                              else list(policy.after_hours_classes)),
     }
 
 
@@ -117,6 +135,15 @@ class PolicyService:
                      else current.caller_id if current else None)
         if caller_id is not None:
             await self._check_caller_id(branch, caller_id, foreign_ok)
+        max_calls = (call_limit("max_calls", change.max_calls)
+                     if change.max_calls is not None else current.max_calls if current else None)
+        max_seconds = (duration_limits("max_minutes", change.max_minutes)
+                       if change.max_minutes is not None
+                       else dict(current.max_seconds or {}) if current else {})
+        night = (after_hours_classes("after_hours_allow", change.after_hours_allow)
+                 if change.after_hours_allow is not None
+                 else None if current is None or current.after_hours_classes is None
+                 else tuple(current.after_hours_classes))
         policy = current or OutboundPolicy(branch_id=branch.id)
         policy.country_code = rules.country_code
         policy.national_prefix = rules.national_prefix
@@ -125,6 +152,9 @@ class PolicyService:
         policy.carriers = carriers
         policy.caller_id = caller_id
         policy.allow_foreign_caller_id = foreign_ok
+        policy.max_calls = max_calls
+        policy.max_seconds = max_seconds
+        policy.after_hours_classes = None if night is None else list(night)
         if current is None:
             branch.outbound = policy
         await self._session.flush()

@@ -13,6 +13,8 @@ from pathlib import Path
 STARTUP_SECONDS = 0.5
 _INVITE_RE = re.compile(r"INVITE ruri_user=(?P<ruri_user>\S*) from_user=(?P<from_user>\S*) "
                         r"pai_user=(?P<pai_user>\S*) from_name=(?P<from_name>.*)")
+_EVENT_RE = re.compile(r"^(?P<event>INVITE|ANSWERED|BYE) ruri_user=(?P<ruri_user>\S*)"
+                       r"(?: ms=(?P<ms>[0-9]+))?", re.MULTILINE)
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
 _ports = itertools.count(5071)
 # SIPp binds audio RTP at -mp and video at -mp + 2: keep 4 apart, above Asterisk's RTP range.
@@ -84,6 +86,18 @@ class SoftPhone:
                                    text=True)
         return BackgroundSipp(process, work_dir / f"{self.username}-uac_call.xml.err")
 
+    def start_held_call(self, work_dir: Path, number: str, seconds: int = 60
+                        ) -> BackgroundSipp:
+        """Place one authenticated call to ``number`` in the background and stay on it
+        until Asterisk hangs up (at most ``seconds``); ok when answered and hung up by
+        Asterisk."""
+        cmd = [*self._base("uac_call_held.xml", work_dir), "-key", "caller", self.username,
+               "-s", number, "-au", self.username, "-ap", self.password,
+               "-timeout", str(seconds), "-timeout_error"]
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   text=True)
+        return BackgroundSipp(process, work_dir / f"{self.username}-uac_call_held.xml.err")
+
     def place_calls(self, work_dir: Path, number: str, rate: int, count: int,
                     hold_ms: int = 500, stats: Path | None = None) -> BackgroundSipp:
         """Place ``count`` authenticated calls to ``number``, ``rate`` new calls a second,
@@ -152,6 +166,14 @@ class BackgroundSipp:
             return []
         return [m.groupdict() for m in _INVITE_RE.finditer(self.log_file.read_text())]
 
+    def events(self) -> list[tuple[float | None, str, str]]:
+        """(seconds on SIPp's clock, INVITE/ANSWERED/BYE, Request-URI user) of every call
+        a ``carrier_answer_all.xml`` run logged, in order; INVITEs have no time."""
+        if self.log_file is None or not self.log_file.exists():
+            return []
+        return [(int(m["ms"]) / 1000 if m["ms"] else None, m["event"], m["ruri_user"])
+                for m in _EVENT_RE.finditer(self.log_file.read_text())]
+
     def wait(self, timeout: float = 70) -> SippResult:
         """Wait for the run to end (killing it after ``timeout`` seconds)."""
         try:
@@ -196,9 +218,14 @@ class SippCarrier:
         return self._listen(work_dir, "carrier_answer.xml", [], "-timeout", "60",
                             "-timeout_error")
 
-    def answer_all_calls(self, work_dir: Path, seconds: int) -> BackgroundSipp:
-        """Answer every call Asterisk sends to this carrier for ``seconds``."""
-        return self._listen(work_dir, "carrier_answer_all.xml", [], "-timeout", str(seconds))
+    def answer_all_calls(self, work_dir: Path, seconds: int,
+                         calls: int | None = None) -> BackgroundSipp:
+        """Answer every call Asterisk sends to this carrier for ``seconds`` (or until
+        ``calls`` calls have ended: ok when they all ended well within ``seconds``);
+        ``events()`` tells when each was offered, answered and hung up by Asterisk."""
+        until = ("-m", str(calls), "-timeout_error") if calls else ()
+        return self._listen(work_dir, "carrier_answer_all.xml", [], "-timeout", str(seconds),
+                            *until)
 
     def reject_calls(self, work_dir: Path, count: int = 1, code: int = 503) -> BackgroundSipp:
         """Refuse the next ``count`` calls with ``code``."""

@@ -41,7 +41,8 @@ HAPPY: dict[tuple[str, str], Case] = {
     ("DELETE", "/api/v1/branches/{branch}"): Case("/api/v1/branches/perm"),
     ("PUT", "/api/v1/branches/{branch}/outbound"): Case("/api/v1/branches/omsk/outbound", {
         "carriers": ["mts"], "caller_id": "+73812550101", "allow": ["local", "national"],
-        "dialing": "national:7"}),
+        "dialing": "national:7", "max_calls": 4, "max_minutes": {"national": 30},
+        "after_hours_allow": ["local"]}),
     ("GET", "/api/v1/extensions"): Case("/api/v1/extensions"),
     ("POST", "/api/v1/extensions"): Case("/api/v1/extensions", {
         "branch": "omsk", "number": "302", "name": "Pavel"}, 201),

@@ -30,6 +30,16 @@ REFUSED = [
     ("PUT", "/api/v1/branches/kazan/outbound", {"allow": ["moon"]}, 400, "allow"),
     ("PUT", "/api/v1/branches/kazan/outbound", {"caller_id": "+73812550101"}, 400,
      "caller_id"),
+    ("PUT", "/api/v1/branches/kazan/outbound", {"max_calls": 0}, 400, "max_calls"),
+    ("PUT", "/api/v1/branches/kazan/outbound", {"max_calls": 5000}, 400, "max_calls"),
+    ("PUT", "/api/v1/branches/kazan/outbound", {"max_minutes": {"premium": 0}}, 400,
+     "max_minutes"),
+    ("PUT", "/api/v1/branches/kazan/outbound", {"max_minutes": {"mobile": "2h"}}, 400,
+     "max_minutes"),
+    ("PUT", "/api/v1/branches/kazan/outbound", {"max_minutes": {"emergency": 30}}, 400,
+     "max_minutes"),
+    ("PUT", "/api/v1/branches/kazan/outbound", {"after_hours_allow": ["emergency"]}, 400,
+     "after_hours_allow"),
     ("POST", "/api/v1/branches", {"slug": "tver", "name": "Tver", "city": "Tver",
                                   "timezone": "Asia/Yekaterinburg", "ext_range": "250-260"},
      409, "ext_range"),
@@ -68,6 +78,23 @@ async def test_a_refused_value_names_its_json_field(api: Api, method: str, path:
     assert answered == status, data
     assert message.startswith(f"{field}: ") and "--" not in message, message
     assert await api.db_state() == before
+
+
+async def test_the_api_sets_the_brakes_as_the_cli_does(api: Api) -> None:
+    path = "/api/v1/branches/kazan/outbound"
+    answered, data = await api.call("PUT", path, "admin", {
+        "max_calls": 4, "max_minutes": {"international": 30, "mobile": "90s"},
+        "after_hours_allow": ["local", "national"]})
+    assert answered == 200, data
+    assert (data["max_calls"], data["max_minutes"], data["after_hours_allow"]) == (
+        4, {"international": "30m", "mobile": "90s"}, ["local", "national"])
+    answered, data = await api.call("PUT", path, "admin", {
+        "max_calls": "none", "max_minutes": {}, "after_hours_allow": ["all"]})
+    assert answered == 200, data
+    assert (data["max_calls"], data["max_minutes"], data["after_hours_allow"]) == (
+        None, {}, None)
+    answered, data = await api.call("PUT", path, "admin", {"max_calls": True})
+    assert answered == 400 and data["error"]["message"].startswith("max_calls: "), data
 
 
 def test_the_cli_names_the_same_fields_by_its_flags(company: Pbxctl) -> None:

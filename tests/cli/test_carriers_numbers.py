@@ -202,7 +202,8 @@ def test_outbound_policy_rules(trunks: Pbxctl) -> None:
     assert policy == {"dialing": "national:7", "national_prefix": "8",
                       "international_prefix": "810", "allow": ["national", "mobile"],
                       "carriers": ["tele2", "mts"], "caller_id": "+73812550101",
-                      "allow_foreign_caller_id": True}
+                      "allow_foreign_caller_id": True, "max_calls": None, "max_minutes": {},
+                      "after_hours_allow": None}
 
 
 def test_hours_and_holidays(trunks: Pbxctl) -> None:

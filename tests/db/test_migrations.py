@@ -9,12 +9,21 @@ from decimal import Decimal
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, inspect, select, text
 
 from pbxctl.billing.records import cdr_key as current_key
 from pbxctl.billing.records import check, normalise
 from pbxctl.db import migrate
-from pbxctl.db.models import Base, Branch, CallQueue, Cdr, CostTotal, Node, QueueCall
+from pbxctl.db.models import (
+    Base,
+    Branch,
+    CallQueue,
+    Cdr,
+    CostTotal,
+    Node,
+    OutboundPolicy,
+    QueueCall,
+)
 from pbxctl.db.schema_check import SCHEMA_HEAD, stored_revision
 from pbxctl.db.session import make_engine, transaction
 
@@ -57,6 +66,12 @@ async def test_models_match_the_migrated_schema(database_url: str) -> None:
         await engine.dispose()
 
 
+def _node() -> Node:
+    return Node(name="local", ami_host="127.0.0.1", ami_port=5038, ami_user="pbxctl",
+                ami_secret="s3cret-s3cret", config_dir="/tmp/none", sip_address="127.0.0.1",
+                sip_port=5060, media_address="127.0.0.1")
+
+
 async def test_queue_stays_follow_their_queues_to_names_that_cannot_collide(
         database_url: str) -> None:
     """0012: a stay stored under a queue's old name (``q-north-west-sales``) is found under
@@ -65,9 +80,7 @@ async def test_queue_stays_follow_their_queues_to_names_that_cannot_collide(
     try:
         await migrate.upgrade(engine, "0008")
         async with transaction(engine) as session:
-            node = Node(name="local", ami_host="127.0.0.1", ami_port=5038, ami_user="pbxctl",
-                        ami_secret="s3cret-s3cret", config_dir="/tmp/none",
-                        sip_address="127.0.0.1", sip_port=5060, media_address="127.0.0.1")
+            node = _node()
             branches = [Branch(slug=slug, name="B", city="C", timezone="UTC", ext_start=200 + i,
                                ext_end=200 + i, node=node)
                         for i, slug in enumerate(("north-west", "kazan", "ab-cd", "ab"))]
@@ -167,5 +180,34 @@ async def test_cost_totals_start_from_the_calls_already_stored(database_url: str
                        t.charged_seconds, t.cost, t.unrated) for t in totals) == [
             (quarter, "kazan", "", 0, 0, 0, 0, 1),
             (quarter, "kazan", "RUB", 2, 122, 180, Decimal("4.1500"), 0)]
+    finally:
+        await engine.dispose()
+
+
+async def test_outbound_policies_start_without_brakes(database_url: str) -> None:
+    """0016: a policy stored before it has no channel limit, no duration limits and no
+    night rule; going back keeps the policy."""
+    engine = make_engine(database_url)
+    try:
+        await migrate.upgrade(engine, "0015")
+        async with transaction(engine) as session:
+            node = _node()
+            session.add(Branch(slug="kazan", name="B", city="C", timezone="UTC",
+                               ext_start=200, ext_end=299, node=node))
+        async with engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO outbound_policies (branch_id, country_code, national_prefix, "
+                "international_prefix, allowed_classes, carriers, allow_foreign_caller_id) "
+                "SELECT id, '7', '8', '810', '[\"national\"]', '[]', false FROM branches"))
+        await migrate.upgrade(engine, "0016")
+        async with engine.connect() as conn:
+            (row,) = (await conn.execute(select(OutboundPolicy.__table__))).all()
+        assert (row.max_calls, row.max_seconds, row.after_hours_classes) == (None, {}, None)
+        assert row.allowed_classes == ["national"]
+        await migrate.downgrade(engine, "0015")
+        async with engine.connect() as conn:
+            (left,) = (await conn.execute(text(
+                "SELECT country_code FROM outbound_policies"))).all()
+        assert left == ("7",)
     finally:
         await engine.dispose()

@@ -29,10 +29,13 @@ GOLDEN = Path(__file__).with_name("golden")
 
 def company_node() -> NodeConfig:
     """Two branches, three phones (one with its own department and a Cyrillic name), an IP
-    and a registering carrier, numbers with after-hours routes, hours and a holiday."""
+    and a registering carrier, numbers with after-hours routes, hours and a holiday; Kazan
+    with every brake on its outbound calls (channels, durations, a night rule)."""
     kazan_policy = OutboundConfig(DialingRules("7", "8", "810"),
                                   ("local", "national", "mobile"), ("tele2", "mts"),
-                                  "+78435550101")
+                                  "+78435550101", max_calls=6,
+                                  max_seconds=(("mobile", 7200), ("national", 90)),
+                                  after_hours_classes=("local", "national"))
     return NodeConfig(
         name="local", ami_host="127.0.0.1", ami_port=5038, ami_user="pbxctl",
         ami_secret="golden-secret", sip_address="127.0.0.1", sip_port=5060,

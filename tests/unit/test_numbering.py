@@ -7,8 +7,12 @@ import pytest
 from pbxctl.errors import ValidationError
 from pbxctl.numbering import (
     PlanEntry,
+    after_hours_classes,
+    call_limit,
     class_for_branch,
     dest_classes,
+    duration_limits,
+    duration_text,
     number_class,
     parse_dialing,
     parse_number_format,
@@ -84,3 +88,35 @@ def test_a_number_has_the_class_of_its_longest_prefix(number: str, country: str,
 
 def test_a_number_outside_the_plan_has_no_class() -> None:
     assert number_class("+46701234567", [PlanEntry("7", "national")], "7") is None
+
+
+def test_duration_limits_are_minutes_or_seconds() -> None:
+    assert duration_limits("max_minutes", [("international", 30), ("mobile", "120"),
+                                           ("national", "90s"), ("local", "2m")]) == {
+        "international": 1800, "mobile": 7200, "national": 90, "local": 120}
+    assert [duration_text(s) for s in (1800, 90, 60, 61)] == ["30m", "90s", "1m", "61s"]
+    for bad in (0, "0", "0s", "9s", "1441", "2h", "-5", "", True, "30 m"):
+        with pytest.raises(ValidationError) as refused:
+            duration_limits("max_minutes", [("mobile", bad)])
+        assert refused.value.field == "max_minutes", bad
+
+
+def test_zero_calls_and_emergency_limits_are_refused_with_a_reason() -> None:
+    assert call_limit("max_calls", 6) == 6 and call_limit("max_calls", "none") is None
+    with pytest.raises(ValidationError, match="use none to remove the limit"):
+        call_limit("max_calls", 0)
+    with pytest.raises(ValidationError, match="left out of allow"):
+        duration_limits("max_minutes", [("premium", 0)])
+    with pytest.raises(ValidationError, match="never cut"):
+        duration_limits("max_minutes", [("emergency", 30)])
+
+
+def test_after_hours_classes_all_none_or_a_list() -> None:
+    assert after_hours_classes("after_hours_allow", ["all"]) is None
+    assert after_hours_classes("after_hours_allow", ["none"]) == ()
+    assert after_hours_classes("after_hours_allow", []) == ()
+    assert after_hours_classes("after_hours_allow", ["local", "national", "local"]) == (
+        "local", "national")
+    for bad in (["emergency"], ["all", "local"], ["moon"]):
+        with pytest.raises(ValidationError):
+            after_hours_classes("after_hours_allow", bad)

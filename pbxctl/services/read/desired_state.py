@@ -39,7 +39,10 @@ def _branch_config(branch: Branch) -> BranchConfig:
             dialing=DialingRules(policy.country_code, policy.national_prefix,
                                  policy.international_prefix),
             allowed_classes=tuple(policy.allowed_classes), carriers=tuple(policy.carriers),
-            caller_id=policy.caller_id)
+            caller_id=policy.caller_id, max_calls=policy.max_calls,
+            max_seconds=tuple(sorted((policy.max_seconds or {}).items())),
+            after_hours_classes=(None if policy.after_hours_classes is None
+                                 else tuple(policy.after_hours_classes)))
     return BranchConfig(
         slug=branch.slug, name=branch.name, city=branch.city, timezone=branch.timezone,
         phones=tuple(PhoneConfig(number=e.number, display_name=e.display_name,
