@@ -1,0 +1,156 @@
+"""Backups that restore: a company on one engine, backed up, restored into the other, gives
+the same reports, audit trail, tokens and secrets; damaged, forged, foreign or wrong
+archives are refused and change nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from pbxctl.backup.archive import ArchiveReader, Manifest
+from pbxctl.backup.crypto import DecryptingReader
+from pbxctl.db.models import Carrier, Extension, Node, Webhook
+from pbxctl.db.session import make_engine
+from pbxctl.services.audit import Actor
+from pbxctl.services.bundle import unit_of_work
+from pbxctl.services.extensions import sip_ha1
+from pbxctl.settings import Settings
+from tests.billing.test_cost_report import MASTER
+from tests.cli.test_billing_cli import DECK
+from tests.conftest import Pbxctl, pg_database
+
+
+@pytest.fixture
+def accounts(company: Pbxctl, tmp_path: Path) -> dict[str, str]:
+    """A company with carriers (one registering, with a secret), a deck, CDRs, a number,
+    a phone, an API token and a webhook: what the tests compare after a restore."""
+    for slug, address in (("tele2", "127.0.0.2"), ("mts", "127.0.0.3")):
+        company.ok("carrier", "add", slug, "--host", address, "--auth", "ip", "--match",
+                   address)
+    secret_file = tmp_path / "beeline.secret"
+    secret_file.write_text("carrier-secret-9\n")
+    company.ok("carrier", "add", "beeline", "--host", "sip.beeline.example", "--auth",
+               "register", "--username", "kazan01", "--secret-file", str(secret_file))
+    deck = tmp_path / "tele2.csv"
+    deck.write_text(DECK)
+    company.ok("rates", "import", "tele2", str(deck), "--valid-from", "2026-10-01")
+    phone = json.loads(company.ok("ext", "add", "kazan", "201", "--name", "Anna Petrova",
+                                  "--json").stdout)
+    company.ok("number", "add", "+78435550101", "--carrier", "tele2", "--branch", "kazan",
+               "--monthly-fee", "350.00", "--route", "ext:201")
+    master = tmp_path / "Master.csv"
+    master.write_bytes(MASTER)
+    company.ok("cdr", "import", str(master))
+    token = company.ok("token", "create", "crm", "--role", "viewer").stdout.strip().split()[-1]
+    hook = json.loads(company.ok("webhook", "add", "https://crm.example.com/pbx", "--events",
+                                 "call.answered", "--json").stdout)
+    return {"password": phone["password"], "token": token, "webhook_secret": hook["secret"]}
+
+
+@pytest.fixture
+def other_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the other engine than ``database_url``'s."""
+    if database_url.startswith("postgresql"):
+        yield f"sqlite+aiosqlite:///{tmp_path / 'restored.db'}"
+        return
+    with pg_database() as url:
+        yield url
+
+
+def on(url: str, source: Pbxctl) -> Pbxctl:
+    """The CLI on another database, with the same settings (and secrets key)."""
+    return Pbxctl(url, dict(source.env))
+
+
+def contents(archive: Path, passphrase: bytes | None = None) -> tuple[Manifest,
+                                                                      dict[str, list[Any]]]:
+    """An archive's manifest and every table's rows, decoded."""
+    with archive.open("rb") as raw:
+        stream: Any = DecryptingReader(raw, passphrase) if passphrase else raw
+        reader = ArchiveReader(stream)
+        rows = {entry.name: list(found) for entry, found in reader.tables()}
+        return reader.manifest, rows
+
+
+def secrets_of(url: str) -> dict[str, Any]:
+    """Every sealed secret, opened with the test's key."""
+    async def read() -> dict[str, Any]:
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return {"ha1": await conn.scalar(select(Extension.sip_ha1)),
+                        "carrier": await conn.scalar(select(Carrier.secret).where(
+                            Carrier.slug == "beeline")),
+                        "webhook": await conn.scalar(select(Webhook.secret)),
+                        "ami": await conn.scalar(select(Node.ami_secret))}
+        finally:
+            await engine.dispose()
+    return asyncio.run(read())
+
+
+def test_a_backup_restores_on_the_other_engine_complete(
+        accounts: dict[str, str], company: Pbxctl, other_url: str, tmp_path: Path) -> None:
+    costs = company.ok("report", "costs", "--month", "2026-10").stdout
+    detail = company.ok("report", "costs", "--month", "2026-10", "--detail").stdout
+    audit_before = json.loads(company.ok("audit", "--json").stdout)
+    archive = tmp_path / "first.tar"
+    company.ok("backup", "-o", str(archive))
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+    assert json.loads(company.ok("audit", "--json").stdout)[-1]["action"] == "backup.create"
+
+    restored = on(other_url, company)
+    result = restored.ok("restore", str(archive))
+    assert "cdrs" in result.stdout and "schema" in result.stderr
+    assert restored.ok("report", "costs", "--month", "2026-10").stdout == costs
+    assert restored.ok("report", "costs", "--month", "2026-10", "--detail").stdout == detail
+    audit_after = json.loads(restored.ok("audit", "--json").stdout)
+    assert audit_after[:-1] == audit_before
+    assert audit_after[-1]["action"] == "backup.restore"
+
+    # sealed secrets open with the same key and are what they were
+    assert secrets_of(other_url) == {
+        "ha1": sip_ha1("201", accounts["password"]), "carrier": "carrier-secret-9",
+        "webhook": accounts["webhook_secret"], "ami": "test-secret-1"}
+    restored.ok("secrets", "status")                 # opens every secret
+    tokens = json.loads(restored.ok("token", "list", "--json").stdout)
+    assert [t["name"] for t in tokens] == ["crm"]
+    assert token_lookup(other_url, accounts["token"]) == "crm"
+    # sequences go on after the restored ids (PostgreSQL); new rows work on both
+    restored.ok("branch", "add", "perm", "--name", "Perm", "--city", "Perm",
+                "--timezone", "Asia/Yekaterinburg", "--ext-range", "400-499")
+
+    again = tmp_path / "second.tar"
+    restored.ok("backup", "-o", str(again))
+    first_manifest, first = contents(archive)
+    second_manifest, second = contents(again)
+    assert second_manifest.schema_revision == first_manifest.schema_revision
+    assert first_manifest.engine != second_manifest.engine
+    for name, rows in first.items():
+        if name in ("audit_log", "branches"):
+            continue
+        assert second[name] == rows, name
+    assert second["audit_log"][:len(first["audit_log"])] == first["audit_log"]
+    assert [r["action"] for r in second["audit_log"][len(first["audit_log"]):]] == [
+        "backup.restore", "branch.add"]
+    assert second["branches"][:len(first["branches"])] == first["branches"]
+    assert sum(len(rows) for rows in first.values()) == first_manifest.total_rows
+    assert first_manifest.total_rows > 40 and len(first["cdrs"]) == 13
+
+
+def token_lookup(url: str, token: str) -> str | None:
+    async def read() -> str | None:
+        engine = make_engine(url)
+        try:
+            async with unit_of_work(engine, Actor("tester", "api"), Settings()) as services:
+                found = await services.tokens.check(token)
+                return None if found is None else found.name
+        finally:
+            await engine.dispose()
+    return asyncio.run(read())
