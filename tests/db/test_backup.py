@@ -5,19 +5,23 @@ archives are refused and change nothing."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import stat
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from pbxctl.backup.archive import ArchiveReader, Manifest
 from pbxctl.backup.crypto import DecryptingReader
+from pbxctl.db.migrate import upgrade
 from pbxctl.db.models import Carrier, Extension, Node, Webhook
 from pbxctl.db.session import make_engine
+from pbxctl.db.snapshot import snapshot
 from pbxctl.services.audit import Actor
 from pbxctl.services.bundle import unit_of_work
 from pbxctl.services.extensions import sip_ha1
@@ -154,3 +158,139 @@ def token_lookup(url: str, token: str) -> str | None:
         finally:
             await engine.dispose()
     return asyncio.run(read())
+
+
+def rewritten(archive: Path, out: Path, change: Any, drop: tuple[str, ...] = ()) -> Path:
+    """A copy of a plain archive whose manifest ``change`` edits (a forger's copy: the
+    members and their checksums as they were), without the tables in ``drop``."""
+    with tarfile.open(archive) as source, tarfile.open(out, "w") as copy:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                manifest["tables"] = [t for t in manifest["tables"] if t["name"] not in drop]
+                data = json.dumps(change(manifest)).encode()
+            elif member.name.removeprefix("tables/").removesuffix(".jsonl.gz") in drop:
+                continue
+            member.size = len(data)
+            copy.addfile(member, io.BytesIO(data))
+    return out
+
+
+def flip_byte(data: bytes, at: int) -> bytes:
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1:]
+
+
+def test_damaged_forged_foreign_and_locked_archives_are_refused_and_change_nothing(
+        accounts: dict[str, str], company: Pbxctl, other_url: str, tmp_path: Path) -> None:
+    archive = tmp_path / "good.tar"
+    company.ok("backup", "-o", str(archive))
+    passphrase = tmp_path / "pass"
+    passphrase.write_text("correct horse battery staple\n")
+    locked = tmp_path / "locked.tar.enc"
+    company.ok("backup", "-o", str(locked), "--passphrase-file", str(passphrase))
+    wrong = tmp_path / "wrong"
+    wrong.write_text("incorrect horse\n")
+    good = archive.read_bytes()
+    with tarfile.open(archive) as tar:
+        cdrs = tar.getmember("tables/cdrs.jsonl.gz")
+    cases: dict[str, tuple[bytes, tuple[str, ...], str]] = {
+        "truncated": (good[:len(good) // 2], (), "cut short"),
+        "tampered": (flip_byte(good, cdrs.offset_data + cdrs.size // 2), (),
+                     "tables/cdrs.jsonl.gz"),
+        "not an archive": (b"hello, I am a shopping list\n" * 40, (), "not a pbxctl backup"),
+        "wrong passphrase": (locked.read_bytes(), ("--passphrase-file", str(wrong)),
+                             "passphrase does not open"),
+        "encrypted and tampered": (flip_byte(locked.read_bytes(), len(locked.read_bytes())
+                                             // 2), ("--passphrase-file", str(passphrase)),
+                                   "damaged or was changed"),
+        "encrypted and truncated": (locked.read_bytes()[:-1000],
+                                    ("--passphrase-file", str(passphrase)),
+                                    "damaged or was changed"),
+    }
+    newer = rewritten(archive, tmp_path / "newer.tar",
+                      lambda m: {**m, "schema_revision": "9999"})
+    later_format = rewritten(archive, tmp_path / "format.tar",
+                             lambda m: {**m, "format_version": 2})
+    target = on(other_url, company)
+    for name, (data, options, message) in cases.items():
+        bad = tmp_path / f"{name}.tar"
+        bad.write_bytes(data)
+        result = target("restore", str(bad), *options)
+        assert (name, result.exit_code) == (name, 1), result.stderr
+        assert message in result.stderr, (name, result.stderr)
+    for bad, message in ((newer, "schema revision 9999, which this pbxctl"),
+                         (later_format, "format version 2 is newer")):
+        result = target("restore", str(bad))
+        assert result.exit_code == 1 and message in result.stderr, result.stderr
+    missing = target("restore", str(locked))
+    assert missing.exit_code == 2 and "--passphrase-file: the archive is encrypted" in \
+        missing.stderr
+    assert "(empty database)" in target.ok("db", "current").stdout
+
+    # a database that holds rows is refused as it is, and nothing changes in it
+    audit = company.ok("audit", "--json").stdout
+    refused = company("restore", str(archive))
+    assert refused.exit_code == 1 and "the database is not empty" in refused.stderr
+    assert "--force" in refused.stderr and company.ok("audit", "--json").stdout == audit
+
+    # another key than the one that sealed the archive's secrets: refused before anything
+    other_key = Pbxctl(other_url, {**company.env, "PBXCTL_SECRETS_KEY":
+                                   "Y2lvdXhhZ2VudGxlbWFuYmFja3Vwc2tleTEyMzQ1Njc="})
+    keyless = other_key("restore", str(archive))
+    assert keyless.exit_code == 1 and "secrets key file kept with the backups" in \
+        keyless.stderr
+    assert "(empty database)" in target.ok("db", "current").stdout
+
+    # the right passphrase opens it; and the passphrase is never an option on argv
+    target.ok("restore", str(locked), "--passphrase-file", str(passphrase))
+    assert company("backup", "--passphrase", "x").exit_code == 2
+
+
+def test_force_replaces_what_a_database_holds(accounts: dict[str, str], company: Pbxctl,
+                                              other_url: str, tmp_path: Path) -> None:
+    archive = tmp_path / "b.tar"
+    company.ok("backup", "-o", str(archive))
+    target = on(other_url, company)
+    target.ok("init")
+    target.ok("node", "add", "other", "--ami-host", "127.0.0.1", "--ami-user", "pbxctl",
+              "--ami-secret", "other-secret-1", "--config-dir", str(tmp_path / "asterisk"))
+    result = target.ok("restore", str(archive), "--force")
+    assert "Replaced what the database held (audit_log, nodes, numbering_plan)" in result.stderr
+    assert target.ok("node", "list", "--json").stdout == \
+        company.ok("node", "list", "--json").stdout
+    last = json.loads(target.ok("audit", "--json").stdout)[-1]
+    assert last["action"] == "backup.restore" and "nodes" in last["before"]["tables_with_rows"]
+
+
+def test_an_older_archive_is_migrated_after(accounts: dict[str, str], company: Pbxctl,
+                                            other_url: str, tmp_path: Path) -> None:
+    archive = tmp_path / "b.tar"
+    company.ok("backup", "-o", str(archive))
+    older = rewritten(archive, tmp_path / "older.tar",
+                      lambda m: {**m, "schema_revision": "0015"},
+                      drop=("department_limits", "spend_states"))
+    target = on(other_url, company)
+    done = json.loads(target.ok("restore", str(older), "--json").stdout)
+    assert done["schema_revision"] == "0015" and done["schema_now"] == "0017"
+    assert target.ok("report", "costs", "--month", "2026-10").stdout == \
+        company.ok("report", "costs", "--month", "2026-10").stdout
+    target.ok("department", "limit", "kazan", "--monthly", "100.00")
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_the_snapshot_sees_one_moment_while_others_write(database_url: str) -> None:
+    engine = make_engine(database_url)
+    await upgrade(engine)
+    try:
+        async with snapshot(engine) as conn:
+            assert await conn.scalar(text("SHOW transaction_isolation")) == "repeatable read"
+            assert await conn.scalar(text("SHOW transaction_read_only")) == "on"
+            before = await conn.scalar(text("SELECT count(*) FROM audit_log"))
+            async with engine.begin() as writer:
+                await writer.execute(text(
+                    "INSERT INTO audit_log (at, actor, interface, action, object_type, "
+                    "object_key) VALUES (now(), 'x', 'cli', 'x', 'x', 'x')"))
+            assert await conn.scalar(text("SELECT count(*) FROM audit_log")) == before
+    finally:
+        await engine.dispose()
