@@ -7,8 +7,14 @@ leave and come back exactly as stored, still sealed by the secrets key: never op
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import sqlite3
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -28,12 +34,13 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from pbxctl.backup.archive import Row, encode_value
 from pbxctl.db.models import Base
 from pbxctl.db.secrets import Sealed
+from pbxctl.db.session import sqlite_file
 
 VERSION_TABLE = "alembic_version"
 READ_CHUNK = 5000
@@ -80,21 +87,51 @@ def columns_of(table: Table) -> tuple[tuple[str, str], ...]:
 @asynccontextmanager
 async def snapshot(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection in one read-only transaction that sees every table as of one moment,
-    whatever others write meanwhile: PostgreSQL's REPEATABLE READ, READ ONLY; on SQLite
-    one explicit read transaction (it holds a shared lock, so writers wait until it ends,
-    for the busy timeout at most)."""
+    whatever others write meanwhile. PostgreSQL: REPEATABLE READ, READ ONLY. SQLite: a
+    reader holds writers off until it ends, so the file is first copied page by page
+    (SQLite's online backup, one step: writers wait for the copy only, at disk speed) and
+    the copy is read at leisure; an in-memory database is read in one transaction."""
+    if engine.dialect.name == "sqlite":
+        path = sqlite_file(engine.url.render_as_string(hide_password=False))
+        if path is not None:
+            async with _sqlite_copy(path) as conn:
+                yield conn
+            return
     async with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn = await conn.execution_options(isolation_level="REPEATABLE READ",
                                                 postgresql_readonly=True)
-            async with conn.begin():
-                yield conn
-                await conn.rollback()
-            return
         async with conn.begin():
-            await conn.exec_driver_sql("BEGIN")     # pysqlite starts none for a SELECT
+            if conn.dialect.name == "sqlite":
+                await conn.exec_driver_sql("BEGIN")     # pysqlite starts none for a SELECT
             yield conn
             await conn.rollback()
+
+
+@asynccontextmanager
+async def _sqlite_copy(path: Path) -> AsyncIterator[AsyncConnection]:
+    """A connection to a copy of the SQLite database ``path`` as of one moment (a file
+    next to it, 0600, removed afterwards)."""
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".copy")
+    os.close(handle)
+    copy = Path(name)
+    try:
+        await asyncio.to_thread(_copy_sqlite, path, copy)
+        engine = create_async_engine(f"sqlite+aiosqlite:///{copy}")
+        try:
+            async with engine.connect() as conn, conn.begin():
+                yield conn
+        finally:
+            await engine.dispose()
+    finally:
+        for leftover in (copy, copy.with_name(copy.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+
+
+def _copy_sqlite(source: Path, target: Path) -> None:
+    with contextlib.closing(sqlite3.connect(source, timeout=10)) as reading, \
+            contextlib.closing(sqlite3.connect(target)) as writing:
+        reading.backup(writing)
 
 
 async def stream_rows(conn: AsyncConnection, table: Table,
