@@ -34,6 +34,9 @@ def read_passphrase(path: Path | None) -> bytes | None:
         data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     except OSError as exc:
         raise click.BadParameter(str(exc), param_hint="--passphrase-file") from None
+    if str(path) != "-" and path.stat().st_mode & 0o077:
+        note(f"Warning: the passphrase file {path} may be read by other users: "
+             f"chmod 600 {path}")
     line = data.split(b"\n", 1)[0].removesuffix(b"\r")
     if not line:
         raise click.BadParameter("the passphrase is empty", param_hint="--passphrase-file")

@@ -85,6 +85,8 @@ async def create_backup(engine: AsyncEngine, actor: Actor, settings: Settings,
     await require_schema(engine)
     started = now()
     path = out if out is not None else Path(default_name(started, passphrase is not None))
+    if not path.parent.is_dir():
+        raise ValidationError("output", f"{path.parent} is not a directory")
     spools: list[TableSpool] = []
     try:
         async with snapshot.snapshot(engine) as conn:

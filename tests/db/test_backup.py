@@ -5,6 +5,7 @@ archives are refused and change nothing."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import stat
@@ -247,10 +248,18 @@ def test_damaged_forged_foreign_and_locked_archives_are_refused_and_change_nothi
     assert company("backup", "--passphrase", "x").exit_code == 2
 
 
-def test_force_replaces_what_a_database_holds(accounts: dict[str, str], company: Pbxctl,
-                                              other_url: str, tmp_path: Path) -> None:
-    archive = tmp_path / "b.tar"
-    company.ok("backup", "-o", str(archive))
+def test_force_replaces_what_a_database_holds(
+        accounts: dict[str, str], company: Pbxctl, other_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    written = json.loads(company.ok("backup", "--json").stdout)
+    archive = tmp_path / written["file"]
+    assert archive.name.startswith("pbxctl-backup-") and archive.suffix == ".tar"
+    assert written["sha256"] == hashlib.sha256(archive.read_bytes()).hexdigest()
+    created = json.loads(company.ok("audit", "--json").stdout)[-1]
+    assert created["action"] == "backup.create"
+    assert created["after"]["sha256"] == written["sha256"]
+    assert company("backup", "-o", str(tmp_path / "nowhere" / "b.tar")).exit_code == 2
     target = on(other_url, company)
     target.ok("init")
     target.ok("node", "add", "other", "--ami-host", "127.0.0.1", "--ami-user", "pbxctl",
