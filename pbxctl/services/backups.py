@@ -17,13 +17,14 @@ import asyncio
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Table, text
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from pbxctl import __version__
@@ -269,13 +270,11 @@ async def _restore_in(conn: AsyncConnection, actor: Actor, raw: BinaryIO,
         raise DamagedArchive("the archive changed while it was being restored")
     restored: dict[str, int] = {}
     for entry, rows in reader.tables():
-        batch: list[Row] = []
-        for row in rows:
-            batch.append(row)
-            if len(batch) >= snapshot.WRITE_BATCH:
-                await snapshot.insert_rows(conn, tables[entry.name], batch)
-                batch = []
-        await snapshot.insert_rows(conn, tables[entry.name], batch)
+        try:
+            await _insert(conn, tables[entry.name], rows)
+        except (IntegrityError, DataError) as exc:
+            raise DamagedArchive(f"the database refuses the archive's rows of {entry.name} "
+                                 f"({exc.orig}); nothing was restored") from None
         restored[entry.name] = entry.rows
     if isinstance(stream, DecryptingReader):
         stream.read_to_end()
@@ -299,6 +298,16 @@ async def _restore_in(conn: AsyncConnection, actor: Actor, raw: BinaryIO,
     await session.flush()
     await session.close()
     return RestoreResult(path, manifest, restored, head, holding)
+
+
+async def _insert(conn: AsyncConnection, table: Table, rows: Iterator[Row]) -> None:
+    batch: list[Row] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= snapshot.WRITE_BATCH:
+            await snapshot.insert_rows(conn, table, batch)
+            batch = []
+    await snapshot.insert_rows(conn, table, batch)
 
 
 def _matches(manifest: Manifest, tables: dict[str, Table]) -> None:

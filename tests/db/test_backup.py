@@ -5,6 +5,7 @@ archives are refused and change nothing."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import io
 import json
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from pbxctl.backup.archive import ArchiveReader, Manifest
 from pbxctl.backup.crypto import DecryptingReader
@@ -306,3 +307,49 @@ async def test_the_snapshot_sees_one_moment_and_holds_no_writer_off(
     finally:
         await engine.dispose()
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["pbxctl.db"])  # copy gone
+
+
+def test_a_failure_while_loading_rolls_everything_back(
+        accounts: dict[str, str], company: Pbxctl, other_url: str, tmp_path: Path) -> None:
+    """Rows a forger made consistent with the manifest that the database refuses (a
+    primary key twice): the schema created and the rows inserted before go too."""
+    archive = tmp_path / "b.tar"
+    company.ok("backup", "-o", str(archive))
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("tables/numbering_plan.jsonl.gz")
+        assert member is not None
+        lines = gzip.decompress(member.read()).splitlines(keepends=True)
+    doubled = gzip.compress(b"".join(lines + lines[-1:]), mtime=0)
+
+    def forge(manifest: dict[str, Any]) -> dict[str, Any]:
+        for table in manifest["tables"]:
+            if table["name"] == "numbering_plan":
+                table["rows"] += 1
+                table["sha256"] = hashlib.sha256(doubled).hexdigest()
+        return manifest
+
+    forged = rewritten(archive, tmp_path / "forged.tar", forge)
+    with tarfile.open(forged) as tar, tarfile.open(tmp_path / "final.tar", "w") as out:
+        for info in tar.getmembers():
+            data = tar.extractfile(info).read()  # type: ignore[union-attr]
+            if info.name == "tables/numbering_plan.jsonl.gz":
+                data = doubled
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    target = on(other_url, company)
+    result = target("restore", str(tmp_path / "final.tar"))
+    assert result.exit_code == 1, result.stderr
+    assert "refuses the archive's rows of numbering_plan" in result.stderr
+    assert "(empty database)" in target.ok("db", "current").stdout
+    assert tables_in(other_url) == []
+
+
+def tables_in(url: str) -> list[str]:
+    async def read() -> list[str]:
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return sorted(await conn.run_sync(lambda sync: inspect(sync).get_table_names()))
+        finally:
+            await engine.dispose()
+    return asyncio.run(read())
