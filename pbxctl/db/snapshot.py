@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sqlite3
 import tempfile
@@ -17,6 +18,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from asyncpg.exceptions import DataError as PgDataError
+from asyncpg.exceptions import IntegrityConstraintViolationError
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -34,6 +37,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -44,7 +48,7 @@ from pbxctl.db.session import sqlite_file
 
 VERSION_TABLE = "alembic_version"
 READ_CHUNK = 5000
-WRITE_BATCH = 1000
+WRITE_BATCH = 5000
 
 
 def kind_of(type_: TypeEngine[Any]) -> str:
@@ -184,10 +188,31 @@ async def empty(conn: AsyncConnection, tables: Sequence[Table]) -> None:
         await conn.execute(table.delete())
 
 
+class RowsRefused(Exception):
+    """The database refused rows (a key twice, a value that does not fit)."""
+
+
 async def insert_rows(conn: AsyncConnection, table: Table, rows: list[Row]) -> None:
-    """Insert ``rows`` (decoded values) into ``table``, a reflected one."""
-    if rows:
-        await conn.execute(insert(table), rows)
+    """Insert ``rows`` (decoded values) into ``table``, a reflected one: ``COPY`` on
+    PostgreSQL, a multi-row ``INSERT`` on SQLite."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        try:
+            await conn.execute(insert(table), rows)
+        except (IntegrityError, DataError) as exc:
+            raise RowsRefused(str(exc.orig)) from None
+        return
+    columns = [c.name for c in table.columns]
+    as_json = {c.name for c in table.columns if kind_of(c.type) == "json"}
+    records = [tuple(json.dumps(row[name]) if name in as_json else row[name]
+                     for name in columns) for row in rows]
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert driver is not None
+    try:
+        await driver.copy_records_to_table(table.name, records=records, columns=columns)
+    except (IntegrityConstraintViolationError, PgDataError) as exc:
+        raise RowsRefused(str(exc)) from None
 
 
 async def reset_sequences(conn: AsyncConnection, tables: Sequence[Table]) -> None:

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import Table, text
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from pbxctl import __version__
@@ -272,9 +271,9 @@ async def _restore_in(conn: AsyncConnection, actor: Actor, raw: BinaryIO,
     for entry, rows in reader.tables():
         try:
             await _insert(conn, tables[entry.name], rows)
-        except (IntegrityError, DataError) as exc:
+        except snapshot.RowsRefused as exc:
             raise DamagedArchive(f"the database refuses the archive's rows of {entry.name} "
-                                 f"({exc.orig}); nothing was restored") from None
+                                 f"({exc}); nothing was restored") from None
         restored[entry.name] = entry.rows
     if isinstance(stream, DecryptingReader):
         stream.read_to_end()
