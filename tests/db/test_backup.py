@@ -105,6 +105,7 @@ def test_a_backup_restores_on_the_other_engine_complete(
         accounts: dict[str, str], company: Pbxctl, other_url: str, tmp_path: Path) -> None:
     costs = company.ok("report", "costs", "--month", "2026-10").stdout
     detail = company.ok("report", "costs", "--month", "2026-10", "--detail").stdout
+    company.ok("apply", "--offline")            # the node's files, as rendered now
     audit_before = json.loads(company.ok("audit", "--json").stdout)
     archive = tmp_path / "first.tar"
     company.ok("backup", "-o", str(archive))
@@ -125,6 +126,8 @@ def test_a_backup_restores_on_the_other_engine_complete(
         "ha1": sip_ha1("201", accounts["password"]), "carrier": "carrier-secret-9",
         "webhook": accounts["webhook_secret"], "ami": "test-secret-1"}
     restored.ok("secrets", "status")                 # opens every secret
+    # the restored database renders exactly what the node runs (HA1s, carrier secret)
+    assert "no change" in restored.ok("apply", "--dry-run", "--offline").stderr
     tokens = json.loads(restored.ok("token", "list", "--json").stdout)
     assert [t["name"] for t in tokens] == ["crm"]
     assert token_lookup(other_url, accounts["token"]) == "crm"
