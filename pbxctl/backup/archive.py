@@ -38,6 +38,7 @@ MAX_LINE = 16 * 1024 * 1024
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _REVISION_RE = re.compile(r"^[0-9a-zA-Z_]{1,32}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_KEY_ID_RE = re.compile(r"^[0-9a-f]{8}$")
 
 Row = dict[str, Any]
 
@@ -68,6 +69,7 @@ class Manifest:
     schema_revision: str
     engine: str
     tables: tuple[TableEntry, ...]
+    secrets_keys: tuple[str, ...] = ()     # ids of the keys that sealed its secrets
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> bytes:
@@ -77,6 +79,7 @@ class Manifest:
             "pbxctl_version": self.pbxctl_version,
             "created_at": self.created_at.astimezone(UTC).isoformat(),
             "schema_revision": self.schema_revision, "engine": self.engine,
+            "secrets_keys": list(self.secrets_keys),
             "tables": [{"name": t.name, "columns": [list(c) for c in t.columns],
                         "sealed": list(t.sealed), "rows": t.rows, "sha256": t.sha256}
                        for t in self.tables]}, indent=2).encode() + b"\n"
@@ -102,9 +105,12 @@ class Manifest:
             revision = _text(raw["schema_revision"])
             if not _REVISION_RE.match(revision):
                 raise ValueError(f"bad schema revision {revision!r}")
+            keys = tuple(_text(key) for key in _list(raw.get("secrets_keys", [])))
+            if not all(_KEY_ID_RE.match(key) for key in keys):
+                raise ValueError("bad secrets key id")
             return cls(pbxctl_version=_text(raw["pbxctl_version"]), created_at=created,
                        schema_revision=revision, engine=_text(raw["engine"]),
-                       tables=tables, format_version=version)
+                       tables=tables, secrets_keys=keys, format_version=version)
         except _Newer as exc:
             raise DamagedArchive(str(exc)) from None
         except (ValueError, KeyError, TypeError) as exc:

@@ -70,8 +70,10 @@ def backup(ctx: click.Context, output: Path | None, passphrase_file: Path | None
     note(f"Backup written: {done.path} ({done.manifest.total_rows} rows in "
          f"{len(done.manifest.tables)} tables, schema {done.manifest.schema_revision}, "
          f"{'encrypted' if done.encrypted else 'not encrypted'}, {done.size} bytes, "
-         f"sha256 {done.sha256}). Its secrets are sealed by the secrets key: keep the "
-         "key file with the backups.")
+         f"sha256 {done.sha256}).")
+    if done.manifest.secrets_keys:
+        note(f"Its secrets are copied sealed by key {', '.join(done.manifest.secrets_keys)}"
+             ": keep the secrets key file with the backups, a restore needs it.")
 
 
 @click.command()

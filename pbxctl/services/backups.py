@@ -88,6 +88,7 @@ async def create_backup(engine: AsyncEngine, actor: Actor, settings: Settings,
     if not path.parent.is_dir():
         raise ValidationError("output", f"{path.parent} is not a directory")
     spools: list[TableSpool] = []
+    key_ids: set[str] = set()
     try:
         async with snapshot.snapshot(engine) as conn:
             revision = str(await conn.scalar(text("SELECT version_num FROM alembic_version")))
@@ -98,8 +99,10 @@ async def create_backup(engine: AsyncEngine, actor: Actor, settings: Settings,
                 spools.append(spool)
                 async for chunk in snapshot.stream_rows(conn, table, spool.columns):
                     spool.add(chunk)
+                    key_ids.update(_sealed_by(chunk, spool.sealed))
         entries = tuple(spool.finish() for spool in spools)
-        manifest = Manifest(__version__, created_at, revision, engine.dialect.name, entries)
+        manifest = Manifest(__version__, created_at, revision, engine.dialect.name, entries,
+                            tuple(sorted(key_ids)))
         size, digest = await asyncio.to_thread(
             _write_atomically, path,
             lambda sink: _write(sink, manifest, spools, passphrase))
@@ -115,6 +118,12 @@ async def create_backup(engine: AsyncEngine, actor: Actor, settings: Settings,
                    "encrypted": result.encrypted},
             detail=f"{manifest.total_rows} rows in {len(entries)} tables")
     return result
+
+
+def _sealed_by(rows: list[Row], sealed: tuple[str, ...]) -> set[str]:
+    """The ids of the keys that sealed the secrets in ``rows``."""
+    return {kid for row in rows for name in sealed
+            if row[name] is not None and (kid := sealed_key_id(row[name]))}
 
 
 def _stamp(moment: datetime) -> str:
@@ -337,4 +346,5 @@ def describe(manifest: Manifest) -> dict[str, Any]:
     return {"created_at": manifest.created_at.isoformat(),
             "schema_revision": manifest.schema_revision, "engine": manifest.engine,
             "pbxctl_version": manifest.pbxctl_version,
+            "secrets_keys": list(manifest.secrets_keys),
             "tables": {t.name: t.rows for t in manifest.tables}}

@@ -22,6 +22,7 @@ from pbxctl.backup.archive import ArchiveReader, Manifest
 from pbxctl.backup.crypto import DecryptingReader
 from pbxctl.db.migrate import upgrade
 from pbxctl.db.models import Carrier, Extension, Node, Webhook
+from pbxctl.db.secrets import key_id
 from pbxctl.db.session import make_engine
 from pbxctl.db.snapshot import snapshot
 from pbxctl.services.audit import Actor
@@ -102,7 +103,8 @@ def secrets_of(url: str) -> dict[str, Any]:
 
 
 def test_a_backup_restores_on_the_other_engine_complete(
-        accounts: dict[str, str], company: Pbxctl, other_url: str, tmp_path: Path) -> None:
+        accounts: dict[str, str], company: Pbxctl, other_url: str, tmp_path: Path,
+        secrets_key: str) -> None:
     costs = company.ok("report", "costs", "--month", "2026-10").stdout
     detail = company.ok("report", "costs", "--month", "2026-10", "--detail").stdout
     company.ok("apply", "--offline")            # the node's files, as rendered now
@@ -151,6 +153,8 @@ def test_a_backup_restores_on_the_other_engine_complete(
     assert second["branches"][:len(first["branches"])] == first["branches"]
     assert sum(len(rows) for rows in first.values()) == first_manifest.total_rows
     assert first_manifest.total_rows > 40 and len(first["cdrs"]) == 13
+    assert first_manifest.secrets_keys == (key_id(secrets_key),)
+    assert first["carriers"][-1]["secret"].startswith(f"pbxctl:v1:{key_id(secrets_key)}:")
 
 
 def token_lookup(url: str, token: str) -> str | None:
