@@ -54,6 +54,11 @@ _TABLE = [
     ("apply", "apply_cmd",
      "Render the configuration, show the diff, write it, reload and verify."),
     ("audit", "audit_cmd", "Show the audit trail, oldest first."),
+    ("backup", "backup_cmd",
+     "Write the whole database to one archive (mode 0600), as of one moment, while "
+     "'pbxctl serve' goes on; encrypted when a passphrase file is given."),
+    ("restore", "backup_cmd",
+     "Put a backup back into an empty database (SQLite or PostgreSQL, either way)."),
 ]
 COMMANDS = {name: LazyCommand(f"pbxctl.cli.{module}", name, summary)
             for name, module, summary in _TABLE}

@@ -81,6 +81,19 @@ async def open_secrets(engine: AsyncEngine, settings: Settings) -> None:
         await services.secrets.verify()
 
 
+def run_use_case(ctx: click.Context,
+                 work: Callable[[AsyncEngine, Actor, Settings], Awaitable[T]]) -> T:
+    """Run a use case that manages its own transactions on the engine (backup, restore),
+    as the command line's actor; its errors named in this command's words."""
+    settings = settings_of(ctx)
+    try:
+        return run_with_engine(
+            ctx, lambda engine: work(engine, Actor(settings.actor or os_user(), "cli"),
+                                     settings))
+    except PbxctlError as exc:
+        raise presented(exc, ctx.command) from None
+
+
 def run_with_engine(ctx: click.Context, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     """Run ``work`` with a bare engine (schema management)."""
     settings = settings_of(ctx)

@@ -68,3 +68,32 @@ def head_revision() -> str:
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "the package ships no migrations"
     return head
+
+
+def known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of the migrations shipped with this pbxctl (a newer
+    pbxctl's revision is not)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return revision in {rev.revision for rev in script.walk_revisions()}
+
+
+def migrate_to(sync: Connection, revision: str) -> None:
+    """Bring the schema on ``sync`` to ``revision``, up or down, in the transaction the
+    connection is in (a restore migrates, loads and upgrades in one)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    order = [rev.revision for rev in script.walk_revisions()]   # newest first
+    current = MigrationContext.configure(sync).get_current_revision()
+    if current == revision:
+        return
+    if current is not None and current not in order:
+        raise ValueError(f"the database's schema revision {current} is unknown to this "
+                         "pbxctl")
+    if current is not None and order.index(revision) > order.index(current):
+        command.downgrade(alembic_config(sync), revision)
+    else:
+        command.upgrade(alembic_config(sync), revision)
+
+
+def revision_on(sync: Connection) -> str | None:
+    """The revision of the database ``sync`` is connected to (None: no schema)."""
+    return MigrationContext.configure(sync).get_current_revision()

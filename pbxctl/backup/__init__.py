@@ -1,0 +1,1 @@
+"""Backup archives: their format and encryption (no database here)."""
