@@ -285,11 +285,11 @@ def test_an_older_archive_is_migrated_after(accounts: dict[str, str], company: P
     archive = tmp_path / "b.tar"
     company.ok("backup", "-o", str(archive))
     older = rewritten(archive, tmp_path / "older.tar",
-                      lambda m: {**m, "schema_revision": "0015"},
+                      lambda m: {**m, "schema_revision": "0016"},
                       drop=("department_limits", "spend_states"))
     target = on(other_url, company)
     done = json.loads(target.ok("restore", str(older), "--json").stdout)
-    assert done["schema_revision"] == "0015" and done["schema_now"] == "0017"
+    assert done["schema_revision"] == "0016" and done["schema_now"] == "0017"
     assert target.ok("report", "costs", "--month", "2026-10").stdout == \
         company.ok("report", "costs", "--month", "2026-10").stdout
     target.ok("department", "limit", "kazan", "--monthly", "100.00")
