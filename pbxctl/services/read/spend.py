@@ -4,14 +4,14 @@ what the spend brake did. Spend is counted exactly as ``report costs`` counts ca
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbxctl.billing.periods import month_days, parse_month
+from pbxctl.billing.periods import month_range_utc, parse_month
 from pbxctl.billing.spend import Cap, Standing, state_label
 from pbxctl.db.models import DepartmentLimit, SpendState, utcnow
 from pbxctl.services.read.reports import DEFAULT_ZONE, ReportService, department_zones
@@ -44,8 +44,7 @@ def month_label(moment: datetime, zone: str) -> str:
 
 def month_end(label: str, zone: str) -> datetime:
     """The end of month ``label`` in ``zone``, in UTC."""
-    _first, after = month_days(*parse_month("month", label))
-    return datetime.combine(after, time(), ZoneInfo(zone)).astimezone(UTC)
+    return month_range_utc(*parse_month("month", label), zone)[1]
 
 
 def standing(state: SpendState | None, now: datetime) -> Standing:
