@@ -261,7 +261,7 @@ async def _restore_in(conn: AsyncConnection, actor: Actor, raw: BinaryIO,
     if holding and not force:
         raise ConflictError(
             f"the database is not empty ({', '.join(holding)} hold rows): restore into a "
-            "new, empty database (no 'pbxctl init' needed), or give --force to replace "
+            "new, empty database (no 'pbxctl init' needed), or give `force` to replace "
             "everything in it")
     if holding:
         await snapshot.empty(conn, existing)
