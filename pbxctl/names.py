@@ -50,6 +50,7 @@ class AsteriskNames:
     brakes_prefix: str = "pbxctl-brakes-"
     dids_prefix: str = "pbxctl-dids-"
     trunk_prefix: str = "pbxctl-trunk-"
+    hints_prefix: str = "pbxctl-hints-"            # busy lamps a branch's phones may watch
     # Other Asterisk objects.
     carrier_group: str = "pbxctl-carrier"          # GROUP() category counting carrier calls
     branch_group: str = "pbxctl-branch"            # GROUP() category: a branch's calls out
@@ -73,6 +74,11 @@ class AsteriskNames:
     def branch_context(self, slug: str) -> str:
         """Where a branch's phones' calls start."""
         return f"{self.from_branch_prefix}{slug}"
+
+    def hints_context(self, slug: str) -> str:
+        """The hints (extension states) a branch's phones may subscribe to: their own
+        branch's extensions, no one else's."""
+        return f"{self.hints_prefix}{slug}"
 
     def carrier_context(self, slug: str) -> str:
         """Where a carrier's incoming calls start."""

@@ -53,7 +53,7 @@ def _carrier_sections(node: NodeConfig, carrier: CarrierConfig) -> list[Section]
         ("disallow", "all"), *(("allow", codec) for codec in node.codecs), ("aors", slug),
         *_media_options(node), ("trust_id_inbound", "no"), ("send_rpid", "no"),
         # Recognised by address only: a From user of "tele2" from elsewhere gets a 401.
-        ("identify_by", "ip"),
+        ("identify_by", "ip"), ("allow_subscribe", "no"),
     ]
     if registering:
         assert carrier.username is not None
@@ -91,6 +91,10 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
         ("type", "endpoint"),
         ("transport", names.ASTERISK.udp_transport),
         ("context", branch_context(phone.branch)),
+        # Busy lamps of the branch's colleagues only; its phones pick up each other's calls.
+        ("subscribe_context", names.ASTERISK.hints_context(phone.branch)),
+        ("named_call_group", phone.branch),
+        ("named_pickup_group", phone.branch),
         ("disallow", "all"),
         *(("allow", codec) for codec in node.codecs),
         ("auth", f"{number}-auth"),

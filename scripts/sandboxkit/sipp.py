@@ -13,6 +13,7 @@ from pathlib import Path
 STARTUP_SECONDS = 0.5
 _INVITE_RE = re.compile(r"INVITE ruri_user=(?P<ruri_user>\S*) from_user=(?P<from_user>\S*) "
                         r"pai_user=(?P<pai_user>\S*) from_name=(?P<from_name>.*)")
+_STATE_RE = re.compile(r"^STATE (?:<state[^>]*>(?P<state>[a-z]+)</state>)?$", re.MULTILINE)
 _EVENT_RE = re.compile(r"^(?P<event>INVITE|ANSWERED|BYE) ruri_user=(?P<ruri_user>\S*)"
                        r"(?: ms=(?P<ms>[0-9]+))?", re.MULTILINE)
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
@@ -55,8 +56,10 @@ class SoftPhone:
         self.port = self.port or next(_ports)
         self.media_port = self.media_port or next(_media_ports)
 
-    def _base(self, scenario: str, work_dir: Path) -> list[str]:
-        return [sipp_binary(), f"{self.server}:{self.server_port}", "-sf",
+    def _base(self, scenario: str, work_dir: Path, *keys: str) -> list[str]:
+        """SIPp as this phone running ``scenario``; ``keys`` (``-key`` pairs) come before
+        ``-sf``, where SIPp wants them."""
+        return [sipp_binary(), f"{self.server}:{self.server_port}", *keys, "-sf",
                 str(SCENARIOS / scenario), "-i", self.address, "-p", str(self.port),
                 "-mp", str(self.media_port), "-m", "1", "-nostdin", "-timeout_error",
                 "-trace_err", "-error_file", str(work_dir / f"{self.username}-{scenario}.err")]
@@ -128,6 +131,34 @@ class SoftPhone:
         time.sleep(STARTUP_SECONDS)  # until SIPp has bound its port
         return BackgroundSipp(process, work_dir / f"{self.username}-{scenario}.err")
 
+    def ring_until_cancelled(self, work_dir: Path) -> BackgroundSipp:
+        """Start ringing for one incoming call in the background, never answering it;
+        ok when the call was cancelled (picked up elsewhere, or given up)."""
+        cmd = [*self._base("uas_ring.xml", work_dir), "-timeout", "60"]
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   text=True)
+        time.sleep(STARTUP_SECONDS)
+        return BackgroundSipp(process, work_dir / f"{self.username}-uas_ring.xml.err")
+
+    def watch(self, work_dir: Path, extension: str) -> BackgroundSipp:
+        """Subscribe to ``extension``'s dialog state (a busy lamp) in the background, until
+        6 s pass without a NOTIFY; ``states()`` tells what each NOTIFY said."""
+        log_file = work_dir / f"{self.username}-watch-{extension}.log"
+        cmd = [*self._base("subscribe_dialog.xml", work_dir, "-key", "watched", extension), "-s",
+               self.username, "-au", self.username, "-ap", self.password, "-timeout", "90",
+               "-trace_logs", "-log_file", str(log_file)]
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   text=True)
+        return BackgroundSipp(process, work_dir / f"{self.username}-subscribe_dialog.xml.err",
+                              log_file)
+
+    def watch_refused(self, work_dir: Path, extension: str) -> SippResult:
+        """Subscribe to ``extension``'s state; ok when Asterisk refuses it with 404."""
+        cmd = [*self._base("subscribe_refused.xml", work_dir, "-key", "watched", extension), "-s",
+               self.username, "-au", self.username, "-ap", self.password, "-timeout", "20"]
+        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=30),
+                       work_dir / f"{self.username}-subscribe_refused.xml.err")
+
     def _run(self, work_dir: Path, scenario: str, password: str | None,
              *extra: str) -> SippResult:
         cmd = [*self._base(scenario, work_dir), "-s", self.username, "-au", self.username,
@@ -173,6 +204,13 @@ class BackgroundSipp:
             return []
         return [(int(m["ms"]) / 1000 if m["ms"] else None, m["event"], m["ruri_user"])
                 for m in _EVENT_RE.finditer(self.log_file.read_text())]
+
+    def states(self) -> list[str]:
+        """The dialog state of every NOTIFY a ``watch`` run received, in order (empty: the
+        NOTIFY held no dialog, the phone is idle)."""
+        if self.log_file is None or not self.log_file.exists():
+            return []
+        return [m["state"] or "" for m in _STATE_RE.finditer(self.log_file.read_text())]
 
     def wait(self, timeout: float = 70) -> SippResult:
         """Wait for the run to end (killing it after ``timeout`` seconds)."""
@@ -237,16 +275,29 @@ class SippCarrier:
         """Refuse whatever arrives for ``seconds``; ``invites()`` tells what did."""
         return self._listen(work_dir, "carrier_reject.xml", [], "-timeout", str(seconds))
 
+    def _call_command(self, work_dir: Path, scenario: str, did: str, caller: str,
+                      hold_ms: int) -> tuple[list[str], Path]:
+        error_file = work_dir / f"{self.name}-{scenario}.err"
+        return [sipp_binary(), self.asterisk, "-key", "caller", caller, "-sf",
+                str(SCENARIOS / scenario), "-s", did, "-d", str(hold_ms), "-i", self.address,
+                "-p", str(next(_ports) + 2000), "-mp", str(next(_media_ports)), "-m", "1",
+                "-nostdin", "-timeout", "60", "-timeout_error", "-trace_err", "-error_file",
+                str(error_file)], error_file
+
     def _call(self, work_dir: Path, scenario: str, did: str, caller: str,
               hold_ms: int) -> SippResult:
-        error_file = work_dir / f"{self.name}-{scenario}.err"
-        cmd = [sipp_binary(), self.asterisk, "-key", "caller", caller, "-sf",
-               str(SCENARIOS / scenario), "-s", did, "-d", str(hold_ms), "-i", self.address,
-               "-p", str(next(_ports) + 2000), "-mp", str(next(_media_ports)), "-m", "1",
-               "-nostdin", "-timeout", "60", "-timeout_error", "-trace_err", "-error_file",
-               str(error_file)]
+        cmd, error_file = self._call_command(work_dir, scenario, did, caller, hold_ms)
         return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
                        error_file)
+
+    def start_call(self, work_dir: Path, did: str, caller: str = "+46701234567",
+                   hold_ms: int = 1000) -> BackgroundSipp:
+        """Bring a call for ``did`` in the background; ok when answered and hung up."""
+        cmd, error_file = self._call_command(work_dir, "carrier_call.xml", did, caller,
+                                             hold_ms)
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   text=True)
+        return BackgroundSipp(process, error_file)
 
     def call(self, work_dir: Path, did: str, caller: str = "+46701234567",
              hold_ms: int = 1000) -> SippResult:

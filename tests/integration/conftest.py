@@ -34,6 +34,13 @@ def add_sandbox_node(pbxctl: Pbxctl, config_dir: Path) -> None:
               str(sandbox.log_dir() / "cdr-csv" / "Master.csv"))
 
 
+def add_phone(pbxctl: Pbxctl, branch: str, number: str, name: str) -> SoftPhone:
+    """Extension ``number`` of ``branch``, as a SIPp phone with its generated credentials."""
+    creds = json.loads(pbxctl.ok("ext", "add", branch, number, "--name", name,
+                                 "--json").stdout)
+    return SoftPhone(creds["username"], creds["password"], creds["server"], creds["port"])
+
+
 def calling_out(pbxctl: Pbxctl, asterisk: Path, work: Path, carrier: SippCarrier,
                 extension: str, number: str) -> tuple[str, SoftPhone]:
     """A new branch (a fresh slug: Master.csv keeps earlier tests' calls) whose phone

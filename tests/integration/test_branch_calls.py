@@ -11,7 +11,7 @@ from sandboxkit import sandbox
 from sandboxkit.sipp import SoftPhone
 
 from tests.conftest import Pbxctl
-from tests.integration.conftest import add_sandbox_node
+from tests.integration.conftest import add_phone, add_sandbox_node
 
 
 def _answered_cdrs(seen: int, dst: str, timeout: float = 10) -> list[dict[str, str]]:
@@ -26,11 +26,6 @@ def _answered_cdrs(seen: int, dst: str, timeout: float = 10) -> list[dict[str, s
     raise AssertionError(f"Asterisk wrote no CDR for an answered call to {dst}")
 
 
-def _phone(pbxctl: Pbxctl, branch: str, number: str, name: str) -> SoftPhone:
-    creds = json.loads(pbxctl.ok("ext", "add", branch, number, "--name", name,
-                                 "--json").stdout)
-    return SoftPhone(creds["username"], creds["password"], creds["server"], creds["port"])
-
 
 def _provision(pbxctl: Pbxctl, config_dir: Path) -> tuple[SoftPhone, SoftPhone]:
     add_sandbox_node(pbxctl, config_dir)
@@ -38,8 +33,8 @@ def _provision(pbxctl: Pbxctl, config_dir: Path) -> tuple[SoftPhone, SoftPhone]:
               "--timezone", "Europe/Moscow", "--ext-range", "200-299")
     pbxctl.ok("branch", "add", "omsk", "--name", "Omsk office", "--city", "Omsk",
               "--timezone", "Asia/Omsk", "--ext-range", "300-399")
-    return (_phone(pbxctl, "kazan", "201", "Anna Petrova"),
-            _phone(pbxctl, "omsk", "301", "Иван Сидоров"))
+    return (add_phone(pbxctl, "kazan", "201", "Anna Petrova"),
+            add_phone(pbxctl, "omsk", "301", "Иван Сидоров"))
 
 
 def test_call_between_branches_carries_the_department(

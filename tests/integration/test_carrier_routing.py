@@ -16,18 +16,13 @@ from sandboxkit import sandbox
 from sandboxkit.sipp import SippCarrier, SoftPhone
 
 from tests.conftest import Pbxctl
-from tests.integration.conftest import add_sandbox_node
+from tests.integration.conftest import add_phone, add_sandbox_node
 
 DID = "+78435550101"
 TELE2 = SippCarrier("tele2", "127.0.0.2")
 MTS = SippCarrier("mts", "127.0.0.3")
 STRANGER = SippCarrier("stranger", "127.0.0.9")
 
-
-def _phone(pbxctl: Pbxctl, branch: str, number: str, name: str) -> SoftPhone:
-    creds = json.loads(pbxctl.ok("ext", "add", branch, number, "--name", name,
-                                 "--json").stdout)
-    return SoftPhone(creds["username"], creds["password"], creds["server"], creds["port"])
 
 
 @pytest.fixture
@@ -39,8 +34,8 @@ def company_on_trunks(pbxctl: Pbxctl, asterisk: Path, tmp_path: Path
               "--timezone", "Europe/Moscow", "--ext-range", "200-299")
     pbxctl.ok("branch", "add", "omsk", "--name", "Omsk office", "--city", "Omsk",
               "--timezone", "Asia/Omsk", "--ext-range", "300-399")
-    anna = _phone(pbxctl, "kazan", "201", "Anna Petrova")
-    ivan = _phone(pbxctl, "omsk", "301", "Ivan Sidorov")
+    anna = add_phone(pbxctl, "kazan", "201", "Anna Petrova")
+    ivan = add_phone(pbxctl, "omsk", "301", "Ivan Sidorov")
     # qualify off: the SIPp carriers only listen while a test needs them.
     pbxctl.ok("carrier", "add", "tele2", "--host", TELE2.address, "--auth", "ip",
               "--match", TELE2.address, "--number-format", "national:7", "--qualify", "0")
@@ -247,7 +242,7 @@ def test_pausing_a_queue_member_changes_who_rings_without_a_reload(
         company_on_trunks: tuple[Pbxctl, SoftPhone, SoftPhone], asterisk: Path,
         tmp_path: Path) -> None:
     pbxctl, anna, _ivan = company_on_trunks
-    boris = _phone(pbxctl, "kazan", "202", "Boris")
+    boris = add_phone(pbxctl, "kazan", "202", "Boris")
     pbxctl.ok("queue", "add", "kazan", "sales", "--members", "201,202", "--max-wait", "20",
               "--overflow", "ext:301")
     pbxctl.ok("number", "route", DID, "queue:kazan/sales")
