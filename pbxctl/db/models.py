@@ -137,6 +137,10 @@ class Extension(Base):
     # HA1 digest (MD5 of "number:realm:password"), as good as the password for SIP digest
     # authentication, so sealed; the password itself is never stored.
     sip_ha1: Mapped[str] = mapped_column(Sealed)
+    # The mailbox's PIN (voicemail.conf needs it in clear, so sealed, not hashed); None
+    # until set. Where new voicemail is e-mailed, if anywhere.
+    voicemail_pin: Mapped[str | None] = mapped_column(Sealed, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     branch: Mapped[Branch] = relationship(back_populates="extensions")

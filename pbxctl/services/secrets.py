@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 # Every column whose value pbxctl must read back and keeps sealed.
 SECRET_COLUMNS: tuple[InstrumentedAttribute[str] | InstrumentedAttribute[str | None], ...] = (
-    Node.ami_secret, Carrier.secret, Webhook.secret, Extension.sip_ha1)
+    Node.ami_secret, Carrier.secret, Webhook.secret, Extension.sip_ha1,
+    Extension.voicemail_pin)
 CLEAR = "clear text"
 
 

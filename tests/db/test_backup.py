@@ -22,6 +22,7 @@ from pbxctl.backup.archive import ArchiveReader, Manifest
 from pbxctl.backup.crypto import DecryptingReader
 from pbxctl.db.migrate import upgrade
 from pbxctl.db.models import Carrier, Extension, Node, Webhook
+from pbxctl.db.schema_check import SCHEMA_HEAD
 from pbxctl.db.secrets import key_id
 from pbxctl.db.session import make_engine
 from pbxctl.db.snapshot import snapshot
@@ -169,21 +170,47 @@ def token_lookup(url: str, token: str) -> str | None:
     return asyncio.run(read())
 
 
-def rewritten(archive: Path, out: Path, change: Any, drop: tuple[str, ...] = ()) -> Path:
+def rewritten(archive: Path, out: Path, change: Any, drop: tuple[str, ...] = (),
+              drop_columns: dict[str, tuple[str, ...]] | None = None) -> Path:
     """A copy of a plain archive whose manifest ``change`` edits (a forger's copy: the
-    members and their checksums as they were), without the tables in ``drop``."""
+    members and their checksums as they were), without the tables in ``drop``; the
+    columns in ``drop_columns`` are taken out of their tables honestly (rows, manifest and
+    checksum), as an older pbxctl wrote them."""
+    narrowed = {name: _without_columns(archive, name, columns)
+                for name, columns in (drop_columns or {}).items()}
     with tarfile.open(archive) as source, tarfile.open(out, "w") as copy:
         for member in source.getmembers():
             data = source.extractfile(member).read()  # type: ignore[union-attr]
+            table = member.name.removeprefix("tables/").removesuffix(".jsonl.gz")
             if member.name == "manifest.json":
                 manifest = json.loads(data)
-                manifest["tables"] = [t for t in manifest["tables"] if t["name"] not in drop]
+                manifest["tables"] = [narrowed[t["name"]][1] if t["name"] in narrowed else t
+                                      for t in manifest["tables"] if t["name"] not in drop]
                 data = json.dumps(change(manifest)).encode()
-            elif member.name.removeprefix("tables/").removesuffix(".jsonl.gz") in drop:
+            elif table in drop:
                 continue
+            elif table in narrowed:
+                data = narrowed[table][0]
             member.size = len(data)
             copy.addfile(member, io.BytesIO(data))
     return out
+
+
+def _without_columns(archive: Path, table: str, columns: tuple[str, ...]
+                     ) -> tuple[bytes, dict[str, Any]]:
+    """Table ``table`` of ``archive`` without ``columns``: its member and manifest entry."""
+    with tarfile.open(archive) as source:
+        entry = next(t for t in json.loads(source.extractfile(  # type: ignore[union-attr]
+            "manifest.json").read())["tables"] if t["name"] == table)
+        data = source.extractfile(f"tables/{table}.jsonl.gz").read()  # type: ignore[union-attr]
+    rows = [json.loads(line) for line in gzip.decompress(data).decode().splitlines()]
+    lines = "".join(json.dumps({k: v for k, v in row.items() if k not in columns},
+                               ensure_ascii=False, separators=(",", ":")) + "\n"
+                    for row in rows)
+    member = gzip.compress(lines.encode(), mtime=0)
+    return member, {**entry, "columns": [c for c in entry["columns"] if c[0] not in columns],
+                    "sealed": [c for c in entry["sealed"] if c not in columns],
+                    "sha256": hashlib.sha256(member).hexdigest()}
 
 
 def flip_byte(data: bytes, at: int) -> bytes:
@@ -286,10 +313,11 @@ def test_an_older_archive_is_migrated_after(accounts: dict[str, str], company: P
     company.ok("backup", "-o", str(archive))
     older = rewritten(archive, tmp_path / "older.tar",
                       lambda m: {**m, "schema_revision": "0016"},
-                      drop=("department_limits", "spend_states"))
+                      drop=("department_limits", "spend_states"),
+                      drop_columns={"extensions": ("voicemail_pin", "email")})
     target = on(other_url, company)
     done = json.loads(target.ok("restore", str(older), "--json").stdout)
-    assert done["schema_revision"] == "0016" and done["schema_now"] == "0017"
+    assert done["schema_revision"] == "0016" and done["schema_now"] == SCHEMA_HEAD
     assert target.ok("report", "costs", "--month", "2026-10").stdout == \
         company.ok("report", "costs", "--month", "2026-10").stdout
     target.ok("department", "limit", "kazan", "--monthly", "100.00")
