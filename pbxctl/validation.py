@@ -159,6 +159,27 @@ def secret(field: str, value: str) -> str:
     return value
 
 
+PIN_RE = re.compile(r"[0-9]{4,10}")
+
+
+def voicemail_pin(field: str, value: str, extension: str) -> str:
+    """A mailbox PIN: 4-10 digits, not one a caller tries first (one digit repeated, a
+    run like 1234 or 9876, or one holding the extension's number)."""
+    if not PIN_RE.fullmatch(value):
+        raise ValidationError(field, "must be 4 to 10 digits")
+    if guessable_pin(value, extension):
+        raise ValidationError(field, "is too easy to guess (one digit repeated, a run like "
+                                     "1234 or 9876, or one holding the extension's number)")
+    return value
+
+
+def guessable_pin(pin: str, extension: str) -> bool:
+    """True for the PINs a fraudster tries first on a mailbox."""
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}
+    return (len(steps) == 1 and steps <= {0, 1, 9}) or extension in pin \
+        or extension[::-1] in pin
+
+
 def directory(field: str, value: str) -> str:
     """An absolute directory path of plain characters."""
     if not PATH_RE.fullmatch(value) or "/../" in value + "/" or value.endswith("/.."):

@@ -166,6 +166,12 @@ ROUTES: tuple[Operation, ...] = (
     _op("DELETE", "/extensions/{extension}", ADMIN, "Remove an extension"),
     _op("POST", "/extensions/{extension}/password", ADMIN,
         "Rotate the SIP password; the new one is shown this once"),
+    _op("PUT", "/extensions/{extension}/voicemail-pin", ADMIN,
+        "Set the mailbox's PIN (asked for at *97): the one given, else a generated one, "
+        "shown this once", body={"pin": {"type": "string", "pattern": "^[0-9]{4,10}$",
+                                         "writeOnly": True}}),
+    _op("DELETE", "/extensions/{extension}/voicemail-pin", ADMIN,
+        "Remove the mailbox's PIN: it then opens from the extension's own phones only"),
 
     _op("GET", "/carriers", READ, "Carriers (never their secrets)",
         sortable=("slug", "host", "auth")),

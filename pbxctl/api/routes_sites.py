@@ -120,6 +120,22 @@ async def rotate_password(request: web.Request) -> web.Response:
     return answer({"credentials": dataclasses.asdict(credentials)})
 
 
+async def set_voicemail_pin(request: web.Request) -> web.Response:
+    """The mailbox's PIN: the one in the body, else a generated one, in this answer only."""
+    number = request.match_info["extension"]
+    async with services(request) as s:
+        pin = await s.extensions.set_voicemail_pin(number, request[BODY].get("pin"))
+    return answer({"number": number, "pin": pin})
+
+
+async def remove_voicemail_pin(request: web.Request) -> web.Response:
+    """No PIN: the mailbox opens from the extension's own phones."""
+    number = request.match_info["extension"]
+    async with services(request) as s:
+        await s.extensions.remove_voicemail_pin(number)
+    return answer({"number": number, "pin": None})
+
+
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", "/api/v1/nodes"): list_nodes,
     ("POST", "/api/v1/nodes"): add_node,
@@ -134,4 +150,6 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("POST", "/api/v1/extensions"): add_extension,
     ("DELETE", "/api/v1/extensions/{extension}"): remove_extension,
     ("POST", "/api/v1/extensions/{extension}/password"): rotate_password,
+    ("PUT", "/api/v1/extensions/{extension}/voicemail-pin"): set_voicemail_pin,
+    ("DELETE", "/api/v1/extensions/{extension}/voicemail-pin"): remove_voicemail_pin,
 }

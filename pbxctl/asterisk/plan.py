@@ -36,11 +36,15 @@ RELOAD_MODULE: dict[str, str | None] = {
 
 _SECRET_LINE_RE = re.compile(
     r"^(?P<key>[-+ ]?\s*(secret|password|password_digest|md5_cred)\s*=\s*).+$", re.MULTILINE)
+# voicemail.conf's mailbox line: NUMBER => PIN,name,…
+_MAILBOX_PIN_RE = re.compile(r"^(?P<key>[-+ ]?\s*[0-9]+\s*=>\s*)[^,\s][^,\n]*(?=,)", re.MULTILINE)
 
 
 def mask_secrets(text: str) -> str:
-    """The text with the value of every secret-bearing option replaced by ``********``."""
-    return _SECRET_LINE_RE.sub(lambda m: m.group("key") + "********", text)
+    """The text with the value of every secret-bearing option, and every mailbox's PIN,
+    replaced by ``********``."""
+    masked = _SECRET_LINE_RE.sub(lambda m: m.group("key") + "********", text)
+    return _MAILBOX_PIN_RE.sub(lambda m: m.group("key") + "********", masked)
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ import click
 
 from pbxctl.cli.output import emit_json, emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.cli.secret_input import secret_option
 from pbxctl.services.extensions import SipCredentials, extension_snapshot
 
-COLUMNS = ("number", "branch", "name", "department")
+COLUMNS = ("number", "branch", "name", "department", "voicemail_pin")
 
 
 @click.group()
@@ -91,3 +92,36 @@ def passwd(ctx: click.Context, number: str, as_json: bool) -> None:
     creds = run_in_transaction(ctx, work)
     note(f"New password for extension {number}; the old one stops working at the next apply.")
     _print_credentials(creds, as_json)
+
+
+@ext.command("voicemail")
+@click.argument("number")
+@secret_option("--pin", "voicemail PIN")
+@click.option("--no-pin", is_flag=True,
+              help="Remove the PIN: the mailbox then opens from the extension's own phones.")
+@click.option("--json", "as_json", is_flag=True, help="Print the PIN as JSON.")
+@click.pass_context
+def voicemail(ctx: click.Context, number: str, pin: str | None, no_pin: bool,
+              as_json: bool) -> None:
+    """Set the PIN of extension NUMBER's mailbox (*97): the one given, else a generated
+    one, printed once."""
+    if no_pin and pin is not None:
+        raise click.UsageError("give --pin (or --pin-file/--pin-env) or --no-pin, not both")
+
+    async def work(s: Services) -> str | None:
+        if no_pin:
+            await s.extensions.remove_voicemail_pin(number)
+            return None
+        return await s.extensions.set_voicemail_pin(number, pin)
+
+    chosen = run_in_transaction(ctx, work)
+    if chosen is None:
+        note(f"Mailbox {number} has no PIN now: it opens from {number}'s own phones with "
+             "*97. Run 'pbxctl apply'.")
+        return
+    if as_json:
+        emit_json({"number": number, "pin": chosen})
+    elif pin is None:
+        note("Voicemail PIN (shown only now):")
+        click.echo(f"  pin:       {chosen}")
+    note(f"Mailbox {number} asks for its PIN at *97 after 'pbxctl apply'.")

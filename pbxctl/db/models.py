@@ -138,9 +138,8 @@ class Extension(Base):
     # authentication, so sealed; the password itself is never stored.
     sip_ha1: Mapped[str] = mapped_column(Sealed)
     # The mailbox's PIN (voicemail.conf needs it in clear, so sealed, not hashed); None
-    # until set. Where new voicemail is e-mailed, if anywhere.
+    # until set: then the mailbox opens from the extension's own phones only.
     voicemail_pin: Mapped[str | None] = mapped_column(Sealed, nullable=True)
-    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     branch: Mapped[Branch] = relationship(back_populates="extensions")

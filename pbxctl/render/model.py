@@ -23,6 +23,7 @@ class PhoneConfig:
     branch: str
     department: str
     sip_ha1: str
+    voicemail_pin: str | None = None      # None: the mailbox opens from its own phones
 
     @property
     def mailbox_name(self) -> str:

@@ -102,6 +102,10 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
         ("callerid", f'"{phone.display_name}" <{number}>'),
         ("set_var", f"PBXCTL_DEPARTMENT={phone.department}"),
         ("set_var", f"PBXCTL_BRANCH={phone.branch}"),
+        # *97 without a PIN (VoiceMailMain's s option) when the mailbox has none.
+        *((("set_var", "PBXCTL_VOICEMAIL_LOGIN=s"),) if phone.voicemail_pin is None else ()),
+        # The message lamp: unsolicited NOTIFYs when the mailbox changes.
+        ("mailboxes", f"{number}@{names.ASTERISK.voicemail_context}"),
         *_media_options(node),
         comment=f"{phone.display_name}, branch {phone.branch}",
     )
@@ -118,6 +122,7 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
         ("type", "aor"),
         ("max_contacts", 2),
         ("remove_existing", "yes"),
+        ("mailboxes", f"{number}@{names.ASTERISK.voicemail_context}"),  # MWI subscriptions
     )
     return [endpoint, auth, aor]
 

@@ -19,6 +19,7 @@ from pbxctl.services.routing import numbers_routed_to
 
 SIP_REALM = "pbxctl"
 PASSWORD_BYTES = 18  # 24 URL-safe characters, about 144 bits
+PIN_DIGITS = 6       # a generated voicemail PIN
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,20 @@ def new_password() -> str:
     return secrets.token_urlsafe(PASSWORD_BYTES)
 
 
+def new_pin(extension: str) -> str:
+    """A random voicemail PIN of ``PIN_DIGITS`` digits that no guessing list starts with."""
+    while True:
+        pin = "".join(secrets.choice("0123456789") for _ in range(PIN_DIGITS))
+        if not v.guessable_pin(pin, extension):
+            return pin
+
+
 def extension_snapshot(extension: Extension) -> Snapshot:
     """Fields of an extension as the audit trail and ``--json`` show them (no secrets)."""
     return {
         "number": extension.number, "branch": extension.branch.slug,
         "name": extension.display_name, "department": extension.effective_department,
+        "voicemail_pin": extension.voicemail_pin is not None,
     }
 
 
@@ -122,6 +132,30 @@ class ExtensionService:
         extension.sip_ha1 = sip_ha1(number, password)
         self._audit.record("ext.passwd", "extension", number, detail="SIP password rotated")
         return self._credentials(extension, password)
+
+    async def set_voicemail_pin(self, number: str, pin: str | None) -> str:
+        """Give the extension's mailbox the PIN ``pin`` (a generated one when None);
+        returns it, to be shown once. It is asked for at ``*97`` after the next apply."""
+        extension = await self.get(number)
+        generated = pin is None
+        pin = new_pin(number) if pin is None else v.voicemail_pin("pin", pin, number)
+        before = extension_snapshot(extension)
+        extension.voicemail_pin = pin
+        self._audit.record("ext.voicemail-pin", "extension", number, before=before,
+                           after=extension_snapshot(extension),
+                           detail="voicemail PIN generated" if generated else
+                           "voicemail PIN set")
+        return pin
+
+    async def remove_voicemail_pin(self, number: str) -> None:
+        """Take the mailbox's PIN away: it then opens from the extension's own phones
+        (whose SIP login is the proof) without one."""
+        extension = await self.get(number)
+        before = extension_snapshot(extension)
+        extension.voicemail_pin = None
+        self._audit.record("ext.voicemail-pin", "extension", number, before=before,
+                           after=extension_snapshot(extension),
+                           detail="voicemail PIN removed")
 
     def _credentials(self, extension: Extension, password: str) -> SipCredentials:
         node = extension.branch.node

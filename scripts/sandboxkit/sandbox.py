@@ -82,6 +82,11 @@ def recordings_dir() -> Path:
     return path
 
 
+def voicemail_dir() -> Path:
+    """The chroot's voicemail spool: ``<context>/<mailbox>/INBOX/msg0000.wav`` and so on."""
+    return Path(_run("path")) / "var" / "spool" / "asterisk" / "voicemail"
+
+
 def master_csv() -> Path:
     """Where cdr_csv writes its CDRs."""
     return log_dir() / "cdr-csv" / "Master.csv"

@@ -13,6 +13,7 @@ from pathlib import Path
 STARTUP_SECONDS = 0.5
 _INVITE_RE = re.compile(r"INVITE ruri_user=(?P<ruri_user>\S*) from_user=(?P<from_user>\S*) "
                         r"pai_user=(?P<pai_user>\S*) from_name=(?P<from_name>.*)")
+_MWI_RE = re.compile(r"^MWI Messages-Waiting: *(?P<waiting>yes|no)$", re.MULTILINE)
 _STATE_RE = re.compile(r"^STATE (?:<state[^>]*>(?P<state>[a-z]+)</state>)?$", re.MULTILINE)
 _EVENT_RE = re.compile(r"^(?P<event>INVITE|ANSWERED|BYE) ruri_user=(?P<ruri_user>\S*)"
                        r"(?: ms=(?P<ms>[0-9]+))?", re.MULTILINE)
@@ -140,6 +141,20 @@ class SoftPhone:
         time.sleep(STARTUP_SECONDS)
         return BackgroundSipp(process, work_dir / f"{self.username}-uas_ring.xml.err")
 
+    def listen_for_lamp(self, work_dir: Path) -> BackgroundSipp:
+        """Answer the message-summary NOTIFYs Asterisk sends to this (registered) phone in
+        the background, for at most 90 s; ``lamps()`` tells what each said, ``stop()`` ends
+        the listening."""
+        log_file = work_dir / f"{self.username}-mwi.log"
+        error_file = work_dir / f"{self.username}-mwi_listen.xml.err"
+        cmd = [sipp_binary(), "-sf", str(SCENARIOS / "mwi_listen.xml"), "-i", self.address,
+               "-p", str(self.port), "-m", "100", "-nostdin", "-timeout", "90", "-trace_logs",
+               "-log_file", str(log_file), "-trace_err", "-error_file", str(error_file)]
+        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   text=True)
+        time.sleep(STARTUP_SECONDS)
+        return BackgroundSipp(process, error_file, log_file)
+
     def watch(self, work_dir: Path, extension: str) -> BackgroundSipp:
         """Subscribe to ``extension``'s dialog state (a busy lamp) in the background, until
         6 s pass without a NOTIFY; ``states()`` tells what each NOTIFY said."""
@@ -211,6 +226,17 @@ class BackgroundSipp:
         if self.log_file is None or not self.log_file.exists():
             return []
         return [m["state"] or "" for m in _STATE_RE.finditer(self.log_file.read_text())]
+
+    def lamps(self) -> list[bool]:
+        """Messages-Waiting of every NOTIFY a ``listen_for_lamp`` run answered, in order."""
+        if self.log_file is None or not self.log_file.exists():
+            return []
+        return [m["waiting"] == "yes" for m in _MWI_RE.finditer(self.log_file.read_text())]
+
+    def stop(self) -> None:
+        """End a run that listens until told to."""
+        self.process.terminate()
+        self.process.wait(timeout=10)
 
     def wait(self, timeout: float = 70) -> SippResult:
         """Wait for the run to end (killing it after ``timeout`` seconds)."""
@@ -308,6 +334,12 @@ class SippCarrier:
                         hold_ms: int = 3000) -> SippResult:
         """Like :meth:`call`, sending real G.711 audio while the call lasts."""
         return self._call(work_dir, "carrier_call_audio.xml", did, caller, hold_ms)
+
+    def leave_message(self, work_dir: Path, did: str, caller: str = "+46701234567",
+                      talk_ms: int = 4000) -> SippResult:
+        """Bring a call for ``did``, sit through a voicemail greeting (13 s), then talk for
+        ``talk_ms`` and hang up."""
+        return self._call(work_dir, "carrier_leave_message.xml", did, caller, talk_ms)
 
     def call_cancelled(self, work_dir: Path, did: str, after_ms: int,
                        caller: str = "+46701234567") -> SippResult:

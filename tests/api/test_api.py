@@ -49,6 +49,10 @@ HAPPY: dict[tuple[str, str], Case] = {
     ("DELETE", "/api/v1/extensions/{extension}"): Case("/api/v1/extensions/202"),
     ("POST", "/api/v1/extensions/{extension}/password"): Case(
         "/api/v1/extensions/201/password"),
+    ("PUT", "/api/v1/extensions/{extension}/voicemail-pin"): Case(
+        "/api/v1/extensions/201/voicemail-pin", {"pin": "480913"}),
+    ("DELETE", "/api/v1/extensions/{extension}/voicemail-pin"): Case(
+        "/api/v1/extensions/201/voicemail-pin"),
     ("GET", "/api/v1/carriers"): Case("/api/v1/carriers"),
     ("POST", "/api/v1/carriers"): Case("/api/v1/carriers", {
         "slug": "rostelecom", "host": "127.0.0.5", "auth": "ip", "match": ["127.0.0.5"]},

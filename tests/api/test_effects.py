@@ -79,7 +79,7 @@ async def test_the_sip_password_is_shown_once_and_rotates(api: Api) -> None:
     assert credentials["password"] not in json.dumps(everything)
     assert "credentials" not in json.dumps(everything)
     assert {"number": "302", "branch": "omsk", "name": "Pavel Orlov",
-            "department": "sales"} in everything[0][1]["items"]
+            "department": "sales", "voicemail_pin": False} in everything[0][1]["items"]
 
     _, rotated = await api.call("POST", "/api/v1/extensions/302/password")
     new = rotated["credentials"]["password"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from tests.conftest import Pbxctl
 
@@ -17,8 +19,10 @@ def test_branch_and_extension_lifecycle(company: Pbxctl) -> None:
     company.ok("ext", "add", "omsk", "301", "--name", "Иван Сидоров", "--department", "sales")
     listed = json.loads(company.ok("ext", "list", "--json").stdout)
     assert listed == [
-        {"number": "201", "branch": "kazan", "name": "Anna Petrova", "department": "kazan"},
-        {"number": "301", "branch": "omsk", "name": "Иван Сидоров", "department": "sales"},
+        {"number": "201", "branch": "kazan", "name": "Anna Petrova", "department": "kazan",
+         "voicemail_pin": False},
+        {"number": "301", "branch": "omsk", "name": "Иван Сидоров", "department": "sales",
+         "voicemail_pin": False},
     ]
     only_omsk = json.loads(company.ok("ext", "list", "--branch", "omsk", "--json").stdout)
     assert [e["number"] for e in only_omsk] == ["301"]
@@ -40,6 +44,36 @@ def test_password_is_shown_once_and_never_stored(company: Pbxctl) -> None:
     for secret in (first["password"], rotated["password"]):
         assert secret not in audit
         assert secret not in company.ok("ext", "list", "--json").stdout
+
+
+def test_a_voicemail_pin_is_generated_or_chosen_shown_once_and_never_guessable(
+        company: Pbxctl, tmp_path: Path) -> None:
+    company.ok("ext", "add", "kazan", "201", "--name", "Anna Petrova")
+    generated = json.loads(company.ok("ext", "voicemail", "201", "--json").stdout)["pin"]
+    assert re.fullmatch(r"[0-9]{6}", generated)
+    assert json.loads(company.ok("ext", "list", "--json").stdout)[0]["voicemail_pin"] is True
+    rendered = company.ok("apply", "--dry-run").stdout
+    assert "+201 => ********,Anna Petrova" in rendered and generated not in rendered
+
+    before = company.ok("audit", "--json").stdout
+    for weak in ("1111", "1234", "98765", "0123", "201", "2010", "102", "12ab", "12345678901"):
+        pin_file = tmp_path / "pin"
+        pin_file.write_text(weak + "\n")
+        refused = company("ext", "voicemail", "201", "--pin-file", str(pin_file))
+        assert refused.exit_code == 2 and "--pin" in refused.stderr, (weak, refused.stderr)
+    assert company.ok("audit", "--json").stdout == before
+
+    chosen = tmp_path / "chosen"
+    chosen.write_text("480913\n")
+    company.ok("ext", "voicemail", "201", "--pin-file", str(chosen))
+    company.ok("ext", "voicemail", "201", "--no-pin")
+    assert json.loads(company.ok("ext", "list", "--json").stdout)[0]["voicemail_pin"] is False
+    audit = company.ok("audit", "--json").stdout
+    assert generated not in audit and "480913" not in audit
+    details = [e["detail"] for e in json.loads(audit) if e["action"] == "ext.voicemail-pin"]
+    assert details == ["voicemail PIN generated", "voicemail PIN set", "voicemail PIN removed"]
+    both = company("ext", "voicemail", "201", "--no-pin", "--pin-file", str(chosen))
+    assert both.exit_code == 2
 
 
 def test_extension_outside_range_or_taken_is_refused(company: Pbxctl) -> None:

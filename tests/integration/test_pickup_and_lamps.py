@@ -76,7 +76,8 @@ def test_a_colleague_sees_the_phone_ring_and_picks_the_call_up(
     taken = colleague.start_held_call(tmp_path, "**841", seconds=30)
     assert rings.wait().ok and caller.wait().ok and taken.wait().ok
 
-    assert lamp.wait(timeout=60).ok, lamp.errors
+    watched = lamp.wait(timeout=60)
+    assert watched.ok, watched.errors
     states = lamp.states()
     assert states.count("early") == 2, states          # it rang twice, and was seen to
     assert states[-1] in ("terminated", ""), states    # idle again at the end

@@ -43,7 +43,8 @@ def company_node() -> NodeConfig:
         branches=(
             BranchConfig("kazan", "Kazan salon", "Kazan", (
                 PhoneConfig("201", "Anna Petrova", "kazan", "kazan", "a" * 32),
-                PhoneConfig("202", "Boris O'Neil", "kazan", "marketing", "b" * 32),
+                PhoneConfig("202", "Boris O'Neil", "kazan", "marketing", "b" * 32,
+                            voicemail_pin="480913"),
             ), timezone="Europe/Moscow", outbound=kazan_policy,
                 hours=(OpeningInterval(1, "09:00", "18:00"), OpeningInterval(6, "10:00", "14:00")),
                 holidays=(date(2026, 12, 31),)),

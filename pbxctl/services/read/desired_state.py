@@ -47,7 +47,8 @@ def _branch_config(branch: Branch) -> BranchConfig:
         slug=branch.slug, name=branch.name, city=branch.city, timezone=branch.timezone,
         phones=tuple(PhoneConfig(number=e.number, display_name=e.display_name,
                                  branch=branch.slug, department=e.department or branch.slug,
-                                 sip_ha1=e.sip_ha1) for e in branch.extensions),
+                                 sip_ha1=e.sip_ha1, voicemail_pin=e.voicemail_pin)
+                      for e in branch.extensions),
         outbound=outbound,
         hours=tuple(OpeningInterval(h.weekday, h.opens, h.closes) for h in branch.hours),
         holidays=tuple(h.day for h in branch.holidays))

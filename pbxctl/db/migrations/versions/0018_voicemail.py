@@ -1,8 +1,7 @@
-"""extensions: the voicemail PIN (sealed) and the e-mail address messages go to
+"""extensions: the voicemail PIN (sealed)
 
 ``voicemail_pin``: the mailbox's PIN, sealed like every secret pbxctl reads back (Asterisk's
-voicemail.conf needs it in clear); NULL until one is set. ``email``: where new messages
-are sent with the recording attached; NULL for none.
+voicemail.conf needs it in clear); NULL until one is set.
 
 Revision ID: 0018
 Revises: 0017
@@ -21,10 +20,8 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('extensions') as batch:
         batch.add_column(sa.Column('voicemail_pin', sa.String(length=512), nullable=True))
-        batch.add_column(sa.Column('email', sa.String(length=254), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('extensions') as batch:
-        batch.drop_column('email')
         batch.drop_column('voicemail_pin')
