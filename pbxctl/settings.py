@@ -116,6 +116,9 @@ class Settings(BaseSettings):
         default=7, ge=1, description="serve: scheduled backups kept, newest first; older "
                                      "ones it wrote are deleted after each good one (files "
                                      "it did not write never are).")
+    backup_media: bool = Field(
+        default=False, description="serve: scheduled backups take the nodes' recordings "
+                                   "and voicemail too (as backup --with-media).")
     backup_passphrase_file: Path | None = Field(
         default=None, description="serve: file (0600) whose first line encrypts the "
                                   "scheduled backups (.tar.enc); none: not encrypted.")

@@ -50,13 +50,16 @@ def read_passphrase(path: Path | None) -> bytes | None:
               default=None, help="Archive to write (default: "
                                  "pbxctl-backup-<UTC time>.tar[.enc] here).")
 @PASSPHRASE_FILE
+@click.option("--with-media", is_flag=True,
+              help="Take each node's recordings and voicemail too (from its "
+                   "recordings_dir and the voicemail spool beside it).")
 @click.option("--require-nodes", is_flag=True,
               help="Write nothing (exit 1) when a node's state cannot be read; by default "
                    "the backup is written and says which node's state is missing.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @click.pass_context
 def backup(ctx: click.Context, output: Path | None, passphrase_file: Path | None,
-           require_nodes: bool, as_json: bool) -> None:
+           with_media: bool, require_nodes: bool, as_json: bool) -> None:
     """Write the whole database to one archive (mode 0600), as of one moment, while
     'pbxctl serve' goes on, with each node's run-time state (crisis, recording and spend
     switches, queue members logged in); encrypted when a passphrase file is given.
@@ -66,7 +69,7 @@ def backup(ctx: click.Context, output: Path | None, passphrase_file: Path | None
 
     async def work(engine: AsyncEngine, actor: Actor, settings: Settings) -> BackupResult:
         return await create_backup(engine, actor, settings, output, passphrase,
-                                   require_nodes=require_nodes)
+                                   require_nodes=require_nodes, with_media=with_media)
 
     done = run_use_case(ctx, work)
     if as_json:
@@ -99,21 +102,25 @@ def _said_written(done: BackupResult) -> None:
               help="Then put the node's run-time state (AstDB switches, queue members) "
                    "back, reached as the restored database describes it; repeatable, "
                    "'all' for every node the backup holds state of.")
+@click.option("--with-media", is_flag=True,
+              help="Put the --to-node nodes' recordings and voicemail back too (a file "
+                   "already there is kept).")
 @click.option("--nodes-only", is_flag=True,
               help="Leave the database alone (restored already) and only put the state "
                    "of the --to-node nodes back.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was restored as JSON.")
 @click.pass_context
 def restore(ctx: click.Context, archive: Path, passphrase_file: Path | None, force: bool,
-            to_node: tuple[str, ...], nodes_only: bool, as_json: bool) -> None:
+            to_node: tuple[str, ...], with_media: bool, nodes_only: bool,
+            as_json: bool) -> None:
     """Put a backup back into an empty database (SQLite or PostgreSQL, either way), then
     the nodes' run-time state (--to-node).
 
     The whole archive is checked first; then, in one transaction, the schema is created
     at the archive's revision, the rows inserted and the schema upgraded to this
     pbxctl's. Anything wrong leaves the database as it was."""
-    if nodes_only and not to_node:
-        raise click.UsageError("--nodes-only needs --to-node")
+    if (nodes_only or with_media) and not to_node:
+        raise click.UsageError("--nodes-only and --with-media need --to-node")
     passphrase = read_passphrase(passphrase_file)
 
     async def work(engine: AsyncEngine, actor: Actor, settings: Settings
@@ -121,12 +128,13 @@ def restore(ctx: click.Context, archive: Path, passphrase_file: Path | None, for
         done = (None if nodes_only
                 else await restore_backup(engine, actor, archive, passphrase, force))
         nodes = (await restore_node_state(engine, actor, settings, archive, passphrase,
-                                          to_node) if to_node else [])
+                                          to_node, with_media) if to_node else [])
         return done, nodes
 
     done, nodes = run_use_case(ctx, work)
     put_back = {p.node: {"entries": p.entries, "removed": p.removed,
-                         "queue_members": p.members} for p in nodes}
+                         "queue_members": p.members, "media_written": p.media_written,
+                         "media_kept": p.media_kept} for p in nodes}
     if as_json:
         shown = ({**describe(done.manifest), "schema_now": done.schema_now,
                   "replaced": done.replaced} if done else {})
@@ -136,7 +144,9 @@ def restore(ctx: click.Context, archive: Path, passphrase_file: Path | None, for
         _said_restored(done)
     for p in nodes:
         note(f"Node {p.node}: {p.entries} AstDB entries put back ({p.removed} the backup "
-             f"did not hold removed), {p.members} queue members logged in again.")
+             f"did not hold removed), {p.members} queue members logged in again"
+             + (f", {p.media_written} media files put back ({p.media_kept} already there)"
+                if with_media else "") + ".")
 
 
 def _said_restored(done: RestoreResult) -> None:

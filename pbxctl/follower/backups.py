@@ -115,7 +115,8 @@ class BackupSchedule:
         try:
             backup_directory(self._dir)
             result = await create_backup(self._engine, self._actor, self._settings, out,
-                                         self._passphrase)
+                                         self._passphrase,
+                                         with_media=self._settings.backup_media)
         except Exception as error:   # any failure is reported; serve goes on
             await self._failed(started, out, error)
             return None

@@ -14,6 +14,7 @@ the database as it was.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import io
 import os
@@ -28,7 +29,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from pbxctl import __version__
-from pbxctl.backup import node_state
+from pbxctl.backup import media, node_state
 from pbxctl.backup.archive import (
     ArchiveReader,
     Manifest,
@@ -90,11 +91,13 @@ def default_name(now: datetime, encrypted: bool) -> str:
 async def create_backup(engine: AsyncEngine, actor: Actor, settings: Settings,
                         out: Path | None, passphrase: bytes | None,
                         now: Callable[[], datetime] = utcnow,
-                        require_nodes: bool = False) -> BackupResult:
+                        require_nodes: bool = False, with_media: bool = False
+                        ) -> BackupResult:
     """Write one archive of every table as of one moment to ``out`` (default: a name
     with the time in the current directory), encrypted with ``passphrase`` if given,
     with each node's AstDB state; a node that does not answer is listed as missing
-    (with ``require_nodes``, nothing is written then)."""
+    (with ``require_nodes``, nothing is written then), and with ``with_media`` the
+    recordings and voicemail of each node that has a recordings_dir."""
     if passphrase is not None and not passphrase:
         raise ValidationError("passphrase_file", "the passphrase is empty")
     await require_schema(engine)
@@ -103,8 +106,11 @@ async def create_backup(engine: AsyncEngine, actor: Actor, settings: Settings,
     if not path.parent.is_dir():
         raise ValidationError("output", f"{path.parent} is not a directory")
     async with unit_of_work(engine, actor, settings) as services:
+        nodes = list(await services.nodes.list())
         connectors = [(node.name, ami_connector(node, settings.ami_timeout))
-                      for node in await services.nodes.list()]
+                      for node in nodes]
+        media_dirs = {node.name: Path(node.recordings_dir) for node in nodes
+                      if with_media and node.recordings_dir}
     states, missing = await read_nodes(connectors)
     if missing and require_nodes:
         raise PbxctlError("no backup written: the state of node "
@@ -115,6 +121,8 @@ async def create_backup(engine: AsyncEngine, actor: Actor, settings: Settings,
     spools: list[TableSpool] = []
     key_ids: set[str] = set()
     try:
+        for name, recordings in media_dirs.items():
+            parts.append(await asyncio.to_thread(_media_part, name, recordings, path.parent))
         async with snapshot.snapshot(engine) as conn:
             revision = str(await conn.scalar(text("SELECT version_num FROM alembic_version")))
             created_at = now()
@@ -135,6 +143,8 @@ async def create_backup(engine: AsyncEngine, actor: Actor, settings: Settings,
     finally:
         for spool in spools:
             spool.file.close()
+        for _, file in parts:
+            file.close()
     result = BackupResult(path, manifest, passphrase is not None, size, digest)
     async with unit_of_work(engine, actor, settings) as services:
         services.audit.record(
@@ -155,6 +165,34 @@ def _astdb_part(node: str, entries: list[node_state.Entry]) -> tuple[NodePart, I
     file = io.BytesIO(node_state.dump(entries))
     return NodePart(node_state.node_name(node), "astdb", len(entries),
                     file_sha256(file)), file
+
+
+def _media_part(node: str, recordings: Path, spool_dir: Path
+                ) -> tuple[NodePart, IO[bytes]]:
+    """A node's recordings and voicemail as an archive member, spooled to an unnamed
+    temporary file."""
+    file = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - closed by the caller
+    count = media.write_media(file, media.roots(recordings))
+    return NodePart(node_state.node_name(node), "media", count, file_sha256(file)), file
+
+
+def _put_media(path: Path, passphrase: bytes | None, node: str,
+               recordings: Path) -> tuple[int, int]:
+    """Put the node's media from the archive (read through and found sound before)
+    back; (files written, files already there)."""
+    with _open(path) as raw:
+        reader = ArchiveReader(_plain(raw, passphrase))
+        for _entry, rows in reader.tables():
+            for _row in rows:
+                pass
+        done = (0, 0)
+        for part, data in reader.node_parts():
+            if (part.node, part.kind) == (node, "media"):
+                try:
+                    done = media.put_media(data, media.roots(recordings))
+                except (media.BadMedia, OSError) as exc:
+                    raise PbxctlError(f"{part.member}: {exc}") from None
+        return done
 
 
 def _sealed_by(rows: list[Row], sealed: tuple[str, ...]) -> set[str]:
@@ -408,14 +446,17 @@ def describe(manifest: Manifest) -> dict[str, Any]:
             "secrets_keys": list(manifest.secrets_keys),
             "tables": {t.name: t.rows for t in manifest.tables},
             "node_state": {p.node: p.items for p in manifest.node_parts if p.kind == "astdb"},
+            "media": {p.node: p.items for p in manifest.node_parts if p.kind == "media"},
             "nodes_missing": dict(manifest.nodes_missing)}
 
 
 async def restore_node_state(engine: AsyncEngine, actor: Actor, settings: Settings,
                              path: Path, passphrase: bytes | None,
-                             nodes: tuple[str, ...]) -> list[PutBack]:
+                             nodes: tuple[str, ...], with_media: bool = False
+                             ) -> list[PutBack]:
     """Put the AstDB state the archive holds back on ``nodes`` (``all``: every node it
-    holds state of), reached as the database (restored already) describes them."""
+    holds state of), reached as the database (restored already) describes them; with
+    ``with_media``, their recordings and voicemail too (files already there are kept)."""
     with _open(path) as raw:
         whole = await asyncio.to_thread(_read_through, raw, passphrase)
     missing = dict(whole.manifest.nodes_missing)
@@ -426,22 +467,33 @@ async def restore_node_state(engine: AsyncEngine, actor: Actor, settings: Settin
                               f"read when the backup was made ({missing[name]})", "to_node")
         if name not in whole.states:
             raise NotFoundError(f"the backup holds no state of node {name!r}", "to_node")
+    with_parts = {p.node for p in whole.manifest.node_parts if p.kind == "media"}
     done = []
     for name in chosen:
         async with unit_of_work(engine, actor, settings) as services:
-            connect = ami_connector(await services.nodes.get(name), settings.ami_timeout)
+            node = await services.nodes.get(name)
+            connect = ami_connector(node, settings.ami_timeout)
+            recordings = Path(node.recordings_dir) if node.recordings_dir else None
+        if with_media and name in with_parts and recordings is None:
+            raise ValidationError("with_media", f"node {name} has no recordings_dir to put "
+                                                "its recordings and voicemail back in")
         ami = await connect()
         try:
             put = await put_state(ami, name, whole.states[name])
         finally:
             await ami.close()
+        if with_media and name in with_parts and recordings is not None:
+            written, kept = await asyncio.to_thread(_put_media, path, passphrase, name,
+                                                    recordings)
+            put = dataclasses.replace(put, media_written=written, media_kept=kept)
         async with unit_of_work(engine, actor, settings) as services:
             services.audit.record(
                 "backup.restore-node", "node", name,
                 after={"file": str(path.resolve()),
                        "created_at": whole.manifest.created_at.isoformat(),
                        "entries": put.entries, "removed": put.removed,
-                       "queue_members": put.members},
+                       "queue_members": put.members, "media_written": put.media_written,
+                       "media_kept": put.media_kept},
                 detail=f"{put.entries} AstDB entries, {put.members} queue members")
         done.append(put)
     return done

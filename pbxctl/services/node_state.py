@@ -41,6 +41,8 @@ class PutBack:
     entries: int          # pbxctl's AstDB entries written
     removed: int          # pbxctl's AstDB entries the backup did not hold, deleted
     members: int          # queue members logged in (or found already in)
+    media_written: int = 0   # recordings and voicemail files put back
+    media_kept: int = 0      # ...found there already, left as they were
 
 
 async def read_family(ami: AmiClient, family: str) -> list[Entry]:

@@ -3,14 +3,15 @@ calls, switches crisis on for a branch and logs an agent into a queue, and is ba
 the database is dropped and Asterisk's AstDB wiped (Asterisk restarted without it); the
 backup goes back into SQLite and onto the node. Then the node needs no apply, the phone
 registers with its old password, the API token works, the reports are the same bytes,
-the crisis switch and the agent are back, and the audit trail holds everything it held
-plus the restore's own rows."""
+the crisis switch, the agent, a recording and a voicemail message are back, and the
+audit trail holds everything it held plus the restore's own rows."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import signal
+import stat
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from sandboxkit.sipp import SippCarrier
 from pbxctl import names
 from pbxctl.api.app import create_app
 from pbxctl.asterisk.ami import AmiEndpoint, PanoramiskAmiClient
+from pbxctl.backup.media import voicemail_dir
 from pbxctl.db.session import make_engine
 from tests.conftest import Pbxctl, pg_database
 from tests.integration.conftest import calling_out
@@ -62,6 +64,20 @@ async def _api_answers(url: str, token: str) -> tuple[int, int]:
     finally:
         await client.close()
         await engine.dispose()
+
+
+def _media(branch: str) -> dict[Path, bytes]:
+    """A recording and a voicemail message of this run on the node, as Asterisk keeps
+    them (0600)."""
+    recordings = sandbox.recordings_dir()
+    inbox = voicemail_dir(recordings) / "201" / "INBOX"
+    inbox.mkdir(parents=True, exist_ok=True)
+    media = {recordings / f"pbxctl-drill-{branch}.wav": b"RIFF a recording",
+             inbox / f"msg-{branch}.txt": b"[message]\ncallerid=+46701234567\n"}
+    for path, content in media.items():
+        path.write_bytes(content)
+        path.chmod(0o600)
+    return media
 
 
 def _reports(pbxctl: Pbxctl) -> dict[str, str]:
@@ -115,20 +131,29 @@ def test_restore_drill(asterisk: Path, tmp_path: Path) -> None:
         assert asyncio.run(_node_state(branch, queue)) == ("ext/201", ["201", "202"])
         audit_before = json.loads(source.ok("audit", "--json").stdout)
 
-        written = json.loads(source.ok("backup", "-o", str(archive), "--json").stdout)
+        media = _media(branch)
+        written = json.loads(source.ok("backup", "-o", str(archive), "--with-media",
+                                       "--json").stdout)
         assert written["node_state"]["local"] >= 2 and written["nodes_missing"] == {}
+        assert written["media"]["local"] >= len(media)
         env = dict(source.env)
     # The database is gone (dropped); now the node's AstDB.
     sandbox.stop()
     sandbox.forget_registrations()
     sandbox.start()
+    for path in media:
+        path.unlink()
     assert asyncio.run(_node_state(branch, queue)) == (None, ["201"])
 
     target = Pbxctl(f"sqlite+aiosqlite:///{tmp_path / 'restored.db'}", env)
     restored = json.loads(target.ok("restore", str(archive), "--to-node", "local",
-                                    "--json").stdout)
+                                    "--with-media", "--json").stdout)
     assert restored["engine"] == "postgresql"
     assert restored["nodes_restored"]["local"]["queue_members"] == 1
+    assert restored["nodes_restored"]["local"]["media_written"] == len(media)
+    for path, content in media.items():
+        assert path.read_bytes() == content
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
     assert "no change" in target.ok("apply", "--dry-run").stderr
     assert anna.register(tmp_path).ok                      # her old password
