@@ -126,7 +126,8 @@ def restore(ctx: click.Context, archive: Path, passphrase_file: Path | None, for
     async def work(engine: AsyncEngine, actor: Actor, settings: Settings
                    ) -> tuple[RestoreResult | None, list[PutBack]]:
         done = (None if nodes_only
-                else await restore_backup(engine, actor, archive, passphrase, force))
+                else await restore_backup(engine, actor, archive, passphrase, force,
+                                          to_node))
         nodes = (await restore_node_state(engine, actor, settings, archive, passphrase,
                                           to_node, with_media) if to_node else [])
         return done, nodes

@@ -275,6 +275,20 @@ class ReadThrough:
     states: dict[str, list[node_state.Entry]]
 
 
+def _chosen(whole: ReadThrough, nodes: tuple[str, ...]) -> list[str]:
+    """The nodes ``nodes`` names (``all``: each the archive holds state of), each one
+    whose state the archive holds."""
+    missing = dict(whole.manifest.nodes_missing)
+    chosen = sorted(whole.states) if "all" in nodes else list(dict.fromkeys(nodes))
+    for name in chosen:
+        if name in missing:
+            raise PbxctlError(f"the backup holds no state of node {name}: it could not be "
+                              f"read when the backup was made ({missing[name]})", "to_node")
+        if name not in whole.states:
+            raise NotFoundError(f"the backup holds no state of node {name!r}", "to_node")
+    return chosen
+
+
 def _open(path: Path) -> BinaryIO:
     """The archive at ``path``, opened for reading."""
     try:
@@ -322,10 +336,13 @@ def _check_keys(engine: AsyncEngine, sealed: list[str]) -> None:
 
 
 async def restore_backup(engine: AsyncEngine, actor: Actor, path: Path,
-                         passphrase: bytes | None, force: bool) -> RestoreResult:
-    """Put the archive at ``path`` into the database (empty, or emptied with ``force``)."""
+                         passphrase: bytes | None, force: bool,
+                         nodes: tuple[str, ...] = ()) -> RestoreResult:
+    """Put the archive at ``path`` into the database (empty, or emptied with ``force``);
+    refused first when it lacks the state of ``nodes`` (to be put back next)."""
     with _open(path) as raw:
         whole = await asyncio.to_thread(_read_through, raw, passphrase)
+        _chosen(whole, nodes)
         manifest, sealed = whole.manifest, whole.sealed
         if not migrate.known_revision(manifest.schema_revision):
             raise PbxctlError(
@@ -459,14 +476,7 @@ async def restore_node_state(engine: AsyncEngine, actor: Actor, settings: Settin
     ``with_media``, their recordings and voicemail too (files already there are kept)."""
     with _open(path) as raw:
         whole = await asyncio.to_thread(_read_through, raw, passphrase)
-    missing = dict(whole.manifest.nodes_missing)
-    chosen = sorted(whole.states) if "all" in nodes else list(dict.fromkeys(nodes))
-    for name in chosen:
-        if name in missing:
-            raise PbxctlError(f"the backup holds no state of node {name}: it could not be "
-                              f"read when the backup was made ({missing[name]})", "to_node")
-        if name not in whole.states:
-            raise NotFoundError(f"the backup holds no state of node {name!r}", "to_node")
+    chosen = _chosen(whole, nodes)
     with_parts = {p.node for p in whole.manifest.node_parts if p.kind == "media"}
     done = []
     for name in chosen:
