@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.cli.output import emit_json, emit_table, note
 from pbxctl.cli.runtime import run_use_case
+from pbxctl.errors import PbxctlError
 from pbxctl.services.audit import Actor
 from pbxctl.services.backups import (
     BackupResult,
@@ -128,8 +129,15 @@ def restore(ctx: click.Context, archive: Path, passphrase_file: Path | None, for
         done = (None if nodes_only
                 else await restore_backup(engine, actor, archive, passphrase, force,
                                           to_node))
-        nodes = (await restore_node_state(engine, actor, settings, archive, passphrase,
-                                          to_node, with_media) if to_node else [])
+        try:
+            nodes = (await restore_node_state(engine, actor, settings, archive, passphrase,
+                                              to_node, with_media) if to_node else [])
+        except PbxctlError as exc:
+            if done is None:
+                raise
+            raise PbxctlError(f"the database was restored, the nodes' state not: "
+                              f"{exc.message}; once the node answers, restore again with "
+                              "`nodes_only`", exc.field) from None
         return done, nodes
 
     done, nodes = run_use_case(ctx, work)

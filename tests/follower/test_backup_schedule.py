@@ -141,3 +141,40 @@ def test_a_symlinked_backup_directory_is_refused(pbxctl: Pbxctl, tmp_path: Path)
     seen = Seen()
     assert _once(pbxctl, tmp_path / "link", seen) is None
     assert seen.failures == 1 and list(real.iterdir()) == []
+
+
+class StopsAfterOne(Seen):
+    """Stops the schedule at its first good backup (or the one it finds)."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        super().__init__()
+        self.stop = stop
+
+    def backup_succeeded(self, at: datetime) -> None:
+        super().backup_succeeded(at)
+        self.stop.set()
+
+
+def _run(pbxctl: Pbxctl, directory: Path) -> StopsAfterOne:
+    async def run() -> StopsAfterOne:
+        stop = asyncio.Event()
+        seen = StopsAfterOne(stop)
+        engine = make_engine(pbxctl.database_url)
+        settings = Settings(database_url=pbxctl.database_url, backup_dir=directory)
+        try:
+            await BackupSchedule(engine, settings, SERVE, seen, clock=lambda: NOW).run(stop)
+        finally:
+            await engine.dispose()
+        return seen
+
+    return asyncio.run(run())
+
+
+def test_the_schedule_backs_up_at_once_when_none_is_there_and_follows_the_newest(
+        pbxctl: Pbxctl, tmp_path: Path) -> None:
+    directory = tmp_path / "backups"
+    first = _run(pbxctl, directory)
+    assert [p.name for p in directory.iterdir()] == [scheduled_name(NOW, False)]
+    assert len(first.succeeded) == 1
+    again = _run(pbxctl, directory)          # serve restarted: the newest one is known
+    assert again.succeeded == [NOW] and len(list(directory.iterdir())) == 1
