@@ -48,15 +48,16 @@ class BackupMetrics(Protocol):
 
 
 def backup_directory(path: Path) -> Path:
-    """``path``, made (0700) when missing; a directory anyone else may read is narrowed
-    to 0700, a symbolic link refused."""
+    """``path``, made (0700) when missing; one that others may enter, or a symbolic
+    link, is refused (its mode is the operator's to change, not serve's)."""
     if path.is_symlink():
         raise PbxctlError(f"the backup directory {path} is a symbolic link", "backup_dir")
     path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        log.warning("backup directory %s was mode %o: narrowed to 0700", path, mode)
-        path.chmod(DIR_MODE)
+        raise PbxctlError(f"the backup directory {path} is mode {mode:o}: others could "
+                          f"read the backups; chmod 700 it, or use a directory of its own",
+                          "backup_dir")
     return path
 
 

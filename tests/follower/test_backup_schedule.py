@@ -134,6 +134,17 @@ def test_a_failed_backup_is_counted_logged_and_sent_to_webhooks(
     assert json.loads(pbxctl.ok("status", "--json").stdout)["backup"] is None
 
 
+def test_a_backup_directory_others_may_enter_is_refused_not_changed(
+        pbxctl: Pbxctl, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    seen = Seen()
+    assert _once(pbxctl, shared, seen) is None
+    assert seen.failures == 1 and list(shared.iterdir()) == []
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755
+
+
 def test_a_symlinked_backup_directory_is_refused(pbxctl: Pbxctl, tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir()
