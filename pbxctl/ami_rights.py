@@ -46,6 +46,7 @@ ACTIONS: dict[str, ActionRight] = {
     "CoreShowChannels": ActionRight(("system", "reporting"), "system", "main/manager.c"),
     "ShowDialPlan": ActionRight(("config", "reporting"), "reporting", "main/pbx.c"),
     "DBGet": ActionRight(("system", "reporting"), "system", "main/db.c"),
+    "DBGetTree": ActionRight(("system", "reporting"), "system", "main/db.c"),
     "DBPut": ActionRight(("system",), "system", "main/db.c"),
     "DBDel": ActionRight(("system",), "system", "main/db.c"),
     "PJSIPShowEndpoints": ActionRight(("system",), "system",

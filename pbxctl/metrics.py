@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import func, select
@@ -105,7 +106,28 @@ class ServeMetrics:
         self._spend_blocked = Gauge("pbxctl_department_blocked", "1 while the spend brake "
                                     "blocks the department's outbound calls",
                                     ["department"], registry=r)
+        self._backup_last = Gauge("pbxctl_backup_last_success_timestamp_seconds", "When "
+                                  "the newest good scheduled backup was taken (Unix time)",
+                                  registry=r)
+        self._backup_age = Gauge("pbxctl_backup_age_seconds", "Age of the newest good "
+                                 "scheduled backup (-1 while there is none)", registry=r)
+        self._backup_age.set_function(self._age_of_backup)
+        self._backup_failures = Counter("pbxctl_backup_failures", "Scheduled backups that "
+                                        "failed", registry=r)
+        self._last_backup: float | None = None
         self._rates: dict[str, EventRate] = {}
+
+    def backup_succeeded(self, at: datetime) -> None:
+        """A good scheduled backup exists as of ``at``."""
+        self._last_backup = at.timestamp()
+        self._backup_last.set(self._last_backup)
+
+    def backup_failed(self) -> None:
+        """A scheduled backup failed."""
+        self._backup_failures.inc()
+
+    def _age_of_backup(self) -> float:
+        return -1.0 if self._last_backup is None else time.time() - self._last_backup
 
     def link_state(self, node: str, connected: bool) -> None:
         """The node's link came up or went down."""

@@ -64,6 +64,8 @@ class AsteriskNames:
     crisis_family: str = "pbxctl-crisis"           # AstDB: <branch> -> kind/target
     record_family: str = "pbxctl-record"           # AstDB: <scope>-<target> -> 1
     spend_family: str = "pbxctl-spend"             # AstDB: <department> -> blocked
+    # Asterisk's own (app_queue, persistentmembers=yes): <queue> -> its dynamic members.
+    queue_members_family: str = "Queue/PersistentMembers"
     user_event: str = "PbxctlCall"                 # UserEvent announcing a company call
     recording_prefix: str = "pbxctl-"              # MixMonitor file names
     # CDR userfield of a call a brake refused (Master.csv, the AMI Cdr event).

@@ -103,6 +103,25 @@ class Settings(BaseSettings):
         description="Directories a node's config_dir, cdr_csv and recordings_dir must be "
                     "(or lie under), after symbolic links are followed: pbxctl writes "
                     "Asterisk files there and reads CDRs and recordings from there.")
+    backup_dir: Path | None = Field(
+        default=None, description="serve: directory (made 0700) of the scheduled backups, "
+                                  "pbxctl-scheduled-<UTC time>.tar (0600); none: no "
+                                  "scheduled backups.")
+    backup_every: float = Field(
+        default=86400.0, ge=60, description="serve: seconds between two scheduled backups "
+                                            "(a failed one is tried again after at most "
+                                            "backup_retry seconds).")
+    backup_retry: float = Field(default=600.0, ge=10)
+    backup_keep: int = Field(
+        default=7, ge=1, description="serve: scheduled backups kept, newest first; older "
+                                     "ones it wrote are deleted after each good one (files "
+                                     "it did not write never are).")
+    backup_media: bool = Field(
+        default=False, description="serve: scheduled backups take the nodes' recordings "
+                                   "and voicemail too (as backup --with-media).")
+    backup_passphrase_file: Path | None = Field(
+        default=None, description="serve: file (0600) whose first line encrypts the "
+                                  "scheduled backups (.tar.enc); none: not encrypted.")
     api_auth_failures: int = Field(
         default=10, ge=1, description="serve: failed API token attempts from one address "
                                       "within api_auth_window seconds that block it.")

@@ -1,9 +1,12 @@
 """The backup archive: a tar whose first member is ``manifest.json``, then one member a
 table, ``tables/<name>.jsonl.gz``: its rows as JSON lines (one object a row, values
-written by the column's kind, :func:`encode_value`), gzip-compressed. The manifest names
+written by the column's kind, :func:`encode_value`), gzip-compressed; after the tables,
+a member for each part of a node's state that was read (``nodes/<node>/astdb.json``,
+``nodes/<node>/media.tar``). The manifest names
 the format and its version, the pbxctl and schema revision that wrote it, when (UTC) and
 from which engine, and for every table its columns with their kinds, the sealed ones, its
-row count and the SHA-256 of its member as stored. Nothing here knows SQL or a database.
+row count and the SHA-256 of its member as stored, every node part likewise, and the
+nodes whose state could not be read, with the reason. Nothing here knows SQL or a database.
 
 Reading (:class:`ArchiveReader`) takes nothing on trust: members must come in the
 manifest's order and no other, every line is parsed and checked against its column's
@@ -30,7 +33,8 @@ from zlib import error as zlib_error
 from pbxctl.backup.crypto import DamagedArchive
 
 FORMAT = "pbxctl-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+NODE_PARTS = {"astdb": "json", "media": "tar"}
 MANIFEST = "manifest.json"
 KINDS = ("int", "decimal", "datetime", "date", "bool", "json", "text")
 MAX_MANIFEST = 1024 * 1024
@@ -39,6 +43,8 @@ _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _REVISION_RE = re.compile(r"^[0-9a-zA-Z_]{1,32}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
 _KEY_ID_RE = re.compile(r"^[0-9a-f]{8}$")
+_NODE_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+MAX_REASON = 500
 
 Row = dict[str, Any]
 
@@ -61,6 +67,22 @@ class TableEntry:
 
 
 @dataclass(frozen=True)
+class NodePart:
+    """One part of a node's state in the archive: its AstDB entries (``astdb``) or its
+    recordings and voicemail (``media``); how many items, and the SHA-256 of its member."""
+
+    node: str
+    kind: str
+    items: int
+    sha256: str
+
+    @property
+    def member(self) -> str:
+        """The member's name in the tar."""
+        return f"nodes/{self.node}/{self.kind}.{NODE_PARTS[self.kind]}"
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What the archive holds, written first."""
 
@@ -70,6 +92,8 @@ class Manifest:
     engine: str
     tables: tuple[TableEntry, ...]
     secrets_keys: tuple[str, ...] = ()     # ids of the keys that sealed its secrets
+    node_parts: tuple[NodePart, ...] = ()
+    nodes_missing: tuple[tuple[str, str], ...] = ()   # (node, why its state is not here)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> bytes:
@@ -82,7 +106,12 @@ class Manifest:
             "secrets_keys": list(self.secrets_keys),
             "tables": [{"name": t.name, "columns": [list(c) for c in t.columns],
                         "sealed": list(t.sealed), "rows": t.rows, "sha256": t.sha256}
-                       for t in self.tables]}, indent=2).encode() + b"\n"
+                       for t in self.tables],
+            "node_parts": [{"node": p.node, "kind": p.kind, "items": p.items,
+                            "sha256": p.sha256} for p in self.node_parts],
+            "nodes_missing": [{"node": node, "reason": reason}
+                              for node, reason in self.nodes_missing]},
+            indent=2).encode() + b"\n"
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
@@ -108,9 +137,14 @@ class Manifest:
             keys = tuple(_text(key) for key in _list(raw.get("secrets_keys", [])))
             if not all(_KEY_ID_RE.match(key) for key in keys):
                 raise ValueError("bad secrets key id")
+            parts = tuple(_node_part(p) for p in _list(raw.get("node_parts", [])))
+            if len({p.member for p in parts}) != len(parts):
+                raise ValueError("a node part is listed twice")
+            missing = tuple(_node_missing(m) for m in _list(raw.get("nodes_missing", [])))
             return cls(pbxctl_version=_text(raw["pbxctl_version"]), created_at=created,
                        schema_revision=revision, engine=_text(raw["engine"]),
-                       tables=tables, secrets_keys=keys, format_version=version)
+                       tables=tables, secrets_keys=keys, node_parts=parts,
+                       nodes_missing=missing, format_version=version)
         except _Newer as exc:
             raise DamagedArchive(str(exc)) from None
         except (ValueError, KeyError, TypeError) as exc:
@@ -155,6 +189,26 @@ def _table_entry(raw: Any) -> TableEntry:
             or isinstance(rows, bool) or rows < 0 or not _SHA_RE.match(sha)):
         raise ValueError(f"table entry {name!r} is malformed")
     return TableEntry(name, columns, sealed, rows, sha)
+
+
+def _node_part(raw: Any) -> NodePart:
+    if not isinstance(raw, dict):
+        raise TypeError("a node part is not an object")
+    node, kind, items, sha = (_text(raw["node"]), _text(raw["kind"]), raw["items"],
+                              _text(raw["sha256"]))
+    if (not _NODE_RE.match(node) or kind not in NODE_PARTS or not isinstance(items, int)
+            or isinstance(items, bool) or items < 0 or not _SHA_RE.match(sha)):
+        raise ValueError(f"node part {node!r} {kind!r} is malformed")
+    return NodePart(node, kind, items, sha)
+
+
+def _node_missing(raw: Any) -> tuple[str, str]:
+    if not isinstance(raw, dict):
+        raise TypeError("a missing node is not an object")
+    node, reason = _text(raw["node"]), _text(raw["reason"])
+    if not _NODE_RE.match(node) or len(reason) > MAX_REASON:
+        raise ValueError(f"missing node {node!r} is malformed")
+    return node, reason
 
 
 def encode_value(kind: str, value: Any) -> Any:
@@ -223,17 +277,24 @@ class TableSpool:
     def finish(self) -> TableEntry:
         """Close the member; its entry for the manifest."""
         self._gzip.close()
-        self.file.seek(0)
-        digest = hashlib.sha256()
-        while block := self.file.read(1024 * 1024):
-            digest.update(block)
-        self.file.seek(0)
-        return TableEntry(self.name, self.columns, self.sealed, self.rows, digest.hexdigest())
+        return TableEntry(self.name, self.columns, self.sealed, self.rows,
+                          file_sha256(self.file))
 
 
-def write_archive(out: Any, manifest: Manifest, spools: Iterable[TableSpool]) -> None:
+def file_sha256(file: IO[bytes]) -> str:
+    """The SHA-256 of a seekable file's bytes, read from its start (left at its start)."""
+    file.seek(0)
+    digest = hashlib.sha256()
+    while block := file.read(1024 * 1024):
+        digest.update(block)
+    file.seek(0)
+    return digest.hexdigest()
+
+
+def write_archive(out: Any, manifest: Manifest, spools: Iterable[TableSpool],
+                  parts: Iterable[tuple[NodePart, IO[bytes]]] = ()) -> None:
     """Write the tar to ``out`` (anything with ``write``): the manifest, then each
-    table's member, streamed."""
+    table's member, then each node part's (seekable files), streamed."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         data = manifest.to_json()
         tar.addfile(_info(MANIFEST, len(data), manifest), io.BytesIO(data))
@@ -242,6 +303,11 @@ def write_archive(out: Any, manifest: Manifest, spools: Iterable[TableSpool]) ->
             size = spool.file.tell()
             spool.file.seek(0)
             tar.addfile(_info(f"tables/{spool.name}.jsonl.gz", size, manifest), spool.file)
+        for part, file in parts:
+            file.seek(0, io.SEEK_END)
+            size = file.tell()
+            file.seek(0)
+            tar.addfile(_info(part.member, size, manifest), file)
 
 
 def _info(name: str, size: int, manifest: Manifest) -> tarfile.TarInfo:
@@ -287,16 +353,43 @@ class ArchiveReader:
 
     def tables(self) -> Iterator[tuple[TableEntry, Iterator[Row]]]:
         """Each table of the manifest in order with its rows, decoded and checked; each
-        row iterator must be used up before the next table. Ends by checking that no
-        member is missing or left over."""
+        row iterator must be used up before the next table. An archive with no node
+        parts ends here: no member may be left over."""
         for entry in self.manifest.tables:
-            member = self._next_member()
-            if member is None:
-                raise DamagedArchive(f"the archive is cut short: {entry.member} is missing")
-            if member.name != entry.member or not member.isfile():
-                raise DamagedArchive(f"the archive is damaged: found {member.name!r} where "
-                                     f"{entry.member} should be")
-            yield entry, self._rows(entry, member)
+            yield entry, self._rows(entry, self._expect(entry.member))
+        if not self.manifest.node_parts:
+            self._end()
+
+    def node_parts(self) -> Iterator[tuple[NodePart, IO[bytes]]]:
+        """After :meth:`tables`, each node part with its member's bytes as a stream; its
+        checksum is checked once the caller is done with it (what it read of the stream
+        is not to be trusted before then). Ends by checking that no member is left over."""
+        if not self.manifest.node_parts:
+            return     # checked at the end of the tables
+        for part in self.manifest.node_parts:
+            extracted = self._tar.extractfile(self._expect(part.member))
+            assert extracted is not None
+            hashing = _Hashing(extracted)
+            try:
+                yield part, hashing    # type: ignore[misc]
+                hashing.drain()
+            except (OSError, EOFError, tarfile.TarError) as exc:
+                raise DamagedArchive(f"{part.member} is damaged or cut short ({exc})") from None
+            if hashing.digest.hexdigest() != part.sha256:
+                raise DamagedArchive(f"{part.member} does not match its checksum in the "
+                                     "manifest: the archive was changed or damaged")
+        self._end()
+
+    def _expect(self, name: str) -> tarfile.TarInfo:
+        member = self._next_member()
+        if member is None:
+            raise DamagedArchive(f"the archive is cut short: {name} is missing")
+        if member.name != name or not member.isfile():
+            raise DamagedArchive(f"the archive is damaged: found {member.name!r} where "
+                                 f"{name} should be")
+        return member
+
+    def _end(self) -> None:
         if self._next_member() is not None:
             raise DamagedArchive("the archive holds members its manifest does not list")
 

@@ -56,9 +56,11 @@ _TABLE = [
     ("audit", "audit_cmd", "Show the audit trail, oldest first."),
     ("backup", "backup_cmd",
      "Write the whole database to one archive (mode 0600), as of one moment, while "
-     "'pbxctl serve' goes on; encrypted when a passphrase file is given."),
+     "'pbxctl serve' goes on, with each node's run-time state (crisis, recording and spend "
+     "switches, queue members logged in); encrypted when a passphrase file is given."),
     ("restore", "backup_cmd",
-     "Put a backup back into an empty database (SQLite or PostgreSQL, either way)."),
+     "Put a backup back into an empty database (SQLite or PostgreSQL, either way), then "
+     "the nodes' run-time state (--to-node)."),
 ]
 COMMANDS = {name: LazyCommand(f"pbxctl.cli.{module}", name, summary)
             for name, module, summary in _TABLE}

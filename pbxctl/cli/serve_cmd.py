@@ -16,6 +16,7 @@ from pbxctl.api.throttle import shared_address_warning
 from pbxctl.bans import BanPolicy
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import engine_for, open_secrets, require_schema, settings_of
+from pbxctl.follower.backups import BackupSchedule
 from pbxctl.follower.bans import BanKeeper
 from pbxctl.follower.in_flight import InFlightCalls
 from pbxctl.follower.node import follow_policy
@@ -44,7 +45,22 @@ def _supervisor(s: Settings, app: web.Application, metrics: ServeMetrics) -> Sup
                             limit=s.ban_limit),
                   metrics),
         SpendBrake(units(engine, SERVE_ACTOR, s), s.spend_check_every, flying, metrics),
-        flying)
+        flying,
+        BackupSchedule(engine, s, SERVE_ACTOR, metrics, _backup_passphrase(s))
+        if s.backup_dir is not None else None)
+
+
+def _backup_passphrase(s: Settings) -> bytes | None:
+    """The first line of ``backup_passphrase_file``, when set."""
+    if s.backup_passphrase_file is None:
+        return None
+    try:
+        line = s.backup_passphrase_file.read_bytes().split(b"\n", 1)[0].removesuffix(b"\r")
+    except OSError as exc:
+        raise click.ClickException(f"backup_passphrase_file: {exc}") from None
+    if not line:
+        raise click.ClickException("backup_passphrase_file: the passphrase is empty")
+    return line
 
 
 @click.command()

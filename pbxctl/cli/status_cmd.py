@@ -52,6 +52,14 @@ def _show(company: CompanyStatus) -> None:
             click.echo(f"spend: {line}; unblocked until {row.unblocked_until:%Y-%m-%d %H:%M}Z")
         else:
             click.echo(f"spend: {line} ({row.state})")
+    last = company.backup
+    if last is None:
+        click.echo("backup: none recorded")
+    else:
+        lacking = (f"; NO STATE OF NODE {', '.join(last.nodes_missing)}"
+                   if last.nodes_missing else "")
+        click.echo(f"backup: last {last.at:%Y-%m-%d %H:%M}Z by {printable(last.actor)}: "
+                   f"{printable(last.file)}{lacking}")
 
 
 def _catch_up_line(state: CatchUpState) -> str:

@@ -1,6 +1,6 @@
 """The background work of ``pbxctl serve``: a follower per node (nodes added or removed
 while it runs are picked up), brute-force bans, the spend brake, webhook deliveries and
-database-backed metrics."""
+database-backed metrics, and the scheduled backups."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.db.faults import is_transient
+from pbxctl.follower.backups import BackupSchedule
 from pbxctl.follower.bans import BanKeeper
 from pbxctl.follower.in_flight import InFlightCalls
 from pbxctl.follower.node import FollowedNode, FollowPolicy, NodeFollower, all_nodes
@@ -30,8 +31,10 @@ class Supervisor:
     def __init__(self, engine: AsyncEngine, metrics: ServeMetrics, follow: FollowPolicy,
                  retry: RetryPolicy, bans: BanKeeper | None = None,
                  brake: SpendBrake | None = None,
-                 in_flight: InFlightCalls | None = None) -> None:
+                 in_flight: InFlightCalls | None = None,
+                 backups: BackupSchedule | None = None) -> None:
         self._engine = engine
+        self._backups = backups
         self._in_flight = in_flight
         self._bans = bans
         self._brake = brake
@@ -55,6 +58,9 @@ class Supervisor:
             self._tasks.append(asyncio.create_task(self._bans.run(self._stop), name="bans"))
         if self._brake is not None:
             self._tasks.append(asyncio.create_task(self._brake.run(self._stop), name="spend"))
+        if self._backups is not None:
+            self._tasks.append(asyncio.create_task(self._backups.run(self._stop),
+                                                   name="backups"))
 
     async def stop(self) -> None:
         """Stop everything: links log off, queued events are handled first."""

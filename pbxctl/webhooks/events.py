@@ -5,7 +5,8 @@ The dialplan announces every call to a company number with a ``UserEvent`` (its 
 ``Stage: ringing`` when it reaches its destination, ``answered`` when a phone takes it,
 ``ended`` from the call's hangup handler. A call that ends unanswered is a missed call.
 Stored CDRs become ``cdr.rated`` events, bans ``security.banned`` events, and the spend
-brake sends ``spend.warning`` and ``spend.blocked``.
+brake sends ``spend.warning`` and ``spend.blocked``, a failed scheduled backup
+``backup.failed``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from pbxctl.ami_events import CallStage
 
 EVENT_NAMES = ("call.ringing", "call.answered", "call.missed", "cdr.rated", "security.banned",
-               "spend.warning", "spend.blocked")
+               "spend.warning", "spend.blocked", "backup.failed")
 _NUMBER_RE = re.compile(r"\+?[0-9]{1,20}")
 _EXTENSION_RE = re.compile(r"[0-9]{2,6}")
 _BRANCH_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
@@ -148,3 +149,9 @@ def spend_event(name: str, department: str, month: str, at: datetime,
     return WebhookEvent(name, f"spend:{department}:{month}:{_iso(at)}:{name}",
                         department if _BRANCH_RE.fullmatch(department) else None,
                         {"event": name, "at": _iso(at), "spend": figures})
+
+
+def backup_failed_event(at: datetime, file: str, error: str) -> WebhookEvent:
+    """A scheduled backup failed (for every branch: it goes to webhooks of no branch)."""
+    return WebhookEvent("backup.failed", f"backup:{_iso(at)}:backup.failed", None, {
+        "event": "backup.failed", "at": _iso(at), "backup": {"file": file, "error": error}})

@@ -108,6 +108,11 @@ class FakeAsterisk:
     def _astdb_action(self, name: str, fields: dict[str, str]) -> AmiResponse:
         if self.refuse_astdb:
             return AmiResponse(False, "Failed to update entry", {})
+        if name == "DBGetTree":       # as Asterisk 22 answers (seen in the sandbox)
+            prefix = f"{fields['Family']}/"
+            return AmiResponse(True, "Result will follow", {}, [
+                {"Event": "DBGetTreeResponse", "Key": f"/{key}", "Val": value}
+                for key, value in sorted(self.astdb.items()) if key.startswith(prefix)])
         key = f"{fields['Family']}/{fields['Key']}"
         if name == "DBPut":
             self.astdb[key] = fields["Val"]

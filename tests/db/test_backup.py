@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, select, text
 
-from pbxctl.backup.archive import ArchiveReader, Manifest
+from pbxctl.backup.archive import FORMAT_VERSION, ArchiveReader, Manifest
 from pbxctl.backup.crypto import DecryptingReader
 from pbxctl.db.migrate import upgrade
 from pbxctl.db.models import Carrier, Extension, Node, Webhook
@@ -247,7 +247,7 @@ def test_damaged_forged_foreign_and_locked_archives_are_refused_and_change_nothi
     newer = rewritten(archive, tmp_path / "newer.tar",
                       lambda m: {**m, "schema_revision": "9999"})
     later_format = rewritten(archive, tmp_path / "format.tar",
-                             lambda m: {**m, "format_version": 2})
+                             lambda m: {**m, "format_version": FORMAT_VERSION + 1})
     target = on(other_url, company)
     for name, (data, options, message) in cases.items():
         bad = tmp_path / f"{name}.tar"
@@ -256,7 +256,7 @@ def test_damaged_forged_foreign_and_locked_archives_are_refused_and_change_nothi
         assert (name, result.exit_code) == (name, 1), result.stderr
         assert message in result.stderr, (name, result.stderr)
     for bad, message in ((newer, "schema revision 9999, which this pbxctl"),
-                         (later_format, "format version 2 is newer")):
+                         (later_format, f"format version {FORMAT_VERSION + 1} is newer")):
         result = target("restore", str(bad))
         assert result.exit_code == 1 and message in result.stderr, result.stderr
     missing = target("restore", str(locked))

@@ -46,7 +46,7 @@ def test_what_goes_in_comes_out(size: int) -> None:
     plain = os.urandom(size)
     data = sealed(plain)
     assert opened(data) == plain
-    assert plain[:64] not in data or size == 0
+    assert plain[:64] not in data or size < 16     # a byte or two may recur by chance
 
 
 def test_every_change_is_refused() -> None:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pbxctl.services.bundle import Services
 from pbxctl.services.deploy import ami_connector
 from pbxctl.services.live_switches import CrisisState, crisis_states
+from pbxctl.services.read.backups import LastBackup, last_backup
 from pbxctl.services.read.catch_up import catch_up_state
 from pbxctl.services.read.service_levels import service_levels_today
 from pbxctl.services.read.spend import SpendRow, spend_report
@@ -20,12 +21,13 @@ STATUS_AMI_TIMEOUT = 5.0
 
 @dataclasses.dataclass(frozen=True)
 class CompanyStatus:
-    """The nodes, the branches under the crisis switch, and the capped departments'
-    spend this month with the brake's state."""
+    """The nodes, the branches under the crisis switch, the capped departments' spend
+    this month with the brake's state, and the last backup."""
 
     nodes: list[NodeStatus]
     crisis: list[CrisisState]
     spend: list[SpendRow]
+    backup: LastBackup | None = None
 
 
 async def company_status(s: Services, node: str | None = None) -> CompanyStatus:
@@ -45,7 +47,8 @@ async def company_status(s: Services, node: str | None = None) -> CompanyStatus:
             node_state.catch_up = await catch_up_state(
                 s.session, stored.name, stored.cdr_csv, now, s.settings.cdr_catch_up_every)
     capped = [row for row in await spend_report(s.session, now=now) if row.cap is not None]
-    return CompanyStatus(list(statuses), await crisis_states(s.session), capped)
+    return CompanyStatus(list(statuses), await crisis_states(s.session), capped,
+                         await last_backup(s.session))
 
 
 def status_document(company: CompanyStatus) -> dict[str, object]:
@@ -53,7 +56,10 @@ def status_document(company: CompanyStatus) -> dict[str, object]:
     return {"nodes": [dataclasses.asdict(n) for n in company.nodes],
             "crisis": [dataclasses.asdict(c) for c in company.crisis],
             "spend": [{name: _plain(value) for name, value in dataclasses.asdict(row).items()}
-                      for row in company.spend]}
+                      for row in company.spend],
+            "backup": ({name: _plain(value) for name, value
+                        in dataclasses.asdict(company.backup).items()}
+                       if company.backup else None)}
 
 
 def _plain(value: object) -> object:
