@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import stat
 import sys
@@ -18,17 +17,12 @@ from pbxctl.cli.output import emit_json, for_stdout, note, read_input_file
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.company import document
 from pbxctl.company.plan import Change, as_json, as_text
-from pbxctl.company.schema import json_schema
+from pbxctl.company.schema import schema_text
 from pbxctl.services.company import SyncResult
 
 FILE_MODE = 0o600
 _FILE = click.argument("file", type=click.Path(dir_okay=False, allow_dash=True,
                                                path_type=Path))
-
-
-def schema_text() -> str:
-    """The company file's JSON Schema as published (``docs/company.schema.json``)."""
-    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
 @click.command()

@@ -5,6 +5,7 @@ made from these tuples, so they cannot drift apart."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -235,3 +236,8 @@ def json_schema() -> Json:
             **{kind.name: _list(object_schema(kind.fields, kind.doc)) for kind in KINDS},
         },
     }
+
+
+def schema_text() -> str:
+    """The JSON Schema as published: ``pbxctl export --schema``, ``docs/company.schema.json``."""
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"

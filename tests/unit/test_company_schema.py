@@ -8,9 +8,8 @@ from pathlib import Path
 import jsonschema
 from click.testing import CliRunner
 
-from pbxctl.cli.company_cmd import schema_text
 from pbxctl.cli.main import cli
-from pbxctl.company.schema import json_schema
+from pbxctl.company.schema import json_schema, schema_text
 
 PUBLISHED = Path(__file__).resolve().parents[2] / "docs" / "company.schema.json"
 
