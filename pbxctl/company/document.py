@@ -162,6 +162,8 @@ def _canonical(kind: str, item: dict[str, Any]) -> dict[str, Any]:
         for field in ("route", "after_hours"):
             if item[field] is not None:
                 item[field] = str(parse_destination(field, item[field]))
+    elif kind == "webhooks":
+        item["events"] = sorted(set(item["events"]))
     elif kind == "departments":
         item["monthly"] = f"{Decimal(item['monthly']):.2f}"
     return item

@@ -73,14 +73,17 @@ class Kind:
 
     def key_of(self, item: Mapping[str, Any]) -> str:
         """The object's natural key as the plan and errors show it (``kazan/sales``)."""
-        return " @ ".join(str(item[k]) for k in self.key if item[k] is not None) \
-            if self.name == "webhooks" else "/".join(str(item[k]) for k in self.key)
+        if self.name == "webhooks":
+            where = "" if item["branch"] is None else f" @ {item['branch']}"
+            return f"{item['url']}{where} ({','.join(item['events'])})"
+        return "/".join(str(item[k]) for k in self.key)
 
     def sort_key(self, item: Mapping[str, Any]) -> tuple[Any, ...]:
         """How the kind's list is ordered in the file (extensions numerically)."""
         if self.name == "extensions":
             return (int(item["number"]),)
-        return tuple("" if item[k] is None else str(item[k]) for k in self.key)
+        return tuple(",".join(item[k]) if isinstance(item[k], list)
+                     else "" if item[k] is None else str(item[k]) for k in self.key)
 
 
 OUTBOUND = (
@@ -189,10 +192,11 @@ KINDS: tuple[Kind, ...] = (
         Field("after_hours", _text(_DESTINATION, nullable=True),
               "Destination outside hours.", None),
     )),
-    Kind("webhooks", ("url", "branch"), "Webhook targets (never their signing secret).", (
+    Kind("webhooks", ("url", "branch", "events"),
+         "Webhook targets (never their signing secret); a changed one is a new webhook.", (
         Field("url", _text(r"https?://[^\s]{1,2040}"), "Where events are POSTed."),
         Field("branch", _text(_SLUG, nullable=True), "Only this branch's calls.", None),
-        Field("events", _list({"enum": list(EVENT_NAMES)}), "Events sent.", fixed=True),
+        Field("events", _list({"enum": list(EVENT_NAMES)}), "Events sent."),
     )),
     Kind("departments", ("name",), "Departments' monthly spend caps.", (
         Field("name", _text(_SLUG), "Department (a branch slug or an extension's)."),

@@ -249,7 +249,8 @@ class CompanyService:
             if c.action == "remove":
                 old = c.old or {}
                 for hook in await s.webhooks.list():
-                    if (hook.url, hook.branch) == (old["url"], old["branch"]):
+                    if (hook.url, hook.branch, sorted(hook.events.split(","))) == \
+                            (old["url"], old["branch"], old["events"]):
                         await s.webhooks.remove(hook.id)
                 return
             new = c.new or {}

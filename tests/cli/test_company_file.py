@@ -196,6 +196,19 @@ def test_removals_come_after_the_changes_that_free_them(built: Pbxctl, tmp_path:
     assert built.ok("plan", str(path)).stdout.startswith("No changes")
 
 
+def test_a_webhook_with_other_events_is_a_new_webhook(built: Pbxctl, tmp_path: Path) -> None:
+    path = tmp_path / "company.yaml"
+    export(built, path)
+    edit(path, lambda d: d["webhooks"][0].update(events=["call.missed"]))
+    planned = json.loads(built.ok("plan", str(path), "--json").stdout)
+    assert [(c["key"], c["action"]) for c in planned["changes"]] == [
+        (f"{HOOK} @ kazan (call.missed)", "create"),
+        (f"{HOOK} @ kazan (call.missed,cdr.rated)", "remove")]
+    synced = json.loads(built.ok("sync", str(path), "--json").stdout)
+    assert len(synced["webhooks"]) == 1 and len(synced["webhooks"][0]["secret"]) == 64
+    assert built.ok("plan", str(path)).stdout.startswith("No changes")
+
+
 @pytest.mark.parametrize(("where", "change"), [
     ("branches[0]", lambda d: d["branches"][0].update(colour="red")),
     ("(top)", lambda d: d.update(phones=[])),
