@@ -10,6 +10,9 @@ from pbxctl.company.document import Document
 from pbxctl.company.schema import KINDS, Kind
 
 ACTIONS = {"create": "+", "update": "~", "remove": "-"}
+# Fields the services keep as they are when given nothing: sync cannot empty them.
+_KEPT_WHEN_EMPTY = {"carriers": ("username", "contract", "max_channels"),
+                    "queues": ("overflow",), "branches": ("outbound",)}
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,25 @@ def plan(current: Document, desired: Document) -> list[Change]:
     return changes
 
 
+def refusals(changes: list[Change]) -> list[str]:
+    """What sync will not do, each as ``kind[key].field: why``: change a field no
+    service changes in place, or empty one the services keep when given nothing."""
+    refused = [f"{c.kind}[{c.key}].{name}: cannot be changed in place (remove the object "
+               "and add it again)" for c in changes for name in c.fixed_fields]
+    for change in changes:
+        if change.old is None or change.new is None:
+            continue
+        for name in _KEPT_WHEN_EMPTY.get(change.kind, ()):
+            if change.old[name] is not None and change.new[name] is None:
+                refused.append(f"{change.kind}[{change.key}].{name}: cannot be emptied")
+        old_policy, new_policy = change.old.get("outbound"), change.new.get("outbound")
+        if old_policy and new_policy and old_policy["caller_id"] and \
+                new_policy["caller_id"] is None:
+            refused.append(f"{change.kind}[{change.key}].outbound.caller_id: cannot be "
+                           "emptied")
+    return refused
+
+
 def summary(changes: list[Change]) -> dict[str, int]:
     """How many objects each action touches."""
     return {action: sum(1 for c in changes if c.action == action) for action in ACTIONS}
@@ -94,7 +116,7 @@ def as_json(changes: list[Change]) -> dict[str, Any]:
                          "fields": [{"field": f.field, "old": f.old, "new": f.new,
                                      **({"fixed": True} if f.fixed else {})}
                                     for f in c.fields]} for c in changes],
-            "summary": summary(changes)}
+            "summary": summary(changes), "refused": refusals(changes)}
 
 
 def _shown(value: Any) -> str:
@@ -114,6 +136,7 @@ def as_text(changes: list[Change]) -> str:
                      else f"{_shown(field.old)} → {_shown(field.new)}")
             note = "  (cannot be changed in place)" if field.fixed else ""
             lines.append(f"    {field.field}: {value}{note}")
+    lines += [f"! sync refuses {refused}" for refused in refusals(changes)]
     counts = summary(changes)
     lines.append(f"Plan: {counts['create']} to create, {counts['update']} to change, "
                  f"{counts['remove']} to remove.")

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pbxctl.company.document import Document, normalise
-from pbxctl.company.plan import Change, plan, summary
+from pbxctl.company.plan import Change, plan, refusals, summary
 from pbxctl.company.schema import FORMAT_VERSION, KIND, KINDS, WEEKDAYS
 from pbxctl.destinations import parse_destination
 from pbxctl.errors import PbxctlError, ValidationError
@@ -27,11 +27,6 @@ if TYPE_CHECKING:
 
 Item = dict[str, Any]
 Secrets = dict[str, dict[str, str]]
-# Fields the services keep as they are when given nothing: sync cannot empty them.
-_KEPT_WHEN_EMPTY = {"carriers": ("username", "contract", "max_channels"),
-                    "queues": ("overflow",), "branches": ("outbound",)}
-
-
 @dataclass(frozen=True)
 class NewWebhook:
     """A webhook sync created, with its signing secret (shown once)."""
@@ -57,25 +52,6 @@ def _pick(kind: str, values: Item) -> Item:
 
 def _hours_specs(hours: dict[str, list[str]]) -> tuple[str, ...]:
     return tuple(f"{day} {interval}" for day in WEEKDAYS for interval in hours.get(day, []))
-
-
-def refusals(changes: list[Change]) -> list[str]:
-    """What sync will not do, each as ``kind[key].field: why``: change a field no
-    service changes in place, or empty one the services keep when given nothing."""
-    refused = [f"{c.kind}[{c.key}].{name}: cannot be changed in place (remove the object "
-               "and add it again)" for c in changes for name in c.fixed_fields]
-    for change in changes:
-        if change.old is None or change.new is None:
-            continue
-        for name in _KEPT_WHEN_EMPTY.get(change.kind, ()):
-            if change.old[name] is not None and change.new[name] is None:
-                refused.append(f"{change.kind}[{change.key}].{name}: cannot be emptied")
-        old_policy, new_policy = change.old.get("outbound"), change.new.get("outbound")
-        if old_policy and new_policy and old_policy["caller_id"] and \
-                new_policy["caller_id"] is None:
-            refused.append(f"{change.kind}[{change.key}].outbound.caller_id: cannot be "
-                           "emptied")
-    return refused
 
 
 class CompanyService:

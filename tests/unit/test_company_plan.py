@@ -60,7 +60,11 @@ def test_the_plan_names_exactly_what_differs() -> None:
     assert fields == {"name": ("Kazan salon", "Kazan store", True),
                       "hours.mon": (["09:00-13:00", "14:00-18:00"], ["10:00-19:00"], False)}
     assert as_json(changes)["summary"] == {"create": 0, "update": 1, "remove": 1}
+    assert as_json(changes)["refused"] == [
+        "branches[kazan].name: cannot be changed in place (remove the object and add it "
+        "again)"]
     assert "(cannot be changed in place)" in as_text(changes)
+    assert "! sync refuses branches[kazan].name" in as_text(changes)
     assert plan(old, copy.deepcopy(old)) == []
     assert as_text([]) == "No changes: the database matches the file.\n"
 
