@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.addresses import canonical
 from pbxctl.api import (
+    routes_company,
     routes_deploy,
     routes_numbers,
     routes_queues,
@@ -47,7 +48,8 @@ from pbxctl.settings import Settings
 COSTS_PAGE = Path(__file__).with_name("static") / "costs.html"
 HANDLERS: dict[tuple[str, str], Handler] = {
     **routes_sites.HANDLERS, **routes_numbers.HANDLERS, **routes_queues.HANDLERS,
-    **routes_webhooks.HANDLERS, **routes_deploy.HANDLERS, **routes_reports.HANDLERS}
+    **routes_webhooks.HANDLERS, **routes_deploy.HANDLERS, **routes_reports.HANDLERS,
+    **routes_company.HANDLERS}
 HTTP_ERROR_IDS = {404: "not_found", 405: "method_not_allowed", 413: "too_large",
                   415: "unsupported_media_type"}
 log = logging.getLogger(__name__)

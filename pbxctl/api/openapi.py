@@ -253,6 +253,10 @@ ROUTES: tuple[Operation, ...] = (
     _op("POST", "/departments/{department}/unblock", ADMIN, "Lift the spend brake's block "
         "at once, for the rest of the month or until a day starts in the department's zone",
         body={"until": {"type": "string", "format": "date"}}, asterisk=True),
+    _op("GET", "/export", ADMIN, "The company file: everything a sysadmin describes, "
+        "never secrets, rate decks or calls; format yaml is the file 'pbxctl export' "
+        "writes, byte for byte", query={
+            "format": enum("json (default) or yaml", ("json", "yaml"))}),
     _op("GET", "/audit", ADMIN, "The audit trail, oldest first", query={
         "since": SINCE, "object_type": slug("Only entries about this kind of object "
                                             "(node, branch, extension, number, ...)")}),
@@ -270,6 +274,8 @@ def _success(op: Operation) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}}
     if op.path.startswith("/api/v1/reports/"):
         content["text/csv"] = {"schema": {"type": "string"}}
+    if op.path == "/api/v1/export":
+        content["application/yaml"] = {"schema": {"type": "string"}}
     if op.path == "/api/v1/reports/costs":
         content["application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"] = {
             "schema": {"type": "string", "contentEncoding": "binary"}}

@@ -58,6 +58,15 @@ _TABLE = [
      "Write the whole database to one archive (mode 0600), as of one moment, while "
      "'pbxctl serve' goes on, with each node's run-time state (crisis, recording and spend "
      "switches, queue members logged in); encrypted when a passphrase file is given."),
+    ("export", "company_cmd",
+     "Write the company as a YAML file: nodes, carriers, branches, extensions, queues, "
+     "numbers, webhooks and spend caps, without secrets, rate decks or calls."),
+    ("plan", "company_cmd",
+     "Show what 'pbxctl sync FILE' would create, change and remove, field by field (old → "
+     "new); changes nothing."),
+    ("sync", "company_cmd",
+     "Make the database match FILE in one audited transaction; new phones' passwords and "
+     "new webhooks' secrets are printed once."),
     ("restore", "backup_cmd",
      "Put a backup back into an empty database (SQLite or PostgreSQL, either way), then "
      "the nodes' run-time state (--to-node)."),

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pbxctl.services.branches import BranchService
     from pbxctl.services.carriers import CarrierService
     from pbxctl.services.cdrs import CdrStore
+    from pbxctl.services.company import CompanyService
     from pbxctl.services.extensions import ExtensionService
     from pbxctl.services.live_switches import LiveSwitches
     from pbxctl.services.nodes import NodeService
@@ -123,6 +124,12 @@ class Services:
         """Webhooks and their deliveries."""
         from pbxctl.services.webhooks import WebhookService
         return WebhookService(self.session, self.audit, self.settings.webhook_allow_networks)
+
+    @cached_property
+    def company(self) -> CompanyService:
+        """The company file: export, plan and sync over the other services."""
+        from pbxctl.services.company import CompanyService
+        return CompanyService(self)
 
     @cached_property
     def tokens(self) -> TokenService:

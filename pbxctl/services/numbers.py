@@ -125,6 +125,15 @@ class NumberService:
         await self._changed(number, before, "number.move")
         return number
 
+    async def update(self, spec: NumberSpec) -> PhoneNumber:
+        """Make a number match ``spec`` as a whole (carrier, branch, fee, contract, routes),
+        checked and audited as one change."""
+        number = await self.get(spec.e164)
+        before = number_snapshot(number)
+        await self._fill(number, spec)
+        await self._changed(number, before, "number.update")
+        return number
+
     async def release(self, e164: str) -> None:
         """Give the number back to its carrier; its history stays."""
         number = await self.get(e164)

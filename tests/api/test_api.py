@@ -101,6 +101,7 @@ HAPPY: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/departments/{department}/unblock"): Case(
         "/api/v1/departments/sales/unblock", {}),
     ("GET", "/api/v1/audit"): Case("/api/v1/audit"),
+    ("GET", "/api/v1/export"): Case("/api/v1/export"),
 }
 
 

@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("pure logic", ("pbxctl.render", "pbxctl.billing", "pbxctl.queues", "pbxctl.numbering",
                     "pbxctl.validation", "pbxctl.destinations", "pbxctl.names",
                     "pbxctl.ami_events", "pbxctl.ami_rights", "pbxctl.bans",
-                    "pbxctl.webhooks", "pbxctl.backup")),
+                    "pbxctl.webhooks", "pbxctl.backup", "pbxctl.company")),
     ("base", ("pbxctl.settings", "pbxctl.errors", "pbxctl.stopping", "pbxctl.addresses",
               "pbxctl.failures", "pbxctl")),
 ]
