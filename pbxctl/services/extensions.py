@@ -137,25 +137,21 @@ class ExtensionService:
         """Give the extension's mailbox the PIN ``pin`` (a generated one when None);
         returns it, to be shown once. It is asked for at ``*97`` after the next apply."""
         extension = await self.get(number)
-        generated = pin is None
-        pin = new_pin(number) if pin is None else v.voicemail_pin("pin", pin, number)
-        before = extension_snapshot(extension)
-        extension.voicemail_pin = pin
-        self._audit.record("ext.voicemail-pin", "extension", number, before=before,
-                           after=extension_snapshot(extension),
-                           detail="voicemail PIN generated" if generated else
-                           "voicemail PIN set")
-        return pin
+        chosen = new_pin(number) if pin is None else v.voicemail_pin("pin", pin, number)
+        self._change_pin(extension, chosen, "voicemail PIN generated" if pin is None
+                         else "voicemail PIN set")
+        return chosen
 
     async def remove_voicemail_pin(self, number: str) -> None:
         """Take the mailbox's PIN away: it then opens from the extension's own phones
         (whose SIP login is the proof) without one."""
-        extension = await self.get(number)
+        self._change_pin(await self.get(number), None, "voicemail PIN removed")
+
+    def _change_pin(self, extension: Extension, pin: str | None, detail: str) -> None:
         before = extension_snapshot(extension)
-        extension.voicemail_pin = None
-        self._audit.record("ext.voicemail-pin", "extension", number, before=before,
-                           after=extension_snapshot(extension),
-                           detail="voicemail PIN removed")
+        extension.voicemail_pin = pin
+        self._audit.record("ext.voicemail-pin", "extension", extension.number, before=before,
+                           after=extension_snapshot(extension), detail=detail)
 
     def _credentials(self, extension: Extension, password: str) -> SipCredentials:
         node = extension.branch.node

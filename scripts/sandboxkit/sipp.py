@@ -208,30 +208,28 @@ class BackgroundSipp:
     def invites(self) -> list[dict[str, str]]:
         """The INVITEs a carrier scenario logged: ruri_user, from_user, pai_user,
         from_name (the From display name)."""
-        if self.log_file is None or not self.log_file.exists():
-            return []
-        return [m.groupdict() for m in _INVITE_RE.finditer(self.log_file.read_text())]
+        return [m.groupdict() for m in _INVITE_RE.finditer(self._log())]
 
     def events(self) -> list[tuple[float | None, str, str]]:
         """(seconds on SIPp's clock, INVITE/ANSWERED/BYE, Request-URI user) of every call
         a ``carrier_answer_all.xml`` run logged, in order; INVITEs have no time."""
-        if self.log_file is None or not self.log_file.exists():
-            return []
         return [(int(m["ms"]) / 1000 if m["ms"] else None, m["event"], m["ruri_user"])
-                for m in _EVENT_RE.finditer(self.log_file.read_text())]
+                for m in _EVENT_RE.finditer(self._log())]
 
     def states(self) -> list[str]:
         """The dialog state of every NOTIFY a ``watch`` run received, in order (empty: the
         NOTIFY held no dialog, the phone is idle)."""
-        if self.log_file is None or not self.log_file.exists():
-            return []
-        return [m["state"] or "" for m in _STATE_RE.finditer(self.log_file.read_text())]
+        return [m["state"] or "" for m in _STATE_RE.finditer(self._log())]
 
     def lamps(self) -> list[bool]:
         """Messages-Waiting of every NOTIFY a ``listen_for_lamp`` run answered, in order."""
+        return [m["waiting"] == "yes" for m in _MWI_RE.finditer(self._log())]
+
+    def _log(self) -> str:
+        """What the run has logged so far (nothing before its log exists)."""
         if self.log_file is None or not self.log_file.exists():
-            return []
-        return [m["waiting"] == "yes" for m in _MWI_RE.finditer(self.log_file.read_text())]
+            return ""
+        return self.log_file.read_text()
 
     def stop(self) -> None:
         """End a run that listens until told to."""
