@@ -104,8 +104,10 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
         ("set_var", f"PBXCTL_BRANCH={phone.branch}"),
         # *97 without a PIN (VoiceMailMain's s option) when the mailbox has none.
         *((("set_var", "PBXCTL_VOICEMAIL_LOGIN=s"),) if phone.voicemail_pin is None else ()),
-        # The message lamp: unsolicited NOTIFYs when the mailbox changes.
+        # The message lamp: unsolicited NOTIFYs when the mailbox changes and when the phone
+        # registers, but no storm of them to every stored contact when Asterisk starts.
         ("mailboxes", f"{number}@{names.ASTERISK.voicemail_context}"),
+        ("mwi_disable_initial_unsolicited", "yes"),
         *_media_options(node),
         comment=f"{phone.display_name}, branch {phone.branch}",
     )

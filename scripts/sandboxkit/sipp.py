@@ -66,8 +66,9 @@ class SoftPhone:
                 "-trace_err", "-error_file", str(work_dir / f"{self.username}-{scenario}.err")]
 
     def register(self, work_dir: Path, password: str | None = None) -> SippResult:
-        """REGISTER with digest auth; ok when Asterisk answers 200."""
-        return self._run(work_dir, "register.xml", password, "-timeout", "10")
+        """REGISTER with digest auth; ok when Asterisk answers 200. The message-lamp NOTIFY
+        Asterisk sends on registering is answered (-aa) before SIPp leaves the port."""
+        return self._run(work_dir, "register.xml", password, "-timeout", "10", "-aa")
 
     def register_refused(self, work_dir: Path, password: str) -> SippResult:
         """REGISTER with a wrong password; ok when Asterisk refuses it."""
