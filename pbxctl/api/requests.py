@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import date, datetime
-from decimal import Decimal
 from functools import partial
 from typing import Any
 
@@ -17,6 +15,7 @@ from jsonschema import Draft202012Validator
 
 from pbxctl.api.keys import ACTOR, BODY, ENGINE, QUERY, SETTINGS
 from pbxctl.api.openapi import Operation
+from pbxctl.billing.formats import json_value
 from pbxctl.errors import ValidationError
 from pbxctl.services.bundle import Services, unit_of_work
 
@@ -118,11 +117,10 @@ async def services(request: web.Request) -> AsyncIterator[Services]:
 
 
 def _plain(value: object) -> object:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    plain = json_value(value)
+    if plain is value:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return plain
 
 
 def answer(data: object, status: int = 200) -> web.Response:

@@ -10,7 +10,7 @@ import dataclasses
 import io
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,14 @@ FORMATS = ("csv", "json", "xlsx")
 def _moment(value: datetime) -> str:
     """A UTC moment as ISO 8601 to the second, ``Z`` for UTC."""
     return value.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def json_value(value: object) -> object:
+    """``value`` as JSON can carry it exactly: money as a decimal string, a date or moment
+    as ISO 8601; anything else unchanged."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value.isoformat() if isinstance(value, datetime | date) else value
 
 
 def _cell(value: Any, decimal_comma: bool) -> str:

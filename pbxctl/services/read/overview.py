@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from datetime import UTC, datetime
-from decimal import Decimal
 
+from pbxctl.billing.formats import json_value
 from pbxctl.services.bundle import Services
 from pbxctl.services.deploy import ami_connector
 from pbxctl.services.live_switches import CrisisState, crisis_states
@@ -55,14 +55,8 @@ def status_document(company: CompanyStatus) -> dict[str, object]:
     """The status as JSON values (``status --json`` and ``GET /status``)."""
     return {"nodes": [dataclasses.asdict(n) for n in company.nodes],
             "crisis": [dataclasses.asdict(c) for c in company.crisis],
-            "spend": [{name: _plain(value) for name, value in dataclasses.asdict(row).items()}
+            "spend": [{name: json_value(value) for name, value in dataclasses.asdict(row).items()}
                       for row in company.spend],
-            "backup": ({name: _plain(value) for name, value
+            "backup": ({name: json_value(value) for name, value
                         in dataclasses.asdict(company.backup).items()}
                        if company.backup else None)}
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return value.isoformat() if isinstance(value, datetime) else value
