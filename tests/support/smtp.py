@@ -83,8 +83,7 @@ class Handler:
             self.refuse -= 1
             self.refused += 1
             return "451 4.3.0 try again later"
-        login = session.login_data.decode() if isinstance(session.login_data, bytes) \
-            else None
+        login = session.auth_data.decode() if isinstance(session.auth_data, bytes) else None
         assert isinstance(envelope.content, bytes)
         self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos),
                                       login, session.ssl is not None, envelope.content))
@@ -95,7 +94,7 @@ def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism:
                   auth_data: Any) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == USERNAME.encode() \
         and auth_data.password == PASSWORD.encode()
-    return AuthResult(success=ok, auth_data=auth_data.login if ok else None)
+    return AuthResult(success=ok, handled=False, auth_data=auth_data.login if ok else None)
 
 
 class MailServer:
