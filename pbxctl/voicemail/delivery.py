@@ -32,7 +32,7 @@ from pbxctl.db.session import transaction
 from pbxctl.errors import PbxctlError
 from pbxctl.settings import Settings
 from pbxctl.stopping import sleep_unless
-from pbxctl.voicemail.mail import BadMessage, build_mail, parse_info
+from pbxctl.voicemail.mail import BadMessage, MessageInfo, build_mail, parse_info
 from pbxctl.voicemail.outbox import (
     DueMail,
     WatchedMailbox,
@@ -130,22 +130,23 @@ class MailOutcomes(Protocol):
         ...
 
 
-def ready_messages(inbox: Path, now: float) -> list[tuple[str, bytes]]:
-    """The complete messages of a mailbox's INBOX: each ``msgNNNN.txt``'s text and its
-    recording, links never followed, recordings still being written left for later."""
+def ready_messages(inbox: Path, now: float) -> list[tuple[MessageInfo, Path]]:
+    """The complete messages of a mailbox's INBOX: what each ``msgNNNN.txt`` says and
+    its recording's path; links never followed, recordings still being written and
+    files Asterisk has not finished left for the next look."""
     try:
         names = sorted(n for n in os.listdir(inbox) if _MESSAGE_RE.fullmatch(n))
     except FileNotFoundError:
         return []
     found = []
     for name in names:
+        recording = inbox / name.replace(".txt", ".wav")
         try:
-            recording = inbox / name.replace(".txt", ".wav")
             if now - os.lstat(recording).st_mtime < SETTLE_SECONDS:
                 continue
-            found.append((_read(inbox / name, MAX_INFO_BYTES).decode("utf-8", "replace"),
-                          _read(recording, None)))
-        except OSError:   # not there yet, gone meanwhile, or a link
+            text = _read(inbox / name, MAX_INFO_BYTES).decode("utf-8", "replace")
+            found.append((parse_info(text), recording))
+        except (OSError, BadMessage):   # not there yet, gone meanwhile, a link, half written
             continue
     return found
 
@@ -172,22 +173,19 @@ async def _queue_mailbox(engine: AsyncEngine, server: SmtpServer, mailbox: Watch
                          ) -> int:
     box = mailbox.box
     inbox = voicemail_dir(mailbox.recordings_dir) / box.number / "INBOX"
-    messages = await asyncio.to_thread(ready_messages, inbox, time.time())
-    parsed = []
-    for text, recording in messages:
-        try:
-            parsed.append((parse_info(text), recording))
-        except BadMessage:
-            continue   # still being written, or not Asterisk's
-    keys = [f"{box.number}/{info.msg_id}" for info, _ in parsed]
+    found = await asyncio.to_thread(ready_messages, inbox, time.time())
+    keyed = {f"{box.number}/{info.msg_id}": (info, path) for info, path in found}
     queued = 0
     async with transaction(engine) as session:
-        known = await known_keys(session, box.node, keys)
-        for key, (info, recording) in zip(keys, parsed, strict=True):
+        known = await known_keys(session, box.node, list(keyed))
+        for key, (info, path) in keyed.items():
             if key in known:
-                continue
+                continue       # only new messages' recordings are read
             try:
+                recording = await asyncio.to_thread(_read, path, None)
                 mail = build_mail(box, info, recording, server.sender).as_bytes()
+            except OSError:
+                continue       # gone meanwhile (listened to and deleted): never mailed
             except ValueError as exc:   # a header the policy refuses: never sent
                 log.error("voicemail %s on node %s cannot be mailed: %s", key, box.node, exc)
                 continue
