@@ -95,6 +95,11 @@ def smtp_server(settings: Settings) -> SmtpServer | None:
             raise PbxctlError("AUTH needs `smtp_starttls`: the password would cross the "
                               "network in clear", "smtp_starttls")
         password = _password(settings.smtp_password_file)
+    if settings.smtp_ca_file is not None:
+        try:
+            ssl.create_default_context(cafile=settings.smtp_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise PbxctlError(f"{settings.smtp_ca_file}: {exc}", "smtp_ca_file") from None
     return SmtpServer(settings.smtp_host, settings.smtp_port, settings.smtp_starttls, sender,
                       settings.smtp_username, password, settings.smtp_ca_file,
                       settings.smtp_timeout)
@@ -223,8 +228,8 @@ async def send_due(engine: AsyncEngine, server: SmtpServer, policy: MailPolicy,
 
 async def _send(server: SmtpServer, mail: DueMail) -> str | None:
     """None when the server accepted the mail, else what went wrong."""
-    tls = ssl.create_default_context(cafile=server.ca_file) if server.starttls else None
     try:
+        tls = ssl.create_default_context(cafile=server.ca_file) if server.starttls else None
         await aiosmtplib.send(
             mail.mail.encode("ascii"), sender=server.sender, recipients=[mail.recipient],
             hostname=server.host, port=server.port, start_tls=server.starttls,

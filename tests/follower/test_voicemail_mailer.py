@@ -283,6 +283,9 @@ def test_smtp_settings_that_cannot_work_or_would_leak_are_refused(tmp_path: Path
           "smtp_password_file": secret, "smtp_starttls": False}, "smtp_starttls"),
         ({"smtp_from": "pbx@example.com", "smtp_username": USERNAME,
           "smtp_password_file": tmp_path / "missing"}, "smtp_password_file"),
+        ({"smtp_from": "pbx@example.com", "smtp_ca_file": tmp_path / "missing.pem"},
+         "smtp_ca_file"),
+        ({"smtp_from": "pbx@example.com", "smtp_ca_file": secret}, "smtp_ca_file"),
     ]
     for given, field in cases:
         with pytest.raises(PbxctlError) as refused:
