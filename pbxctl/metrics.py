@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from pbxctl.db.models import AuditEntry, WebhookMessage, utcnow
+from pbxctl.db.models import AuditEntry, VoicemailMail, WebhookMessage, utcnow
 from pbxctl.db.session import transaction
 from pbxctl.services.read.bans import count_active
 from pbxctl.services.read.spend import spend_report
@@ -84,6 +84,10 @@ class ServeMetrics:
                                          "delivery attempts", registry=r)
         self._outbox = Gauge("pbxctl_webhook_outbox_messages", "Webhook messages by state",
                              ["state"], registry=r)
+        self._mail_attempts = Counter("pbxctl_voicemail_mail_attempts", "Attempts to send "
+                                      "a voicemail mail", ["outcome"], registry=r)
+        self._mails = Gauge("pbxctl_voicemail_mails", "Voicemail mails by state (pending, "
+                            "sent, failed: given up)", ["state"], registry=r)
         self._apply_failures = Gauge("pbxctl_apply_failures", "Failed applies recorded in "
                                      "the audit trail (CLI and API)", ["node"], registry=r)
         self._security_failures = Counter("pbxctl_security_failures", "Failed requests "
@@ -204,6 +208,18 @@ class ServeMetrics:
         """A webhook message will not be attempted again."""
         self._webhooks.labels("given_up").inc()
 
+    def mail_sent(self) -> None:
+        """A voicemail mail was accepted by the SMTP server."""
+        self._mail_attempts.labels("sent").inc()
+
+    def mail_failed_attempt(self) -> None:
+        """An attempt to send a voicemail mail failed."""
+        self._mail_attempts.labels("failed").inc()
+
+    def mail_gave_up(self) -> None:
+        """A voicemail mail will not be attempted again."""
+        self._mail_attempts.labels("given_up").inc()
+
     def brake_checked(self, ok: bool) -> None:
         """A round of the spend brake ended."""
         self._brake_rounds.labels("ok" if ok else "failed").inc()
@@ -218,6 +234,9 @@ class ServeMetrics:
             states = dict((await session.execute(
                 select(WebhookMessage.state, func.count())
                 .group_by(WebhookMessage.state))).all())
+            mails = dict((await session.execute(
+                select(VoicemailMail.state, func.count())
+                .group_by(VoicemailMail.state))).all())
             bans = await count_active(session, utcnow())
             spend = await spend_report(session)
         for row in spend:
@@ -231,3 +250,5 @@ class ServeMetrics:
             self._apply_failures.labels(node).set(count)
         for state in ("pending", "delivered", "failed"):
             self._outbox.labels(state).set(states.get(state, 0))
+        for state in ("pending", "sent", "failed"):
+            self._mails.labels(state).set(mails.get(state, 0))

@@ -122,6 +122,35 @@ class Settings(BaseSettings):
     backup_passphrase_file: Path | None = Field(
         default=None, description="serve: file (0600) whose first line encrypts the "
                                   "scheduled backups (.tar.enc); none: not encrypted.")
+    smtp_host: str | None = Field(
+        default=None, description="serve: SMTP server that voicemail is mailed through "
+                                  "(to each extension's e-mail address, the recording "
+                                  "attached); none: voicemail is not mailed.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = Field(
+        default=True, description="serve: STARTTLS before anything else is said (required "
+                                  "with smtp_username); the server's certificate is "
+                                  "checked.")
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA certificates the SMTP server's certificate is "
+                                  "checked against [default: the system's].")
+    smtp_username: str | None = Field(default=None, description="serve: SMTP AUTH user.")
+    smtp_password_file: Path | None = Field(
+        default=None, description="serve: file (0600) whose first line is the SMTP AUTH "
+                                  "password.")
+    smtp_from: str | None = Field(
+        default=None, description="serve: the address voicemail is mailed from.")
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    mail_first_retry: float = Field(
+        default=30.0, gt=0, description="serve: seconds before a failed voicemail mail is "
+                                        "tried again; each further retry waits twice as "
+                                        "long (an hour at most).")
+    mail_max_attempts: int = Field(
+        default=12, ge=1, description="serve: attempts before a voicemail mail is given up "
+                                      "(logged, pbxctl_voicemail_mails{state=\"failed\"}).")
+    voicemail_scan_every: float = Field(
+        default=5.0, gt=0, le=300, description="serve: seconds between two looks at the "
+                                               "nodes' voicemail spools for new messages.")
     api_auth_failures: int = Field(
         default=10, ge=1, description="serve: failed API token attempts from one address "
                                       "within api_auth_window seconds that block it.")

@@ -173,6 +173,24 @@ def voicemail_pin(field: str, value: str, extension: str) -> str:
     return value
 
 
+# A mailbox address: a dot-atom local part and a host name of labels, nothing that could
+# end a header or a voicemail.conf field (no spaces, quotes, commas, |, CR or LF).
+EMAIL_RE = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+EMAIL_MAX = 254
+
+
+def email(field: str, value: str) -> str:
+    """An e-mail address ``local@host.domain`` (ASCII, no quoted or bracketed forms),
+    254 characters at most, the local part 64 at most."""
+    if len(value) > EMAIL_MAX or not EMAIL_RE.fullmatch(value) \
+            or len(value.rsplit("@", 1)[0]) > 64:
+        raise ValidationError(field, f"{value[:80]!r} is not an e-mail address like "
+                                     "anna.petrova@example.com (ASCII, at most 254 characters)")
+    return value
+
+
 def guessable_pin(pin: str, extension: str) -> bool:
     """True for the PINs a fraudster tries first on a mailbox."""
     steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:], strict=False)}

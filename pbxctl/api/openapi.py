@@ -31,6 +31,7 @@ READ = ("admin", "viewer")
 ADMIN = ("admin",)
 
 _TEXT = {"type": "string", "maxLength": 64}
+_EMAIL = {"type": "string", "maxLength": 254, "format": "email"}
 _DEST = {"type": "string", "maxLength": 120,
          "description": "ext:201, branch:kazan, queue:kazan/sales, voicemail:201, "
                         "external:+46701234567 or hangup"}
@@ -161,7 +162,8 @@ ROUTES: tuple[Operation, ...] = (
         query={"branch": slug("Only this branch's extensions")}),
     _op("POST", "/extensions", ADMIN, "Add an extension; the answer holds its SIP password, "
         "shown this once", created=True, body={
-            "branch": SLUG, "number": EXTENSION, "name": _TEXT, "department": SLUG},
+            "branch": SLUG, "number": EXTENSION, "name": _TEXT, "department": SLUG,
+            "email": _EMAIL},
         required=("branch", "number", "name")),
     _op("DELETE", "/extensions/{extension}", ADMIN, "Remove an extension"),
     _op("POST", "/extensions/{extension}/password", ADMIN,
@@ -172,6 +174,11 @@ ROUTES: tuple[Operation, ...] = (
                                          "writeOnly": True}}),
     _op("DELETE", "/extensions/{extension}/voicemail-pin", ADMIN,
         "Remove the mailbox's PIN: it then opens from the extension's own phones only"),
+    _op("PUT", "/extensions/{extension}/email", ADMIN,
+        "Mail each new voicemail message to this address, the recording attached (sent by "
+        "serve)", body={"email": _EMAIL}, required=("email",)),
+    _op("DELETE", "/extensions/{extension}/email", ADMIN,
+        "Mail the extension's voicemail to nobody"),
 
     _op("GET", "/carriers", READ, "Carriers (never their secrets)",
         sortable=("slug", "host", "auth")),

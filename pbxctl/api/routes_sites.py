@@ -100,7 +100,8 @@ async def add_extension(request: web.Request) -> web.Response:
     body = request[BODY]
     async with services(request) as s:
         extension, credentials = await s.extensions.add(
-            body["branch"], body["number"], body["name"], body.get("department"))
+            body["branch"], body["number"], body["name"], body.get("department"),
+            body.get("email"))
         return answer({**extension_snapshot(extension),
                        "credentials": dataclasses.asdict(credentials)}, 201)
 
@@ -136,6 +137,21 @@ async def remove_voicemail_pin(request: web.Request) -> web.Response:
     return answer({"number": number, "pin": None})
 
 
+async def set_email(request: web.Request) -> web.Response:
+    """Where the extension's voicemail is mailed."""
+    async with services(request) as s:
+        extension = await s.extensions.set_email(request.match_info["extension"],
+                                                 request[BODY]["email"])
+        return answer(extension_snapshot(extension))
+
+
+async def remove_email(request: web.Request) -> web.Response:
+    """The extension's voicemail mailed to nobody."""
+    async with services(request) as s:
+        extension = await s.extensions.set_email(request.match_info["extension"], None)
+        return answer(extension_snapshot(extension))
+
+
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", "/api/v1/nodes"): list_nodes,
     ("POST", "/api/v1/nodes"): add_node,
@@ -152,4 +168,6 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("POST", "/api/v1/extensions/{extension}/password"): rotate_password,
     ("PUT", "/api/v1/extensions/{extension}/voicemail-pin"): set_voicemail_pin,
     ("DELETE", "/api/v1/extensions/{extension}/voicemail-pin"): remove_voicemail_pin,
+    ("PUT", "/api/v1/extensions/{extension}/email"): set_email,
+    ("DELETE", "/api/v1/extensions/{extension}/email"): remove_email,
 }

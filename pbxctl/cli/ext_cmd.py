@@ -11,7 +11,7 @@ from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.cli.secret_input import secret_option
 from pbxctl.services.extensions import SipCredentials, extension_snapshot
 
-COLUMNS = ("number", "branch", "name", "department", "voicemail_pin")
+COLUMNS = ("number", "branch", "name", "department", "voicemail_pin", "email")
 
 
 @click.group()
@@ -36,14 +36,16 @@ def _print_credentials(creds: SipCredentials, as_json: bool) -> None:
 @click.option("--name", required=True, help="Display name, e.g. 'Anna Petrova'.")
 @click.option("--department", default=None,
               help="Cost centre for this phone's calls [default: the branch].")
+@click.option("--email", default=None,
+              help="Mail each new voicemail message here, the recording attached.")
 @click.option("--json", "as_json", is_flag=True, help="Print the credentials as JSON.")
 @click.pass_context
 def add(ctx: click.Context, branch: str, number: str, name: str, department: str | None,
-        as_json: bool) -> None:
+        email: str | None, as_json: bool) -> None:
     """Add extension NUMBER to BRANCH and print its SIP credentials once."""
 
     async def work(s: Services) -> SipCredentials:
-        _extension, creds = await s.extensions.add(branch, number, name, department)
+        _extension, creds = await s.extensions.add(branch, number, name, department, email)
         return creds
 
     creds = run_in_transaction(ctx, work)
@@ -77,6 +79,25 @@ def remove(ctx: click.Context, number: str) -> None:
 
     run_in_transaction(ctx, work)
     note(f"Extension {number} removed. Run 'pbxctl apply' to update the node.")
+
+
+@ext.command("update")
+@click.argument("number")
+@click.option("--email", default=None,
+              help="Mail each new voicemail message here, the recording attached.")
+@click.option("--no-email", is_flag=True, help="Mail voicemail messages to nobody.")
+@click.pass_context
+def update(ctx: click.Context, number: str, email: str | None, no_email: bool) -> None:
+    """Change extension NUMBER: where its voicemail is mailed."""
+    if no_email == (email is not None):
+        raise click.UsageError("give --email ADDRESS or --no-email")
+
+    async def work(s: Services) -> None:
+        await s.extensions.set_email(number, email)
+
+    run_in_transaction(ctx, work)
+    note(f"Voicemail of {number} is mailed to {email} by 'pbxctl serve'." if email
+         else f"Voicemail of {number} is mailed to nobody now.")
 
 
 @ext.command("passwd")

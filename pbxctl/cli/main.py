@@ -49,8 +49,8 @@ _TABLE = [
     ("security", "security_cmd",
      "Brute-force bans: source addresses every node refuses for a while."),
     ("serve", "serve_cmd", "Serve the HTTP API (/api/v1, /healthz, /metrics), follow every "
-                           "node over AMI (CDRs, queues, call events) and deliver webhooks, "
-                           "until SIGTERM or Ctrl-C."),
+                           "node over AMI (CDRs, queues, call events), deliver webhooks and "
+                           "mail voicemail, until SIGTERM or Ctrl-C."),
     ("apply", "apply_cmd",
      "Render the configuration, show the diff, write it, reload and verify."),
     ("audit", "audit_cmd", "Show the audit trail, oldest first."),

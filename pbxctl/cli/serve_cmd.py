@@ -16,6 +16,7 @@ from pbxctl.api.throttle import shared_address_warning
 from pbxctl.bans import BanPolicy
 from pbxctl.cli.output import note
 from pbxctl.cli.runtime import engine_for, open_secrets, require_schema, settings_of
+from pbxctl.errors import PbxctlError
 from pbxctl.follower.backups import BackupSchedule
 from pbxctl.follower.bans import BanKeeper
 from pbxctl.follower.in_flight import InFlightCalls
@@ -26,6 +27,7 @@ from pbxctl.metrics import ServeMetrics
 from pbxctl.services.audit import Actor
 from pbxctl.services.bundle import units
 from pbxctl.settings import Settings
+from pbxctl.voicemail.delivery import MailPolicy, VoicemailMailer, smtp_server
 from pbxctl.webhooks.delivery import RetryPolicy
 
 SERVE_ACTOR = Actor("pbxctl serve", "serve")   # who bans and lifts bans in the audit trail
@@ -47,7 +49,23 @@ def _supervisor(s: Settings, app: web.Application, metrics: ServeMetrics) -> Sup
         SpendBrake(units(engine, SERVE_ACTOR, s), s.spend_check_every, flying, metrics),
         flying,
         BackupSchedule(engine, s, SERVE_ACTOR, metrics, _backup_passphrase(s))
-        if s.backup_dir is not None else None)
+        if s.backup_dir is not None else None,
+        _mailer(s, app, metrics))
+
+
+def _mailer(s: Settings, app: web.Application, metrics: ServeMetrics
+            ) -> VoicemailMailer | None:
+    """Voicemail to e-mail, when an SMTP server is set."""
+    try:
+        server = smtp_server(s)
+    except PbxctlError as exc:
+        raise click.ClickException(str(exc)) from None
+    if server is None:
+        return None
+    return VoicemailMailer(app[ENGINE], server,
+                           MailPolicy(first_delay=s.mail_first_retry,
+                                      max_attempts=s.mail_max_attempts,
+                                      scan_every=s.voicemail_scan_every), metrics)
 
 
 def _backup_passphrase(s: Settings) -> bytes | None:
@@ -70,7 +88,8 @@ def _backup_passphrase(s: Settings) -> bytes | None:
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Serve the HTTP API (/api/v1, /healthz, /metrics), follow every node over AMI
-    (CDRs, queues, call events) and deliver webhooks, until SIGTERM or Ctrl-C."""
+    (CDRs, queues, call events), deliver webhooks and mail voicemail, until SIGTERM or
+    Ctrl-C."""
     settings = settings_of(ctx)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -170,6 +170,8 @@ KINDS: tuple[Kind, ...] = (
         Field("name", _text(v.DISPLAY_NAME_RE.pattern), "Display name.", fixed=True),
         Field("department", _text(_SLUG, nullable=True),
               "Cost centre (null: the branch).", None, fixed=True),
+        Field("email", _text(v.EMAIL_RE.pattern, nullable=True, max_length=v.EMAIL_MAX),
+              "Where serve mails each new voicemail message (null: nowhere).", None),
     )),
     Kind("queues", ("branch", "name"), "Branch call queues.", (
         Field("branch", _text(_SLUG), "Branch."),

@@ -140,6 +140,8 @@ class Extension(Base):
     # The mailbox's PIN (voicemail.conf needs it in clear, so sealed, not hashed); None
     # until set: then the mailbox opens from the extension's own phones only.
     voicemail_pin: Mapped[str | None] = mapped_column(Sealed, nullable=True)
+    # Where serve mails each new voicemail message, the recording attached; None: nowhere.
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     branch: Mapped[Branch] = relationship(back_populates="extensions")
@@ -528,6 +530,28 @@ class WebhookMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class VoicemailMail(Base):
+    """A new voicemail message as the mail serve sends (the persistent voicemail outbox):
+    queued once per message, kept after it is sent or given up."""
+
+    __tablename__ = "voicemail_mails"
+    __table_args__ = (UniqueConstraint("node", "message_key"),
+                      Index("ix_voicemail_mails_due", "state", "next_attempt_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    node: Mapped[str] = mapped_column(String(64))
+    message_key: Mapped[str] = mapped_column(String(200))  # <mailbox>/<Asterisk's msg_id>
+    mailbox: Mapped[str] = mapped_column(String(6))
+    recipient: Mapped[str] = mapped_column(String(254))
+    mail: Mapped[str] = mapped_column(Text)                # the whole MIME message, ASCII
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(String(500))
 
 

@@ -1,6 +1,6 @@
 """The background work of ``pbxctl serve``: a follower per node (nodes added or removed
 while it runs are picked up), brute-force bans, the spend brake, webhook deliveries and
-database-backed metrics, and the scheduled backups."""
+database-backed metrics, the scheduled backups and voicemail to e-mail."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pbxctl.follower.node import FollowedNode, FollowPolicy, NodeFollower, all_n
 from pbxctl.follower.spend_brake import SpendBrake
 from pbxctl.metrics import ServeMetrics
 from pbxctl.stopping import sleep_unless
+from pbxctl.voicemail.delivery import VoicemailMailer
 from pbxctl.webhooks.delivery import RetryPolicy, run_deliveries
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,10 @@ class Supervisor:
                  retry: RetryPolicy, bans: BanKeeper | None = None,
                  brake: SpendBrake | None = None,
                  in_flight: InFlightCalls | None = None,
-                 backups: BackupSchedule | None = None) -> None:
+                 backups: BackupSchedule | None = None,
+                 mailer: VoicemailMailer | None = None) -> None:
         self._engine = engine
+        self._mailer = mailer
         self._backups = backups
         self._in_flight = in_flight
         self._bans = bans
@@ -61,6 +64,9 @@ class Supervisor:
         if self._backups is not None:
             self._tasks.append(asyncio.create_task(self._backups.run(self._stop),
                                                    name="backups"))
+        if self._mailer is not None:
+            self._tasks.append(asyncio.create_task(self._mailer.run(self._stop),
+                                                   name="voicemail-mail"))
 
     async def stop(self) -> None:
         """Stop everything: links log off, queued events are handled first."""

@@ -77,7 +77,8 @@ class CompanyService:
                 "holidays": [{"day": h.day.isoformat(), "name": h.name} for h in b.holidays],
                 "outbound": policy_snapshot(b.outbound)} for b in branches],
             "extensions": [{"number": e.number, "branch": e.branch.slug,
-                            "name": e.display_name, "department": e.department}
+                            "name": e.display_name, "department": e.department,
+                            "email": e.email}
                            for e in await s.extensions.list()],
             "queues": [{"branch": q.branch.slug, "name": q.name, "strategy": q.strategy,
                         "members": list(q.members), "max_wait": q.max_wait,
@@ -186,9 +187,13 @@ class CompanyService:
                 await s.extensions.remove(c.key)
                 return
             new = c.new or {}
-            _, credentials = await s.extensions.add(new["branch"], new["number"],
-                                                    new["name"], new["department"])
-            result.phones.append(credentials)
+            if c.action == "create":
+                _, credentials = await s.extensions.add(new["branch"], new["number"],
+                                                        new["name"], new["department"],
+                                                        new["email"])
+                result.phones.append(credentials)
+            elif (c.old or {}).get("email") != new["email"]:
+                await s.extensions.set_email(c.key, new["email"])
 
         async def queues(c: Change) -> None:
             if c.action == "remove":

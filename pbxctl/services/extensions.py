@@ -57,7 +57,7 @@ def extension_snapshot(extension: Extension) -> Snapshot:
     return {
         "number": extension.number, "branch": extension.branch.slug,
         "name": extension.display_name, "department": extension.effective_department,
-        "voicemail_pin": extension.voicemail_pin is not None,
+        "voicemail_pin": extension.voicemail_pin is not None, "email": extension.email,
     }
 
 
@@ -69,13 +69,17 @@ class ExtensionService:
         self._audit = audit
 
     async def add(self, branch_slug: str, number: str, name: str,
-                  department: str | None = None) -> tuple[Extension, SipCredentials]:
-        """Create an extension in its branch's range; returns it with its new credentials."""
+                  department: str | None = None, email: str | None = None
+                  ) -> tuple[Extension, SipCredentials]:
+        """Create an extension in its branch's range (its voicemail mailed to ``email``
+        when given); returns it with its new credentials."""
         v.slug("branch", branch_slug)
         number = v.extension_number("number", number)
         name = v.display_name("name", name)
         if department is not None:
             department = v.slug("department", department)
+        if email is not None:
+            email = v.email("email", email)
         branch = await self._branch(branch_slug)
         if not (branch.ext_start <= int(number) <= branch.ext_end
                 and len(number) == len(str(branch.ext_start))):
@@ -87,7 +91,8 @@ class ExtensionService:
                                 f"(branch {existing.branch.slug!r}, {existing.display_name})")
         password = new_password()
         extension = Extension(number=number, branch=branch, display_name=name,
-                              department=department, sip_ha1=sip_ha1(number, password))
+                              department=department, email=email,
+                              sip_ha1=sip_ha1(number, password))
         self._session.add(extension)
         await self._session.flush()
         self._audit.record("ext.add", "extension", number, after=extension_snapshot(extension))
@@ -146,6 +151,18 @@ class ExtensionService:
         """Take the mailbox's PIN away: it then opens from the extension's own phones
         (whose SIP login is the proof) without one."""
         self._change_pin(await self.get(number), None, "voicemail PIN removed")
+
+    async def set_email(self, number: str, email: str | None) -> Extension:
+        """Mail the mailbox's new messages to ``email`` from now on (None: to nobody);
+        serve sends them, the recording attached."""
+        extension = await self.get(number)
+        chosen = None if email is None else v.email("email", email)
+        if chosen != extension.email:
+            before = extension_snapshot(extension)
+            extension.email = chosen
+            self._audit.record("ext.email", "extension", number, before=before,
+                               after=extension_snapshot(extension))
+        return extension
 
     def _change_pin(self, extension: Extension, pin: str | None, detail: str) -> None:
         before = extension_snapshot(extension)

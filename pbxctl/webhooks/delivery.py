@@ -106,7 +106,20 @@ def webhook_session(policy: RetryPolicy, dns: AbstractResolver | None = None
         cookie_jar=aiohttp.DummyCookieJar(), trust_env=False)
 
 
-def retry_delay(attempts: int, policy: RetryPolicy,
+class Backoff(Protocol):
+    """When to try again: the first delay, doubling up to a ceiling, so many tries."""
+
+    @property
+    def first_delay(self) -> float: ...
+
+    @property
+    def max_delay(self) -> float: ...
+
+    @property
+    def max_attempts(self) -> int: ...
+
+
+def retry_delay(attempts: int, policy: Backoff,
                 uniform: Callable[[float, float], float] = random.uniform) -> timedelta | None:
     """How long to wait after the ``attempts``-th failed attempt; None to give up."""
     if attempts >= policy.max_attempts:

@@ -45,7 +45,7 @@ HAPPY: dict[tuple[str, str], Case] = {
         "after_hours_allow": ["local"]}),
     ("GET", "/api/v1/extensions"): Case("/api/v1/extensions"),
     ("POST", "/api/v1/extensions"): Case("/api/v1/extensions", {
-        "branch": "omsk", "number": "302", "name": "Pavel"}, 201),
+        "branch": "omsk", "number": "302", "name": "Pavel", "email": "pavel@example.com"}, 201),
     ("DELETE", "/api/v1/extensions/{extension}"): Case("/api/v1/extensions/202"),
     ("POST", "/api/v1/extensions/{extension}/password"): Case(
         "/api/v1/extensions/201/password"),
@@ -53,6 +53,11 @@ HAPPY: dict[tuple[str, str], Case] = {
         "/api/v1/extensions/201/voicemail-pin", {"pin": "480913"}),
     ("DELETE", "/api/v1/extensions/{extension}/voicemail-pin"): Case(
         "/api/v1/extensions/201/voicemail-pin"),
+    ("PUT", "/api/v1/extensions/{extension}/email"): Case(
+        "/api/v1/extensions/201/email", {"email": "anna@example.com"}),
+    ("DELETE", "/api/v1/extensions/{extension}/email"): Case(
+        "/api/v1/extensions/201/email", before=(
+            ("PUT", "/api/v1/extensions/201/email", {"email": "anna@example.com"}),)),
     ("GET", "/api/v1/carriers"): Case("/api/v1/carriers"),
     ("POST", "/api/v1/carriers"): Case("/api/v1/carriers", {
         "slug": "rostelecom", "host": "127.0.0.5", "auth": "ip", "match": ["127.0.0.5"]},

@@ -79,7 +79,8 @@ async def test_the_sip_password_is_shown_once_and_rotates(api: Api) -> None:
     assert credentials["password"] not in json.dumps(everything)
     assert "credentials" not in json.dumps(everything)
     assert {"number": "302", "branch": "omsk", "name": "Pavel Orlov",
-            "department": "sales", "voicemail_pin": False} in everything[0][1]["items"]
+            "department": "sales", "voicemail_pin": False, "email": None} \
+        in everything[0][1]["items"]
 
     _, rotated = await api.call("POST", "/api/v1/extensions/302/password")
     new = rotated["credentials"]["password"]
@@ -88,6 +89,29 @@ async def test_the_sip_password_is_shown_once_and_rotates(api: Api) -> None:
     (entry,) = [e for e in await api.audit() if e.action == "ext.passwd"]
     assert (entry.actor, entry.object_key) == ("t-admin", "302")
     assert new not in json.dumps([entry.before, entry.after, entry.detail])
+
+
+async def test_voicemail_is_mailed_where_told_and_a_bad_address_changes_nothing(
+        api: Api) -> None:
+    before = await api.db_state()
+    for body in ({"email": "anna@example.com\r\nBcc: all@example.com"},
+                 {"email": "Anna <anna@example.com>"}, {"email": "anna"}):
+        status, data = await api.call("PUT", "/api/v1/extensions/201/email", body=body)
+        assert status == 400 and data["error"]["message"].startswith("email: "), data
+    status, data = await api.call("POST", "/api/v1/extensions", body={
+        "branch": "omsk", "number": "302", "name": "Pavel", "email": "pavel"})
+    assert status == 400 and data["error"]["message"].startswith("email: "), data
+    assert await api.db_state() == before
+
+    status, data = await api.call("PUT", "/api/v1/extensions/201/email",
+                                  body={"email": "anna@example.com"})
+    assert status == 200 and data["email"] == "anna@example.com"
+    status, data = await api.call("DELETE", "/api/v1/extensions/201/email")
+    assert status == 200 and data["email"] is None
+    changes = [(e.actor, e.before["email"], e.after["email"])   # type: ignore[index]
+               for e in await api.audit() if e.action == "ext.email"]
+    assert changes == [("t-admin", None, "anna@example.com"),
+                       ("t-admin", "anna@example.com", None)]
 
 
 async def test_listings_are_the_clis(api: Api) -> None:

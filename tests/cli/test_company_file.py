@@ -178,6 +178,33 @@ def test_an_edited_file_plans_exactly_its_changes_and_syncs_them(
     assert json.loads(built.ok("audit", "--json").stdout) == audit
 
 
+def test_where_voicemail_is_mailed_is_exported_and_changed_in_place(
+        built: Pbxctl, tmp_path: Path) -> None:
+    path = tmp_path / "company.yaml"
+    export(built, path)
+
+    def mail_them(data: dict[str, Any]) -> None:
+        assert data["extensions"][0]["email"] is None
+        data["extensions"][0]["email"] = "anna@example.com"
+        data["extensions"].append({"number": "203", "branch": "kazan", "name": "New Hire",
+                                   "email": "new.hire@example.com"})
+
+    edit(path, mail_them)
+    first = json.loads(built.ok("ext", "list", "--json").stdout)[0]["number"]
+    planned = json.loads(built.ok("plan", str(path), "--json").stdout)
+    assert [(c["key"], c["action"]) for c in planned["changes"]] == [
+        (first, "update"), ("203", "create")]
+    assert planned["changes"][0]["fields"] == [
+        {"field": "email", "old": None, "new": "anna@example.com"}]
+    built.ok("sync", str(path))
+    emails = {e["number"]: e["email"] for e in json.loads(
+        built.ok("ext", "list", "--json").stdout)}
+    assert (emails[first], emails["203"]) == ("anna@example.com", "new.hire@example.com")
+    assert [a["action"] for a in json.loads(built.ok("audit", "--json").stdout)[-3:]] == [
+        "ext.email", "ext.add", "company.sync"]
+    assert built.ok("plan", str(path)).stdout.startswith("No changes")
+
+
 def test_removals_come_after_the_changes_that_free_them(built: Pbxctl, tmp_path: Path) -> None:
     path = tmp_path / "company.yaml"
     export(built, path)
@@ -223,6 +250,9 @@ def test_a_webhook_with_other_events_is_a_new_webhook(built: Pbxctl, tmp_path: P
     ("branches[0].outbound.max_minutes",
      lambda d: d["branches"][0]["outbound"]["max_minutes"].update(national="0")),
     ("extensions[4]", lambda d: d["extensions"].append(dict(d["extensions"][0]))),
+    ("extensions[0].email",
+     lambda d: d["extensions"][0].update(email="a@example.com\nBcc: all@example.com")),
+    ("extensions[1].email", lambda d: d["extensions"][1].update(email="Anna <a@b.com>")),
 ])
 def test_bad_files_are_refused_with_the_place_named(built: Pbxctl, tmp_path: Path,
                                                     where: str, change: Any) -> None:

@@ -20,9 +20,9 @@ def test_branch_and_extension_lifecycle(company: Pbxctl) -> None:
     listed = json.loads(company.ok("ext", "list", "--json").stdout)
     assert listed == [
         {"number": "201", "branch": "kazan", "name": "Anna Petrova", "department": "kazan",
-         "voicemail_pin": False},
+         "voicemail_pin": False, "email": None},
         {"number": "301", "branch": "omsk", "name": "Иван Сидоров", "department": "sales",
-         "voicemail_pin": False},
+         "voicemail_pin": False, "email": None},
     ]
     only_omsk = json.loads(company.ok("ext", "list", "--branch", "omsk", "--json").stdout)
     assert [e["number"] for e in only_omsk] == ["301"]
@@ -74,6 +74,44 @@ def test_a_voicemail_pin_is_generated_or_chosen_shown_once_and_never_guessable(
     assert details == ["voicemail PIN generated", "voicemail PIN set", "voicemail PIN removed"]
     both = company("ext", "voicemail", "201", "--no-pin", "--pin-file", str(chosen))
     assert both.exit_code == 2
+
+
+def test_voicemail_is_mailed_to_an_address_set_changed_and_removed_audited(
+        company: Pbxctl) -> None:
+    company.ok("ext", "add", "kazan", "201", "--name", "Anna", "--email", "anna@example.com")
+    assert json.loads(company.ok("ext", "list", "--json").stdout)[0]["email"] \
+        == "anna@example.com"
+    rendered = company.ok("apply", "--dry-run").stdout   # Asterisk never mails: pbxctl does
+    assert "+201 => ,Anna\n" in rendered and "example" not in rendered
+    company.ok("ext", "update", "201", "--email", "a.petrova+vm@sales.example.ru")
+    company.ok("ext", "update", "201", "--no-email")
+    assert json.loads(company.ok("ext", "list", "--json").stdout)[0]["email"] is None
+    changes = [(e["before"]["email"], e["after"]["email"])
+               for e in json.loads(company.ok("audit", "--json").stdout)
+               if e["action"] == "ext.email"]
+    assert changes == [("anna@example.com", "a.petrova+vm@sales.example.ru"),
+                       ("a.petrova+vm@sales.example.ru", None)]
+
+
+def test_an_address_that_could_inject_a_header_or_a_field_is_refused(
+        company: Pbxctl) -> None:
+    company.ok("ext", "add", "kazan", "201", "--name", "Anna")
+    before = company.ok("audit", "--json").stdout
+    for bad in ("anna@example.com\r\nBcc: all@example.com", "anna@example.com,b@example.com",
+                "Anna <anna@example.com>", "anna@example.com|x", "anna", "@example.com",
+                "anna@localhost", "a b@example.com", f"{'a' * 65}@example.com",
+                f"anna@{'a' * 250}.com", "anna@exa_mple.com", "анна@example.com"):
+        refused = company("ext", "update", "201", "--email", bad)
+        assert refused.exit_code == 2 and "--email:" in refused.stderr, (bad, refused.stderr)
+        added = company("ext", "add", "kazan", "202", "--name", "Boris", "--email", bad)
+        assert added.exit_code == 2 and "--email:" in added.stderr, (bad, added.stderr)
+    assert company.ok("audit", "--json").stdout == before
+    assert len(json.loads(company.ok("ext", "list", "--json").stdout)) == 1
+    neither = company("ext", "update", "201")
+    both = company("ext", "update", "201", "--email", "a@example.com", "--no-email")
+    assert neither.exit_code == both.exit_code == 2
+    missing = company("ext", "update", "299", "--email", "a@example.com")
+    assert missing.exit_code == 1 and "no extension 299" in missing.stderr
 
 
 def test_extension_outside_range_or_taken_is_refused(company: Pbxctl) -> None:

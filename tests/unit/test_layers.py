@@ -10,13 +10,16 @@ PACKAGE = Path(__file__).resolve().parent.parent.parent / "pbxctl"
 # Top first; a module belongs to the layer of its longest matching prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("interfaces", ("pbxctl.cli", "pbxctl.api")),
-    ("follower", ("pbxctl.follower", "pbxctl.webhooks.delivery", "pbxctl.metrics")),
+    ("follower", ("pbxctl.follower", "pbxctl.webhooks.delivery", "pbxctl.metrics",
+                  "pbxctl.voicemail.delivery")),
     ("services", ("pbxctl.services",)),
-    ("edges", ("pbxctl.db", "pbxctl.asterisk", "pbxctl.webhooks.outbox")),
+    ("edges", ("pbxctl.db", "pbxctl.asterisk", "pbxctl.webhooks.outbox",
+               "pbxctl.voicemail.outbox")),
     ("pure logic", ("pbxctl.render", "pbxctl.billing", "pbxctl.queues", "pbxctl.numbering",
                     "pbxctl.validation", "pbxctl.destinations", "pbxctl.names",
                     "pbxctl.ami_events", "pbxctl.ami_rights", "pbxctl.bans",
-                    "pbxctl.webhooks", "pbxctl.backup", "pbxctl.company")),
+                    "pbxctl.webhooks", "pbxctl.backup", "pbxctl.company",
+                    "pbxctl.voicemail")),
     ("base", ("pbxctl.settings", "pbxctl.errors", "pbxctl.stopping", "pbxctl.addresses",
               "pbxctl.failures", "pbxctl")),
 ]
