@@ -35,11 +35,12 @@ def add(ctx: click.Context, slug: str, name: str, city: str, timezone: str, ext_
     spec = BranchSpec(slug=slug, name=name, city=city, timezone=timezone,
                       ext_range=ext_range, node=node, standby_node=standby_node)
 
-    async def work(s: Services) -> str:
-        return (await s.branches.add(spec)).node.name
+    async def work(s: Services) -> dict[str, object]:
+        return branch_snapshot(await s.branches.add(spec))
 
-    node_name = run_in_transaction(ctx, work)
-    note(f"Branch {slug} added on node {node_name}.")
+    added = run_in_transaction(ctx, work)
+    standby = f", standby node {added['standby_node']}" if added["standby_node"] else ""
+    note(f"Branch {slug} added on node {added['node']}{standby}.")
 
 
 @branch.command("update")
