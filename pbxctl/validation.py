@@ -144,6 +144,20 @@ def port(field: str, value: int) -> int:
     return value
 
 
+def bind_endpoint(field: str, value: str) -> tuple[str, int]:
+    """``ADDRESS:PORT`` (``[IPv6]:PORT``) a server listens on: a :func:`bind_address` and
+    a :func:`port`."""
+    address, colon, number = value.rpartition(":")
+    if not colon or not number.isdigit():
+        raise ValidationError(field, f"{value!r} is not ADDRESS:PORT (e.g. 127.0.0.10:5090)")
+    if address.startswith("[") and address.endswith("]"):
+        address = address[1:-1]
+    elif ":" in address:
+        raise ValidationError(field, f"{value!r}: write an IPv6 address in brackets, "
+                                     "[ADDRESS]:PORT")
+    return bind_address(field, address), port(field, int(number))
+
+
 def ami_user(field: str, value: str) -> str:
     """An AMI user name (a manager.conf section)."""
     if not AMI_USER_RE.fullmatch(value) or value.lower() in RESERVED_NAMES:

@@ -148,7 +148,8 @@ ROUTES: tuple[Operation, ...] = (
         query={"node": slug("Only branches on this node"), "city": CITY}),
     _op("POST", "/branches", ADMIN, "Add a branch", created=True, body={
         "slug": SLUG, "name": _TEXT, "city": _TEXT, "timezone": _TEXT,
-        "ext_range": {"type": "string", "pattern": "^[0-9]{2,6}-[0-9]{2,6}$"}, "node": SLUG},
+        "ext_range": {"type": "string", "pattern": "^[0-9]{2,6}-[0-9]{2,6}$"}, "node": SLUG,
+        "standby_node": SLUG},
         required=("slug", "name", "city", "timezone", "ext_range")),
     _op("GET", "/branches/{branch}", READ,
         "One branch with its extensions, outbound policy, hours and holidays"),

@@ -9,7 +9,8 @@ from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.services.branches import BranchSpec, branch_details, branch_snapshot
 from pbxctl.services.policies import OutboundChange, policy_snapshot
 
-COLUMNS = ("slug", "name", "city", "timezone", "ext_range", "node", "extensions")
+COLUMNS = ("slug", "name", "city", "timezone", "ext_range", "node", "standby_node",
+           "extensions")
 
 
 @click.group()
@@ -25,18 +26,39 @@ def branch() -> None:
 @click.option("--ext-range", required=True, help="Extension numbers, e.g. 200-299.")
 @click.option("--node", default=None,
               help="Node serving the branch [default: local, else the only node].")
+@click.option("--standby-node", default=None,
+              help="Node taking the branch's calls when its own does not answer.")
 @click.pass_context
 def add(ctx: click.Context, slug: str, name: str, city: str, timezone: str, ext_range: str,
-        node: str | None) -> None:
+        node: str | None, standby_node: str | None) -> None:
     """Add branch SLUG (also its default department)."""
     spec = BranchSpec(slug=slug, name=name, city=city, timezone=timezone,
-                      ext_range=ext_range, node=node)
+                      ext_range=ext_range, node=node, standby_node=standby_node)
 
-    async def work(s: Services) -> str:
-        return (await s.branches.add(spec)).node.name
+    async def work(s: Services) -> dict[str, object]:
+        return branch_snapshot(await s.branches.add(spec))
 
-    node_name = run_in_transaction(ctx, work)
-    note(f"Branch {slug} added on node {node_name}.")
+    added = run_in_transaction(ctx, work)
+    standby = f", standby node {added['standby_node']}" if added["standby_node"] else ""
+    note(f"Branch {slug} added on node {added['node']}{standby}.")
+
+
+@branch.command("update")
+@click.argument("slug")
+@click.option("--standby-node", default=None,
+              help="Node taking the branch's calls when its own does not answer.")
+@click.option("--no-standby", is_flag=True, help="The branch has no standby node any more.")
+@click.pass_context
+def update(ctx: click.Context, slug: str, standby_node: str | None, no_standby: bool) -> None:
+    """Change branch SLUG's standby node."""
+    if (standby_node is None) == (not no_standby):
+        raise click.UsageError("give either --standby-node NAME or --no-standby")
+
+    async def work(s: Services) -> None:
+        await s.branches.set_standby(slug, standby_node)
+
+    run_in_transaction(ctx, work)
+    note(f"Branch {slug}: standby node {standby_node or '(none)'}. Run 'pbxctl edge render'.")
 
 
 @branch.command("list")

@@ -19,6 +19,7 @@ _TABLE = [
     ("init", "db_cmd", "Create a fresh database (or bring an existing one up to date)."),
     ("db", "db_cmd", "Database schema (Alembic migrations shipped with pbxctl)."),
     ("node", "node_cmd", "Asterisk nodes pbxctl renders configuration for."),
+    ("edge", "edge_cmd", "Kamailio SIP edges: carriers call them, they pick the branch's node."),
     ("branch", "branch_cmd",
      "Branches: sales sites with their own extension range and time zone."),
     ("ext", "ext_cmd", "Extensions: phones and softphones with generated SIP credentials."),

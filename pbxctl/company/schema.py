@@ -128,6 +128,14 @@ KINDS: tuple[Kind, ...] = (
         Field("cdr_csv", _text(v.PATH_RE.pattern, nullable=True),
               "The node's Master.csv as pbxctl reads it.", None, fixed=True),
     )),
+    Kind("edges", ("name",), "Kamailio SIP edges in front of the nodes.", (
+        Field("name", _text(_SLUG), "The edge's name."),
+        Field("sip_address", _text(_ADDRESS), "Carriers send SIP here.", fixed=True),
+        Field("sip_port", _integer(1, 65535), "SIP port.", 5060, fixed=True),
+        Field("rpc", _text(r"[0-9.]{7,15}:[0-9]{1,5}|\[[0-9A-Fa-f:]{2,45}\]:[0-9]{1,5}"),
+              "JSON-RPC over HTTP, ADDRESS:PORT ([IPv6]:PORT).", fixed=True),
+        Field("config_dir", _text(v.PATH_RE.pattern), "Where pbxctl's files go.", fixed=True),
+    )),
     Kind("carriers", ("slug",), "Operators and their trunks (never their secret).", (
         Field("slug", _text(_SLUG), "The carrier's name and PJSIP endpoint."),
         Field("host", _text(v.HOSTNAME_RE.pattern + "|" + _ADDRESS), "Trunk host."),
@@ -156,6 +164,8 @@ KINDS: tuple[Kind, ...] = (
         Field("ext_range", _text(r"[1-9][0-9]{1,5}-[1-9][0-9]{1,5}"),
               "Extension range, e.g. 200-299.", fixed=True),
         Field("node", _text(_SLUG), "Node that serves it.", fixed=True),
+        Field("standby_node", _text(_SLUG, nullable=True),
+              "Node taking its calls when its own does not answer (null: none).", None),
         Field("hours", {"type": "object", "additionalProperties": False,
                         "properties": {d: _list(_text(_INTERVAL)) for d in WEEKDAYS}},
               "Opening intervals per weekday, e.g. mon: [09:00-18:00] (none: always "

@@ -88,7 +88,24 @@ class Node(Base):
     cdr_csv: Mapped[str | None] = mapped_column(String(4096))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    branches: Mapped[list[Branch]] = relationship(back_populates="node")
+    branches: Mapped[list[Branch]] = relationship(back_populates="node",
+                                                  foreign_keys="Branch.node_id")
+
+
+class Edge(Base):
+    """A Kamailio SIP edge in front of the nodes: carriers send it their calls, it picks
+    the branch's node and fails over to the standby."""
+
+    __tablename__ = "edges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    sip_address: Mapped[str] = mapped_column(String(45))
+    sip_port: Mapped[int] = mapped_column(Integer)
+    rpc_address: Mapped[str] = mapped_column(String(45))
+    rpc_port: Mapped[int] = mapped_column(Integer)
+    config_dir: Mapped[str] = mapped_column(String(4096))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class Branch(Base):
@@ -105,9 +122,13 @@ class Branch(Base):
     ext_start: Mapped[int] = mapped_column(Integer)
     ext_end: Mapped[int] = mapped_column(Integer)
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="RESTRICT"), index=True)
+    # The node that takes the branch's calls when its own node does not answer.
+    standby_node_id: Mapped[int | None] = mapped_column(
+        ForeignKey("nodes.id", ondelete="RESTRICT"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
-    node: Mapped[Node] = relationship(back_populates="branches")
+    node: Mapped[Node] = relationship(back_populates="branches", foreign_keys=[node_id])
+    standby_node: Mapped[Node | None] = relationship(foreign_keys=[standby_node_id])
     extensions: Mapped[list[Extension]] = relationship(
         back_populates="branch", order_by="Extension.number")
     outbound: Mapped[OutboundPolicy | None] = relationship(

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from pbxctl import validation as v
-from pbxctl.db.models import Branch, CallQueue, PhoneNumber
-from pbxctl.errors import ConflictError, NotFoundError
+from pbxctl.db.models import Branch, CallQueue, Node, PhoneNumber
+from pbxctl.errors import ConflictError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail, Snapshot
 from pbxctl.services.extensions import extension_snapshot
 from pbxctl.services.nodes import NodeService
@@ -29,6 +29,7 @@ class BranchSpec:
     timezone: str
     ext_range: str
     node: str | None = None
+    standby_node: str | None = None
 
 
 def branch_snapshot(branch: Branch) -> Snapshot:
@@ -36,6 +37,7 @@ def branch_snapshot(branch: Branch) -> Snapshot:
     return {
         "slug": branch.slug, "name": branch.name, "city": branch.city,
         "timezone": branch.timezone, "ext_range": branch.ext_range, "node": branch.node.name,
+        "standby_node": branch.standby_node.name if branch.standby_node else None,
     }
 
 
@@ -63,6 +65,7 @@ class BranchService:
         timezone = v.timezone("timezone", spec.timezone)
         start, end = v.extension_range("ext_range", spec.ext_range)
         node = await NodeService(self._session, self._audit, ()).resolve(spec.node)
+        standby = await self._standby(node, spec.standby_node)
         if await self._find(slug) is not None:
             raise ConflictError(f"branch {slug!r} already exists")
         for other in await self.list():
@@ -71,17 +74,37 @@ class BranchService:
                     f"{start}-{end} overlaps branch {other.slug!r} ({other.ext_range}); "
                     "extension numbers are unique company-wide", "ext_range")
         branch = Branch(slug=slug, name=name, city=city, timezone=timezone,
-                        ext_start=start, ext_end=end, node=node)
+                        ext_start=start, ext_end=end, node=node, standby_node=standby)
         self._session.add(branch)
         await self._session.flush()
         self._audit.record("branch.add", "branch", slug, after=branch_snapshot(branch))
         return branch
 
+    async def set_standby(self, slug: str, standby_node: str | None) -> Branch:
+        """Give branch ``slug`` a standby node (another node than its own), or none."""
+        branch = await self.get(slug)
+        before = branch_snapshot(branch)
+        branch.standby_node = await self._standby(branch.node, standby_node)
+        after = branch_snapshot(branch)
+        if after != before:
+            self._audit.record("branch.update", "branch", slug, before=before, after=after)
+        return branch
+
+    async def _standby(self, node: Node, name: str | None) -> Node | None:
+        if name is None:
+            return None
+        standby = await NodeService(self._session, self._audit, ()).resolve(name,
+                                                                             "standby_node")
+        if standby.id == node.id:
+            raise ValidationError("standby_node", f"{name!r} is the branch's own `node`; "
+                                                  "a standby must be another node")
+        return standby
+
     async def list(self) -> Sequence[Branch]:
         """All branches by slug, with node, extensions and outbound policy loaded."""
         query = (select(Branch).order_by(Branch.slug)
-                 .options(selectinload(Branch.node), selectinload(Branch.extensions),
-                          selectinload(Branch.outbound)))
+                 .options(selectinload(Branch.node), selectinload(Branch.standby_node),
+                          selectinload(Branch.extensions), selectinload(Branch.outbound)))
         return (await self._session.scalars(query)).all()
 
     async def get(self, slug: str) -> Branch:
@@ -126,7 +149,8 @@ class BranchService:
 
     async def _find(self, slug: str) -> Branch | None:
         query = (select(Branch).where(Branch.slug == slug)
-                 .options(selectinload(Branch.node), selectinload(Branch.extensions),
+                 .options(selectinload(Branch.node), selectinload(Branch.standby_node),
+                          selectinload(Branch.extensions),
                           selectinload(Branch.outbound), selectinload(Branch.hours),
                           selectinload(Branch.holidays)))
         return await self._session.scalar(query)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pbxctl.services.carriers import CarrierService
     from pbxctl.services.cdrs import CdrStore
     from pbxctl.services.company import CompanyService
+    from pbxctl.services.edges import EdgeService
     from pbxctl.services.extensions import ExtensionService
     from pbxctl.services.live_switches import LiveSwitches
     from pbxctl.services.nodes import NodeService
@@ -51,6 +52,14 @@ class Services:
         """Asterisk nodes."""
         from pbxctl.services.nodes import NodeService, protected_files
         return NodeService(self.session, self.audit, self.settings.node_config_roots,
+                           protected_files(self.settings))
+
+    @cached_property
+    def edges(self) -> EdgeService:
+        """Kamailio SIP edges."""
+        from pbxctl.services.edges import EdgeService
+        from pbxctl.services.nodes import protected_files
+        return EdgeService(self.session, self.audit, self.settings.node_config_roots,
                            protected_files(self.settings))
 
     @cached_property

@@ -14,8 +14,10 @@ from pbxctl.company.plan import Change, plan, refusals, summary
 from pbxctl.company.schema import FORMAT_VERSION, KIND, KINDS, WEEKDAYS
 from pbxctl.destinations import parse_destination
 from pbxctl.errors import PbxctlError, ValidationError
+from pbxctl.render.edge import host_port
 from pbxctl.services.branches import BranchSpec, branch_snapshot
 from pbxctl.services.carriers import CarrierSpec, carrier_snapshot
+from pbxctl.services.edges import EdgeSpec
 from pbxctl.services.extensions import SipCredentials
 from pbxctl.services.nodes import NodeSpec, node_snapshot
 from pbxctl.services.numbers import NumberSpec, number_snapshot
@@ -67,6 +69,9 @@ class CompanyService:
         document = {
             "version": FORMAT_VERSION,
             "nodes": [_pick("nodes", node_snapshot(n)) for n in await s.nodes.list()],
+            "edges": [{"name": e.name, "sip_address": e.sip_address, "sip_port": e.sip_port,
+                       "rpc": host_port(e.rpc_address, e.rpc_port),
+                       "config_dir": e.config_dir} for e in await s.edges.list()],
             "carriers": [_pick("carriers", carrier_snapshot(c))
                          for c in await s.carriers.list()],
             "branches": [{
@@ -153,6 +158,12 @@ class CompanyService:
                                       "ami_secret: …)")
             await s.nodes.add(NodeSpec(ami_secret=secret, **new))
 
+        async def edges(c: Change) -> None:
+            if c.action == "remove":
+                await s.edges.remove(c.key)
+            else:           # its other fields are fixed: plan refuses to change them
+                await s.edges.add(EdgeSpec(**(c.new or {})))
+
         async def carriers(c: Change) -> None:
             if c.action == "remove":
                 await s.carriers.remove(c.key)
@@ -177,7 +188,9 @@ class CompanyService:
             old, new = c.old or {}, c.new or {}
             if c.action == "create":
                 await s.branches.add(BranchSpec(**{k: new[k] for k in (
-                    "slug", "name", "city", "timezone", "ext_range", "node")}))
+                    "slug", "name", "city", "timezone", "ext_range", "node", "standby_node")}))
+            elif old["standby_node"] != new["standby_node"]:
+                await s.branches.set_standby(c.key, new["standby_node"])
             if old.get("hours", {}) != new["hours"]:
                 await s.policies.set_hours(c.key, _hours_specs(new["hours"]))
             await self._holidays(c.key, old.get("holidays", []), new["holidays"])
@@ -246,7 +259,7 @@ class CompanyService:
             await s.spend.set_limit(c.key, new["monthly"], new["warn_at_percent"],
                                     new["currency"])
 
-        return {"nodes": nodes, "carriers": carriers, "branches": branches,
+        return {"nodes": nodes, "edges": edges, "carriers": carriers, "branches": branches,
                 "extensions": extensions, "queues": queues, "numbers": numbers,
                 "webhooks": webhooks, "departments": departments}
 

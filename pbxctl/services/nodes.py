@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl import validation as v
@@ -155,13 +155,14 @@ class NodeService:
         return node
 
     async def remove(self, name: str) -> None:
-        """Remove a node that serves no branch."""
+        """Remove a node that serves no branch, not even as its standby."""
         node = await self.get(name)
         count = await self._session.scalar(
-            select(func.count()).select_from(Branch).where(Branch.node_id == node.id))
+            select(func.count()).select_from(Branch)
+            .where(or_(Branch.node_id == node.id, Branch.standby_node_id == node.id)))
         if count:
-            raise ConflictError(f"node {name!r} still serves {count} branch(es); "
-                                "move or remove them first")
+            raise ConflictError(f"node {name!r} still serves {count} branch(es), as their "
+                                "node or standby; move or remove them first")
         self._audit.record("node.remove", "node", name, before=node_snapshot(node))
         await self._session.delete(node)
 

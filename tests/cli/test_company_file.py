@@ -20,9 +20,9 @@ HOOK = "http://127.0.0.1:9/crm"
 
 @pytest.fixture
 def built(company: Pbxctl, tmp_path: Path) -> Pbxctl:
-    """A realistic company built through the CLI: two nodes, three branches with hours
-    and holidays, phones, two carriers, numbers with routes, outbound policies with
-    brakes, a queue, a webhook and spend caps."""
+    """A realistic company built through the CLI: two nodes, an edge, three branches
+    with hours and holidays (one with a standby node), phones, two carriers, numbers with
+    routes, outbound policies with brakes, a queue, a webhook and spend caps."""
     company.env["PBXCTL_WEBHOOK_ALLOW_NETWORKS"] = '["127.0.0.0/8"]'
     west = tmp_path / "west"
     west.mkdir()
@@ -31,7 +31,10 @@ def built(company: Pbxctl, tmp_path: Path) -> Pbxctl:
         "--ami-secret", "west-secret-1", "--config-dir", str(west), "--sip-address",
         "127.0.0.2")
     run("branch", "add", "perm", "--name", "Perm office", "--city", "Perm", "--timezone",
-        "Asia/Yekaterinburg", "--ext-range", "400-499", "--node", "west")
+        "Asia/Yekaterinburg", "--ext-range", "400-499", "--node", "west",
+        "--standby-node", "local")
+    run("edge", "add", "edge1", "--sip-address", "127.0.0.10", "--rpc", "[::1]:5090",
+        "--config-dir", str(west))
     run("carrier", "add", "tele2", "--host", "sip.tele2.example", "--auth", "ip",
         "--match", "10.0.0.1/32", "--match", "10.0.1.0/24")
     run("carrier", "add", "sipnet", "--host", "sip.sipnet.example", "--auth", "register",
@@ -108,6 +111,9 @@ def test_export_sync_into_an_empty_database_export_is_byte_identical(
                               } | {"sat": ["10:00-14:00"]}
     assert kazan["outbound"]["max_minutes"] == {"national": "30m", "mobile": "90s"}
     assert kazan["outbound"]["after_hours_allow"] == ["local"]
+    assert [b["standby_node"] for b in data["branches"]] == [None, None, "local"]
+    assert data["edges"] == [{"name": "edge1", "sip_address": "127.0.0.10", "sip_port": 5060,
+                              "rpc": "[::1]:5090", "config_dir": str(tmp_path / "west")}]
     for secret in ("test-secret-1", "west-secret-1", "sipnet-pass-1"):
         assert secret not in first
     assert "password" not in first and "ha1" not in first
@@ -121,11 +127,11 @@ def test_export_sync_into_an_empty_database_export_is_byte_identical(
         result = json.loads(synced.stdout)
         assert sorted(p["username"] for p in result["phones"]) == ["201", "202", "301", "401"]
         assert [w["url"] for w in result["webhooks"]] == [HOOK]
-        assert result["summary"] == {"create": 18, "update": 0, "remove": 0}
+        assert result["summary"] == {"create": 19, "update": 0, "remove": 0}
         assert export(fresh, tmp_path / "again.yaml") == first
         audit = json.loads(fresh.ok("audit", "--json").stdout)
         assert audit[-1]["action"] == "company.sync"
-        assert {"node.add", "branch.add", "ext.add", "number.add", "branch.outbound",
+        assert {"node.add", "edge.add", "branch.add", "ext.add", "number.add", "branch.outbound",
                 "webhook.add", "department.limit"} <= {a["action"] for a in audit}
         for entry in json.dumps(audit), synced.stderr:
             assert "sipnet-pass-1" not in entry and "west-secret-1" not in entry
@@ -203,6 +209,29 @@ def test_where_voicemail_is_mailed_is_exported_and_changed_in_place(
     assert [a["action"] for a in json.loads(built.ok("audit", "--json").stdout)[-3:]] == [
         "ext.email", "ext.add", "company.sync"]
     assert built.ok("plan", str(path)).stdout.startswith("No changes")
+
+
+def test_a_standby_node_changes_in_place_and_an_edge_goes(built: Pbxctl,
+                                                           tmp_path: Path) -> None:
+    path = tmp_path / "company.yaml"
+    export(built, path)
+
+    def changed(data: dict[str, Any]) -> None:
+        data["branches"][0]["standby_node"] = "west"
+        data["branches"][2]["standby_node"] = None
+        data["edges"] = []
+
+    edit(path, changed)
+    planned = json.loads(built.ok("plan", str(path), "--json").stdout)
+    assert [(c["kind"], c["key"], c["action"]) for c in planned["changes"]] == [
+        ("edges", "edge1", "remove"), ("branches", "kazan", "update"),
+        ("branches", "perm", "update")]
+    built.ok("sync", str(path))
+    branches = json.loads(built.ok("branch", "list", "--json").stdout)
+    assert [b["standby_node"] for b in branches] == ["west", None, None]
+    assert json.loads(built.ok("edge", "list", "--json").stdout) == []
+    assert built.ok("plan", str(path)).stdout == \
+        "No changes: the database matches the file.\n"
 
 
 def test_removals_come_after_the_changes_that_free_them(built: Pbxctl, tmp_path: Path) -> None:

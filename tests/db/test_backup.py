@@ -38,7 +38,15 @@ from tests.conftest import Pbxctl, pg_database
 @pytest.fixture
 def accounts(company: Pbxctl, tmp_path: Path) -> dict[str, str]:
     """A company with carriers (one registering, with a secret), a deck, CDRs, a number,
-    a phone, an API token and a webhook: what the tests compare after a restore."""
+    a phone, an API token, a webhook, a standby node and an edge: what the tests compare
+    after a restore."""
+    for name in ("standby", "kamailio"):
+        (tmp_path / name).mkdir()
+    company.ok("node", "add", "standby", "--ami-host", "127.0.0.12", "--ami-user", "pbxctl",
+               "--ami-secret", "test-secret-2", "--config-dir", str(tmp_path / "standby"))
+    company.ok("branch", "update", "kazan", "--standby-node", "standby")
+    company.ok("edge", "add", "edge1", "--sip-address", "127.0.0.10", "--rpc",
+               "127.0.0.10:5090", "--config-dir", str(tmp_path / "kamailio"))
     for slug, address in (("tele2", "127.0.0.2"), ("mts", "127.0.0.3")):
         company.ok("carrier", "add", slug, "--host", address, "--auth", "ip", "--match",
                    address)
@@ -154,6 +162,8 @@ def test_a_backup_restores_on_the_other_engine_complete(
     assert second["branches"][:len(first["branches"])] == first["branches"]
     assert sum(len(rows) for rows in first.values()) == first_manifest.total_rows
     assert first_manifest.total_rows > 40 and len(first["cdrs"]) == 13
+    assert [e["name"] for e in first["edges"]] == ["edge1"]
+    assert [b["standby_node_id"] is not None for b in first["branches"]] == [True, False]
     assert first_manifest.secrets_keys == (key_id(secrets_key),)
     assert first["carriers"][-1]["secret"].startswith(f"pbxctl:v1:{key_id(secrets_key)}:")
 
@@ -313,8 +323,9 @@ def test_an_older_archive_is_migrated_after(accounts: dict[str, str], company: P
     company.ok("backup", "-o", str(archive))
     older = rewritten(archive, tmp_path / "older.tar",
                       lambda m: {**m, "schema_revision": "0016"},
-                      drop=("department_limits", "spend_states", "voicemail_mails"),
-                      drop_columns={"extensions": ("voicemail_pin", "email")})
+                      drop=("department_limits", "spend_states", "voicemail_mails", "edges"),
+                      drop_columns={"extensions": ("voicemail_pin", "email"),
+                                    "branches": ("standby_node_id",)})
     target = on(other_url, company)
     done = json.loads(target.ok("restore", str(older), "--json").stdout)
     assert done["schema_revision"] == "0016" and done["schema_now"] == SCHEMA_HEAD

@@ -72,6 +72,17 @@ def _node() -> Node:
                 sip_port=5060, media_address="127.0.0.1")
 
 
+async def _old_branches(session, slugs: tuple[str, ...]) -> list[int]:  # noqa: ANN001
+    """Branches (and node ``local``) as a revision before 0021 stores them: the columns
+    it has, not the model's today."""
+    node = _node()
+    session.add(node)
+    await session.flush()
+    return [await session.scalar(insert(Branch.__table__).values(
+        slug=slug, name="B", city="C", timezone="UTC", ext_start=200 + i, ext_end=200 + i,
+        node_id=node.id).returning(Branch.__table__.c.id)) for i, slug in enumerate(slugs)]
+
+
 async def test_queue_stays_follow_their_queues_to_names_that_cannot_collide(
         database_url: str) -> None:
     """0012: a stay stored under a queue's old name (``q-north-west-sales``) is found under
@@ -80,11 +91,8 @@ async def test_queue_stays_follow_their_queues_to_names_that_cannot_collide(
     try:
         await migrate.upgrade(engine, "0008")
         async with transaction(engine) as session:
-            node = _node()
-            branches = [Branch(slug=slug, name="B", city="C", timezone="UTC", ext_start=200 + i,
-                               ext_end=200 + i, node=node)
-                        for i, slug in enumerate(("north-west", "kazan", "ab-cd", "ab"))]
-            session.add_all([CallQueue(branch=branch, name=name, strategy="ringall",
+            branches = await _old_branches(session, ("north-west", "kazan", "ab-cd", "ab"))
+            session.add_all([CallQueue(branch_id=branch, name=name, strategy="ringall",
                                        members=[], max_wait=60, service_level=20,
                                        target_percent=90)
                              for branch, name in zip(branches, ("sales", "sales", "ef", "cd-ef"),
@@ -191,9 +199,7 @@ async def test_outbound_policies_start_without_brakes(database_url: str) -> None
     try:
         await migrate.upgrade(engine, "0015")
         async with transaction(engine) as session:
-            node = _node()
-            session.add(Branch(slug="kazan", name="B", city="C", timezone="UTC",
-                               ext_start=200, ext_end=299, node=node))
+            await _old_branches(session, ("kazan",))
         async with engine.begin() as conn:
             await conn.execute(text(
                 "INSERT INTO outbound_policies (branch_id, country_code, national_prefix, "

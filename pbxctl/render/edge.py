@@ -1,0 +1,125 @@
+"""Render an edge's Kamailio files: pure, its desired state in, file texts out.
+
+Carriers call the edge; it recognises them by source address (``carriers`` table), looks
+the called number up (``numbers`` table: number as the carrier sends it → dispatcher set,
+one set per branch) and relays to the branch's node, failing over to the standby. The
+tables are db_text files Kamailio's htable module loads; ``htable.reload`` and
+``dispatcher.reload`` over JSON-RPC pick up a change without a restart.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from pbxctl.errors import RenderError
+from pbxctl.render.templates import TemplateSet
+
+CARRIER_HEADER = "X-Pbxctl-Carrier"   # the edge sets it on carrier calls, strips it elsewhere
+PRIMARY_PRIORITY = 10                 # dispatcher algorithm 8 tries higher priorities first
+STANDBY_PRIORITY = 5
+HTABLES = ("numbers", "carriers")
+DB_TEXT_VERSION = 2                   # htable's table version in the db_text ``version``
+_DB_TEXT_HEADER = ("key_name(string) key_type(int) value_type(int) key_value(string) "
+                   "expires(int)\n")
+
+
+@dataclass(frozen=True)
+class EdgeNode:
+    """A node the edge relays to."""
+
+    name: str
+    sip_address: str
+    sip_port: int
+
+
+@dataclass(frozen=True)
+class DispatcherSet:
+    """A branch's nodes: its own (tried first) and an optional standby."""
+
+    set_id: int
+    branch: str
+    primary: EdgeNode
+    standby: EdgeNode | None = None
+
+
+@dataclass(frozen=True)
+class EdgeCarrier:
+    """A carrier and the single addresses its calls come from."""
+
+    slug: str
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EdgeNumber:
+    """A called number as a carrier sends it, and the set of the branch it rings in."""
+
+    called: str
+    set_id: int
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """Everything one edge is configured from."""
+
+    name: str
+    sip_address: str
+    sip_port: int
+    rpc_address: str
+    rpc_port: int
+    config_dir: str        # where Kamailio finds the other files
+    sets: tuple[DispatcherSet, ...]
+    carriers: tuple[EdgeCarrier, ...]
+    numbers: tuple[EdgeNumber, ...]
+
+
+def host_port(address: str, port: int) -> str:
+    """``address:port``, an IPv6 address in brackets."""
+    host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+    return f"{host}:{port}"
+
+
+def render_edge(edge: EdgeConfig, templates: TemplateSet) -> dict[str, str]:
+    """{path relative to the edge's config_dir: text} of every file pbxctl owns there."""
+    return {
+        "kamailio.cfg": templates.render(
+            "kamailio.cfg.j2", edge=edge, sip=host_port(edge.sip_address, edge.sip_port),
+            rpc=host_port(edge.rpc_address, edge.rpc_port), carrier_header=CARRIER_HEADER,
+            htables=HTABLES),
+        "dispatcher.list": dispatcher_list(edge.sets),
+        "db/version": "table_name(string) table_version(int)\n" + "".join(
+            f"{table}:{DB_TEXT_VERSION}\n" for table in HTABLES),
+        "db/numbers": db_text_table(
+            {n.called: str(n.set_id) for n in edge.numbers}),
+        "db/carriers": db_text_table(
+            {address: c.slug for c in edge.carriers for address in c.addresses}),
+    }
+
+
+def dispatcher_list(sets: tuple[DispatcherSet, ...]) -> str:
+    """dispatcher.list: per set, the primary at a higher priority than the standby."""
+    lines = ["# setid destination flags priority attrs\n"]
+    for ds in sorted(sets, key=lambda s: s.set_id):
+        members = [(ds.primary, PRIMARY_PRIORITY)]
+        if ds.standby is not None:
+            members.append((ds.standby, STANDBY_PRIORITY))
+        for node, priority in members:
+            _plain(node.name)
+            lines.append(f"{ds.set_id} sip:{host_port(node.sip_address, node.sip_port)} 0 "
+                         f"{priority} name={node.name}\n")
+    return "".join(lines)
+
+
+def db_text_table(rows: dict[str, str]) -> str:
+    """An htable's db_text file: string keys and values, sorted by key, never expiring."""
+    return _DB_TEXT_HEADER + "".join(
+        f"{_plain(key)}:0:0:{_plain(value)}:0\n" for key, value in sorted(rows.items()))
+
+
+def _plain(value: str) -> str:
+    """A db_text or dispatcher field: refused when it could end or split a row (input
+    validation already prevents it; this is the second line of defence)."""
+    if not value or any(c in value for c in ":\r\n\x00 \t\\"):
+        raise RenderError(f"refusing to render unsafe edge value {value!r}")
+    return value

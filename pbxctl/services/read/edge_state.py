@@ -1,0 +1,68 @@
+"""Load an edge's desired state from the database into the renderer's plain objects."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from pbxctl.db.models import Branch, Carrier, Edge, Node, PhoneNumber
+from pbxctl.errors import ValidationError
+from pbxctl.numbering import parse_number_format
+from pbxctl.render.edge import DispatcherSet, EdgeCarrier, EdgeConfig, EdgeNode, EdgeNumber
+
+
+def _node(node: Node) -> EdgeNode:
+    return EdgeNode(name=node.name, sip_address=node.sip_address, sip_port=node.sip_port)
+
+
+def carrier_addresses(carrier: Carrier) -> tuple[str, ...]:
+    """The single IPv4 addresses of a carrier's ``match`` list; a network or an IPv6
+    address is refused (the edge looks a call's source address up as is, in a table
+    whose rows cannot hold ':')."""
+    addresses = []
+    for entry in carrier.match:
+        network = ipaddress.ip_network(entry, strict=False)
+        if network.version != 4 or network.num_addresses != 1:
+            raise ValidationError("match", f"carrier {carrier.slug!r} matches {entry}: the "
+                                           "edge recognises carriers by single IPv4 "
+                                           "addresses only, so far")
+        addresses.append(str(network.network_address))
+    return tuple(sorted(set(addresses)))
+
+
+async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -> EdgeConfig:
+    """Everything ``edge`` routes: a dispatcher set per branch (numbered by slug from 1),
+    the carriers that call by address and every inbound form of every company number."""
+    branches = (await session.scalars(
+        select(Branch).order_by(Branch.slug)
+        .options(selectinload(Branch.node), selectinload(Branch.standby_node)))).all()
+    sets = tuple(DispatcherSet(
+        set_id=index, branch=b.slug, primary=_node(b.node),
+        standby=_node(b.standby_node) if b.standby_node else None)
+        for index, b in enumerate(branches, start=1))
+    set_of = {s.branch: s.set_id for s in sets}
+    carriers = (await session.scalars(select(Carrier).order_by(Carrier.slug))).all()
+    numbers = (await session.scalars(
+        select(PhoneNumber).order_by(PhoneNumber.e164)
+        .options(selectinload(PhoneNumber.carrier), selectinload(PhoneNumber.branch)))).all()
+    called: dict[str, tuple[int, str]] = {}
+    for number in numbers:
+        number_format = parse_number_format("number_format", number.carrier.number_format)
+        for form in number_format.inbound_forms(number.e164):
+            set_id = set_of[number.branch.slug]
+            earlier = called.setdefault(form, (set_id, number.e164))
+            if earlier[0] != set_id:
+                raise ValidationError("numbers", f"{form} arrives for both {earlier[1]} and "
+                                                 f"{number.e164}, which ring in different "
+                                                 "branches; the edge cannot tell them apart")
+    return EdgeConfig(
+        name=edge.name, sip_address=edge.sip_address, sip_port=edge.sip_port,
+        rpc_address=edge.rpc_address, rpc_port=edge.rpc_port, config_dir=config_dir,
+        sets=sets,
+        carriers=tuple(EdgeCarrier(c.slug, carrier_addresses(c)) for c in carriers
+                       if c.match),
+        numbers=tuple(EdgeNumber(form, set_id) for form, (set_id, _) in sorted(called.items())),
+    )

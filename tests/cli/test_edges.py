@@ -1,0 +1,143 @@
+"""``pbxctl edge`` and ``branch … --standby-node`` (issue 16, first slice), on SQLite and
+PostgreSQL: what is stored, audited and refused, and the files ``edge render`` writes."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Pbxctl
+
+
+@pytest.fixture
+def edged(company: Pbxctl, tmp_path: Path) -> Pbxctl:
+    """The company with a second node nb, standby of kazan, a carrier, a number and an
+    edge e1."""
+    (tmp_path / "b").mkdir()
+    (tmp_path / "kamailio").mkdir()
+    company.ok("node", "add", "nb", "--ami-host", "127.0.0.12", "--ami-user", "pbxctl",
+               "--ami-secret", "test-secret-2", "--config-dir", str(tmp_path / "b"))
+    company.ok("branch", "update", "kazan", "--standby-node", "nb")
+    company.ok("carrier", "add", "tele2", "--host", "127.0.0.2", "--auth", "ip",
+               "--match", "127.0.0.2", "--number-format", "national:7")
+    company.ok("number", "add", "+78435550101", "--carrier", "tele2", "--branch", "kazan",
+               "--monthly-fee", "350.00", "--route", "branch:kazan")
+    company.ok("edge", "add", "e1", "--sip-address", "127.0.0.10", "--rpc",
+               "127.0.0.10:5090", "--config-dir", str(tmp_path / "kamailio"))
+    return company
+
+
+def audit_actions(pbxctl: Pbxctl) -> list[str]:
+    return [row["action"] for row in json.loads(pbxctl.ok("audit", "--json").stdout)]
+
+
+def test_edge_add_list_remove_are_audited(edged: Pbxctl, tmp_path: Path) -> None:
+    listed = json.loads(edged.ok("edge", "list", "--json").stdout)
+    assert listed == [{"name": "e1", "sip_address": "127.0.0.10", "sip_port": 5060,
+                       "rpc_address": "127.0.0.10", "rpc_port": 5090,
+                       "config_dir": str((tmp_path / "kamailio").resolve())}]
+    edged.ok("edge", "remove", "e1")
+    assert json.loads(edged.ok("edge", "list", "--json").stdout) == []
+    actions = audit_actions(edged)
+    assert "edge.add" in actions and "edge.remove" in actions
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (("--sip-address", "edge.example", "--rpc", "127.0.0.10:5090"), "--sip-address"),
+    (("--sip-address", "127.0.0.10", "--rpc", "127.0.0.10"), "--rpc"),
+    (("--sip-address", "127.0.0.10", "--rpc", "127.0.0.10:99999"), "--rpc"),
+    (("--sip-address", "127.0.0.10", "--rpc", "::1:5090"), "--rpc"),
+    (("--sip-address", "127.0.0.10", "--rpc", "127.0.0.10:5060"), "--rpc"),
+])
+def test_edge_add_refuses_bad_addresses(pbxctl: Pbxctl, tmp_path: Path,
+                                        args: tuple[str, ...], flag: str) -> None:
+    result = pbxctl("edge", "add", "e1", *args, "--config-dir", str(tmp_path))
+    assert result.exit_code == 2 and result.stderr.startswith(f"Error: {flag}: "), \
+        result.stderr
+    assert json.loads(pbxctl.ok("edge", "list", "--json").stdout) == []
+
+
+def test_edge_config_dir_must_lie_under_the_node_config_roots(pbxctl: Pbxctl) -> None:
+    result = pbxctl("edge", "add", "e1", "--sip-address", "127.0.0.10", "--rpc",
+                    "[::1]:5090", "--config-dir", "/etc")
+    assert result.exit_code == 2 and "--config-dir: '/etc' is not inside" in result.stderr
+
+
+def test_a_second_edge_of_the_same_name_is_refused(edged: Pbxctl, tmp_path: Path) -> None:
+    result = edged("edge", "add", "e1", "--sip-address", "127.0.0.11", "--rpc",
+                   "127.0.0.11:5090", "--config-dir", str(tmp_path))
+    assert result.exit_code == 1 and "edge 'e1' already exists" in result.stderr
+
+
+def test_standby_node_is_shown_changed_and_cleared(edged: Pbxctl) -> None:
+    branches = {b["slug"]: b for b in json.loads(edged.ok("branch", "list", "--json").stdout)}
+    assert branches["kazan"]["standby_node"] == "nb"
+    assert branches["omsk"]["standby_node"] is None
+    edged.ok("branch", "update", "kazan", "--no-standby")
+    shown = json.loads(edged.ok("branch", "show", "kazan", "--json").stdout)
+    assert shown["node"] == "local" and shown["standby_node"] is None
+    assert audit_actions(edged).count("branch.update") == 2
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("--standby-node", "local"), "--standby-node: 'local' is the branch's own node"),
+    (("--standby-node", "nowhere"), "no node 'nowhere'"),
+    (("--standby-node", "Bad Name"), "--standby-node: "),
+])
+def test_a_bad_standby_node_is_refused(edged: Pbxctl, args: tuple[str, ...],
+                                       expected: str) -> None:
+    result = edged("branch", "update", "kazan", *args)
+    assert result.exit_code in (1, 2) and expected in result.stderr, result.stderr
+    shown = json.loads(edged.ok("branch", "show", "kazan", "--json").stdout)
+    assert shown["standby_node"] == "nb"
+
+
+def test_branch_update_needs_exactly_one_choice(edged: Pbxctl) -> None:
+    assert edged("branch", "update", "kazan").exit_code == 2
+    assert edged("branch", "update", "kazan", "--standby-node", "nb",
+                 "--no-standby").exit_code == 2
+
+
+def test_branch_add_with_a_standby_node(edged: Pbxctl) -> None:
+    edged.ok("branch", "add", "ufa", "--name", "Ufa", "--city", "Ufa", "--timezone",
+             "Asia/Yekaterinburg", "--ext-range", "400-499", "--node", "local",
+             "--standby-node", "nb")
+    shown = json.loads(edged.ok("branch", "show", "ufa", "--json").stdout)
+    assert (shown["node"], shown["standby_node"]) == ("local", "nb")
+
+
+def test_a_standby_node_cannot_be_removed(edged: Pbxctl) -> None:
+    result = edged("node", "remove", "nb")
+    assert result.exit_code == 1 and "still serves 1 branch(es)" in result.stderr
+
+
+def test_edge_render_writes_the_files_with_their_modes(edged: Pbxctl, tmp_path: Path) -> None:
+    out = tmp_path / "kamailio"
+    edged.ok("edge", "render", "e1", "-o", str(out))
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+        "db", "db/carriers", "db/numbers", "db/version", "dispatcher.list", "kamailio.cfg"]
+    assert stat.S_IMODE((out / "kamailio.cfg").stat().st_mode) == 0o640
+    assert stat.S_IMODE((out / "db").stat().st_mode) & 0o7027 == 0
+    assert (out / "dispatcher.list").read_text().splitlines()[1:] == [
+        "1 sip:127.0.0.1:5060 0 10 name=local", "1 sip:127.0.0.12:5060 0 5 name=nb",
+        "2 sip:127.0.0.1:5060 0 10 name=local"]
+    assert (out / "db/numbers").read_text().splitlines()[1:] == [
+        "+78435550101:0:0:1:0", "8435550101:0:0:1:0"]
+    assert (out / "db/carriers").read_text().splitlines()[1:] == ["127.0.0.2:0:0:tele2:0"]
+    assert f'text://{out.resolve()}/db' in (out / "kamailio.cfg").read_text()
+
+
+def test_edge_render_prints_without_output(edged: Pbxctl) -> None:
+    printed = edged.ok("edge", "render", "e1").stdout
+    assert "==> kamailio.cfg <==" in printed and "==> db/numbers <==" in printed
+
+
+def test_edge_render_refuses_a_carrier_network(edged: Pbxctl) -> None:
+    edged.ok("carrier", "add", "mts", "--host", "127.0.0.3", "--auth", "ip",
+             "--match", "10.1.0.0/24", "--number-format", "plus")
+    result = edged("edge", "render", "e1")
+    assert result.exit_code == 2
+    assert "Error: match: carrier 'mts' matches 10.1.0.0/24" in result.stderr

@@ -1,0 +1,92 @@
+"""What an edge is rendered from, read from the database (SQLite and PostgreSQL): a set
+per branch with its standby, every inbound form of every number, carriers by address."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pbxctl.db.models import AuditEntry, Branch, Carrier, Edge, Node, PhoneNumber
+from pbxctl.errors import ValidationError
+from pbxctl.render.edge import DispatcherSet, EdgeCarrier, EdgeNode, EdgeNumber
+from pbxctl.services.audit import Actor, AuditTrail
+from pbxctl.services.branches import BranchService
+from pbxctl.services.read.edge_state import load_edge_config
+
+
+def _node(name: str, address: str) -> Node:
+    return Node(name=name, ami_host=address, ami_port=5038, ami_user="pbxctl",
+                ami_secret="s3cret-s3cret", config_dir="/tmp/none", sip_address=address,
+                sip_port=5060, media_address=address)
+
+
+def _carrier(slug: str, number_format: str, match: list[str]) -> Carrier:
+    return Carrier(slug=slug, host="127.0.0.9", port=5060, transport="udp",
+                   auth="ip" if match else "register", match=match,
+                   number_format=number_format, currency="RUB")
+
+
+def _number(e164: str, carrier: Carrier, branch: Branch) -> PhoneNumber:
+    return PhoneNumber(e164=e164, carrier=carrier, branch=branch,
+                       monthly_fee=Decimal("1.00"), route=f"branch:{branch.slug}")
+
+
+EDGE = Edge(name="edge1", sip_address="127.0.0.10", sip_port=5060, rpc_address="127.0.0.10",
+            rpc_port=5090, config_dir="/etc/kamailio")
+
+
+@pytest.fixture
+async def company(session: AsyncSession) -> dict[str, Branch]:
+    a, b = _node("na", "127.0.0.11"), _node("nb", "127.0.0.12")
+    kazan = Branch(slug="kazan", name="K", city="K", timezone="UTC", ext_start=200,
+                   ext_end=299, node=a)
+    omsk = Branch(slug="omsk", name="O", city="O", timezone="UTC", ext_start=300,
+                  ext_end=399, node=b)
+    tele2 = _carrier("tele2", "national:7", ["127.0.0.2/32", "127.0.0.3/32"])
+    mts = _carrier("mts", "plus", [])
+    sipnet = _carrier("sipnet", "e164", ["127.0.0.5/32"])
+    session.add_all([kazan, omsk, _number("+78435550101", tele2, kazan),
+                     _number("+73812550101", mts, omsk),
+                     _number("+78435550102", sipnet, kazan)])
+    await session.flush()
+    await BranchService(session, AuditTrail(session, Actor("tester", "cli"))).set_standby(
+        "kazan", "nb")
+    return {"kazan": kazan, "omsk": omsk}
+
+
+async def test_the_edge_config_follows_branches_numbers_and_carriers(
+        session: AsyncSession, company: dict[str, Branch]) -> None:
+    config = await load_edge_config(session, EDGE, "/etc/kamailio/edge1")
+    a, b = EdgeNode("na", "127.0.0.11", 5060), EdgeNode("nb", "127.0.0.12", 5060)
+    assert config.sets == (DispatcherSet(1, "kazan", a, b), DispatcherSet(2, "omsk", b))
+    assert config.carriers == (EdgeCarrier("sipnet", ("127.0.0.5",)),
+                               EdgeCarrier("tele2", ("127.0.0.2", "127.0.0.3")))
+    assert config.numbers == (
+        EdgeNumber("+73812550101", 2), EdgeNumber("+78435550101", 1),
+        EdgeNumber("+78435550102", 1), EdgeNumber("78435550102", 1),
+        EdgeNumber("8435550101", 1))
+    assert config.config_dir == "/etc/kamailio/edge1"
+    assert (await session.scalars(select(AuditEntry.action))).all() == ["branch.update"]
+
+
+async def test_a_form_two_branches_share_is_refused(session: AsyncSession,
+                                                   company: dict[str, Branch]) -> None:
+    session.add(_number("+8435550101", _carrier("viet", "e164", ["127.0.0.6/32"]),
+                        company["omsk"]))
+    await session.flush()
+    with pytest.raises(ValidationError, match="8435550101 arrives for both") as refused:
+        await load_edge_config(session, EDGE, "/etc/kamailio")
+    assert refused.value.field == "numbers"
+
+
+@pytest.mark.parametrize("match", ["10.0.0.0/24", "2001:db8::1/128"])
+async def test_a_carrier_network_or_ipv6_address_is_refused(
+        session: AsyncSession, company: dict[str, Branch], match: str) -> None:
+    session.add(_carrier("wide", "e164", [match]))
+    await session.flush()
+    with pytest.raises(ValidationError, match=f"carrier 'wide' matches {match}") as refused:
+        await load_edge_config(session, EDGE, "/etc/kamailio")
+    assert refused.value.field == "match"

@@ -1,0 +1,99 @@
+"""The edge's Kamailio files from an EdgeConfig: dispatcher priorities, the htables'
+rows, the routing decisions in kamailio.cfg, and values that could break a row refused."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+
+from pbxctl.errors import RenderError
+from pbxctl.render.edge import (
+    DispatcherSet,
+    EdgeCarrier,
+    EdgeConfig,
+    EdgeNode,
+    EdgeNumber,
+    render_edge,
+)
+from pbxctl.render.templates import TemplateSet
+
+TEMPLATES = TemplateSet()
+A = EdgeNode("a", "127.0.0.11", 5060)
+B = EdgeNode("b", "127.0.0.12", 5070)
+EDGE = EdgeConfig(
+    name="edge1", sip_address="127.0.0.10", sip_port=5060, rpc_address="127.0.0.10",
+    rpc_port=5090, config_dir="/etc/kamailio",
+    sets=(DispatcherSet(2, "omsk", B), DispatcherSet(1, "kazan", A, B)),
+    carriers=(EdgeCarrier("tele2", ("127.0.0.2", "127.0.0.3")), EdgeCarrier("mts", ("127.0.0.4",))),
+    numbers=(EdgeNumber("8435550101", 1), EdgeNumber("+78435550101", 1),
+             EdgeNumber("+73812550101", 2)))
+
+
+def rows(text: str) -> list[str]:
+    return text.splitlines()[1:]
+
+
+def test_each_branch_is_a_set_its_node_before_its_standby() -> None:
+    files = render_edge(EDGE, TEMPLATES)
+    assert rows(files["dispatcher.list"]) == [
+        "1 sip:127.0.0.11:5060 0 10 name=a", "1 sip:127.0.0.12:5070 0 5 name=b",
+        "2 sip:127.0.0.12:5070 0 10 name=b"]
+
+
+def test_numbers_and_carriers_are_db_text_rows_sorted_by_key() -> None:
+    files = render_edge(EDGE, TEMPLATES)
+    header = ("key_name(string) key_type(int) value_type(int) key_value(string) "
+              "expires(int)")
+    assert files["db/numbers"].splitlines() == [
+        header, "+73812550101:0:0:2:0", "+78435550101:0:0:1:0", "8435550101:0:0:1:0"]
+    assert files["db/carriers"].splitlines() == [
+        header, "127.0.0.2:0:0:tele2:0", "127.0.0.3:0:0:tele2:0", "127.0.0.4:0:0:mts:0"]
+    assert files["db/version"] == ("table_name(string) table_version(int)\nnumbers:2\n"
+                                   "carriers:2\n")
+
+
+def test_the_configuration_holds_the_routing_decisions() -> None:
+    cfg = render_edge(EDGE, TEMPLATES)["kamailio.cfg"]
+    assert "listen=udp:127.0.0.10:5060\nlisten=tcp:127.0.0.10:5090\n" in cfg
+    assert "if ($Rp == 5090) { drop; }" in cfg          # no SIP on the RPC port
+    # the carrier header: stripped from all but the nodes, before any routing; set on
+    # carriers' requests from the edge's own table
+    strip = cfg.index('if (!ds_is_from_list()) { remove_hf("X-Pbxctl-Carrier"); }')
+    assert strip < cfg.index("route(FROM_CARRIER);")
+    assert 'append_hf("X-Pbxctl-Carrier: $sht(carriers=>$si)\\r\\n");' in cfg
+    assert 'ds_select_dst("$var(set)", "8")' in cfg     # by priority
+    assert re.search(r't_check_status\("5\[0-9\]\[0-9\]"\) \|\| \(t_branch_timeout\(\)', cfg)
+    assert 'modparam("htable", "db_url", "text:///etc/kamailio/db")' in cfg
+    assert 'modparam("dispatcher", "list_file", "/etc/kamailio/dispatcher.list")' in cfg
+    assert 'sl_send_reply("403", "Forbidden");' in cfg
+
+
+def test_rendering_is_deterministic() -> None:
+    shuffled = replace(EDGE, sets=EDGE.sets[::-1], carriers=EDGE.carriers[::-1],
+                       numbers=EDGE.numbers[::-1])
+    assert render_edge(shuffled, TEMPLATES) == render_edge(EDGE, TEMPLATES)
+
+
+def test_ipv6_addresses_are_bracketed() -> None:
+    edge = replace(EDGE, sip_address="::1", rpc_address="::1",
+                   sets=(DispatcherSet(1, "kazan", EdgeNode("a", "fd00::11", 5060)),))
+    files = render_edge(edge, TEMPLATES)
+    assert "listen=udp:[::1]:5060\nlisten=tcp:[::1]:5090\n" in files["kamailio.cfg"]
+    assert rows(files["dispatcher.list"]) == ["1 sip:[fd00::11]:5060 0 10 name=a"]
+
+
+@pytest.mark.parametrize("edge", [
+    replace(EDGE, numbers=(EdgeNumber("843:5550101", 1),)),
+    replace(EDGE, numbers=(EdgeNumber("8435550101\n1:0:0:9", 1),)),
+    replace(EDGE, numbers=(EdgeNumber("", 1),)),
+    replace(EDGE, carriers=(EdgeCarrier("tele2\nx", ("127.0.0.2",)),)),
+    replace(EDGE, carriers=(EdgeCarrier("tele2", ("::1",)),)),
+    replace(EDGE, sets=(DispatcherSet(1, "kazan", EdgeNode("a b", "127.0.0.11", 5060)),)),
+    replace(EDGE, config_dir="/etc/kamailio\nmodparam"),
+    replace(EDGE, config_dir="/etc/kamailio;x"),
+])
+def test_a_value_that_could_break_a_row_or_line_is_refused(edge: EdgeConfig) -> None:
+    with pytest.raises(RenderError, match="refusing to render unsafe"):
+        render_edge(edge, TEMPLATES)
