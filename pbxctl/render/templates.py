@@ -10,7 +10,7 @@ import jinja2
 from pbxctl.errors import RenderError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
-TEMPLATE_FOLDERS = ("asterisk-conf", "dialplans")
+TEMPLATE_FOLDERS = ("asterisk-conf", "dialplans", "provisioning")
 
 
 def packaged_template_dirs() -> list[Path]:
