@@ -20,8 +20,10 @@ def carrier_context(slug: str) -> str:
 def pjsip_sections(node: NodeConfig) -> list[Section]:
     """Every PJSIP section of the node, transport first, then phones by number."""
     sections = [
+        # No unsolicited message-lamp NOTIFY to every stored contact when Asterisk starts
+        # (a global option: Asterisk 22 refuses it on an endpoint, and the endpoint too).
         section("global", ("type", "global"), ("user_agent", "pbxctl"),
-                ("default_realm", node.sip_realm)),
+                ("default_realm", node.sip_realm), ("mwi_disable_initial_unsolicited", "yes")),
         section(names.ASTERISK.udp_transport, ("type", "transport"), ("protocol", "udp"),
                 ("bind", f"{node.sip_address}:{node.sip_port}")),
     ]
@@ -106,9 +108,8 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
         # *97 without a PIN (VoiceMailMain's s option) when the mailbox has none.
         *((("set_var", "PBXCTL_VOICEMAIL_LOGIN=s"),) if phone.voicemail_pin is None else ()),
         # The message lamp: unsolicited NOTIFYs when the mailbox changes and when the phone
-        # registers, but no storm of them to every stored contact when Asterisk starts.
+        # registers (no storm of them at start: the global section says so).
         ("mailboxes", f"{number}@{names.ASTERISK.voicemail_context}"),
-        ("mwi_disable_initial_unsolicited", "yes"),
         *_media_options(node),
         comment=f"{phone.display_name}, branch {phone.branch}",
     )
