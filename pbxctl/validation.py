@@ -299,7 +299,7 @@ MAC_RE = re.compile(r"[0-9a-f]{2}(?:([:.-]?)[0-9a-f]{2})(?:\1[0-9a-f]{2}){4}")
 def mac(field: str, value: str) -> str:
     """A phone's MAC address (``80:5E:C0:12:34:56``, ``80-5e-c0-12-34-56`` or
     ``805ec0123456``), as 12 lower-case hex digits; not all zeros, not a group address."""
-    lowered = value.strip().lower()
+    lowered = value.lower()
     if not MAC_RE.fullmatch(lowered):
         raise ValidationError(field, f"{value!r} is not a MAC address (6 hex pairs, e.g. "
                                      "80:5E:C0:12:34:56)")

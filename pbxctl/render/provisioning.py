@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pbxctl.render.model import DEFAULT_CODECS
-from pbxctl.render.templates import TemplateSet
+from pbxctl.render.templates import LINE_BREAKS, TemplateSet
 
 SOFTPHONE = "softphone"   # the model of a device set up by a one-time link (no MAC)
 
@@ -93,6 +94,12 @@ def utc_offset(timezone: str, at: datetime) -> int:
     """Seconds east of UTC in ``timezone`` at ``at``."""
     offset = at.astimezone(ZoneInfo(timezone)).utcoffset()
     return 0 if offset is None else int(offset.total_seconds())
+
+
+def provisioning_templates(override_dir: Path | None = None) -> TemplateSet:
+    """The templates of phones' files (an operator's directory shadows them file by
+    file, as it does the Asterisk ones); values may hold XML escapes, never line breaks."""
+    return TemplateSet(override_dir, refused=LINE_BREAKS)
 
 
 def render_setup(templates: TemplateSet, template: str, phone: PhoneSetup) -> str:

@@ -76,10 +76,10 @@ class Services:
     @cached_property
     def provisioning(self) -> ProvisioningService:
         """A phone's set-up, as the provisioning server serves it."""
-        from pbxctl.render.templates import TemplateSet
+        from pbxctl.render.provisioning import provisioning_templates
         from pbxctl.services.provisioning import ProvisioningService
         return ProvisioningService(self.devices, self.audit,
-                                   TemplateSet(self.settings.template_dir))
+                                   provisioning_templates(self.settings.template_dir))
 
     @cached_property
     def carriers(self) -> CarrierService:

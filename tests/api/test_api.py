@@ -53,6 +53,14 @@ HAPPY: dict[tuple[str, str], Case] = {
         "/api/v1/extensions/201/voicemail-pin", {"pin": "480913"}),
     ("DELETE", "/api/v1/extensions/{extension}/voicemail-pin"): Case(
         "/api/v1/extensions/201/voicemail-pin"),
+    ("POST", "/api/v1/extensions/{extension}/softphone-link"): Case(
+        "/api/v1/extensions/201/softphone-link", {"minutes": 30}),
+    ("GET", "/api/v1/devices"): Case("/api/v1/devices"),
+    ("POST", "/api/v1/devices"): Case("/api/v1/devices", {
+        "extension": "201", "mac": "80:5E:C0:12:34:56", "model": "yealink-t4x"}, 201),
+    ("DELETE", "/api/v1/devices/{device}"): Case(
+        "/api/v1/devices/201-app",
+        before=(("POST", "/api/v1/extensions/201/softphone-link", NO_BODY),)),
     ("GET", "/api/v1/carriers"): Case("/api/v1/carriers"),
     ("POST", "/api/v1/carriers"): Case("/api/v1/carriers", {
         "slug": "rostelecom", "host": "127.0.0.5", "auth": "ip", "match": ["127.0.0.5"]},

@@ -19,6 +19,7 @@ from pbxctl.db.session import make_engine
 from pbxctl.services.audit import Actor
 from pbxctl.services.bundle import unit_of_work
 from pbxctl.settings import Settings
+from tests.api.conftest import Api
 from tests.conftest import Pbxctl
 from tests.support.phone_files import LINPHONE_AGENT, PHONES, account
 
@@ -166,3 +167,33 @@ async def test_a_link_expires(company: Pbxctl) -> None:
                                               datetime.now(UTC)) is not None
     finally:
         await engine.dispose()
+
+
+async def test_devices_through_the_api(api: Api) -> None:
+    status, added = await api.call("POST", "/api/v1/devices", body={
+        "extension": "201", "mac": "80-5e-c0-12-34-56", "model": "polycom-vvx"})
+    assert status == 201 and added["device"] == "201-805ec0123456"
+    assert added["url"].startswith("/p/")
+    status, link = await api.call("POST", "/api/v1/extensions/201/softphone-link")
+    assert status == 200 and link["url"].endswith("/linphone.xml")
+    assert link["account_url"].endswith("/account.txt") and link["expires"]
+    status, listed = await api.call("GET", "/api/v1/devices?extension=201", "viewer")
+    assert [d["name"] for d in listed["items"]] == ["201-805ec0123456", "201-app"]
+    assert added["url"].split("/")[2] not in str(listed)
+    before, audited = await api.db_state(), len(await api.audit())
+    for body, field in (({"extension": "201", "mac": "80:5E:C0:12:34", "model": "generic"},
+                         "mac"),
+                        ({"extension": "201", "mac": "80:5E:C0:12:34:57", "model": "x"},
+                         "model"),
+                        ({"extension": "2x1", "mac": "80:5E:C0:12:34:57",
+                          "model": "generic"}, "extension")):
+        status, refused = await api.call("POST", "/api/v1/devices", body=body)
+        assert status == 400 and refused["error"]["message"].startswith(f"{field}"), refused
+    status, refused = await api.call("POST", "/api/v1/extensions/201/softphone-link",
+                                     body={"minutes": 0})
+    assert status == 400 and "minutes" in refused["error"]["message"]
+    assert await api.db_state() == before and len(await api.audit()) == audited
+    status, removed = await api.call("DELETE", "/api/v1/devices/80:5E:C0:12:34:56")
+    assert (status, removed) == (200, {"removed": "80:5E:C0:12:34:56"})
+    status, listed = await api.call("GET", "/api/v1/devices")
+    assert [d["name"] for d in listed["items"]] == ["201-app"]
