@@ -19,7 +19,7 @@ from pbxctl.db.models import Branch, Device, Extension, utcnow
 from pbxctl.errors import ConflictError, NotFoundError, ValidationError
 from pbxctl.render.provisioning import MODELS, SOFTPHONE
 from pbxctl.services.audit import AuditTrail, Snapshot
-from pbxctl.services.extensions import ExtensionService, new_password
+from pbxctl.services.extensions import new_password
 
 MAX_DEVICES = 2          # per extension: its AOR keeps two contacts (desk phone + softphone)
 KEY_BYTES = 24           # the URL secret: 32 URL-safe characters, 192 bits
@@ -59,7 +59,6 @@ class DeviceService:
         self._session = session
         self._audit = audit
         self._base_url = base_url
-        self._extensions = ExtensionService(session, audit)
 
     async def add(self, number: str, mac: str, model: str) -> ProvisioningLink:
         """A desk phone of extension ``number``; returns its provisioning URL."""
@@ -109,7 +108,7 @@ class DeviceService:
         query = (select(Device).join(Device.extension).order_by(Device.name)
                  .options(selectinload(Device.extension)))
         if number is not None:
-            await self._extensions.get(number)
+            await self._extension(number)
             query = query.where(Extension.number == number)
         return (await self._session.scalars(query)).all()
 

@@ -75,6 +75,8 @@ def test_an_extension_keeps_two_devices_and_unknown_ones_are_named(company: Pbxc
     assert unknown.exit_code == 1 and "no device 805ec0000009" in unknown.stderr
     junk = company("device", "remove", "201;x")
     assert junk.exit_code == 2 and "neither a MAC address nor a device name" in junk.stderr
+    listing = company("device", "list", "--extension", "2x1")
+    assert listing.exit_code == 2 and "--extension: '2x1' is not an extension" in listing.stderr
     minutes = company("ext", "qr", "201", "--minutes", "0")
     assert minutes.exit_code == 2 and "--minutes: must be 1 to 10080" in minutes.stderr
     assert _state(company) == before
