@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -131,6 +131,14 @@ class DeviceService:
         if device is None or (device.key_expires is not None and device.key_expires <= at):
             return None
         return device
+
+    async def use_link(self, device: Device) -> bool:
+        """Spend a one-time link: True for the one request that does (a second one at the
+        same moment waits for it, then finds the link gone)."""
+        spent = await self._session.execute(
+            update(Device).where(Device.id == device.id, Device.key_hash == device.key_hash)
+            .values(key_hash=None).execution_options(synchronize_session=False))
+        return bool(getattr(spent, "rowcount", 0) == 1)
 
     def _room_for_one_more(self, extension: Extension) -> None:
         if len(extension.devices) >= MAX_DEVICES:

@@ -10,7 +10,6 @@ from datetime import datetime
 
 from pbxctl.db.models import Device
 from pbxctl.render.provisioning import (
-    SOFTPHONE,
     SOFTPHONE_FILES,
     Colleague,
     PhoneSetup,
@@ -54,23 +53,25 @@ class ProvisioningService:
         ``client``; None (audited as refused) when there is none. A one-time link works
         once."""
         device = await self._devices.by_key(key, at)
-        template = None if device is None else self._template(device, file_name)
+        template = await self._template(device, file_name)
         if device is None or template is None:
             self._audit.record("provision.refused", "address", _clip(client, 64),
                                detail=f"{_clip(file_name)} ({_clip(user_agent)})")
             return None
-        if device.model == SOFTPHONE:
-            device.key_hash = None          # used: from now on, the answer to a stranger
         self._audit.record("provision.fetch", "device", device.name,
                            after=device_snapshot(device),
                            detail=f"{file_name} to {_clip(client)} ({_clip(user_agent)})")
         text = render_setup(self._templates, template, _setup(device, at))
         return ServedFile(text, media_type(file_name))
 
-    @staticmethod
-    def _template(device: Device, file_name: str) -> str | None:
+    async def _template(self, device: Device | None, file_name: str) -> str | None:
+        """The template of ``file_name`` for ``device``; None when it gets none. A
+        softphone's link is spent here, by the one request that gets it."""
+        if device is None:
+            return None
         if device.mac is None:
-            return SOFTPHONE_FILES.get(file_name)
+            template = SOFTPHONE_FILES.get(file_name)
+            return template if template and await self._devices.use_link(device) else None
         return template_of(device.model, device.mac, file_name)
 
 
