@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from pbxctl.api.openapi import ROUTES, Operation
-from pbxctl.db.models import ApiToken, Carrier, Extension, Node, Webhook
+from pbxctl.db.models import ApiToken, Carrier, Device, Extension, Node, Webhook
 from pbxctl.db.session import transaction
 from pbxctl.services.tokens import ROLES
 from tests.api.conftest import NO_BODY, Api
@@ -165,7 +165,8 @@ async def _secrets(api: Api) -> list[str]:
                   *(await session.scalars(select(Extension.sip_ha1))).all(),
                   *(await session.scalars(select(Carrier.secret))).all(),
                   *(await session.scalars(select(ApiToken.token_hash))).all(),
-                  *(await session.scalars(select(Webhook.secret))).all()]
+                  *(await session.scalars(select(Webhook.secret))).all(),
+                  *(await session.scalars(select(Device.sip_password))).all()]
     return [s for s in stored if s] + list(api.tokens.values())
 
 

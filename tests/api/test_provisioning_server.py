@@ -195,5 +195,5 @@ async def test_devices_through_the_api(api: Api) -> None:
     assert await api.db_state() == before and len(await api.audit()) == audited
     status, removed = await api.call("DELETE", "/api/v1/devices/80:5E:C0:12:34:56")
     assert (status, removed) == (200, {"removed": "80:5E:C0:12:34:56"})
-    status, listed = await api.call("GET", "/api/v1/devices")
+    status, listed = await api.call("GET", "/api/v1/devices?extension=201")
     assert [d["name"] for d in listed["items"]] == ["201-app"]

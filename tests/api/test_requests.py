@@ -20,14 +20,15 @@ WITHOUT_BODY = [pytest.param(op, id=f"{op.method} {op.path}")
                 for op in ROUTES if op.body is None]
 GOOD_PATH = {"node": "local", "branch": "kazan", "carrier": "tele2", "queue": "sales",
              "extension": "201", "e164": "+78435550101", "action": "login", "id": "1",
-             "department": "sales"}
+             "department": "sales", "device": "201-app"}
 BAD_PATH = {"node": "Local;", "branch": "kazan'", "carrier": "tele 2", "queue": "-sales",
             "extension": "2O1", "e164": "78435550101", "action": "dance", "id": "1x",
-            "department": "Sales%3B"}
+            "department": "Sales%3B", "device": "201-app;x"}
 BAD_QUERY = {"node": "x;y", "city": "Omsk;DROP", "branch": "Kazan", "carrier": "MTS",
              "department": "sales!", "month": "2026-13", "since": "yesterday",
              "format": "pdf", "by": "week", "detail": "yes", "with_extensions": "1",
-             "queue": "kazan", "object_type": "number'", "sort": "password"}
+             "queue": "kazan", "object_type": "number'", "sort": "password",
+             "extension": "2x1"}
 MONTH = datetime.now(UTC).strftime("%Y-%m")
 
 
