@@ -156,6 +156,7 @@ FILTERS: list[tuple[str, str, str, str, Getter]] = [
     ("/api/v1/branches", "node", "east", "items", lambda b: b["node"]),
     ("/api/v1/branches", "city", "Omsk", "items", lambda b: b["city"]),
     ("/api/v1/extensions", "branch", "omsk", "items", lambda e: e["branch"]),
+    ("/api/v1/devices", "extension", "301", "items", lambda d: d["extension"]),
     ("/api/v1/numbers", "carrier", "mts", "items", lambda n: n["carrier"]),
     ("/api/v1/numbers", "branch", "kazan", "items", lambda n: n["branch"]),
     ("/api/v1/queues", "branch", "omsk", "items", lambda q: q["queue"].split("/")[0]),
