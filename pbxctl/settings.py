@@ -162,6 +162,25 @@ class Settings(BaseSettings):
                     "the client, for throttling failed tokens per client; from any other "
                     "peer the header is ignored.")
 
+    provisioning_listen: str | None = Field(
+        default=None, description="serve: HOST:PORT where phones fetch their set-up "
+                                  "(/p/<key>/<file>, one-time links /q/<key>/<file>); "
+                                  "none: no provisioning server.")
+    provisioning_url: str | None = Field(
+        default=None, pattern=r"^https?://[A-Za-z0-9.\[\]:-]+(/[A-Za-z0-9._~/-]*)?$",
+        description="The provisioning server's address as phones reach it, e.g. "
+                    "http://pbx.example.com:8088 (it starts the URLs 'device add' and "
+                    "'ext qr' print).")
+    provisioning_failures: int = Field(
+        default=10, ge=1, description="serve: refused provisioning requests from one "
+                                      "address within provisioning_window seconds that "
+                                      "block it for provisioning_block seconds (429).")
+    provisioning_window: float = Field(default=60.0, gt=0)
+    provisioning_block: float = Field(default=600.0, gt=0)
+    provisioning_link_minutes: int = Field(
+        default=15, ge=1, le=10080, description="Minutes a one-time softphone link "
+                                                "('ext qr') works, unless used before.")
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:

@@ -323,3 +323,35 @@ def iso_date(field: str, text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise ValidationError(field, f"{text!r} is not a date like 2026-12-31") from None
+
+
+MAC_RE = re.compile(r"[0-9a-f]{2}(?:([:.-]?)[0-9a-f]{2})(?:\1[0-9a-f]{2}){4}")
+
+
+def mac(field: str, value: str) -> str:
+    """A phone's MAC address (``80:5E:C0:12:34:56``, ``80-5e-c0-12-34-56`` or
+    ``805ec0123456``), as 12 lower-case hex digits; not all zeros, not a group address."""
+    lowered = value.lower()
+    if not MAC_RE.fullmatch(lowered):
+        raise ValidationError(field, f"{value!r} is not a MAC address (6 hex pairs, e.g. "
+                                     "80:5E:C0:12:34:56)")
+    digits = re.sub(r"[:.-]", "", lowered)
+    if digits == "0" * 12 or int(digits[:2], 16) & 1:
+        raise ValidationError(field, f"{value} is not a phone's own address (all zeros or a "
+                                     "group address)")
+    return digits
+
+
+DEVICE_NAME_RE = re.compile(r"[1-9][0-9]{1,5}-(?:app|[0-9a-f]{12})")
+
+
+def device(field: str, value: str) -> str:
+    """A device as named on the command line: its MAC (as 12 lower-case hex digits) or
+    its name (``201-805ec0123456``, ``201-app``)."""
+    if DEVICE_NAME_RE.fullmatch(value):
+        return value
+    try:
+        return mac(field, value)
+    except ValidationError:
+        raise ValidationError(field, f"{value!r} is neither a MAC address nor a device name "
+                                     "(e.g. 201-805ec0123456, 201-app)") from None

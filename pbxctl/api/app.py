@@ -21,6 +21,7 @@ from pbxctl.addresses import canonical
 from pbxctl.api import (
     routes_company,
     routes_deploy,
+    routes_devices,
     routes_numbers,
     routes_queues,
     routes_reports,
@@ -49,7 +50,7 @@ COSTS_PAGE = Path(__file__).with_name("static") / "costs.html"
 HANDLERS: dict[tuple[str, str], Handler] = {
     **routes_sites.HANDLERS, **routes_numbers.HANDLERS, **routes_queues.HANDLERS,
     **routes_webhooks.HANDLERS, **routes_deploy.HANDLERS, **routes_reports.HANDLERS,
-    **routes_company.HANDLERS}
+    **routes_company.HANDLERS, **routes_devices.HANDLERS}
 HTTP_ERROR_IDS = {404: "not_found", 405: "method_not_allowed", 413: "too_large",
                   415: "unsupported_media_type"}
 log = logging.getLogger(__name__)

@@ -12,6 +12,7 @@ from pbxctl.api.params import (
     CITY,
     E164,
     EXTENSION,
+    EXTENSION_PARAM,
     MONTH,
     OPTIONAL_MONTH,
     PATH_PARAMS,
@@ -24,6 +25,7 @@ from pbxctl.api.params import (
     slug,
     sort_param,
 )
+from pbxctl.render.provisioning import MODELS
 from pbxctl.webhooks.events import EVENT_NAMES
 
 ALL = ("admin", "accountant", "viewer")
@@ -180,6 +182,20 @@ ROUTES: tuple[Operation, ...] = (
         "serve)", body={"email": _EMAIL}, required=("email",)),
     _op("DELETE", "/extensions/{extension}/email", ADMIN,
         "Mail the extension's voicemail to nobody"),
+
+    _op("GET", "/devices", READ, "Devices (never their secrets)",
+        sortable=("name", "extension", "model"),
+        query={"extension": EXTENSION_PARAM}),
+    _op("POST", "/devices", ADMIN, "Add a desk phone; the answer holds its provisioning URL, "
+        "shown this once", created=True, body={
+            "extension": EXTENSION, "mac": {"type": "string", "maxLength": 17},
+            "model": {"type": "string", "enum": list(MODELS)}},
+        required=("extension", "mac", "model")),
+    _op("DELETE", "/devices/{device}", ADMIN, "Remove a device"),
+    _op("POST", "/extensions/{extension}/softphone-link", ADMIN,
+        "A one-time link that sets up the extension's softphone (Linphone XML; account.txt "
+        "in its place for the plain account), shown this once",
+        body={"minutes": {"type": "integer", "minimum": 1, "maximum": 10080}}),
 
     _op("GET", "/carriers", READ, "Carriers (never their secrets)",
         sortable=("slug", "host", "auth")),

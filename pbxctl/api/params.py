@@ -104,6 +104,10 @@ PATH_PARAMS: dict[str, Param] = {
     "department": slug("Department (an extension's department, else its branch)"),
     "extension": EXTENSION_PARAM,
     "e164": E164_PARAM,
+    "device": Param("A device's MAC or name, e.g. 80:5E:C0:12:34:56 or 201-app",
+                    {"type": "string", "pattern": "^(?:[0-9A-Fa-f]{2}[:.-]?){5}[0-9A-Fa-f]{2}$"
+                                                  f"|^{v.DEVICE_NAME_RE.pattern}$"},
+                    v.device),
     "action": enum("What to do with the member", ("login", "logout", "pause", "unpause")),
     "id": Param("Webhook id", {"type": "string", "pattern": "^[1-9][0-9]{0,9}$"},
                 _webhook_id),

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import os
+from pathlib import Path
 
 import click
+import segno
 
 from pbxctl.cli.output import emit_json, emit_rows, note
-from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.cli.runtime import Services, run_in_transaction, settings_of
 from pbxctl.cli.secret_input import secret_option
+from pbxctl.render.provisioning import ACCOUNT_FILE, LINPHONE_FILE
+from pbxctl.services.devices import ProvisioningLink
 from pbxctl.services.extensions import SipCredentials, extension_snapshot
 
 COLUMNS = ("number", "branch", "name", "department", "voicemail_pin", "email")
@@ -146,3 +152,52 @@ def voicemail(ctx: click.Context, number: str, pin: str | None, no_pin: bool,
         note("Voicemail PIN (shown only now):")
         click.echo(f"  pin:       {chosen}")
     note(f"Mailbox {number} asks for its PIN at *97 after 'pbxctl apply'.")
+
+
+@ext.command("qr")
+@click.argument("number")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the QR code as a PNG to FILE (mode 0600: it holds a secret).")
+@click.option("--text", "plain", is_flag=True,
+              help="Link to the plain SIP account (for softphones without Linphone's "
+                   "remote provisioning) instead of the Linphone XML.")
+@click.option("--minutes", type=int, default=None,
+              help="Minutes the link works [default: provisioning_link_minutes].")
+@click.option("--json", "as_json", is_flag=True, help="Print the link as JSON, no QR code.")
+@click.pass_context
+def qr(ctx: click.Context, number: str, output: Path | None, plain: bool,
+       minutes: int | None, as_json: bool) -> None:
+    """Print a QR code of a one-time link that sets up extension NUMBER's softphone with
+    its own login; the link works once, until it expires."""
+    lifetime = settings_of(ctx).provisioning_link_minutes if minutes is None else minutes
+
+    async def work(s: Services) -> ProvisioningLink:
+        return await s.devices.softphone_link(number, lifetime)
+
+    link = run_in_transaction(ctx, work)
+    url = link.url + (ACCOUNT_FILE if plain else LINPHONE_FILE)
+    assert link.expires is not None
+    if as_json:
+        emit_json({"device": link.device, "url": url, "expires": link.expires.isoformat()})
+    else:
+        code = segno.make(url, error="m")
+        code.terminal(compact=True)
+        click.echo(url)
+        if output is not None:
+            _write_png(code, output)
+    note(f"One-time link for {link.device}, until {link.expires:%Y-%m-%d %H:%M} UTC. "
+         "Run 'pbxctl apply' so the softphone can register.")
+
+
+def _write_png(code: segno.QRCode, output: Path) -> None:
+    """The QR code as a PNG, 0600 from the start."""
+    buffer = io.BytesIO()
+    code.save(buffer, kind="png", scale=8)
+    try:
+        descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(buffer.getvalue())
+    except OSError as exc:
+        raise click.ClickException(f"--output: {exc.strerror}: {output}") from None
+    note(f"Wrote the QR code to {output}.")

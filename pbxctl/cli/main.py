@@ -23,6 +23,8 @@ _TABLE = [
     ("branch", "branch_cmd",
      "Branches: sales sites with their own extension range and time zone."),
     ("ext", "ext_cmd", "Extensions: phones and softphones with generated SIP credentials."),
+    ("device", "device_cmd", "Devices: desk phones (by MAC) and softphones that fetch "
+                             "their set-up, each with its own SIP login."),
     ("carrier", "carrier_cmd",
      "Carriers: independent operators whose trunks bring and carry the calls."),
     ("number", "number_cmd", "Numbers (DIDs) the company owns through carrier contracts."),
@@ -51,7 +53,8 @@ _TABLE = [
      "Brute-force bans: source addresses every node refuses for a while."),
     ("serve", "serve_cmd", "Serve the HTTP API (/api/v1, /healthz, /metrics), follow every "
                            "node over AMI (CDRs, queues, call events), deliver webhooks and "
-                           "mail voicemail, until SIGTERM or Ctrl-C."),
+                           "mail voicemail, until SIGTERM or Ctrl-C; with "
+                           "provisioning_listen set, serve phones their set-up there too."),
     ("apply", "apply_cmd",
      "Render the configuration, show the diff, write it, reload and verify."),
     ("audit", "audit_cmd", "Show the audit trail, oldest first."),

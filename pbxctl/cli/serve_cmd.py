@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import click
 from aiohttp import web
 
 from pbxctl.api.app import create_app
-from pbxctl.api.keys import ENGINE
+from pbxctl.api.keys import ENGINE, SETTINGS
+from pbxctl.api.provisioning import create_provisioning_app
 from pbxctl.api.throttle import shared_address_warning
 from pbxctl.bans import BanPolicy
 from pbxctl.cli.output import note
@@ -81,6 +82,30 @@ def _backup_passphrase(s: Settings) -> bytes | None:
     return line
 
 
+def _listen_address(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT``) of ``provisioning_listen``."""
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise click.ClickException(f"provisioning_listen: {listen!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def _provisioning(listen: str) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The provisioning server on its own listener, for as long as ``app`` runs."""
+    host, port = _listen_address(listen)
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        runner = web.AppRunner(create_provisioning_app(app[ENGINE], app[SETTINGS]),
+                               access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        logging.getLogger(__name__).info("provisioning phones on http://%s:%d/", host, port)
+        yield
+        await runner.cleanup()
+
+    return run
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (bind to a trusted one: /metrics has no token).")
@@ -89,7 +114,7 @@ def _backup_passphrase(s: Settings) -> bytes | None:
 def serve(ctx: click.Context, host: str, port: int) -> None:
     """Serve the HTTP API (/api/v1, /healthz, /metrics), follow every node over AMI
     (CDRs, queues, call events), deliver webhooks and mail voicemail, until SIGTERM or
-    Ctrl-C."""
+    Ctrl-C; with provisioning_listen set, serve phones their set-up there too."""
     settings = settings_of(ctx)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -111,6 +136,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
             await app[ENGINE].dispose()
 
         app.cleanup_ctx.append(background)
+        if settings.provisioning_listen is not None:
+            app.cleanup_ctx.append(_provisioning(settings.provisioning_listen))
         return app
 
     warning = shared_address_warning(host, settings.api_trusted_proxies)

@@ -166,11 +166,37 @@ class Extension(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     branch: Mapped[Branch] = relationship(back_populates="extensions")
+    devices: Mapped[list[Device]] = relationship(
+        back_populates="extension", order_by="Device.name", cascade="all, delete-orphan")
 
     @property
     def effective_department(self) -> str:
         """The cost centre of calls from this phone: its own, else its branch's slug."""
         return self.department or self.branch.slug
+
+
+class Device(Base):
+    """A phone of an extension that sets itself up: a desk phone found by its MAC, or a
+    softphone (no MAC) set up by a one-time link. Each has its own SIP login
+    (``name``, e.g. ``201-805ec0123456``) and password, so it is revoked alone."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(24), unique=True)
+    extension_id: Mapped[int] = mapped_column(
+        ForeignKey("extensions.id", ondelete="CASCADE"), index=True)
+    mac: Mapped[str | None] = mapped_column(String(12), unique=True)   # 12 lower-case hex
+    model: Mapped[str] = mapped_column(String(24))
+    # The phone reads it in clear from its provisioning file, so sealed, not hashed.
+    sip_password: Mapped[str] = mapped_column(Sealed)
+    # SHA-256 of the secret in the device's provisioning URL (shown once); None once a
+    # one-time link was used. A one-time link expires at ``key_expires``.
+    key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    key_expires: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    extension: Mapped[Extension] = relationship(back_populates="devices")
 
 
 class AuditEntry(Base):

@@ -14,6 +14,18 @@ from pbxctl.numbering import DialingRules, NumberFormat, PlanEntry
 _MAILBOX_SEPARATORS_RE = re.compile(r"[^\w .'()-]")
 
 
+DEFAULT_CODECS = ("ulaw", "alaw")
+
+
+@dataclass(frozen=True)
+class DeviceLogin:
+    """A device's own SIP login on its extension's endpoint: its auth username and the
+    digest of its password."""
+
+    name: str
+    sip_ha1: str
+
+
 @dataclass(frozen=True)
 class PhoneConfig:
     """One extension as the node needs it."""
@@ -24,6 +36,7 @@ class PhoneConfig:
     department: str
     sip_ha1: str
     voicemail_pin: str | None = None      # None: the mailbox opens from its own phones
+    devices: tuple[DeviceLogin, ...] = ()
 
     @property
     def mailbox_name(self) -> str:
@@ -149,7 +162,7 @@ class NodeConfig:
     rtp_end: int = 20000
     ring_seconds: int = 30
     sip_realm: str = "pbxctl"
-    codecs: tuple[str, ...] = field(default=("ulaw", "alaw"))
+    codecs: tuple[str, ...] = field(default=DEFAULT_CODECS)
     banned: tuple[str, ...] = ()       # source addresses refused (security bans)
 
     @property

@@ -20,6 +20,8 @@ def carrier_context(slug: str) -> str:
 def pjsip_sections(node: NodeConfig) -> list[Section]:
     """Every PJSIP section of the node, transport first, then phones by number."""
     sections = [
+        # No unsolicited message-lamp NOTIFY to every stored contact when Asterisk starts
+        # (a global option: Asterisk 22 refuses it on an endpoint, and the endpoint too).
         section("global", ("type", "global"), ("user_agent", "pbxctl"),
                 ("default_realm", node.sip_realm),
                 # No storm of message-lamp NOTIFYs to every stored contact when Asterisk
@@ -100,7 +102,8 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
         ("named_pickup_group", phone.branch),
         ("disallow", "all"),
         *(("allow", codec) for codec in node.codecs),
-        ("auth", f"{number}-auth"),
+        # The extension's own login, then each device's (revoked one by one).
+        ("auth", ",".join([f"{number}-auth", *(d.name for d in phone.devices)])),
         ("aors", number),
         ("callerid", f'"{phone.display_name}" <{number}>'),
         ("set_var", f"PBXCTL_DEPARTMENT={phone.department}"),
@@ -120,6 +123,11 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
         ("realm", node.sip_realm),
         ("password_digest", f"md5:{phone.sip_ha1}"),
     )
+    devices = [section(device.name, ("type", "auth"), ("auth_type", "digest"),
+                       ("username", device.name), ("realm", node.sip_realm),
+                       ("password_digest", f"md5:{device.sip_ha1}"),
+                       comment=f"Device {device.name} of {number}")
+               for device in phone.devices]
     aor = section(
         number,
         ("type", "aor"),
@@ -127,7 +135,7 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
         ("remove_existing", "yes"),
         ("mailboxes", f"{number}@{names.ASTERISK.voicemail_context}"),  # MWI subscriptions
     )
-    return [endpoint, auth, aor]
+    return [endpoint, auth, *devices, aor]
 
 
 def endpoint_names(node: NodeConfig) -> list[str]:

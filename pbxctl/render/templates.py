@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import jinja2
 from pbxctl.errors import RenderError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
-TEMPLATE_FOLDERS = ("asterisk-conf", "dialplans", "kamailio")
+TEMPLATE_FOLDERS = ("asterisk-conf", "dialplans", "kamailio", "provisioning")
 
 
 def packaged_template_dirs() -> list[Path]:
@@ -24,13 +25,17 @@ def packaged_template_dirs() -> list[Path]:
     raise RenderError("packaged templates not found; the installation is incomplete")
 
 
-def _safe_value(value: Any) -> Any:
-    """Refuse, at render time, any value that could start a new line or a comment.
+ASTERISK_UNSAFE = "\r\n\x00;"   # what could start a new line or a comment in a .conf file
+LINE_BREAKS = "\r\n\x00"        # a phone's file: XML escapes end in ';', lines may not break
+
+
+def _safe_value(refused: str, value: Any) -> Any:
+    """Refuse, at render time, any value holding one of ``refused``.
 
     Input validation already prevents this; this is the second line of defence.
     """
     text = "" if value is None else str(value)
-    if any(c in text for c in "\r\n\x00;"):
+    if any(c in text for c in refused):
         raise RenderError(f"refusing to render unsafe value {text!r}")
     return value
 
@@ -38,7 +43,8 @@ def _safe_value(value: Any) -> Any:
 class TemplateSet:
     """The templates a render uses; an operator's directory shadows packaged files."""
 
-    def __init__(self, override_dir: Path | None = None) -> None:
+    def __init__(self, override_dir: Path | None = None,
+                 refused: str = ASTERISK_UNSAFE) -> None:
         search = packaged_template_dirs()
         if override_dir is not None:
             if not override_dir.is_dir():
@@ -51,7 +57,7 @@ class TemplateSet:
             keep_trailing_newline=True,
             trim_blocks=True,
             lstrip_blocks=True,
-            finalize=_safe_value,
+            finalize=partial(_safe_value, refused),
         )
 
     def render(self, name: str, **context: Any) -> str:

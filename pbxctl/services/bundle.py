@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pbxctl.services.carriers import CarrierService
     from pbxctl.services.cdrs import CdrStore
     from pbxctl.services.company import CompanyService
+    from pbxctl.services.devices import DeviceService
     from pbxctl.services.edges import EdgeService
     from pbxctl.services.extensions import ExtensionService
     from pbxctl.services.live_switches import LiveSwitches
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from pbxctl.services.numbers import NumberService
     from pbxctl.services.numplan import NumberingPlanService
     from pbxctl.services.policies import PolicyService
+    from pbxctl.services.provisioning import ProvisioningService
     from pbxctl.services.queues import QueueMembers, QueueService
     from pbxctl.services.rates import RateService
     from pbxctl.services.read.reports import ReportService
@@ -73,6 +75,20 @@ class Services:
         """Extensions (phones)."""
         from pbxctl.services.extensions import ExtensionService
         return ExtensionService(self.session, self.audit)
+
+    @cached_property
+    def devices(self) -> DeviceService:
+        """Devices (phones that set themselves up) and their provisioning links."""
+        from pbxctl.services.devices import DeviceService
+        return DeviceService(self.session, self.audit, self.settings.provisioning_url)
+
+    @cached_property
+    def provisioning(self) -> ProvisioningService:
+        """A phone's set-up, as the provisioning server serves it."""
+        from pbxctl.render.provisioning import provisioning_templates
+        from pbxctl.services.provisioning import ProvisioningService
+        return ProvisioningService(self.devices, self.audit,
+                                   provisioning_templates(self.settings.template_dir))
 
     @cached_property
     def carriers(self) -> CarrierService:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from pbxctl.db.key_files import new_key
-from pbxctl.db.models import Carrier, Extension, Node, Webhook
+from pbxctl.db.models import Carrier, Device, Extension, Node, Webhook
 from pbxctl.db.secrets import KeyRing, Keys, keys_of, sealed_key_id
 from pbxctl.services.audit import AuditTrail
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # Every column whose value pbxctl must read back and keeps sealed.
 SECRET_COLUMNS: tuple[InstrumentedAttribute[str] | InstrumentedAttribute[str | None], ...] = (
     Node.ami_secret, Carrier.secret, Webhook.secret, Extension.sip_ha1,
-    Extension.voicemail_pin)
+    Extension.voicemail_pin, Device.sip_password)
 CLEAR = "clear text"
 
 

@@ -52,10 +52,12 @@ class SoftPhone:
     address: str = "127.0.0.1"
     port: int = 0
     media_port: int = 0
+    auth_user: str = ""     # a device's own login; the username when empty
 
     def __post_init__(self) -> None:
         self.port = self.port or next(_ports)
         self.media_port = self.media_port or next(_media_ports)
+        self.auth_user = self.auth_user or self.username
 
     def _base(self, scenario: str, work_dir: Path, *keys: str) -> list[str]:
         """SIPp as this phone running ``scenario``; ``keys`` (``-key`` pairs) come before
@@ -77,7 +79,7 @@ class SoftPhone:
     def call(self, work_dir: Path, number: str, hold_ms: int = 1000) -> SippResult:
         """Place one authenticated call to ``number``; ok when answered and hung up."""
         cmd = [*self._base("uac_call.xml", work_dir), "-key", "caller", self.username,
-               "-s", number, "-au", self.username, "-ap", self.password,
+               "-s", number, "-au", self.auth_user, "-ap", self.password,
                "-d", str(hold_ms), "-timeout", "60"]
         return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
                        work_dir / f"{self.username}-uac_call.xml.err")
@@ -85,7 +87,7 @@ class SoftPhone:
     def start_call(self, work_dir: Path, number: str, hold_ms: int) -> BackgroundSipp:
         """Place one authenticated call to ``number`` in the background."""
         cmd = [*self._base("uac_call.xml", work_dir), "-key", "caller", self.username,
-               "-s", number, "-au", self.username, "-ap", self.password,
+               "-s", number, "-au", self.auth_user, "-ap", self.password,
                "-d", str(hold_ms), "-timeout", "60"]
         process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    text=True)
@@ -97,7 +99,7 @@ class SoftPhone:
         until Asterisk hangs up (at most ``seconds``); ok when answered and hung up by
         Asterisk."""
         cmd = [*self._base("uac_call_held.xml", work_dir), "-key", "caller", self.username,
-               "-s", number, "-au", self.username, "-ap", self.password,
+               "-s", number, "-au", self.auth_user, "-ap", self.password,
                "-timeout", str(seconds), "-timeout_error"]
         process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    text=True)
@@ -111,7 +113,7 @@ class SoftPhone:
         cmd = [sipp_binary(), f"{self.server}:{self.server_port}", "-sf",
                str(SCENARIOS / "uac_call.xml"), "-i", self.address, "-p", str(self.port),
                "-mp", str(self.media_port), "-key", "caller", self.username, "-s", number,
-               "-au", self.username, "-ap", self.password, "-d", str(hold_ms),
+               "-au", self.auth_user, "-ap", self.password, "-d", str(hold_ms),
                "-r", str(rate), "-m", str(count), "-l", str(rate * 10), "-nostdin",
                "-timeout", str(count // rate + 90), "-trace_err", "-error_file",
                str(work_dir / f"{self.username}-load.err")]
@@ -161,7 +163,7 @@ class SoftPhone:
         6 s pass without a NOTIFY; ``states()`` tells what each NOTIFY said."""
         log_file = work_dir / f"{self.username}-watch-{extension}.log"
         cmd = [*self._base("subscribe_dialog.xml", work_dir, "-key", "watched", extension), "-s",
-               self.username, "-au", self.username, "-ap", self.password, "-timeout", "90",
+               self.username, "-au", self.auth_user, "-ap", self.password, "-timeout", "90",
                "-trace_logs", "-log_file", str(log_file)]
         process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    text=True)
@@ -171,13 +173,13 @@ class SoftPhone:
     def watch_refused(self, work_dir: Path, extension: str) -> SippResult:
         """Subscribe to ``extension``'s state; ok when Asterisk refuses it with 404."""
         cmd = [*self._base("subscribe_refused.xml", work_dir, "-key", "watched", extension), "-s",
-               self.username, "-au", self.username, "-ap", self.password, "-timeout", "20"]
+               self.username, "-au", self.auth_user, "-ap", self.password, "-timeout", "20"]
         return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=30),
                        work_dir / f"{self.username}-subscribe_refused.xml.err")
 
     def _run(self, work_dir: Path, scenario: str, password: str | None,
              *extra: str) -> SippResult:
-        cmd = [*self._base(scenario, work_dir), "-s", self.username, "-au", self.username,
+        cmd = [*self._base(scenario, work_dir), "-s", self.username, "-au", self.auth_user,
                "-ap", password if password is not None else self.password, *extra]
         return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=30),
                        work_dir / f"{self.username}-{scenario}.err")

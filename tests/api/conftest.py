@@ -25,6 +25,7 @@ from pbxctl.destinations import Destination
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.branches import BranchService, BranchSpec
 from pbxctl.services.carriers import CarrierService, CarrierSpec
+from pbxctl.services.devices import DeviceService
 from pbxctl.services.extensions import ExtensionService
 from pbxctl.services.nodes import NodeService, NodeSpec
 from pbxctl.services.numbers import NumberService, NumberSpec
@@ -119,6 +120,9 @@ async def provision(engine: AsyncEngine, servers: dict[str, FakeAmiServer], conf
         await extensions.add("kazan", "201", "Anna Petrova")
         await extensions.add("kazan", "202", "Boris Ivanov")
         await extensions.add("omsk", "301", "Olga Sidorova", "sales")
+        devices = DeviceService(session, audit, None)
+        await devices.add("202", "80:5E:C0:00:02:02", "yealink-t4x")
+        await devices.add("301", "80:5E:C0:00:03:01", "snom-d7xx")
         carriers = CarrierService(session, audit)
         await carriers.add("tele2", CarrierSpec(host="127.0.0.2", auth="ip",
                                                 match=("127.0.0.2",)))

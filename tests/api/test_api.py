@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from pbxctl.api.openapi import ROUTES, Operation
-from pbxctl.db.models import ApiToken, Carrier, Extension, Node, Webhook
+from pbxctl.db.models import ApiToken, Carrier, Device, Extension, Node, Webhook
 from pbxctl.db.session import transaction
 from pbxctl.services.tokens import ROLES
 from tests.api.conftest import NO_BODY, Api
@@ -58,6 +58,14 @@ HAPPY: dict[tuple[str, str], Case] = {
     ("DELETE", "/api/v1/extensions/{extension}/email"): Case(
         "/api/v1/extensions/201/email", before=(
             ("PUT", "/api/v1/extensions/201/email", {"email": "anna@example.com"}),)),
+    ("POST", "/api/v1/extensions/{extension}/softphone-link"): Case(
+        "/api/v1/extensions/201/softphone-link", {"minutes": 30}),
+    ("GET", "/api/v1/devices"): Case("/api/v1/devices"),
+    ("POST", "/api/v1/devices"): Case("/api/v1/devices", {
+        "extension": "201", "mac": "80:5E:C0:12:34:56", "model": "yealink-t4x"}, 201),
+    ("DELETE", "/api/v1/devices/{device}"): Case(
+        "/api/v1/devices/201-app",
+        before=(("POST", "/api/v1/extensions/201/softphone-link", NO_BODY),)),
     ("GET", "/api/v1/carriers"): Case("/api/v1/carriers"),
     ("POST", "/api/v1/carriers"): Case("/api/v1/carriers", {
         "slug": "rostelecom", "host": "127.0.0.5", "auth": "ip", "match": ["127.0.0.5"]},
@@ -162,7 +170,8 @@ async def _secrets(api: Api) -> list[str]:
                   *(await session.scalars(select(Extension.sip_ha1))).all(),
                   *(await session.scalars(select(Carrier.secret))).all(),
                   *(await session.scalars(select(ApiToken.token_hash))).all(),
-                  *(await session.scalars(select(Webhook.secret))).all()]
+                  *(await session.scalars(select(Webhook.secret))).all(),
+                  *(await session.scalars(select(Device.sip_password))).all()]
     return [s for s in stored if s] + list(api.tokens.values())
 
 

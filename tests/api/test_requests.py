@@ -20,14 +20,15 @@ WITHOUT_BODY = [pytest.param(op, id=f"{op.method} {op.path}")
                 for op in ROUTES if op.body is None]
 GOOD_PATH = {"node": "local", "branch": "kazan", "carrier": "tele2", "queue": "sales",
              "extension": "201", "e164": "+78435550101", "action": "login", "id": "1",
-             "department": "sales"}
+             "department": "sales", "device": "201-app"}
 BAD_PATH = {"node": "Local;", "branch": "kazan'", "carrier": "tele 2", "queue": "-sales",
             "extension": "2O1", "e164": "78435550101", "action": "dance", "id": "1x",
-            "department": "Sales%3B"}
+            "department": "Sales%3B", "device": "201-app;x"}
 BAD_QUERY = {"node": "x;y", "city": "Omsk;DROP", "branch": "Kazan", "carrier": "MTS",
              "department": "sales!", "month": "2026-13", "since": "yesterday",
              "format": "pdf", "by": "week", "detail": "yes", "with_extensions": "1",
-             "queue": "kazan", "object_type": "number'", "sort": "password"}
+             "queue": "kazan", "object_type": "number'", "sort": "password",
+             "extension": "2x1"}
 MONTH = datetime.now(UTC).strftime("%Y-%m")
 
 
@@ -155,6 +156,7 @@ FILTERS: list[tuple[str, str, str, str, Getter]] = [
     ("/api/v1/branches", "node", "east", "items", lambda b: b["node"]),
     ("/api/v1/branches", "city", "Omsk", "items", lambda b: b["city"]),
     ("/api/v1/extensions", "branch", "omsk", "items", lambda e: e["branch"]),
+    ("/api/v1/devices", "extension", "301", "items", lambda d: d["extension"]),
     ("/api/v1/numbers", "carrier", "mts", "items", lambda n: n["carrier"]),
     ("/api/v1/numbers", "branch", "kazan", "items", lambda n: n["branch"]),
     ("/api/v1/queues", "branch", "omsk", "items", lambda q: q["queue"].split("/")[0]),

@@ -10,6 +10,7 @@ from pbxctl.db.models import (
     Branch,
     CallQueue,
     Carrier,
+    Extension,
     Node,
     NumberingPrefix,
     PhoneNumber,
@@ -20,6 +21,7 @@ from pbxctl.numbering import DialingRules, PlanEntry, parse_number_format
 from pbxctl.render.model import (
     BranchConfig,
     CarrierConfig,
+    DeviceLogin,
     NodeConfig,
     NumberConfig,
     OpeningInterval,
@@ -27,7 +29,7 @@ from pbxctl.render.model import (
     PhoneConfig,
     QueueConfig,
 )
-from pbxctl.services.extensions import SIP_REALM
+from pbxctl.services.extensions import SIP_REALM, sip_ha1
 from pbxctl.services.read.bans import active_bans
 
 
@@ -47,7 +49,10 @@ def _branch_config(branch: Branch) -> BranchConfig:
         slug=branch.slug, name=branch.name, city=branch.city, timezone=branch.timezone,
         phones=tuple(PhoneConfig(number=e.number, display_name=e.display_name,
                                  branch=branch.slug, department=e.department or branch.slug,
-                                 sip_ha1=e.sip_ha1, voicemail_pin=e.voicemail_pin)
+                                 sip_ha1=e.sip_ha1, voicemail_pin=e.voicemail_pin,
+                                 devices=tuple(DeviceLogin(d.name, sip_ha1(d.name,
+                                                                           d.sip_password))
+                                               for d in e.devices))
                       for e in branch.extensions),
         outbound=outbound,
         hours=tuple(OpeningInterval(h.weekday, h.opens, h.closes) for h in branch.hours),
@@ -70,7 +75,8 @@ async def load_node_config(session: AsyncSession, node: Node) -> NodeConfig:
     """
     branches = (await session.scalars(
         select(Branch).where(Branch.node_id == node.id).order_by(Branch.slug)
-        .options(selectinload(Branch.extensions), selectinload(Branch.outbound),
+        .options(selectinload(Branch.extensions).selectinload(Extension.devices),
+                 selectinload(Branch.outbound),
                  selectinload(Branch.hours), selectinload(Branch.holidays)))).all()
     carriers = (await session.scalars(select(Carrier).order_by(Carrier.slug))).all()
     numbers = (await session.scalars(
