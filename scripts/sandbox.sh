@@ -22,6 +22,10 @@ MARKER=".pbxctl-sandbox-ready"
 SUITE="${PBXCTL_SANDBOX_SUITE:-sid}"
 START_TIMEOUT="${PBXCTL_SANDBOX_START_TIMEOUT:-30}"
 ASTERISK_DIRS=(etc/asterisk var/lib/asterisk var/log/asterisk var/spool/asterisk var/run/asterisk var/cache/asterisk)
+# What the chroot holds: Asterisk and SIPp for the nodes and phones, Kamailio for the edge.
+CHROOT_PACKAGES=(asterisk asterisk-modules asterisk-config sip-tester kamailio)
+# A program of each package a built sandbox must have; one missing is installed on build.
+CHROOT_PROGRAMS=(usr/sbin/asterisk usr/bin/sipp usr/sbin/kamailio)
 
 log() { echo "sandbox: $*" >&2; }
 die() { echo "sandbox: error: $*" >&2; exit 1; }
@@ -115,9 +119,41 @@ asterisk_pids() {
 is_built() { [ -f "$DIR/$MARKER" ]; }
 require_built() { is_built || die "sandbox not built at $DIR; run: $0 build"; }
 
+# Install into a built chroot the packages a newer pbxctl needs (a cached sandbox stays).
+# Asterisk may be running: its /proc mount stays, its DNS is local again at the end.
+ADDED_PROC=0
+end_adding() {
+    echo "nameserver 127.0.0.1" >"$DIR/etc/resolv.conf"
+    [ "$ADDED_PROC" = 0 ] || umount_below "$DIR/proc"
+}
+
+add_missing_packages() {
+    local program missing=0
+    for program in "${CHROOT_PROGRAMS[@]}"; do
+        [ -e "$DIR/$program" ] || missing=1
+    done
+    [ "$missing" = 1 ] || return 0
+    log "adding missing packages to the chroot: ${CHROOT_PACKAGES[*]}"
+    mountpoint -q "$DIR/proc" || ADDED_PROC=1
+    trap end_adding EXIT
+    cp -L /etc/resolv.conf "$DIR/etc/resolv.conf"
+    mount_proc "$DIR"
+    local ienv=(env DEBIAN_FRONTEND=noninteractive LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin)
+    if ! chroot "$DIR" "${ienv[@]}" apt-get -q -o Acquire::Check-Valid-Until=false update >"$DIR/root/apt.log" 2>&1 ||
+       ! chroot "$DIR" "${ienv[@]}" apt-get -q install -y --no-install-recommends \
+            "${CHROOT_PACKAGES[@]}" >>"$DIR/root/apt.log" 2>&1; then
+        tail -n 30 "$DIR/root/apt.log" >&2
+        die "apt-get in the chroot failed (log: $DIR/root/apt.log)"
+    fi
+    chroot "$DIR" apt-get clean
+    end_adding
+    trap - EXIT
+}
+
 cmd_build() {
     need_root
     if is_built; then
+        add_missing_packages
         log "already built at $DIR"
         return 0
     fi
@@ -163,11 +199,11 @@ cmd_build() {
     printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
     chmod 755 "$tmp/usr/sbin/policy-rc.d"
 
-    log "installing asterisk + sip-tester in the chroot"
+    log "installing ${CHROOT_PACKAGES[*]} in the chroot"
     local ienv=(env DEBIAN_FRONTEND=noninteractive LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin)
     if ! chroot "$tmp" "${ienv[@]}" apt-get -q -o Acquire::Check-Valid-Until=false update >"$tmp/root/apt.log" 2>&1 ||
        ! chroot "$tmp" "${ienv[@]}" apt-get -q install -y --no-install-recommends \
-            asterisk asterisk-modules asterisk-config sip-tester >>"$tmp/root/apt.log" 2>&1; then
+            "${CHROOT_PACKAGES[@]}" >>"$tmp/root/apt.log" 2>&1; then
         tail -n 30 "$tmp/root/apt.log" >&2
         die "apt-get in the chroot failed (log: $tmp/root/apt.log)"
     fi

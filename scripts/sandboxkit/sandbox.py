@@ -65,6 +65,29 @@ def forget_registrations() -> None:
     (Path(_run("path")) / "var" / "lib" / "asterisk" / "astdb.sqlite3").unlink(missing_ok=True)
 
 
+def kamailio_dir(name: str) -> Path:
+    """An empty directory for an edge's files, at a host path that names the same files
+    inside the chroot (the chroot's copy of the sandbox's own path leads back to its root),
+    so what pbxctl renders for the host is what Kamailio reads in the chroot."""
+    root = Path(_run("path")).resolve()
+    back_to_root = root / str(root).lstrip("/")
+    if not back_to_root.is_symlink():
+        back_to_root.parent.mkdir(parents=True, exist_ok=True)
+        back_to_root.symlink_to("/")
+    directory = root / "etc" / "kamailio-pbxctl" / name
+    subprocess.run(["rm", "-rf", str(directory)], check=True)
+    directory.mkdir(parents=True)
+    return directory
+
+
+def kamailio_check(config: Path) -> subprocess.CompletedProcess[str]:
+    """``kamailio -c``, the sandbox's Kamailio checking ``config`` (a file under a
+    :func:`kamailio_dir`), without starting it."""
+    root = Path(_run("path")).resolve()
+    return subprocess.run(["chroot", str(root), "kamailio", "-c", "-f", str(config)],
+                          capture_output=True, text=True, timeout=60)
+
+
 def config_dir() -> Path:
     """The chroot's /etc/asterisk, seen from the host: a node's --config-dir."""
     return Path(_run("confdir"))
