@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -75,7 +76,7 @@ def kamailio_dir(name: str) -> Path:
         back_to_root.parent.mkdir(parents=True, exist_ok=True)
         back_to_root.symlink_to("/")
     directory = root / "etc" / "kamailio-pbxctl" / name
-    subprocess.run(["rm", "-rf", str(directory)], check=True)
+    shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     return directory
 
