@@ -1,6 +1,7 @@
 """What one block of a cdr_csv file becomes before it is stored: the rows priced
 column-wise as CSV for ``COPY``, the rows classified one by one, the quarantined lines.
-Pure: bytes in, data out (run in a worker thread while the block before is written)."""
+Pure: bytes in, data out (run in worker threads, several blocks at once, while the
+block before is written; each block counts its own figures)."""
 
 from __future__ import annotations
 
@@ -75,3 +76,4 @@ def _add_rows(prepared: PreparedBlock, items: Iterator[StoredCdr | Quarantined])
         else:
             prepared.rows.append(item)
             prepared.outbound += item.direction == "outbound"
+            prepared.unrated += item.unrated_reason is not None

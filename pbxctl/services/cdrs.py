@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Any, BinaryIO
 
 import pyarrow as pa
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from pbxctl.ami_events import CdrReported
 from pbxctl.billing.block_import import PreparedBlock, prepare_block, read_block
@@ -48,6 +49,9 @@ from pbxctl.webhooks.outbox import enqueue
 BATCH_ROWS = 50_000
 STREAM_BYTES = 8 * 1024 * 1024
 PG_COPY_MIN_ROWS = 100
+# Blocks parsed and priced at once (beside the one being COPYed): on two cores the
+# database's COPY leaves the second one idle for most of an import.
+PREPARE_THREADS = 2
 RERATE_LOCK = 0x7062786374_01   # pg_advisory_xact_lock key: "pbxct", 1
 Progress = Callable[[int], None]
 
@@ -126,7 +130,6 @@ class CdrStore:
         summary.quarantined = len(quarantine)
         for item in quarantine:
             summary.reasons[item.reason] = summary.reasons.get(item.reason, 0) + 1
-        summary.unrated += classifier.unrated
         # The BRIN index's new ranges and the statistics are left to autovacuum
         # (``autosummarize``): until then a query for a day reads the new pages too.
         return summary
@@ -150,32 +153,37 @@ class CdrStore:
             await self._flush(batch, summary, announce)
             if progress:
                 progress(len(block.data))
+        summary.unrated = classifier.unrated
         return summary
 
     async def _import_columnar(self, stream: BinaryIO, node: str, columnar: ColumnarClassifier,
                                classifier: Classifier, quarantine: list[Quarantined],
                                progress: Progress | None) -> ImportSummary:
-        """Parse and price each block in a thread while the one before is COPYed."""
+        """Parse and price the next blocks in threads while the one before is COPYed."""
         summary = ImportSummary()
         connection = await self._session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
         staging = PgStaging(driver, "cdrs", STORED_COLUMNS, after_write=add_from_sql)
         chunks = blocks(stream, self._block_bytes)
-
-        def prepare_next() -> PreparedBlock | None:
-            block = next(chunks, None)
-            return None if block is None else prepare_block(block, node, columnar, classifier)
-
         loop = asyncio.get_running_loop()
-        # One thread of its own: the blocks' buffers then come from one malloc arena
-        # instead of one per thread of the default pool.
-        preparer = ThreadPoolExecutor(1, thread_name_prefix="pbxctl-import")
-        pending = loop.run_in_executor(preparer, prepare_next)
+        preparers = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="pbxctl-import")
+        ahead: deque[asyncio.Future[PreparedBlock]] = deque()   # in the file's order
+
+        async def prepare_ahead() -> None:
+            while len(ahead) < PREPARE_THREADS:
+                block = await asyncio.to_thread(next, chunks, None)   # the file, off the loop
+                if block is None:
+                    return
+                ahead.append(loop.run_in_executor(preparers, prepare_block, block, node,
+                                                  columnar, classifier))
+
         direct_totals: list[pa.Table] = []   # of the blocks COPYed straight into cdrs
         try:
-            while (ready := await pending) is not None:
-                pending = loop.run_in_executor(preparer, prepare_next)
+            await prepare_ahead()
+            while ahead:
+                ready = await ahead.popleft()
+                await prepare_ahead()
                 stored = ready.priced_rows + len(ready.rows)
                 inserted = (await staging.csv(
                     ready.priced_csv, ready.priced_rows,
@@ -192,9 +200,9 @@ class CdrStore:
                 if progress:
                     progress(ready.size)
         finally:
-            if not pending.done():
-                await asyncio.wait([pending])
-            preparer.shutdown()
+            if ahead:
+                await asyncio.wait(ahead)
+            preparers.shutdown()
         await add_blocks(self._session, direct_totals)
         return summary
 
@@ -295,51 +303,84 @@ class CdrStore:
 
     async def _rerate_columnar(self, columnar: ColumnarClassifier, start: datetime,
                                end: datetime, carrier: str | None) -> ImportSummary:
-        """One scan: the calls are COPYed out as a stream and priced column-wise a few MiB
-        at a time; the changed prices are then COPYed into a stage and written by one
-        UPDATE per batch. Memory holds only the changed prices."""
+        """Three stages at once: a second connection COPYs the calls out as a stream,
+        threads price them column-wise a few MiB at a time, and this transaction writes
+        the changed prices (COPY into a stage, one UPDATE per chunk) while the next
+        chunks are read and priced; memory holds a few chunks. The reader sees what
+        was committed, as this transaction does until it writes: when it has written
+        already (calls it stored itself), the calls are read on its own connection
+        first and written after, and memory holds the changed prices."""
         connection = await self._session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None
         summary = ImportSummary()
-        changed: list[pa.Table] = []
         totals: list[pa.Table] = []
-
-        def price(data: bytes) -> None:
-            stored = read_csv_text(data, STORED_PRICE_COLUMNS)
-            rerated = rerate(columnar, stored)
-            summary.rows += stored.num_rows
-            summary.unrated += rerated.unrated
-            if rerated.changed.num_rows:
-                changed.append(rerated.changed)
-                totals.append(rerated.totals)
-
+        staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
         loop = asyncio.get_running_loop()
-        pricer = ThreadPoolExecutor(1, thread_name_prefix="pbxctl-rerate")
-        pending: list[asyncio.Future[None]] = []
+        pricers = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="pbxctl-rerate")
+        own_writes = await driver.fetchval(
+            "SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+        priced: asyncio.Queue[asyncio.Future[RepricedChunk] | None] = asyncio.Queue(
+            0 if own_writes else PREPARE_THREADS)
 
         async def price_in_thread(data: bytes) -> None:
-            """Price a chunk while the next one is read; no more than one waits."""
-            if pending:
-                await pending.pop()
-            pending.append(loop.run_in_executor(pricer, price, data))
+            await priced.put(loop.run_in_executor(pricers, reprice_chunk, columnar, data))
+
+        async def read_and_price() -> None:
+            if own_writes:
+                await stream_stored_prices(driver, start, end, carrier, price_in_thread)
+            else:
+                bind = self._session.bind
+                assert isinstance(bind, AsyncEngine)
+                async with bind.connect() as reading:
+                    reader = (await reading.get_raw_connection()).driver_connection
+                    await stream_stored_prices(reader, start, end, carrier, price_in_thread)
+            await priced.put(None)
+
+        async def write_changes() -> None:
+            while (pending := await priced.get()) is not None:
+                chunk = await pending
+                summary.rows += chunk.rows
+                summary.unrated += chunk.unrated
+                if chunk.changed_rows:
+                    summary.inserted += await staging.update_csv(chunk.changed_csv)
+                    totals.append(chunk.totals)
 
         # One re-rate at a time: the cost totals take away each call's price as read
         # here, which nobody else may change before the UPDATE.
         await driver.execute("SELECT pg_advisory_xact_lock($1)", RERATE_LOCK)
         try:
-            await stream_stored_prices(driver, start, end, carrier, price_in_thread)
-            if pending:
-                await pending.pop()
+            if own_writes:
+                await read_and_price()
+                await write_changes()
+            else:
+                async with asyncio.TaskGroup() as stages:
+                    stages.create_task(read_and_price())
+                    stages.create_task(write_changes())
         finally:
-            if pending:
-                await asyncio.wait(pending)
-            pricer.shutdown()
-        staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
-        for table in changed:
-            summary.inserted += await staging.update_csv(table_csv(table))
+            pricers.shutdown(cancel_futures=True)
         await add_blocks(self._session, totals)
         return summary
+
+
+@dataclass
+class RepricedChunk:
+    """A chunk of stored calls priced again: how many, how many no deck priced, the
+    changed prices as CSV (RERATED_COLUMNS) and their effect on the cost totals."""
+
+    rows: int
+    unrated: int
+    changed_rows: int
+    changed_csv: memoryview
+    totals: pa.Table
+
+
+def reprice_chunk(columnar: ColumnarClassifier, data: bytes) -> RepricedChunk:
+    """Price a chunk of ``stream_stored_prices``' CSV again (pure; run in a thread)."""
+    stored = read_csv_text(data, STORED_PRICE_COLUMNS)
+    rerated = rerate(columnar, stored)
+    return RepricedChunk(stored.num_rows, rerated.unrated, rerated.changed.num_rows,
+                         table_csv(rerated.changed), rerated.totals)
 
 
 async def stream_stored_prices(driver: Any, start: datetime, end: datetime,

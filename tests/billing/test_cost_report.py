@@ -187,6 +187,7 @@ async def test_a_file_read_in_small_blocks_stores_the_same(
     parallel = CdrStore(session, block_bytes=700)
     summary = await parallel.import_master_csv(data, "Master.csv", "local")
     assert (summary.inserted, summary.duplicates, summary.quarantined) == (13, 1, 2)
+    assert summary.unrated == 1
     assert sorted(summary.reasons) == ["truncated last line (no line end)",
                                        "wrong column count 2 (expected 16-21)"]
     report = await ReportService(session).costs(2026, 10)
@@ -194,6 +195,21 @@ async def test_a_file_read_in_small_blocks_stores_the_same(
     assert kazan.call_cost == Decimal("12.00") and report.unrated == 1
     again = await parallel.import_master_csv(data, "Master.csv", "local")
     assert (again.inserted, again.duplicates) == (0, 14)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_blocks_priced_at_once_count_each_unrated_call_once(
+        company: tuple[AsyncSession, Clock]) -> None:
+    """Blocks are prepared in parallel threads: the unrated calls of the column-wise rows
+    and of the rows left to the row-by-row path (a non-ASCII channel) are each counted
+    once, whichever thread priced them."""
+    session, _clock = company
+    odd = cdr(14, "kazan", "202", "+78432000000", "2026-10-09 10:00:00", 5,
+              "PJSIP/beeline-14", channel="PJSIP/Ёлка-14").encode()
+    summary = await CdrStore(session, block_bytes=700).import_master_csv(
+        MASTER + odd, "Master.csv", "local")
+    assert (summary.inserted, summary.unrated) == (14, 2)
+    assert (await ReportService(session).costs(2026, 10)).unrated == 2
 
 
 async def _stored_totals(session: AsyncSession) -> dict[tuple[int, str, str], tuple]:

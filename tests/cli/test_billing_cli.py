@@ -62,6 +62,31 @@ def test_import_is_idempotent_and_quarantines_broken_rows(billing: Pbxctl,
     assert sorted(q["line"] for q in listed) == [14, 15]
 
 
+def test_rerate_after_a_deck_correction_reads_while_it_writes(
+        billing: Pbxctl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-rate of committed calls (on PostgreSQL read on a connection of its own, in
+    chunks of a call or two, while the changed prices are written) prices them as the
+    corrected deck says, on both engines alike; a second re-rate changes nothing."""
+    master = tmp_path / "Master.csv"
+    master.write_bytes(MASTER)
+    billing.ok("cdr", "import", str(master))
+    corrected = tmp_path / "tele2-corrected.csv"
+    corrected.write_text(DECK.replace("1.0000,0.1000", "2.5000,0.0000"))
+    billing.ok("rates", "import", "tele2", str(corrected), "--valid-from", "2026-10-16")
+    monkeypatch.setattr("pbxctl.services.cdrs.STREAM_BYTES", 200)
+    first = json.loads(billing.ok("cdr", "rerate", "--month", "2026-10", "--json").stdout)
+    report = json.loads(billing.ok("report", "costs", "--month", "2026-10", "--format",
+                                   "json").stdout)
+    # the calls of Oct 16 on through tele2: Oct 20 (kazan) and four on Oct 31 (UTC)
+    assert first == {"calls": 11, "changed": 5, "unrated": 2}
+    # kazan: 2.10 (Oct 1, old deck) + 2.25 (79, 45 s) + 2.50 (Oct 20, 60 s at 2.50)
+    # + 2.50 (Oct 31 23:30 Moscow); omsk: 100 s -> 120 s at 2.50 (Oct 31 23:30 Omsk)
+    assert {r["department"]: r["call_cost"] for r in report["rows"]} == {
+        "kazan": "9.35", "omsk": "5.00"}
+    again = json.loads(billing.ok("cdr", "rerate", "--month", "2026-10", "--json").stdout)
+    assert again == {"calls": 11, "changed": 0, "unrated": 2}
+
+
 def test_report_formats_agree(billing: Pbxctl, tmp_path: Path) -> None:
     master = tmp_path / "Master.csv"
     master.write_bytes(MASTER)
