@@ -104,6 +104,11 @@ def test_busy_unanswered_and_offline_extensions_send_the_caller_to_voicemail(
         RINGING: (f"{RINGING}@pbxctl,u", "ANSWERED", "tver"),
         OFFLINE: (f"{OFFLINE}@pbxctl,u", "ANSWERED", "tver")}
 
+    # Before that, the phone was rung: Dial's own CDR says how that ended.
+    rings = {row["dstchannel"].split("-")[0]: row["disposition"]
+             for row in sandbox.cdr_rows()[seen:] if row["lastapp"] == "Dial"}
+    assert rings == {f"PJSIP/{BUSY}": "BUSY", f"PJSIP/{RINGING}": "NO ANSWER"}
+
     # No phone answered: each call rang and was missed, none was answered.
     events = sorted((e["event"], e["call"]["called"]) for e in delivered())
     assert events == sorted([("call.ringing", n) for n in NUMBERS.values()]
