@@ -7,6 +7,7 @@ answers the call, yet the person missed it: the CRM gets ``call.missed``, never
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import time
@@ -27,7 +28,8 @@ SERVE_ENV = {"PBXCTL_WEBHOOK_FIRST_RETRY": "0.3",
 
 
 def _voicemail_cdr(seen: int, mailbox: str, timeout: float = 10) -> dict[str, str]:
-    """The CDR of the call that ended in ``mailbox``'s VoiceMail, after row ``seen``."""
+    """The CDR of the call that ended in ``mailbox``'s VoiceMail, after row ``seen``: its
+    data tells the greeting (``b``: busy, ``u``: unavailable)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for row in sandbox.cdr_rows()[seen:]:
@@ -67,20 +69,22 @@ def test_busy_unanswered_and_offline_extensions_send_the_caller_to_voicemail(
         shutil.rmtree(sandbox.voicemail_dir() / "pbxctl" / mailbox, ignore_errors=True)
     assert busy.register(tmp_path).ok and ringing.register(tmp_path).ok
     seen = len(sandbox.cdr_rows())
+    full_log = sandbox.log_dir() / "full"             # Asterisk's verbose log
+    logged = full_log.stat().st_size
 
     log = (tmp_path / "serve.log").open("w")
     serve, _ = start_serve(pbxctl.database_url, SERVE_ENV, log)
     try:
         refusing = busy.refuse_busy(tmp_path)
-        left = carrier.leave_message(tmp_path, NUMBERS[BUSY], talk_ms=2000)
+        left = carrier.leave_message(tmp_path, NUMBERS[BUSY], talk_ms=4000)
         assert left.ok, left.errors
         assert refusing.wait().ok                          # the phone was offered the call
 
-        left = carrier.leave_message(tmp_path, NUMBERS[OFFLINE], talk_ms=2000)
+        left = carrier.leave_message(tmp_path, NUMBERS[OFFLINE], talk_ms=4000)
         assert left.ok, left.errors
 
         unanswered = ringing.ring_until_cancelled(tmp_path)
-        left = carrier.leave_message(tmp_path, NUMBERS[RINGING], talk_ms=2000)
+        left = carrier.leave_message(tmp_path, NUMBERS[RINGING], talk_ms=4000)
         assert left.ok, left.errors
         assert unanswered.wait().ok                        # rang, then Dial gave up
 
@@ -95,8 +99,12 @@ def test_busy_unanswered_and_offline_extensions_send_the_caller_to_voicemail(
         assert _inbox(mailbox) == ["msg0000.txt", "msg0000.wav"], mailbox
         message = (sandbox.voicemail_dir() / "pbxctl" / mailbox / "INBOX" / "msg0000.txt")
         assert "callerid=+46701234567" in message.read_text()
-    # The busy phone's caller heard the busy greeting, the others the unavailable one; the
-    # mailbox answered each call, so its CDR is answered, in the called number's branch.
+    # The busy phone's caller heard the busy greeting, the others the unavailable one (the
+    # calls came one after the other: busy, offline, unanswered).
+    played = full_log.read_bytes()[logged:].decode(errors="replace")
+    assert re.findall(r"Playing '(vm-isonphone|vm-isunavail)\.", played) == [
+        "vm-isonphone", "vm-isunavail", "vm-isunavail"]
+    # The mailbox answered each call, so its CDR is answered, in the called number's branch.
     greetings = {mailbox: _voicemail_cdr(seen, mailbox) for mailbox in NUMBERS}
     assert {mailbox: (row["lastdata"], row["disposition"], row["accountcode"])
             for mailbox, row in greetings.items()} == {
