@@ -26,6 +26,7 @@ class AsteriskNames:
 
     # Dialplan contexts pbxctl writes.
     dial_phone: str = "pbxctl-dial-phone"
+    call_person: str = "pbxctl-call-person"       # dial_phone, then the person's mailbox
     answered: str = "pbxctl-answered"
     call_ended: str = "pbxctl-call-ended"
     out_answered: str = "pbxctl-leg-answered"

@@ -52,7 +52,7 @@ def destination_apps(dest: Destination, owner: str, node: NodeConfig) -> list[st
     ring = node.ring_seconds
     name = names.ASTERISK
     if dest.kind == "ext":
-        return [f"Gosub({name.dial_phone},s,1({dest.target},{ring}))"]
+        return [f"Gosub({name.call_person},s,1({dest.target},{ring}))"]
     if dest.kind == "voicemail":
         return [f"VoiceMail({dest.target}@{name.voicemail_context},u)"]
     if dest.kind == "branch":

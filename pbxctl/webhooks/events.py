@@ -3,7 +3,9 @@
 The dialplan announces every call to a company number with a ``UserEvent`` (its name is
 ``names.ASTERISK.user_event``), read as a :class:`~pbxctl.ami_events.CallStage`:
 ``Stage: ringing`` when it reaches its destination, ``answered`` when a phone takes it,
-``ended`` from the call's hangup handler. A call that ends unanswered is a missed call.
+``ended`` from the call's hangup handler. A call that ends with no phone having answered
+it is a missed call, also when the person's mailbox took a message (only a phone's answer
+sends ``answered``).
 Stored CDRs become ``cdr.rated`` events, bans ``security.banned`` events, and the spend
 brake sends ``spend.warning`` and ``spend.blocked``, a failed scheduled backup
 ``backup.failed``.

@@ -138,11 +138,20 @@ class SoftPhone:
     def ring_until_cancelled(self, work_dir: Path) -> BackgroundSipp:
         """Start ringing for one incoming call in the background, never answering it;
         ok when the call was cancelled (picked up elsewhere, or given up)."""
-        cmd = [*self._base("uas_ring.xml", work_dir), "-timeout", "60"]
+        return self._take_one_call(work_dir, "uas_ring.xml")
+
+    def refuse_busy(self, work_dir: Path) -> BackgroundSipp:
+        """Start refusing one incoming call as busy (486) in the background; ok when a
+        call came and was refused."""
+        return self._take_one_call(work_dir, "uas_busy.xml")
+
+    def _take_one_call(self, work_dir: Path, scenario: str) -> BackgroundSipp:
+        """Run ``scenario`` for one incoming call in the background, once SIPp listens."""
+        cmd = [*self._base(scenario, work_dir), "-timeout", "60"]
         process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    text=True)
         time.sleep(STARTUP_SECONDS)
-        return BackgroundSipp(process, work_dir / f"{self.username}-uas_ring.xml.err")
+        return BackgroundSipp(process, work_dir / f"{self.username}-{scenario}.err")
 
     def listen_for_lamp(self, work_dir: Path) -> BackgroundSipp:
         """Answer the message-summary NOTIFYs Asterisk sends to this (registered) phone in
