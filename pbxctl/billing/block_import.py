@@ -1,5 +1,6 @@
 """What one block of a cdr_csv file becomes before it is stored: the rows priced
-column-wise as CSV for ``COPY``, the rows classified one by one, the quarantined lines.
+column-wise, ready for a binary ``COPY``, the rows classified one by one, the quarantined
+lines.
 Pure: bytes in, data out (run in worker threads, several blocks at once, while the
 block before is written; each block counts its own figures)."""
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from pbxctl.billing.columnar import ColumnarClassifier
-from pbxctl.billing.csv_blocks import Block, parse, table_csv
+from pbxctl.billing.csv_blocks import Block, parse
 from pbxctl.billing.records import (
     Classifier,
     Quarantined,
@@ -19,6 +20,7 @@ from pbxctl.billing.records import (
     classify_lines,
     prepare_lines,
 )
+from pbxctl.db.binary_copy import binary_copy
 
 
 @dataclass
@@ -26,13 +28,14 @@ class PreparedBlock:
     """A block ready to store."""
 
     size: int                                   # bytes of the file it covers
-    priced_csv: memoryview = memoryview(b"")    # STORED_COLUMNS as CSV (NULL unquoted empty)
+    priced: pa.Table | None = None              # the rows priced column-wise (STORED_SCHEMA)
+    priced_copy: bytes = b""                    # the same, as binary COPY data
     priced_rows: int = 0
     rows: list[StoredCdr] = field(default_factory=list)
     quarantine: list[Quarantined] = field(default_factory=list)
     outbound: int = 0
     unrated: int = 0
-    totals: pa.Table | None = None              # of the priced_csv rows (block_totals)
+    totals: pa.Table | None = None              # of the priced rows (block_totals)
 
 
 def read_block(block: Block, node: str, classifier: Classifier
@@ -56,7 +59,8 @@ def prepare_block(block: Block, node: str, columnar: ColumnarClassifier,
     if table is None:
         _add_rows(prepared, read_block(block, node, classifier))
         return prepared
-    prepared.priced_csv = table_csv(classified.table)
+    prepared.priced = classified.table
+    prepared.priced_copy = binary_copy(classified.table)
     prepared.priced_rows = classified.table.num_rows
     prepared.outbound, prepared.unrated = classified.outbound, classified.unrated
     prepared.totals = classified.totals

@@ -5,7 +5,8 @@ Rows the vectorised checks cannot vouch for (odd dates, non-numeric seconds, unk
 dispositions, non-ASCII channel names, keys that need a hash) are left to the row-by-row
 path, which quarantines or classifies them; everything else is priced here in integer
 units, each (carrier, day) resolved to its deck once and each deck's prefixes matched by
-hash lookups per prefix length.
+hash lookups per prefix length. The rows come out typed as the ``cdrs`` table's columns
+(STORED_SCHEMA), ready for a binary ``COPY``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from pbxctl.billing.records import (
     SEQUENCE,
     SRC,
     START,
+    STORED_COLUMNS,
     UNIQUEID,
     UNIQUEID_RE,
     WIDTH,
@@ -41,17 +43,24 @@ from pbxctl.billing.records import (
 NAMES = tuple(f"c{n}" for n in range(WIDTH))
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _TIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
-_SOME_TIME = "2000-01-01 00:00:00"
 _START_DIGITS = ((0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2))  # of YYYY-MM-DD HH:MM:SS
 _SECONDS_RE = r"^[0-9]{1,7}$"
 _DISPOSITIONS = pa.array(sorted(DISPOSITIONS), pa.string())
+_UTC = pa.timestamp("us", tz="UTC")
+COST = pa.decimal128(19, 4)      # units of 0.0001 as a decimal (numeric(14, 4) in cdrs)
+_INT4 = {"duration", "billsec", "charged_seconds", "deck_id"}
+# STORED_COLUMNS as the cdrs table types them: times in UTC, int4 counts, the cost exact.
+STORED_SCHEMA = pa.schema([
+    (name, _UTC if name in ("start", "answer", "end") else COST if name == "cost"
+     else pa.int32() if name in _INT4 else pa.string())
+    for name in STORED_COLUMNS])
 
 
 @dataclass
 class Classified:
     """A block's rows priced column-wise, and the rows left to the row-by-row path."""
 
-    table: pa.Table          # STORED_COLUMNS (times and cost as text), one row per regular row
+    table: pa.Table          # STORED_SCHEMA, one row per regular row
     irregular: list[int]     # positions in the block, ascending
     outbound: int
     unrated: int
@@ -83,23 +92,22 @@ def normalise_table(table: pa.Table) -> pa.Table:
 
 
 def _time(column: pa.ChunkedArray, optional: bool) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    """(the time as text with its zone, or null when empty; whether it is a canonical
+    """(the time in UTC, or null when empty or not a time; whether it is a canonical
     ``YYYY-MM-DD HH:MM:SS`` on the calendar, as ``records.check`` accepts it)."""
-    is_empty = pc.equal(column, "")
     shaped = pc.and_(pc.match_substring_regex(column, _TIME_RE),
                      pc.invert(pc.starts_with(column, "0000")))
     try:    # Arrow's ISO parser checks the calendar; one bad day fails the whole cast
-        pc.cast(pc.if_else(shaped, column, _SOME_TIME), pa.timestamp("s"))
+        parsed = pc.cast(pc.if_else(shaped, column, pa.scalar(None, pa.string())),
+                         pa.timestamp("s"))
         valid = shaped
     except pa.ArrowInvalid:
         parsed = pc.strptime(column, format=_TIME_FORMAT, unit="s", error_is_null=True)
         valid = pc.and_(shaped, pc.fill_null(
             pc.equal(pc.strftime(parsed, format=_TIME_FORMAT), column), False))
+        parsed = pc.if_else(valid, parsed, pa.scalar(None, pa.timestamp("s")))
     if optional:
-        valid = pc.or_(valid, is_empty)
-    text = pc.if_else(is_empty, pa.scalar(None, pa.string()),
-                      pc.binary_join_element_wise(column, "+00", ""))
-    return text, valid
+        valid = pc.or_(valid, pc.equal(column, ""))
+    return pc.cast(parsed, _UTC), valid
 
 
 def _endpoint(channel: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -121,8 +129,8 @@ def _keys(node: str, c: list[pa.ChunkedArray]) -> pa.Array | pa.ChunkedArray:
         return keys
     without = pc.invert(has_ids)
     rows = c if pc.all(without).as_py() else [pc.filter(col, without) for col in c]
-    joined = pc.binary_join_element_wise(*rows, "\x1f")
-    digests = pa.array([sha1(row.encode(), usedforsecurity=False).hexdigest()
+    joined = pc.cast(pc.binary_join_element_wise(*rows, "\x1f"), pa.binary())  # UTF-8
+    digests = pa.array([sha1(row, usedforsecurity=False).hexdigest()
                         for row in joined.to_pylist()], pa.string())
     start = rows[START]
     digits = pc.binary_join_element_wise(*(pc.utf8_slice_codeunits(start, a, a + n)
@@ -135,10 +143,8 @@ def _keys(node: str, c: list[pa.ChunkedArray]) -> pa.Array | pa.ChunkedArray:
 
 
 def _money(units: Ints) -> pa.Array:
-    """Amounts in units of 0.0001 (never negative) as decimal text: 12345 -> ``1.2345``."""
-    whole = pc.cast(pa.array(units // 10_000), pa.string())
-    fraction = pc.utf8_lpad(pc.cast(pa.array(units % 10_000), pa.string()), 4, "0")
-    return pc.binary_join_element_wise(whole, fraction, ".")
+    """Amounts in units of 0.0001 as exact decimals: 12345 -> 1.2345."""
+    return pc.cast(pa.array(units), pa.decimal128(19, 0)).view(COST)
 
 
 def _cut(column: pa.ChunkedArray, characters: int) -> pa.ChunkedArray:
@@ -205,12 +211,12 @@ class ColumnarClassifier:
             "channel": _cut(c[CHANNEL], 80),
             "dstchannel": _cut(c[DSTCHANNEL], 80),
             "disposition": c[DISPOSITION],
-            "duration": pc.cast(c[DURATION], pa.int64()), "billsec": pa.array(billsec),
+            "duration": c[DURATION], "billsec": pa.array(billsec),
             "department": department,
             "uniqueid": _cut(c[UNIQUEID], 64),
             "direction": direction, "carrier": carrier, "destination": destination,
-            **priced.columns})
-        seconds = _ints(pc.cast(pc.cast(c[START], pa.timestamp("s")), pa.int64()))
+            **priced.columns}).cast(STORED_SCHEMA)
+        seconds = _ints(pc.cast(pc.cast(start, pa.timestamp("s", tz="UTC")), pa.int64()))
         # In order of start, so nearly in order of key (keys begin with the start's
         # epoch or digits): PostgreSQL then appends to the key index's last pages.
         in_order = table.take(pa.array(np.argsort(seconds, kind="stable")))

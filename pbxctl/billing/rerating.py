@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pbxctl.billing.columnar import ColumnarClassifier, call_totals, sum_by_key
+from pbxctl.billing.columnar import COST, ColumnarClassifier, call_totals, sum_by_key
 
 # What is read of each stored outbound call (as text, NULL as null), and what is written
 # back for the ones whose price changed.
@@ -48,7 +48,7 @@ def rerate(columnar: ColumnarClassifier, stored: pa.Table) -> Rerated:
     new = priced.columns
     unchanged = (
         _same(pc.cast(stored["charged_seconds"], pa.int64()), new["charged_seconds"])
-        & _same(stored["cost"], new["cost"])
+        & _same(pc.cast(stored["cost"], COST), new["cost"])
         & _same(stored["currency"], new["currency"])
         & _same(stored["prefix"], new["prefix"])
         & _same(pc.cast(stored["deck_id"], pa.int64()), new["deck_id"])

@@ -185,8 +185,8 @@ class CdrStore:
                 ready = await ahead.popleft()
                 await prepare_ahead()
                 stored = ready.priced_rows + len(ready.rows)
-                inserted = (await staging.csv(
-                    ready.priced_csv, ready.priced_rows,
+                inserted = (await staging.copy(
+                    ready.priced_copy, ready.priced_rows, "binary",
                     on_direct=partial(direct_totals.append, ready.totals))
                     if ready.priced_rows else 0)
                 if ready.rows:

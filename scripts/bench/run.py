@@ -8,8 +8,8 @@ the pbxctl CLI, time `pbxctl cdr import`, import a corrected tele2 deck valid fr
 month's first day and time `pbxctl cdr rerate --month`, then time `pbxctl report costs
 --month` twice. The default shape's import and a --rows-big file's import are also measured
 for peak memory. Then CLI start-up, and the live figures of scripts/bench/live.py when it
-exists. One table of figures, targets and verdicts goes to stdout and to
-scripts/bench/last-results.md.
+exists. One table of figures, targets and verdicts goes to stdout and, for a whole run (no
+step skipped, the default data), to scripts/bench/last-results.md.
 
     python scripts/bench/run.py [--rows 1000000] [--rows-big 5000000] [--skip-big]
         [--shapes default,few-inbound,...] [--skip-rerate] [--skip-live] [--skip-pbxctl]
@@ -295,7 +295,8 @@ def shapes(text: str) -> list[generate.Shape]:
     return [generate.SHAPES[name] for name in names]
 
 
-def main() -> int:
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line of ``make bench`` (``argv``, else the process's)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=generate.DEFAULT_ROWS,
                         help="rows of each shape's file [default: %(default)s]")
@@ -314,9 +315,14 @@ def main() -> int:
     parser.add_argument("--admin-url", default=ADMIN_URL,
                         help="PostgreSQL where this user may CREATE DATABASE "
                              "[default: $PBXCTL_TEST_PG or %(default)s]")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.rows < 1 or args.rows_big < 1:
         parser.error("--rows and --rows-big must be at least 1")
+    return args
+
+
+def main() -> int:
+    args = parse_arguments()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still drop the database
     with tempfile.TemporaryDirectory(prefix="pbxctl-bench-") as tmp:
         try:
@@ -325,9 +331,22 @@ def main() -> int:
             print(f"\nbench failed: {exc}", file=sys.stderr)
             return 1
     report = markdown(results)
+    shown = RESULTS_FILE.relative_to(HERE.parent.parent)
+    if partial_run(args):
+        print(f"\n{report}\n(a partial run: {shown} keeps the last whole run's figures)")
+        return 0
     RESULTS_FILE.write_text(report, encoding="utf-8")
-    print(f"\n{report}\n(written to {RESULTS_FILE.relative_to(HERE.parent.parent)})")
+    print(f"\n{report}\n(written to {shown})")
     return 0
+
+
+def partial_run(args: argparse.Namespace) -> bool:
+    """Whether some figure of a whole ``make bench`` was skipped or measured on other
+    data: such a run does not replace last-results.md."""
+    return (args.skip_big or args.skip_rerate or args.skip_live or args.skip_pbxctl
+            or args.rows != generate.DEFAULT_ROWS or args.rows_big != 5 * generate.DEFAULT_ROWS
+            or args.seed != generate.DEFAULT_SEED
+            or [s.name for s in args.shapes] != list(generate.SHAPES))
 
 
 if __name__ == "__main__":

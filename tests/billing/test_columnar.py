@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 
 import pyarrow as pa
@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from pbxctl.billing.block_import import prepare_block, read_block
 from pbxctl.billing.columnar import ColumnarClassifier
-from pbxctl.billing.csv_blocks import Block, blocks, complete_rows, read_csv_text
+from pbxctl.billing.csv_blocks import Block, blocks, complete_rows
 from pbxctl.billing.rating import Deck, Rate, RateBook, call_cost
-from pbxctl.billing.records import STORED_COLUMNS, Classifier
+from pbxctl.billing.records import Classifier
 from pbxctl.billing.rerating import STORED_PRICE_COLUMNS, rerate
 
 DECKS = {
@@ -88,29 +88,9 @@ def columnar_items(data: bytes, block_bytes: int) -> tuple[list[tuple[object, ..
         prepared = prepare_block(block, "local", columnar, classifier)
         quarantined += prepared.quarantine
         stored += [tuple(row) for row in prepared.rows]
-        if prepared.priced_rows:
-            table = read_csv_text(prepared.priced_csv, STORED_COLUMNS)
-            stored += [_typed(row) for row in table.to_pylist()]
+        if prepared.priced is not None:
+            stored += [tuple(row.values()) for row in prepared.priced.to_pylist()]
     return stored, quarantined
-
-
-def _typed(row: dict[str, str | None]) -> tuple[object, ...]:
-    def when(text: str | None) -> datetime | None:
-        return None if text is None else datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
-
-    ints = {"duration", "billsec", "charged_seconds", "deck_id"}
-    values: list[object] = []
-    for name in STORED_COLUMNS:
-        value = row[name]
-        if name in ("start", "answer", "end"):
-            values.append(when(value))
-        elif name in ints and value is not None:
-            values.append(int(value))
-        elif name == "cost":
-            values.append(Decimal(str(value)))
-        else:
-            values.append(value)
-    return tuple(values)
 
 
 def row_by_row(data: bytes) -> tuple[list[tuple[object, ...]], list[object]]:
@@ -173,7 +153,7 @@ def test_rerating_reports_only_the_calls_whose_price_moved() -> None:
              None, "kazan", "11"), strict=True), strict=True)})
     result = rerate(columnar, stored)
     assert result.changed.to_pylist() == [{
-        "key": "a", "charged_seconds": 60, "cost": "1.7500", "currency": "RUB",
+        "key": "a", "charged_seconds": 60, "cost": Decimal("1.7500"), "currency": "RUB",
         "prefix": "7", "deck_id": 2, "unrated_reason": None}]
     assert result.unrated == 1
     # the call counts as before, 0.80 dearer
