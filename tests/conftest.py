@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
 
 from pbxctl.cli.main import cli
 from pbxctl.db.migrate import upgrade
@@ -52,14 +53,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
+def pg_url(admin_url: str, database: str) -> str:
+    """The asyncpg URL of ``database`` on the server and as the user of ``admin_url``,
+    reached over TCP or a unix socket (``postgresql://postgres@/postgres?host=/run/x``)."""
+    url = make_url(admin_url).set(drivername="postgresql+asyncpg", database=database)
+    return url.render_as_string(hide_password=False)
+
+
 @contextmanager
 def pg_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards."""
     name = f"pbxctl_test_{uuid.uuid4().hex[:12]}"
     _pg_run(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     try:
-        yield f"{base}/{name}"
+        yield pg_url(PG_ADMIN_URL, name)
     finally:
         _pg_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
