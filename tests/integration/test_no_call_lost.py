@@ -38,7 +38,7 @@ from sandboxkit.sipp import SippCarrier, SoftPhone
 from sqlalchemy import text
 
 from pbxctl.db.session import make_engine
-from tests.conftest import Pbxctl
+from tests.conftest import PG_ADMIN_URL, Pbxctl
 from tests.integration.conftest import calling_out
 from tests.support import postgres
 
@@ -219,8 +219,7 @@ def test_database_connections_cut_twenty_times_lose_no_call(
 async def cut_connections(database: str, times: int, apart: float) -> int:
     """Terminate every connection to ``database`` ``times`` times, ``apart`` seconds
     apart; returns how many were terminated."""
-    admin = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres",
-                                  database="postgres")
+    admin = await asyncpg.connect(PG_ADMIN_URL)
     cut = 0
     try:
         for _ in range(times):
