@@ -232,7 +232,7 @@ def main() -> int:
             part.start(args.logs)
             print(f"test-all: {part.name} started ({' '.join(part.files) or 'unit tests'}), "
                   f"log {part.log}", flush=True)
-        while not all(part.poll() for part in parts):
+        while not all([part.poll() for part in parts]):  # each polled, every second
             time.sleep(1)
             for part in parts:
                 if part.code is not None and not part.reported:
