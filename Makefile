@@ -48,10 +48,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check pbxctl tests scripts
 	$(BIN)/mypy
 
+# Lint, then the unit tests (xdist) alongside the integration shards, each shard with its
+# own sandbox copy in its own network namespace; logs in test-logs/ (scripts/test_all.py).
 test: $(STAMP) sandbox browser check-postgres
-	$(BIN)/ruff check pbxctl tests scripts
-	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/python scripts/test_all.py $(TEST_ARGS)
 
 bench: $(STAMP) check-postgres
 	$(BIN)/python scripts/bench/run.py $(BENCH_ARGS)
@@ -63,4 +63,4 @@ demo: $(STAMP) sandbox
 	$(BIN)/python scripts/demo.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache pbxctl.db demo
+	rm -rf $(VENV) .pytest_cache .ruff_cache pbxctl.db demo test-logs

@@ -8,6 +8,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import asyncpg
 import pytest
 from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
 
 from pbxctl.cli.main import cli
 from pbxctl.db.migrate import upgrade
@@ -52,16 +54,39 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
+def pg_url(admin_url: str, database: str) -> str:
+    """The asyncpg URL of ``database`` on the server and as the user of ``admin_url``,
+    reached over TCP or a unix socket (``postgresql://postgres@/postgres?host=/run/x``)."""
+    url = make_url(admin_url).set(drivername="postgresql+asyncpg", database=database)
+    return url.render_as_string(hide_password=False)
+
+
+# Test databases are dropped by one thread in the background while the next tests run
+# (a drop waits for a checkpoint); the session waits for them all at its end.
+_DROPPER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-drop")
+_drops: list[Future[None]] = []
+
+
 @contextmanager
 def pg_database() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards."""
     name = f"pbxctl_test_{uuid.uuid4().hex[:12]}"
     _pg_run(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     try:
-        yield f"{base}/{name}"
+        yield pg_url(PG_ADMIN_URL, name)
     finally:
-        _pg_run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+        _drops.append(_DROPPER.submit(lambda: asyncio.run(_pg_execute(drop))))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pg_databases_dropped() -> Iterator[None]:
+    """At the end of the session every test database is gone, or the session fails."""
+    yield
+    _DROPPER.shutdown(wait=True)
+    failed = [error for error in (drop.exception() for drop in _drops) if error]
+    if failed:
+        pytest.fail(PG_FIX.format(url=PG_ADMIN_URL, error=failed[0]), pytrace=False)
 
 
 @pytest.fixture(autouse=True)

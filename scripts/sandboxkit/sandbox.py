@@ -89,6 +89,11 @@ def kamailio_check(config: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+def directory() -> Path:
+    """The sandbox's root on the host ($PBXCTL_SANDBOX_DIR or the shared cached one)."""
+    return Path(_run("path"))
+
+
 def config_dir() -> Path:
     """The chroot's /etc/asterisk, seen from the host: a node's --config-dir."""
     return Path(_run("confdir"))

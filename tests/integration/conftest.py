@@ -14,6 +14,7 @@ import pytest
 from sandboxkit import sandbox, sipp
 from sandboxkit.sipp import SippCarrier, SoftPhone
 
+from pbxctl.settings import Settings
 from tests.conftest import Pbxctl
 
 
@@ -87,6 +88,17 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield config_dir
     finally:
         sandbox.stop()
+
+
+@pytest.fixture(autouse=True)
+def sandbox_config_roots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pbxctl's default node_config_roots hold the shared sandbox; one elsewhere
+    (PBXCTL_SANDBOX_DIR: each shard of scripts/test_all.py has its own copy) is added for
+    what reads the environment itself: API apps in the test, serve and follow processes."""
+    defaults = Settings.model_fields["node_config_roots"].get_default(call_default_factory=True)
+    if sandbox.directory() not in defaults:
+        roots = [str(root) for root in (*defaults, sandbox.directory())]
+        monkeypatch.setenv("PBXCTL_NODE_CONFIG_ROOTS", json.dumps(roots))
 
 
 @pytest.fixture(autouse=True)

@@ -274,7 +274,9 @@ def test_pausing_a_queue_member_changes_who_rings_without_a_reload(
         (node,) = json.loads(pbxctl.ok("status", "--json").stdout)["nodes"]
         return next(q for q in node["queues"] if q["name"] == "q-kazan-sales")["members_paused"]
 
-    assert anna.call(tmp_path, "*46", hold_ms=500).ok      # the phone's own feature code
+    # The phone's own feature codes. Asterisk answers, then (un)pauses: the phone stays on
+    # long enough for that on a loaded machine (its BYE would end the dialplan first).
+    assert anna.call(tmp_path, "*46", hold_ms=2000).ok
     assert paused() == 2
-    assert anna.call(tmp_path, "*47", hold_ms=500).ok
+    assert anna.call(tmp_path, "*47", hold_ms=2000).ok
     assert paused() == 1

@@ -36,9 +36,10 @@ from sandboxkit import sandbox
 from sandboxkit.processes import start_serve, wait_for
 from sandboxkit.sipp import SippCarrier, SoftPhone
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from pbxctl.db.session import make_engine
-from tests.conftest import Pbxctl
+from tests.conftest import PG_ADMIN_URL, Pbxctl
 from tests.integration.conftest import calling_out
 from tests.support import postgres
 
@@ -201,7 +202,7 @@ def test_serve_killed_ten_times_and_frozen_while_storing_loses_no_call(
 def test_database_connections_cut_twenty_times_lose_no_call(
         pbxctl: Pbxctl, asterisk: Path, tmp_path: Path) -> None:
     company = set_up(pbxctl, asterisk, tmp_path)
-    database = pbxctl.database_url.rsplit("/", 1)[1]
+    database = make_url(pbxctl.database_url).database
     with serving(pbxctl.database_url, tmp_path) as serve:
         start = file_size(sandbox.master_csv())
         load = Load(company, seconds=30)
@@ -219,8 +220,7 @@ def test_database_connections_cut_twenty_times_lose_no_call(
 async def cut_connections(database: str, times: int, apart: float) -> int:
     """Terminate every connection to ``database`` ``times`` times, ``apart`` seconds
     apart; returns how many were terminated."""
-    admin = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres",
-                                  database="postgres")
+    admin = await asyncpg.connect(PG_ADMIN_URL)
     cut = 0
     try:
         for _ in range(times):
