@@ -346,9 +346,10 @@ class SippCarrier:
         return self._call(work_dir, "carrier_call_audio.xml", did, caller, hold_ms)
 
     def leave_message(self, work_dir: Path, did: str, caller: str = "+46701234567",
-                      talk_ms: int = 4000) -> SippResult:
+                      talk_ms: int = 8000) -> SippResult:
         """Bring a call for ``did``, sit through a voicemail greeting (13 s), then talk for
-        ``talk_ms`` and hang up."""
+        ``talk_ms`` and hang up. On a loaded machine the greeting runs longer and eats
+        into the talk: Asterisk drops a message under a second, so talk for seconds."""
         return self._call(work_dir, "carrier_leave_message.xml", did, caller, talk_ms)
 
     def call_cancelled(self, work_dir: Path, did: str, after_ms: int,

@@ -64,7 +64,7 @@ def test_a_message_left_by_a_caller_is_mailed_with_its_recording(
         log = (tmp_path / "serve.log").open("w")
         serve, base = start_serve(pbxctl.database_url, env, log)
         try:
-            left = carrier.leave_message(tmp_path, NUMBER, talk_ms=4000)
+            left = carrier.leave_message(tmp_path, NUMBER)
             assert left.ok, left.errors
             (got,) = smtp.wait_for(1, timeout=30)
             wait_for("the mail counted as sent", lambda: _mails_sent(base) == 1)

@@ -76,15 +76,15 @@ def test_busy_unanswered_and_offline_extensions_send_the_caller_to_voicemail(
     serve, _ = start_serve(pbxctl.database_url, SERVE_ENV, log)
     try:
         refusing = busy.refuse_busy(tmp_path)
-        left = carrier.leave_message(tmp_path, NUMBERS[BUSY], talk_ms=4000)
+        left = carrier.leave_message(tmp_path, NUMBERS[BUSY])
         assert left.ok, left.errors
         assert refusing.wait().ok                          # the phone was offered the call
 
-        left = carrier.leave_message(tmp_path, NUMBERS[OFFLINE], talk_ms=4000)
+        left = carrier.leave_message(tmp_path, NUMBERS[OFFLINE])
         assert left.ok, left.errors
 
         unanswered = ringing.ring_until_cancelled(tmp_path)
-        left = carrier.leave_message(tmp_path, NUMBERS[RINGING], talk_ms=4000)
+        left = carrier.leave_message(tmp_path, NUMBERS[RINGING])
         assert left.ok, left.errors
         assert unanswered.wait().ok                        # rang, then Dial gave up
 
