@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -228,6 +230,44 @@ def test_a_mail_pending_when_serve_stops_is_sent_once_by_the_next_serve(
                       for r in received) == [b"RIFF-first", b"RIFF-second"]
     assert _rows(pbxctl.database_url) == [("201/1796097600-00000000", "sent", 2),
                                           ("201/1796097600-00000001", "sent", 1)]
+
+
+def test_two_serves_on_one_database_send_each_mail_once(
+        pbxctl: Pbxctl, spool: Path, smtp: MailServer, tmp_path: Path) -> None:
+    for number in range(6):
+        _leave(spool, number, f"RIFF-{number}".encode())
+    asyncio.run(_queue(pbxctl.database_url, _server(smtp, tmp_path)))
+    server, seen = _server(smtp, tmp_path), Seen()
+    start = threading.Barrier(2)
+
+    def serve() -> int:          # each sender in a thread with its own loop and engine
+        async def run() -> int:
+            engine = make_engine(pbxctl.database_url)
+            try:
+                start.wait()
+                return await send_due(engine, server, FAST, seen)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(run())
+
+    with ThreadPoolExecutor(2) as pool:
+        attempted = [f.result() for f in [pool.submit(serve), pool.submit(serve)]]
+    assert sum(attempted) == 6
+    received = smtp.wait_for(6)
+    time.sleep(0.3)
+    assert sorted(r.message().get_payload()[1].get_content()   # type: ignore[index]
+                  for r in received) == [f"RIFF-{n}".encode() for n in range(6)]
+    assert {(state, attempts) for _key, state, attempts in _rows(pbxctl.database_url)} \
+        == {("sent", 1)}
+
+
+async def _queue(url: str, server: SmtpServer) -> None:
+    engine = make_engine(url)
+    try:
+        assert await queue_new_messages(engine, server) == 6
+    finally:
+        await engine.dispose()
 
 
 def test_a_wrong_password_or_an_untrusted_certificate_sends_nothing(
