@@ -39,10 +39,13 @@ from pbxctl.voicemail.outbox import (
     claim_due_mail,
     enqueue,
     known_keys,
+    mailbox_branch,
     record_attempt,
     watched_mailboxes,
 )
+from pbxctl.webhooks import outbox as webhooks
 from pbxctl.webhooks.delivery import retry_delay
+from pbxctl.webhooks.events import voicemail_mail_failed_event
 
 log = logging.getLogger(__name__)
 _MESSAGE_RE = re.compile(r"msg[0-9]{4}\.txt")
@@ -219,10 +222,16 @@ async def send_due(engine: AsyncEngine, server: SmtpServer, policy: MailPolicy,
             break
         attempted += 1
         error = await _send(server, mail)
+        at = datetime.now(UTC)
         async with transaction(engine) as session:
             state = await record_attempt(
-                session, mail, at=datetime.now(UTC), error=error,
+                session, mail, at=at, error=error,
                 retry_in=None if error is None else retry_delay(mail.attempts + 1, policy))
+            if error is not None and state == "failed":
+                await webhooks.enqueue(session, [voicemail_mail_failed_event(
+                    mail.id, mail.node, mail.message_key, mail.mailbox,
+                    await mailbox_branch(session, mail.mailbox), mail.recipient,
+                    mail.attempts + 1, error, at)])
         if error is None:
             outcomes.mail_sent()
             continue

@@ -61,6 +61,9 @@ class DueMail:
     """A mail to send now."""
 
     id: int
+    node: str
+    message_key: str
+    mailbox: str
     recipient: str
     mail: str
     attempts: int
@@ -81,7 +84,8 @@ async def claim_due_mail(session: AsyncSession, due_by: datetime, until: datetim
     claimed = (await session.execute(
         update(VoicemailMail).where(VoicemailMail.id == oldest, *due)
         .values(next_attempt_at=until)
-        .returning(VoicemailMail.id, VoicemailMail.recipient, VoicemailMail.mail,
+        .returning(VoicemailMail.id, VoicemailMail.node, VoicemailMail.message_key,
+                   VoicemailMail.mailbox, VoicemailMail.recipient, VoicemailMail.mail,
                    VoicemailMail.attempts)
         .execution_options(synchronize_session=False))).first()
     return None if claimed is None else DueMail(*claimed)
@@ -97,3 +101,9 @@ async def record_attempt(session: AsyncSession, due: DueMail, *, at: datetime,
         last_error=error[:500] if error else None,
         next_attempt_at=at + retry_in if state == "pending" and retry_in else at))
     return state
+
+
+async def mailbox_branch(session: AsyncSession, number: str) -> str | None:
+    """The branch of extension ``number``; None when it is gone meanwhile."""
+    return await session.scalar(select(Branch.slug).join(Extension.branch)
+                                .where(Extension.number == number))
