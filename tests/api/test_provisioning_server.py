@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 
 from pbxctl.api.provisioning import NOT_FOUND_BODY, create_provisioning_app
+from pbxctl.db.models import Device
 from pbxctl.db.session import make_engine
 from pbxctl.services.audit import Actor
 from pbxctl.services.bundle import unit_of_work
+from pbxctl.services.devices import DeviceService
 from pbxctl.settings import Settings
 from tests.api.conftest import Api
 from tests.conftest import Pbxctl
@@ -151,6 +153,31 @@ async def test_a_softphone_link_works_once_then_answers_like_a_stranger(
     assert status == 200 and account("generic", plain).password != found.password
     devices = json.loads(await _cli(company, "device", "list", "--json"))
     assert [d["name"] for d in devices] == ["210-app"]
+
+
+@pytest.mark.parametrize("fetches", [2, 4])
+async def test_a_link_fetched_at_once_from_many_places_works_once(
+        company: Pbxctl, server: Any, fetches: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _cli(company, "ext", "add", "kazan", "212", "--name", "Twice Tanya")
+    link = json.loads(await _cli(company, "ext", "qr", "212", "--json"))
+    found_valid = asyncio.Barrier(fetches)
+    spend = DeviceService.use_link
+
+    async def all_at_once(self: DeviceService, device: Device) -> bool:
+        await found_valid.wait()      # every request has found the link still valid
+        return await spend(self, device)
+
+    monkeypatch.setattr(DeviceService, "use_link", all_at_once)
+    path = "/" + link["url"].split("/", 1)[1] if "://" in link["url"] else link["url"]
+    answers = await asyncio.gather(*(_get(server, path, LINPHONE_AGENT)
+                                     for _ in range(fetches)))
+    served = [text for status, text in answers if status == 200]
+    assert len(served) == 1 and account("linphone", served[0]).auth_user == "212-app"
+    assert sorted(answers) == sorted([(200, served[0])]
+                                     + [(404, NOT_FOUND_BODY)] * (fetches - 1))
+    audit = json.loads(await _cli(company, "audit", "--json"))
+    actions = [e["action"] for e in audit if e["action"].startswith("provision.")]
+    assert sorted(actions) == ["provision.fetch"] + ["provision.refused"] * (fetches - 1)
 
 
 async def test_a_link_expires(company: Pbxctl) -> None:
