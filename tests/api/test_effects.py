@@ -27,11 +27,11 @@ async def _ha1(api: Api, number: str) -> str:
 async def test_a_branch_added_can_be_read_back_and_removed(api: Api) -> None:
     status, created = await api.call("POST", "/api/v1/branches", body={
         "slug": "tver", "name": "Tver office", "city": "Tver", "timezone": "Europe/Moscow",
-        "ext_range": "500-599", "node": "east", "standby_node": "spare"})
+        "ext_range": "500-599", "node": "east", "standby_node": "spare", "language": "ru"})
     assert status == 201
     assert created == {"slug": "tver", "name": "Tver office", "city": "Tver",
-                       "timezone": "Europe/Moscow", "ext_range": "500-599", "node": "east",
-                       "standby_node": "spare", "outbound": None, "hours": [],
+                       "timezone": "Europe/Moscow", "language": "ru", "ext_range": "500-599",
+                       "node": "east", "standby_node": "spare", "outbound": None, "hours": [],
                        "holidays": [], "extensions": []}
     assert await api.call("GET", "/api/v1/branches/tver") == (200, created)
     _, listed = await api.call("GET", "/api/v1/branches")
