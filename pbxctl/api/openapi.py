@@ -157,6 +157,10 @@ ROUTES: tuple[Operation, ...] = (
         required=("slug", "name", "city", "timezone", "ext_range")),
     _op("GET", "/branches/{branch}", READ,
         "One branch with its extensions, outbound policy, hours and holidays"),
+    _op("PATCH", "/branches/{branch}", ADMIN,
+        "Change the branch's standby node (null: none) or its phones' language", body={
+            "standby_node": {**SLUG, "type": ["string", "null"]},
+            "language": {"type": "string", "enum": list(LANGUAGES)}}),
     _op("DELETE", "/branches/{branch}", ADMIN, "Remove a branch", query={
         "with_extensions": enum("Remove its extensions too", BOOLEAN)}),
     _op("PUT", "/branches/{branch}/outbound", ADMIN,
