@@ -96,6 +96,20 @@ def timezone(field: str, value: str) -> str:
     return value
 
 
+# The languages a branch's phones may speak: ISO 639-1 codes every provisioning template
+# spells in its vendor's words.
+LANGUAGES = ("en", "ru", "de", "fr", "es", "it")
+DEFAULT_LANGUAGE = "en"
+
+
+def language(field: str, value: str) -> str:
+    """A language of the branch's phones, as an ISO 639-1 code pbxctl's templates know."""
+    if value not in LANGUAGES:
+        raise ValidationError(field, f"{value!r} is not a language pbxctl's phone templates "
+                                     f"know; one of {', '.join(LANGUAGES)}")
+    return value
+
+
 def host(field: str, value: str) -> str:
     """An IP address or a DNS host name."""
     try:

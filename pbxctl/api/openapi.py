@@ -26,6 +26,7 @@ from pbxctl.api.params import (
     sort_param,
 )
 from pbxctl.render.provisioning import MODELS
+from pbxctl.validation import DEFAULT_LANGUAGE, LANGUAGES
 from pbxctl.webhooks.events import EVENT_NAMES
 
 ALL = ("admin", "accountant", "viewer")
@@ -151,10 +152,15 @@ ROUTES: tuple[Operation, ...] = (
     _op("POST", "/branches", ADMIN, "Add a branch", created=True, body={
         "slug": SLUG, "name": _TEXT, "city": _TEXT, "timezone": _TEXT,
         "ext_range": {"type": "string", "pattern": "^[0-9]{2,6}-[0-9]{2,6}$"}, "node": SLUG,
-        "standby_node": SLUG},
+        "standby_node": SLUG, "language": {"type": "string", "enum": list(LANGUAGES),
+                                           "description": f"default {DEFAULT_LANGUAGE}"}},
         required=("slug", "name", "city", "timezone", "ext_range")),
     _op("GET", "/branches/{branch}", READ,
         "One branch with its extensions, outbound policy, hours and holidays"),
+    _op("PATCH", "/branches/{branch}", ADMIN,
+        "Change the branch's standby node (null: none) or its phones' language", body={
+            "standby_node": {**SLUG, "type": ["string", "null"]},
+            "language": {"type": "string", "enum": list(LANGUAGES)}}),
     _op("DELETE", "/branches/{branch}", ADMIN, "Remove a branch", query={
         "with_extensions": enum("Remove its extensions too", BOOLEAN)}),
     _op("PUT", "/branches/{branch}/outbound", ADMIN,

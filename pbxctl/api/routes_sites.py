@@ -10,6 +10,7 @@ from aiohttp import web
 
 from pbxctl.api.keys import BODY, QUERY, Handler
 from pbxctl.api.requests import answer, listing, services
+from pbxctl.errors import ValidationError
 from pbxctl.services.branches import BranchSpec, branch_details, branch_snapshot
 from pbxctl.services.extensions import extension_snapshot
 from pbxctl.services.nodes import NodeSpec, node_snapshot
@@ -65,6 +66,19 @@ async def get_branch(request: web.Request) -> web.Response:
     """One branch, as ``branch show --json``."""
     async with services(request) as s:
         return answer(branch_details(await s.branches.get(request.match_info["branch"])))
+
+
+async def update_branch(request: web.Request) -> web.Response:
+    """Change the branch's standby node or its phones' language, as ``branch update``."""
+    body, slug = request[BODY], request.match_info["branch"]
+    if not body:
+        raise ValidationError("body", "say what changes: `standby_node` or `language`")
+    async with services(request) as s:
+        if "standby_node" in body:
+            await s.branches.set_standby(slug, body["standby_node"])
+        if "language" in body:
+            await s.branches.set_language(slug, body["language"])
+        return answer(branch_details(await s.branches.get(slug)))
 
 
 async def remove_branch(request: web.Request) -> web.Response:
@@ -160,6 +174,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", "/api/v1/branches"): list_branches,
     ("POST", "/api/v1/branches"): add_branch,
     ("GET", "/api/v1/branches/{branch}"): get_branch,
+    ("PATCH", "/api/v1/branches/{branch}"): update_branch,
     ("DELETE", "/api/v1/branches/{branch}"): remove_branch,
     ("PUT", "/api/v1/branches/{branch}/outbound"): set_outbound,
     ("GET", "/api/v1/extensions"): list_extensions,

@@ -8,9 +8,10 @@ from pbxctl.cli.output import comma_list, emit_json, emit_rows, emit_table, note
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.services.branches import BranchSpec, branch_details, branch_snapshot
 from pbxctl.services.policies import OutboundChange, policy_snapshot
+from pbxctl.validation import DEFAULT_LANGUAGE, LANGUAGES
 
-COLUMNS = ("slug", "name", "city", "timezone", "ext_range", "node", "standby_node",
-           "extensions")
+COLUMNS = ("slug", "name", "city", "timezone", "language", "ext_range", "node",
+           "standby_node", "extensions")
 
 
 @click.group()
@@ -28,12 +29,15 @@ def branch() -> None:
               help="Node serving the branch [default: local, else the only node].")
 @click.option("--standby-node", default=None,
               help="Node taking the branch's calls when its own does not answer.")
+@click.option("--language", default=DEFAULT_LANGUAGE, show_default=True,
+              help=f"What its phones speak: {', '.join(LANGUAGES)}.")
 @click.pass_context
 def add(ctx: click.Context, slug: str, name: str, city: str, timezone: str, ext_range: str,
-        node: str | None, standby_node: str | None) -> None:
+        node: str | None, standby_node: str | None, language: str) -> None:
     """Add branch SLUG (also its default department)."""
     spec = BranchSpec(slug=slug, name=name, city=city, timezone=timezone,
-                      ext_range=ext_range, node=node, standby_node=standby_node)
+                      ext_range=ext_range, node=node, standby_node=standby_node,
+                      language=language)
 
     async def work(s: Services) -> dict[str, object]:
         return branch_snapshot(await s.branches.add(spec))
@@ -48,17 +52,30 @@ def add(ctx: click.Context, slug: str, name: str, city: str, timezone: str, ext_
 @click.option("--standby-node", default=None,
               help="Node taking the branch's calls when its own does not answer.")
 @click.option("--no-standby", is_flag=True, help="The branch has no standby node any more.")
+@click.option("--language", default=None,
+              help=f"What its phones speak: {', '.join(LANGUAGES)}.")
 @click.pass_context
-def update(ctx: click.Context, slug: str, standby_node: str | None, no_standby: bool) -> None:
-    """Change branch SLUG's standby node."""
-    if (standby_node is None) == (not no_standby):
+def update(ctx: click.Context, slug: str, standby_node: str | None, no_standby: bool,
+           language: str | None) -> None:
+    """Change branch SLUG's standby node or its phones' language."""
+    if standby_node is not None and no_standby:
         raise click.UsageError("give either --standby-node NAME or --no-standby")
+    standby = standby_node is not None or no_standby
+    if not standby and language is None:
+        raise click.UsageError("give --standby-node NAME, --no-standby or --language")
 
     async def work(s: Services) -> None:
-        await s.branches.set_standby(slug, standby_node)
+        if standby:
+            await s.branches.set_standby(slug, standby_node)
+        if language is not None:
+            await s.branches.set_language(slug, language)
 
     run_in_transaction(ctx, work)
-    note(f"Branch {slug}: standby node {standby_node or '(none)'}. Run 'pbxctl edge render'.")
+    if standby:
+        note(f"Branch {slug}: standby node {standby_node or '(none)'}. "
+             "Run 'pbxctl edge render'.")
+    if language is not None:
+        note(f"Branch {slug}: phones speak {language} from their next fetch.")
 
 
 @branch.command("list")

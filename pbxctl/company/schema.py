@@ -161,6 +161,8 @@ KINDS: tuple[Kind, ...] = (
         Field("city", _text(v.DISPLAY_NAME_RE.pattern), "City.", fixed=True),
         Field("timezone", _text(r"[A-Za-z_]+(?:/[A-Za-z0-9_+-]+){0,2}|UTC"),
               "IANA time zone.", fixed=True),
+        Field("language", {"enum": list(v.LANGUAGES)}, "What its phones speak (ISO 639-1).",
+              v.DEFAULT_LANGUAGE),
         Field("ext_range", _text(r"[1-9][0-9]{1,5}-[1-9][0-9]{1,5}"),
               "Extension range, e.g. 200-299.", fixed=True),
         Field("node", _text(_SLUG), "Node that serves it.", fixed=True),

@@ -119,6 +119,8 @@ class Branch(Base):
     name: Mapped[str] = mapped_column(String(64))
     city: Mapped[str] = mapped_column(String(64))
     timezone: Mapped[str] = mapped_column(String(64))
+    # What its phones speak: an ISO 639-1 code of validation.LANGUAGES.
+    language: Mapped[str] = mapped_column(String(8), server_default="en")
     ext_start: Mapped[int] = mapped_column(Integer)
     ext_end: Mapped[int] = mapped_column(Integer)
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="RESTRICT"), index=True)

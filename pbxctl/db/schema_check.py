@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pbxctl.errors import PbxctlError
 
 # The newest migration in pbxctl/db/migrations/versions (a test keeps the two equal).
-SCHEMA_HEAD = "0021"
+SCHEMA_HEAD = "0022"
 
 
 async def stored_revision(engine: AsyncEngine) -> str | None:

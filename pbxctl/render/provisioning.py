@@ -79,6 +79,7 @@ class PhoneSetup:
     timezone: str            # the branch's, IANA name
     utc_offset: int          # seconds east of UTC now (phones re-read their file daily)
     colleagues: tuple[Colleague, ...] = ()
+    language: str = "en"     # the branch's, ISO 639-1 (validation.LANGUAGES)
     transport: str = "udp"
     codecs: tuple[str, ...] = DEFAULT_CODECS
 

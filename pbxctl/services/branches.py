@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -30,13 +30,15 @@ class BranchSpec:
     ext_range: str
     node: str | None = None
     standby_node: str | None = None
+    language: str = v.DEFAULT_LANGUAGE
 
 
 def branch_snapshot(branch: Branch) -> Snapshot:
     """Fields of a branch as the audit trail and ``--json`` show them."""
     return {
         "slug": branch.slug, "name": branch.name, "city": branch.city,
-        "timezone": branch.timezone, "ext_range": branch.ext_range, "node": branch.node.name,
+        "timezone": branch.timezone, "language": branch.language,
+        "ext_range": branch.ext_range, "node": branch.node.name,
         "standby_node": branch.standby_node.name if branch.standby_node else None,
     }
 
@@ -63,6 +65,7 @@ class BranchService:
         name = v.display_name("name", spec.name)
         city = v.display_name("city", spec.city)
         timezone = v.timezone("timezone", spec.timezone)
+        language = v.language("language", spec.language)
         start, end = v.extension_range("ext_range", spec.ext_range)
         node = await NodeService(self._session, self._audit, ()).resolve(spec.node)
         standby = await self._standby(node, spec.standby_node)
@@ -74,7 +77,8 @@ class BranchService:
                     f"{start}-{end} overlaps branch {other.slug!r} ({other.ext_range}); "
                     "extension numbers are unique company-wide", "ext_range")
         branch = Branch(slug=slug, name=name, city=city, timezone=timezone,
-                        ext_start=start, ext_end=end, node=node, standby_node=standby)
+                        language=language, ext_start=start, ext_end=end, node=node,
+                        standby_node=standby)
         self._session.add(branch)
         await self._session.flush()
         self._audit.record("branch.add", "branch", slug, after=branch_snapshot(branch))
@@ -83,11 +87,23 @@ class BranchService:
     async def set_standby(self, slug: str, standby_node: str | None) -> Branch:
         """Give branch ``slug`` a standby node (another node than its own), or none."""
         branch = await self.get(slug)
+        standby = await self._standby(branch.node, standby_node)
+        return self._changed(branch, lambda: setattr(branch, "standby_node", standby))
+
+    async def set_language(self, slug: str, language: str) -> Branch:
+        """Set what branch ``slug``'s phones speak (they read it at their next fetch)."""
+        branch = await self.get(slug)
+        chosen = v.language("language", language)
+        return self._changed(branch, lambda: setattr(branch, "language", chosen))
+
+    def _changed(self, branch: Branch, change: Callable[[], None]) -> Branch:
+        """Make ``change`` to ``branch``, audited when it changed anything."""
         before = branch_snapshot(branch)
-        branch.standby_node = await self._standby(branch.node, standby_node)
+        change()
         after = branch_snapshot(branch)
         if after != before:
-            self._audit.record("branch.update", "branch", slug, before=before, after=after)
+            self._audit.record("branch.update", "branch", branch.slug, before=before,
+                               after=after)
         return branch
 
     async def _standby(self, node: Node, name: str | None) -> Node | None:

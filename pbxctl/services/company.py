@@ -188,9 +188,13 @@ class CompanyService:
             old, new = c.old or {}, c.new or {}
             if c.action == "create":
                 await s.branches.add(BranchSpec(**{k: new[k] for k in (
-                    "slug", "name", "city", "timezone", "ext_range", "node", "standby_node")}))
-            elif old["standby_node"] != new["standby_node"]:
-                await s.branches.set_standby(c.key, new["standby_node"])
+                    "slug", "name", "city", "timezone", "ext_range", "node", "standby_node",
+                    "language")}))
+            else:
+                if old["standby_node"] != new["standby_node"]:
+                    await s.branches.set_standby(c.key, new["standby_node"])
+                if old["language"] != new["language"]:
+                    await s.branches.set_language(c.key, new["language"])
             if old.get("hours", {}) != new["hours"]:
                 await s.policies.set_hours(c.key, _hours_specs(new["hours"]))
             await self._holidays(c.key, old.get("holidays", []), new["holidays"])

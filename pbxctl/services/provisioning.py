@@ -83,6 +83,6 @@ def _setup(device: Device, at: datetime) -> PhoneSetup:
         display_name=extension.display_name, auth_user=device.name,
         password=device.sip_password, server=branch.node.sip_address,
         port=branch.node.sip_port, realm=SIP_REALM, timezone=branch.timezone,
-        utc_offset=utc_offset(branch.timezone, at),
+        utc_offset=utc_offset(branch.timezone, at), language=branch.language,
         colleagues=tuple(Colleague(e.number, e.display_name) for e in branch.extensions
                          if e.number != extension.number))

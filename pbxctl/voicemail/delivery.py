@@ -18,7 +18,7 @@ import ssl
 import stat
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -36,18 +36,24 @@ from pbxctl.voicemail.mail import BadMessage, MessageInfo, build_mail, parse_inf
 from pbxctl.voicemail.outbox import (
     DueMail,
     WatchedMailbox,
-    due_mails,
+    claim_due_mail,
     enqueue,
     known_keys,
+    mailbox_branch,
     record_attempt,
     watched_mailboxes,
 )
+from pbxctl.webhooks import outbox as webhooks
 from pbxctl.webhooks.delivery import retry_delay
+from pbxctl.webhooks.events import voicemail_mail_failed_event
 
 log = logging.getLogger(__name__)
 _MESSAGE_RE = re.compile(r"msg[0-9]{4}\.txt")
 MAX_INFO_BYTES = 64 * 1024
 SETTLE_SECONDS = 1.0   # a recording changed this recently may still be being written
+# A claimed mail is left to its sender for this many SMTP timeouts (connect, EHLO,
+# STARTTLS, AUTH, MAIL, RCPT, DATA, QUIT each wait at most one): longer than any attempt.
+CLAIM_TIMEOUTS = 10
 
 
 @dataclass(frozen=True)
@@ -202,16 +208,30 @@ async def _queue_mailbox(engine: AsyncEngine, server: SmtpServer, mailbox: Watch
 
 async def send_due(engine: AsyncEngine, server: SmtpServer, policy: MailPolicy,
                    outcomes: MailOutcomes) -> int:
-    """Attempt every mail due now (a batch at most), one after another; returns how
-    many were attempted."""
-    async with transaction(engine) as session:
-        due = await due_mails(session, datetime.now(UTC), policy.batch)
-    for mail in due:
+    """Attempt the mails due now (a batch at most), one after another, each claimed
+    first so that a second ``serve`` on the same database never sends it too; returns
+    how many were attempted. Due means due when the round began: a mail tried again
+    soon waits for the next round."""
+    lease = timedelta(seconds=server.timeout * CLAIM_TIMEOUTS)
+    began = datetime.now(UTC)
+    attempted = 0
+    while attempted < policy.batch:
+        async with transaction(engine) as session:
+            mail = await claim_due_mail(session, began, datetime.now(UTC) + lease)
+        if mail is None:
+            break
+        attempted += 1
         error = await _send(server, mail)
+        at = datetime.now(UTC)
         async with transaction(engine) as session:
             state = await record_attempt(
-                session, mail, at=datetime.now(UTC), error=error,
+                session, mail, at=at, error=error,
                 retry_in=None if error is None else retry_delay(mail.attempts + 1, policy))
+            if error is not None and state == "failed":
+                await webhooks.enqueue(session, [voicemail_mail_failed_event(
+                    mail.id, mail.node, mail.message_key, mail.mailbox,
+                    await mailbox_branch(session, mail.mailbox), mail.recipient,
+                    mail.attempts + 1, error, at)])
         if error is None:
             outcomes.mail_sent()
             continue
@@ -223,7 +243,7 @@ async def send_due(engine: AsyncEngine, server: SmtpServer, policy: MailPolicy,
         else:
             log.warning("voicemail mail %d to %s failed (%s); trying again", mail.id,
                         mail.recipient, error)
-    return len(due)
+    return attempted
 
 
 async def _send(server: SmtpServer, mail: DueMail) -> str | None:

@@ -61,18 +61,34 @@ class DueMail:
     """A mail to send now."""
 
     id: int
+    node: str
+    message_key: str
+    mailbox: str
     recipient: str
     mail: str
     attempts: int
 
 
-async def due_mails(session: AsyncSession, now: datetime, limit: int) -> list[DueMail]:
-    """Pending mails whose next attempt is due, oldest first."""
-    rows = (await session.scalars(
-        select(VoicemailMail)
-        .where(VoicemailMail.state == "pending", VoicemailMail.next_attempt_at <= now)
-        .order_by(VoicemailMail.next_attempt_at, VoicemailMail.id).limit(limit))).all()
-    return [DueMail(m.id, m.recipient, m.mail, m.attempts) for m in rows]
+async def claim_due_mail(session: AsyncSession, due_by: datetime, until: datetime
+                         ) -> DueMail | None:
+    """Take the oldest pending mail due by ``due_by``, for this sender alone: its next
+    attempt moves to ``until`` in the same statement, so another sender (a second ``serve``)
+    passes it by, and takes it up only if this one never records its attempt. None when
+    no mail is due. PostgreSQL skips a row another sender is claiming (``SKIP LOCKED``);
+    SQLite runs one writer at a time, and the claim's own conditions refuse a row taken
+    meanwhile."""
+    due = (VoicemailMail.state == "pending", VoicemailMail.next_attempt_at <= due_by)
+    oldest = (select(VoicemailMail.id).where(*due)
+              .order_by(VoicemailMail.next_attempt_at, VoicemailMail.id).limit(1)
+              .with_for_update(skip_locked=True).scalar_subquery())
+    claimed = (await session.execute(
+        update(VoicemailMail).where(VoicemailMail.id == oldest, *due)
+        .values(next_attempt_at=until)
+        .returning(VoicemailMail.id, VoicemailMail.node, VoicemailMail.message_key,
+                   VoicemailMail.mailbox, VoicemailMail.recipient, VoicemailMail.mail,
+                   VoicemailMail.attempts)
+        .execution_options(synchronize_session=False))).first()
+    return None if claimed is None else DueMail(*claimed)
 
 
 async def record_attempt(session: AsyncSession, due: DueMail, *, at: datetime,
@@ -85,3 +101,9 @@ async def record_attempt(session: AsyncSession, due: DueMail, *, at: datetime,
         last_error=error[:500] if error else None,
         next_attempt_at=at + retry_in if state == "pending" and retry_in else at))
     return state
+
+
+async def mailbox_branch(session: AsyncSession, number: str) -> str | None:
+    """The branch of extension ``number``; None when it is gone meanwhile."""
+    return await session.scalar(select(Branch.slug).join(Extension.branch)
+                                .where(Extension.number == number))

@@ -8,7 +8,8 @@ it is a missed call, also when the person's mailbox took a message (only a phone
 sends ``answered``).
 Stored CDRs become ``cdr.rated`` events, bans ``security.banned`` events, and the spend
 brake sends ``spend.warning`` and ``spend.blocked``, a failed scheduled backup
-``backup.failed``.
+``backup.failed``, a voicemail mail given up after its last attempt
+``voicemail.mail_failed``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from pbxctl.ami_events import CallStage
 
 EVENT_NAMES = ("call.ringing", "call.answered", "call.missed", "cdr.rated", "security.banned",
-               "spend.warning", "spend.blocked", "backup.failed")
+               "spend.warning", "spend.blocked", "backup.failed", "voicemail.mail_failed")
 _NUMBER_RE = re.compile(r"\+?[0-9]{1,20}")
 _EXTENSION_RE = re.compile(r"[0-9]{2,6}")
 _BRANCH_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
@@ -157,3 +158,19 @@ def backup_failed_event(at: datetime, file: str, error: str) -> WebhookEvent:
     """A scheduled backup failed (for every branch: it goes to webhooks of no branch)."""
     return WebhookEvent("backup.failed", f"backup:{_iso(at)}:backup.failed", None, {
         "event": "backup.failed", "at": _iso(at), "backup": {"file": file, "error": error}})
+
+
+def voicemail_mail_failed_event(mail_id: int, node: str, message_key: str, mailbox: str,
+                                branch: str | None, recipient: str, attempts: int,
+                                error: str, at: datetime) -> WebhookEvent:
+    """The mail of a voicemail message was given up after its last attempt (to the
+    mailbox's branch's webhooks, and those of no branch); the message stays in the
+    mailbox."""
+    return WebhookEvent("voicemail.mail_failed",
+                        f"voicemail:{node}:{message_key}:voicemail.mail_failed",
+                        branch if branch and _BRANCH_RE.fullmatch(branch) else None, {
+                            "event": "voicemail.mail_failed", "at": _iso(at), "node": node,
+                            "mail": {"id": mail_id, "message": message_key,
+                                     "mailbox": mailbox, "branch": branch,
+                                     "recipient": recipient, "attempts": attempts,
+                                     "error": error}})

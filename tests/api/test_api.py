@@ -38,6 +38,8 @@ HAPPY: dict[tuple[str, str], Case] = {
         "slug": "tver", "name": "Tver office", "city": "Tver", "timezone": "Europe/Moscow",
         "ext_range": "500-599"}, 201),
     ("GET", "/api/v1/branches/{branch}"): Case("/api/v1/branches/kazan"),
+    ("PATCH", "/api/v1/branches/{branch}"): Case("/api/v1/branches/kazan",
+                                                 {"language": "ru"}),
     ("DELETE", "/api/v1/branches/{branch}"): Case("/api/v1/branches/perm"),
     ("PUT", "/api/v1/branches/{branch}/outbound"): Case("/api/v1/branches/omsk/outbound", {
         "carriers": ["mts"], "caller_id": "+73812550101", "allow": ["local", "national"],

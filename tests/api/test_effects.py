@@ -27,15 +27,27 @@ async def _ha1(api: Api, number: str) -> str:
 async def test_a_branch_added_can_be_read_back_and_removed(api: Api) -> None:
     status, created = await api.call("POST", "/api/v1/branches", body={
         "slug": "tver", "name": "Tver office", "city": "Tver", "timezone": "Europe/Moscow",
-        "ext_range": "500-599", "node": "east", "standby_node": "spare"})
+        "ext_range": "500-599", "node": "east", "standby_node": "spare", "language": "ru"})
     assert status == 201
     assert created == {"slug": "tver", "name": "Tver office", "city": "Tver",
-                       "timezone": "Europe/Moscow", "ext_range": "500-599", "node": "east",
-                       "standby_node": "spare", "outbound": None, "hours": [],
+                       "timezone": "Europe/Moscow", "language": "ru", "ext_range": "500-599",
+                       "node": "east", "standby_node": "spare", "outbound": None, "hours": [],
                        "holidays": [], "extensions": []}
     assert await api.call("GET", "/api/v1/branches/tver") == (200, created)
     _, listed = await api.call("GET", "/api/v1/branches")
     assert [b["slug"] for b in listed["items"]] == ["kazan", "omsk", "perm", "tver"]
+    status, changed = await api.call("PATCH", "/api/v1/branches/tver",
+                                     body={"language": "de", "standby_node": None})
+    assert status == 200 and changed == {**created, "language": "de", "standby_node": None}
+    status, changed = await api.call("PATCH", "/api/v1/branches/tver",
+                                     body={"standby_node": "spare"})
+    assert status == 200 and (changed["language"], changed["standby_node"]) == ("de", "spare")
+    before, audited = await api.db_state(), len(await api.audit())
+    for body, field in (({"language": "klingon"}, "language"), ({}, "body"),
+                        ({"standby_node": "east"}, "standby_node")):
+        status, refused = await api.call("PATCH", "/api/v1/branches/tver", body=body)
+        assert status == 400 and refused["error"]["message"].startswith(field), refused
+    assert await api.db_state() == before and len(await api.audit()) == audited
     assert (await api.call("DELETE", "/api/v1/branches/tver"))[0] == 200
     status, missing = await api.call("GET", "/api/v1/branches/tver")
     assert status == 404 and missing["error"]["id"] == "not_found"

@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 
 from pbxctl.api.provisioning import NOT_FOUND_BODY, create_provisioning_app
+from pbxctl.db.models import Device
 from pbxctl.db.session import make_engine
 from pbxctl.services.audit import Actor
 from pbxctl.services.bundle import unit_of_work
+from pbxctl.services.devices import DeviceService
 from pbxctl.settings import Settings
 from tests.api.conftest import Api
 from tests.conftest import Pbxctl
-from tests.support.phone_files import LINPHONE_AGENT, PHONES, account
+from tests.support.phone_files import LINPHONE_AGENT, PHONES, account, grandstream_items
 
 MACS = {model: f"805ec00000{i:02x}" for i, model in enumerate(PHONES, start=1)}
 NUMBERS = {model: str(201 + i) for i, model in enumerate(PHONES)}
@@ -79,18 +81,31 @@ async def test_each_phone_finds_its_account_under_its_vendors_keys(
     assert found.password not in audit
 
 
-async def test_vendor_specific_keys(phones: dict[str, str], server: Any) -> None:
+async def test_vendor_specific_keys(company: Pbxctl, phones: dict[str, str],
+                                    server: Any) -> None:
     _status, yealink = await _get(server, phones["yealink-t4x"] + f"{MACS['yealink-t4x']}.cfg")
     assert yealink.startswith("#!version:1.0.0.1\n")
     assert "local_time.time_zone = +3\n" in yealink           # Europe/Moscow
     assert "linekey.2.type = 16\n" in yealink and "account.1.codec.pcmu.enable = 1" in yealink
+    assert "lang.gui = English\n" in yealink and "lang.wui = English\n" in yealink
     _status, gs = await _get(server, phones["grandstream-grp"]
                              + f"cfg{MACS['grandstream-grp']}.xml")
     root = ET.fromstring(gs)
     assert root.tag == "gs_provision" and root.findtext("mac") == MACS["grandstream-grp"]
-    assert root.findtext("config/P64") == "UTC-3" and root.findtext("config/P57") == "0"
+    items = grandstream_items(gs)
+    assert items["dateTime.timezone"] == "UTC-3" and items["language.gui"] == "en"
+    assert items["account.1.enable"] == "Yes" and items["account.1.sip.transport"] == "UDP"
+    # Busy lamps on the virtual multi-purpose keys after the line's own (VPK 1)
+    blf = {(items[f"pks.vpk.{k}.keyMode"], items[f"pks.vpk.{k}.account"],
+            items[f"pks.vpk.{k}.value"]) for k in range(2, len(PHONES) + 1)}
+    assert blf == {("BLF", "0", n) for n in NUMBERS.values() if n != "202"}
+    assert not any(name.startswith("P") for name in items)
     _status, snom = await _get(server, phones["snom-d7xx"] + f"{MACS['snom-d7xx']}.xml")
-    assert ET.fromstring(snom).findtext("phone-settings/utc_offset") == "10800"
+    snom_settings = ET.fromstring(snom).find("phone-settings")
+    assert snom_settings is not None
+    assert snom_settings.findtext("utc_offset") == "10800"
+    assert (snom_settings.findtext("language"), snom_settings.findtext("web_language")) \
+        == ("English", "English")
     assert "blf &lt;sip:201@127.0.0.1&gt;" in snom
     master_path = phones["polycom-vvx"] + f"{MACS['polycom-vvx']}.cfg"
     _status, master = await _get(server, master_path)
@@ -99,10 +114,44 @@ async def test_vendor_specific_keys(phones: dict[str, str], server: Any) -> None
                                   + f"{MACS['polycom-vvx']}-phone.cfg")
     assert ET.fromstring(polycom).find("tcpIpApp").attrib[    # type: ignore[union-attr]
         "tcpIpApp.sntp.gmtOffset"] == "10800"
+    assert ET.fromstring(polycom).find("lcl").attrib == {     # type: ignore[union-attr]
+        "lcl.ml.lang": "English_United_States"}
     # A MAC in upper case, as some phones ask
     status, _text = await _get(server, phones["yealink-t4x"]
                                + f"{MACS['yealink-t4x'].upper()}.cfg")
     assert status == 200
+
+
+LANGUAGE_SPELLINGS = {   # each vendor's documented words for a branch's language
+    "ru": ("Russian", "ru", "Russian", "Russian_Russia"),
+    "de": ("German", "de", "Deutsch", "German_Germany"),
+    "fr": ("French", "fr", "Français", "French_France"),
+    "es": ("Spanish", "es", "Espanol", "Spanish_Spain"),
+    "it": ("Italian", "it", "Italiano", "Italian_Italy"),
+}
+
+
+@pytest.mark.parametrize("language", list(LANGUAGE_SPELLINGS))
+async def test_every_phone_speaks_its_branchs_language(
+        company: Pbxctl, phones: dict[str, str], server: Any, language: str) -> None:
+    await _cli(company, "branch", "update", "kazan", "--language", language)
+    yealink_word, grandstream_code, snom_word, polycom_word = LANGUAGE_SPELLINGS[language]
+
+    async def fetch(model: str, name: str) -> str:
+        status, text = await _get(server, phones[model] + name.format(mac=MACS[model]))
+        assert status == 200
+        return text
+
+    yealink = await fetch("yealink-t4x", "{mac}.cfg")
+    assert f"lang.gui = {yealink_word}\n" in yealink and f"lang.wui = {yealink_word}\n" in yealink
+    grandstream = grandstream_items(await fetch("grandstream-grp", "cfg{mac}.xml"))
+    assert grandstream["language.gui"] == grandstream_code
+    snom = ET.fromstring(await fetch("snom-d7xx", "{mac}.xml")).find("phone-settings")
+    assert snom is not None and snom.findtext("language") == snom.findtext("web_language") \
+        == snom_word
+    polycom = ET.fromstring(await fetch("polycom-vvx", "{mac}-phone.cfg")).find("lcl")
+    assert polycom is not None and polycom.attrib["lcl.ml.lang"] == polycom_word
+    assert f"\nlanguage = {language}\n" in await fetch("generic", "{mac}.cfg")
 
 
 async def test_every_refusal_is_the_same_answer(phones: dict[str, str], server: Any) -> None:
@@ -151,6 +200,31 @@ async def test_a_softphone_link_works_once_then_answers_like_a_stranger(
     assert status == 200 and account("generic", plain).password != found.password
     devices = json.loads(await _cli(company, "device", "list", "--json"))
     assert [d["name"] for d in devices] == ["210-app"]
+
+
+@pytest.mark.parametrize("fetches", [2, 4])
+async def test_a_link_fetched_at_once_from_many_places_works_once(
+        company: Pbxctl, server: Any, fetches: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _cli(company, "ext", "add", "kazan", "212", "--name", "Twice Tanya")
+    link = json.loads(await _cli(company, "ext", "qr", "212", "--json"))
+    found_valid = asyncio.Barrier(fetches)
+    spend = DeviceService.use_link
+
+    async def all_at_once(self: DeviceService, device: Device) -> bool:
+        await found_valid.wait()      # every request has found the link still valid
+        return await spend(self, device)
+
+    monkeypatch.setattr(DeviceService, "use_link", all_at_once)
+    path = "/" + link["url"].split("/", 1)[1] if "://" in link["url"] else link["url"]
+    answers = await asyncio.gather(*(_get(server, path, LINPHONE_AGENT)
+                                     for _ in range(fetches)))
+    served = [text for status, text in answers if status == 200]
+    assert len(served) == 1 and account("linphone", served[0]).auth_user == "212-app"
+    assert sorted(answers) == sorted([(200, served[0])]
+                                     + [(404, NOT_FOUND_BODY)] * (fetches - 1))
+    audit = json.loads(await _cli(company, "audit", "--json"))
+    actions = [e["action"] for e in audit if e["action"].startswith("provision.")]
+    assert sorted(actions) == ["provision.fetch"] + ["provision.refused"] * (fetches - 1)
 
 
 async def test_a_link_expires(company: Pbxctl) -> None:

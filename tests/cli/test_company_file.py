@@ -218,6 +218,7 @@ def test_a_standby_node_changes_in_place_and_an_edge_goes(built: Pbxctl,
 
     def changed(data: dict[str, Any]) -> None:
         data["branches"][0]["standby_node"] = "west"
+        data["branches"][0]["language"] = "ru"
         data["branches"][2]["standby_node"] = None
         data["edges"] = []
 
@@ -229,6 +230,7 @@ def test_a_standby_node_changes_in_place_and_an_edge_goes(built: Pbxctl,
     built.ok("sync", str(path))
     branches = json.loads(built.ok("branch", "list", "--json").stdout)
     assert [b["standby_node"] for b in branches] == ["west", None, None]
+    assert [b["language"] for b in branches] == ["ru", "en", "en"]
     assert json.loads(built.ok("edge", "list", "--json").stdout) == []
     assert built.ok("plan", str(path)).stdout == \
         "No changes: the database matches the file.\n"

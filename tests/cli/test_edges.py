@@ -95,6 +95,30 @@ def test_a_bad_standby_node_is_refused(edged: Pbxctl, args: tuple[str, ...],
     assert shown["standby_node"] == "nb"
 
 
+def test_a_branchs_language_is_shown_changed_audited_and_allow_listed(edged: Pbxctl) -> None:
+    branches = {b["slug"]: b for b in json.loads(edged.ok("branch", "list", "--json").stdout)}
+    assert {b["language"] for b in branches.values()} == {"en"}      # the default
+    edged.ok("branch", "add", "tver", "--name", "Tver", "--city", "Tver", "--timezone",
+             "Europe/Moscow", "--ext-range", "700-799", "--language", "de")
+    edged.ok("branch", "update", "kazan", "--language", "ru")
+    languages = {b["slug"]: b["language"]
+                 for b in json.loads(edged.ok("branch", "list", "--json").stdout)}
+    assert languages == {"kazan": "ru", "omsk": "en", "tver": "de"}
+    shown = json.loads(edged.ok("branch", "show", "kazan", "--json").stdout)
+    assert shown["language"] == "ru" and shown["standby_node"] == "nb"     # kept
+    audit = json.loads(edged.ok("audit", "--json").stdout)
+    update = [e for e in audit if e["action"] == "branch.update"][-1]
+    assert (update["before"]["language"], update["after"]["language"]) == ("en", "ru")
+    for args in (("branch", "update", "kazan", "--language", "ru-RU"),
+                 ("branch", "add", "ufa", "--name", "Ufa", "--city", "Ufa", "--timezone",
+                  "Asia/Yekaterinburg", "--ext-range", "800-899", "--language", "xx")):
+        refused = edged(*args)
+        assert refused.exit_code == 2 and refused.stderr.startswith("Error: --language: "), \
+            refused.stderr
+    assert {b["slug"]: b["language"] for b in json.loads(
+        edged.ok("branch", "list", "--json").stdout)} == languages
+
+
 def test_branch_update_needs_exactly_one_choice(edged: Pbxctl) -> None:
     assert edged("branch", "update", "kazan").exit_code == 2
     assert edged("branch", "update", "kazan", "--standby-node", "nb",

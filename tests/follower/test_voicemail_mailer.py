@@ -6,17 +6,21 @@ restarts in between; /metrics shows the queue."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
 from sqlalchemy import select
 
-from pbxctl.db.models import VoicemailMail
+from pbxctl.db.models import VoicemailMail, Webhook, WebhookMessage
 from pbxctl.db.session import make_engine, transaction
 from pbxctl.errors import PbxctlError
 from pbxctl.metrics import ServeMetrics
@@ -179,6 +183,14 @@ def test_a_refused_mail_is_tried_again_with_backoff_until_sent(
 def test_a_mail_is_given_up_after_the_last_attempt_logged_and_counted(
         pbxctl: Pbxctl, spool: Path, smtp: MailServer, tmp_path: Path,
         caplog: pytest.LogCaptureFixture) -> None:
+    pbxctl.ok("webhook", "add", "https://crm.example.com/pbx", "--events",
+              "voicemail.mail_failed")
+    pbxctl.ok("webhook", "add", "https://crm.example.com/kazan", "--events",
+              "voicemail.mail_failed,call.missed", "--branch", "kazan")
+    pbxctl.ok("branch", "add", "omsk", "--name", "Omsk", "--city", "Omsk",
+              "--timezone", "Asia/Omsk", "--ext-range", "300-399")
+    pbxctl.ok("webhook", "add", "https://crm.example.com/omsk", "--events",
+              "voicemail.mail_failed", "--branch", "omsk")
     _leave(spool, 0, b"RIFF0000WAVE")
     smtp.handler.refuse = 100
     seen, server = Seen(), _server(smtp, tmp_path)
@@ -195,6 +207,29 @@ def test_a_mail_is_given_up_after_the_last_attempt_logged_and_counted(
     exposed = seen.exposed()
     assert exposed['pbxctl_voicemail_mails{state="failed"}'] == 1
     assert exposed['pbxctl_voicemail_mail_attempts_total{outcome="given_up"}'] == 1
+    events = asyncio.run(_webhook_messages(pbxctl.database_url))
+    assert [url for url, _event, _body in events] == ["https://crm.example.com/pbx",
+                                                      "https://crm.example.com/kazan"]
+    for _url, event, body in events:     # once for each webhook that wants it, not omsk's
+        assert event == "voicemail.mail_failed"
+        assert body["event"] == event and body["node"] == "local"
+        assert {k: v for k, v in body["mail"].items() if k not in ("id", "error")} == {
+            "message": "201/1796097600-00000000", "mailbox": "201", "branch": "kazan",
+            "recipient": "anna@example.com", "attempts": 3}
+        assert "451" in body["mail"]["error"]
+
+
+async def _webhook_messages(url: str) -> list[tuple[str, str, dict[str, Any]]]:
+    engine = make_engine(url)
+    try:
+        async with transaction(engine) as session:
+            rows = (await session.execute(
+                select(Webhook.url, WebhookMessage.event, WebhookMessage.payload)
+                .join(Webhook, Webhook.id == WebhookMessage.webhook_id)
+                .order_by(WebhookMessage.id))).all()
+            return [(hook, event, json.loads(payload)) for hook, event, payload in rows]
+    finally:
+        await engine.dispose()
 
 
 def test_a_mail_pending_when_serve_stops_is_sent_once_by_the_next_serve(
@@ -228,6 +263,44 @@ def test_a_mail_pending_when_serve_stops_is_sent_once_by_the_next_serve(
                       for r in received) == [b"RIFF-first", b"RIFF-second"]
     assert _rows(pbxctl.database_url) == [("201/1796097600-00000000", "sent", 2),
                                           ("201/1796097600-00000001", "sent", 1)]
+
+
+def test_two_serves_on_one_database_send_each_mail_once(
+        pbxctl: Pbxctl, spool: Path, smtp: MailServer, tmp_path: Path) -> None:
+    for number in range(6):
+        _leave(spool, number, f"RIFF-{number}".encode())
+    asyncio.run(_queue(pbxctl.database_url, _server(smtp, tmp_path)))
+    server, seen = _server(smtp, tmp_path), Seen()
+    start = threading.Barrier(2)
+
+    def serve() -> int:          # each sender in a thread with its own loop and engine
+        async def run() -> int:
+            engine = make_engine(pbxctl.database_url)
+            try:
+                start.wait()
+                return await send_due(engine, server, FAST, seen)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(run())
+
+    with ThreadPoolExecutor(2) as pool:
+        attempted = [f.result() for f in [pool.submit(serve), pool.submit(serve)]]
+    assert sum(attempted) == 6
+    received = smtp.wait_for(6)
+    time.sleep(0.3)
+    assert sorted(r.message().get_payload()[1].get_content()   # type: ignore[index]
+                  for r in received) == [f"RIFF-{n}".encode() for n in range(6)]
+    assert {(state, attempts) for _key, state, attempts in _rows(pbxctl.database_url)} \
+        == {("sent", 1)}
+
+
+async def _queue(url: str, server: SmtpServer) -> None:
+    engine = make_engine(url)
+    try:
+        assert await queue_new_messages(engine, server) == 6
+    finally:
+        await engine.dispose()
 
 
 def test_a_wrong_password_or_an_untrusted_certificate_sends_nothing(

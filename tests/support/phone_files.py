@@ -40,6 +40,13 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def grandstream_items(text: str) -> dict[str, str]:
+    """A GRP file's named settings (``<config version="2">``)."""
+    config = ET.fromstring(text).find("config")
+    assert config is not None and config.get("version") == "2"
+    return {e.attrib["name"]: e.text or "" for e in config if e.tag == "item"}
+
+
 def account(model: str, text: str) -> Account:
     """The account in ``text``, a file served to a phone of ``model``, by its vendor's
     documented keys."""
@@ -49,10 +56,10 @@ def account(model: str, text: str) -> Account:
                        kv["account.1.password"], kv["account.1.sip_server.1.address"],
                        int(kv["account.1.sip_server.1.port"]))
     if model == "grandstream-grp":
-        config = ET.fromstring(text).find("config")
-        assert config is not None
-        p = {e.tag: e.text or "" for e in config}
-        return Account(p["P35"], p["P36"], p["P34"], *_host_port(p["P47"]))
+        items = grandstream_items(text)
+        return Account(items["account.1.sip.userid"], items["account.1.sip.subscriber.userid"],
+                       items["account.1.sip.subscriber.password"],
+                       *_host_port(items["account.1.sip.server.1.address"]))
     if model == "snom-d7xx":
         settings = ET.fromstring(text).find("phone-settings")
         assert settings is not None
