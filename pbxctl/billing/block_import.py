@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from pbxctl.billing.binary_copy import binary_copy
 from pbxctl.billing.columnar import ColumnarClassifier
 from pbxctl.billing.csv_blocks import Block, parse
 from pbxctl.billing.records import (
@@ -20,7 +21,6 @@ from pbxctl.billing.records import (
     classify_lines,
     prepare_lines,
 )
-from pbxctl.db.binary_copy import binary_copy
 
 
 @dataclass

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pbxctl.billing.binary_copy import binary_copy
 from pbxctl.billing.columnar import STORED_SCHEMA
 from pbxctl.billing.records import STORED_COLUMNS
-from pbxctl.db.binary_copy import binary_copy
 from pbxctl.db.models import Cdr
 
 ROWS = [
