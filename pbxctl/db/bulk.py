@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from asyncpg import UniqueViolationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -22,7 +22,6 @@ _IDENTIFIER_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _COPIED_RE = re.compile(r"COPY (\d+)")
 _UPDATED_RE = re.compile(r"UPDATE (\d+)")
 _Result = TypeVar("_Result")
-CopyFormat = Literal["binary", "csv"]
 
 
 async def _insert_returning(session: AsyncSession, model: Any,
@@ -119,11 +118,10 @@ class PgStaging:
             lambda: self._driver.execute(update))
         return _count(_UPDATED_RE, status)
 
-    async def copy(self, data: bytes | memoryview, rows: int, data_format: CopyFormat,
+    async def copy(self, data: bytes | memoryview, rows: int,
                    on_direct: Callable[[], None] | None = None) -> int:
-        """Store rows already written for ``COPY`` (``columns`` order; ``data_format``
-        "binary", or "csv" with an unquoted empty field for NULL); returns how many were
-        new.
+        """Store rows already written as binary ``COPY`` data (``columns`` order, typed as
+        the table's columns); returns how many were new.
 
         The rows are COPYed straight into the table inside a savepoint: when a key is
         already there (a re-import, a call the live link stored, a repeat in the file)
@@ -136,7 +134,7 @@ class PgStaging:
             try:
                 status = await self._driver.copy_to_table(
                     self._table, source=memoryview(data), columns=self._columns,
-                    format=data_format)
+                    format="binary")
             except UniqueViolationError:
                 await self._driver.execute("ROLLBACK TO SAVEPOINT pbxctl_copy")
             else:
@@ -146,7 +144,7 @@ class PgStaging:
                 return _count(_COPIED_RE, status)
         counted = await self._through_stage(
             lambda: self._driver.copy_to_table(self._stage, source=memoryview(data),
-                                               columns=self._columns, format=data_format),
+                                               columns=self._columns, format="binary"),
             lambda: self._driver.fetchval(self._insert("count(*)")))
         inserted = int(counted)
         self._direct = inserted == rows

@@ -186,7 +186,7 @@ class CdrStore:
                 await prepare_ahead()
                 stored = ready.priced_rows + len(ready.rows)
                 inserted = (await staging.copy(
-                    ready.priced_copy, ready.priced_rows, "binary",
+                    ready.priced_copy, ready.priced_rows,
                     on_direct=partial(direct_totals.append, ready.totals))
                     if ready.priced_rows else 0)
                 if ready.rows:
