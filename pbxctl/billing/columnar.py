@@ -46,6 +46,8 @@ _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _TIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
 _TIME_WIDTH = len("YYYY-MM-DD HH:MM:SS")
 _DIGIT_POSITIONS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]   # of YYYY-MM-DD HH:MM:SS
+_SEPARATOR_POSITIONS = [4, 7, 10, 13, 16]
+_SEPARATORS = np.frombuffer(b"-- ::", np.uint8)
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
 _SECONDS_RE = r"^[0-9]{1,7}$"
 _DISPOSITIONS = pa.array(sorted(DISPOSITIONS), pa.string())
@@ -97,8 +99,7 @@ def normalise_table(table: pa.Table) -> pa.Table:
 def _time(column: pa.ChunkedArray, optional: bool) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
     """(the time in UTC, or null when empty or not a time; whether it is a canonical
     ``YYYY-MM-DD HH:MM:SS`` on the calendar, as ``records.check`` accepts it)."""
-    shaped = pc.and_(pc.match_substring_regex(column, _TIME_RE),
-                     pc.invert(pc.starts_with(column, "0000")))
+    shaped = _time_shaped(column)
     try:    # Arrow's ISO parser checks the calendar; one bad day fails the whole cast
         parsed = pc.cast(pc.if_else(shaped, column, pa.scalar(None, pa.string())),
                          pa.timestamp("s"))
@@ -111,6 +112,30 @@ def _time(column: pa.ChunkedArray, optional: bool) -> tuple[pa.ChunkedArray, pa.
     if optional:
         valid = pc.or_(valid, pc.equal(column, ""))
     return pc.cast(parsed, _UTC), valid
+
+
+def _time_shaped(column: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Whether each value reads ``YYYY-MM-DD HH:MM:SS`` with a year from 0001: by byte
+    position when every value has that length or is empty (a file's times do), else by
+    regular expression."""
+    values = column.combine_chunks()
+    lengths = np.asarray(pc.binary_length(values).to_numpy(zero_copy_only=False))
+    full = lengths == _TIME_WIDTH
+    if values.null_count or not np.all(full | (lengths == 0)):
+        return pc.and_(pc.match_substring_regex(column, _TIME_RE),
+                       pc.invert(pc.starts_with(column, "0000")))
+    if not full.any():
+        return pa.array(full)
+    first = np.frombuffer(values.buffers()[1], np.int32, 1, values.offset * 4)[0]
+    text = np.frombuffer(values.buffers()[2], np.uint8, int(full.sum()) * _TIME_WIDTH,
+                         first).reshape(-1, _TIME_WIDTH)
+    digits = text[:, _DIGIT_POSITIONS] - ord("0")      # uint8: below "0" wraps past 9
+    ok = (np.all(digits <= 9, axis=1) & np.all(text[:, _SEPARATOR_POSITIONS] == _SEPARATORS,
+                                               axis=1)
+          & np.any(digits[:, :4] != 0, axis=1))
+    shaped = np.zeros(len(values), dtype=bool)
+    shaped[full] = ok
+    return pa.array(shaped)
 
 
 def _endpoint(channel: pa.ChunkedArray) -> pa.ChunkedArray:
