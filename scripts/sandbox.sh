@@ -17,7 +17,7 @@
 #
 # Nodes: several Asterisk instances run in the one chroot. The default node, "local", uses
 # the package's directories (/etc/asterisk, /var/log/asterisk, ...). Any other NODE (a-z,
-# 0-9) keeps everything under /srv/nodes/NODE in the chroot (etc, db, spool, log, run,
+# 0-9, -) keeps everything under /srv/nodes/NODE in the chroot (etc, db, spool, log, run,
 # cache) and starts with "asterisk -C /srv/nodes/NODE/asterisk.conf", a file this script
 # writes: those [directories], then pbxctl's own asterisk.conf from etc/ included. Which
 # addresses a node binds (AMI, SIP, RTP) is what pbxctl rendered into its config dir.
@@ -58,10 +58,12 @@ inroot() {
 
 need_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
 
+is_node_name() { [[ "$1" =~ ^[a-z][a-z0-9-]{1,31}$ ]]; }
+
 # Make $1 (empty: local) the node the command is about.
 select_node() {
     NODE="${1:-local}"
-    [[ "$NODE" =~ ^[a-z][a-z0-9]{0,15}$ ]] || die "not a node name: $NODE"
+    is_node_name "$NODE" || die "not a node name: $NODE"
 }
 
 # The chroot path of the node's directory $1 (etc, db, spool, log, run, cache).
@@ -206,7 +208,7 @@ asterisk_pids() {
 named_nodes() {
     local d
     for d in "$DIR/$NODES_DIR"/*/; do
-        [ -d "$d" ] && basename "$d"
+        [ -d "$d" ] && is_node_name "$(basename "$d")" && basename "$d"
     done
     return 0
 }

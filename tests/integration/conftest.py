@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # The named sandbox nodes of the tests of several nodes, each on its own loopback address
 # (AMI on :5038, SIP on :5060 and RTP there too).
-NODES = {"a": "127.0.0.11", "b": "127.0.0.12"}
+NODES = {"node-a": "127.0.0.11", "node-b": "127.0.0.12"}
 
 
 def add_sandbox_node(pbxctl: Pbxctl, config_dir: Path, node: str = sandbox.DEFAULT_NODE,
@@ -109,8 +109,8 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def sandbox_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    """The sandbox's nodes a and b (:data:`NODES`) running, each its own Asterisk 22 with
-    its own directories; yields their config dirs by node."""
+    """The sandbox's nodes node-a and node-b (:data:`NODES`) running, each its own
+    Asterisk 22 with its own directories; yields their config dirs by node."""
     sandbox.build()
     work = tmp_path_factory.mktemp("boot-nodes")
     try:
@@ -122,7 +122,7 @@ def sandbox_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 
 @pytest.fixture
 def two_nodes(pbxctl: Pbxctl, sandbox_nodes: dict[str, Path]) -> Pbxctl:
-    """pbxctl with the running sandbox nodes a and b registered as nodes a and b."""
+    """pbxctl with the running sandbox nodes node-a and node-b registered under their names."""
     for node, address in NODES.items():
         add_sandbox_node(pbxctl, sandbox_nodes[node], node, address)
     return pbxctl
