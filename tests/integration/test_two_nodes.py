@@ -96,8 +96,10 @@ def test_two_nodes_answer_their_own_branches_and_outlive_each_other(
                 for phone in phones[node]:
                     assert phone.register(tmp_path).ok, f"{phone.username} on {node}"
                 call(phones[node], tmp_path)
-            for node in NODES:   # each call's CDR is in its own node's file only
-                assert len(answered_in_file(node, slugs[node], seen[node])) == 1
+            # Each call's CDR is in its own node's file (written at hangup), and only there.
+            wait_for("each node's CDR in its Master.csv", lambda: all(
+                len(answered_in_file(n, slugs[n], seen[n])) == 1 for n in NODES), seconds=10)
+            for node in NODES:
                 assert not [row for row in sandbox.cdr_rows(node)[seen[node]:]
                             if row["accountcode"] in set(slugs.values()) - {slugs[node]}]
             wait_for("both nodes' CDRs stored", lambda: answered_in_database(
