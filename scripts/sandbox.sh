@@ -361,9 +361,12 @@ cmd_start() {
     need_root
     require_built
     stop_node >/dev/null
+    prepare_node
+    # Without its own manager.conf a node would be waited for on local's AMI address.
+    [ "$NODE" = local ] || [ -f "$(node_dir etc)/manager.conf" ] ||
+        die "node $NODE has no configuration in $(node_dir etc): pbxctl apply [--offline] first"
     ensure_dev "$DIR"
     mount_proc "$DIR"
-    prepare_node
     rm -f "$(node_dir run)"/asterisk.{ctl,pid}
     local console logs
     logs=$(node_dir log)
