@@ -87,12 +87,12 @@ def directory() -> Path:
 
 
 def config_dir(node: str = DEFAULT_NODE) -> Path:
-    """The node's /etc/asterisk, seen from the host: its --config-dir."""
+    """The node's config dir (local's /etc/asterisk), seen from the host: its --config-dir."""
     return Path(_run("confdir", node))
 
 
 def log_dir(node: str = DEFAULT_NODE) -> Path:
-    """The node's /var/log/asterisk, seen from the host."""
+    """The node's log dir (local's /var/log/asterisk), seen from the host."""
     return Path(_run("logdir", node))
 
 
