@@ -57,43 +57,33 @@ def fail_if_any(applied: list[NodeApplied], edges: list[EdgeApplied] | None = No
 
 def show_applied(node: NodeApplied, dry_run: bool = False, offline: bool = False) -> None:
     """The diff and outcome of an apply on one node."""
-    if not node.changes:
-        note(f"node {node.node}: no change; Asterisk already runs this configuration.")
-        return
-    click.echo(printable(node.diff), nl=False)
-    changed = ", ".join(node.changes)
-    if dry_run:
-        note(f"node {node.node}: would change {changed} (dry run, nothing written).")
-    elif node.error:
-        return
-    elif offline:
-        note(f"node {node.node}: wrote {changed} "
-             "(offline: start or reload Asterisk to use them).")
-    else:
-        note(f"node {node.node}: applied; reloaded {', '.join(node.reloaded) or 'nothing'}; "
-             f"Asterisk shows {node.endpoints} endpoint(s) as rendered.")
-        if node.needs_restart:
-            note(f"node {node.node}: {', '.join(node.needs_restart)} changed; it takes "
-                 "effect when Asterisk restarts.")
+    _show(f"node {node.node}", "Asterisk", node.changes, node.diff, node.error, dry_run,
+          offline, f"reloaded {', '.join(node.reloaded) or 'nothing'}; Asterisk shows "
+          f"{node.endpoints} endpoint(s) as rendered.", node.needs_restart)
 
 
 def show_edge_applied(edge: EdgeApplied, dry_run: bool = False, offline: bool = False) -> None:
     """The diff and outcome of an apply on one edge."""
-    if not edge.changes:
-        note(f"edge {edge.edge}: no change; its files already say this.")
+    _show(f"edge {edge.edge}", "Kamailio", edge.changes, edge.diff, edge.error, dry_run,
+          offline, f"reloaded {', '.join(edge.reloaded) or 'nothing'}; Kamailio shows "
+          f"{edge.destinations} destination(s) as rendered.", edge.needs_restart)
+
+
+def _show(what: str, program: str, changes: tuple[str, ...], diff: str, error: str | None,
+          dry_run: bool, offline: bool, applied: str, needs_restart: tuple[str, ...]) -> None:
+    if not changes:
+        note(f"{what}: no change; {program} already runs this configuration.")
         return
-    click.echo(printable(edge.diff), nl=False)
-    changed = ", ".join(edge.changes)
+    click.echo(printable(diff), nl=False)
+    changed = ", ".join(changes)
     if dry_run:
-        note(f"edge {edge.edge}: would change {changed} (dry run, nothing written).")
-    elif edge.error:
+        note(f"{what}: would change {changed} (dry run, nothing written).")
+    elif error:
         return
     elif offline:
-        note(f"edge {edge.edge}: wrote {changed} "
-             "(offline: start or restart Kamailio to use them).")
+        note(f"{what}: wrote {changed} (offline: start or reload {program} to use them).")
     else:
-        note(f"edge {edge.edge}: applied; reloaded {', '.join(edge.reloaded) or 'nothing'}; "
-             f"Kamailio shows {edge.destinations} destination(s) as rendered.")
-        if edge.needs_restart:
-            note(f"edge {edge.edge}: {', '.join(edge.needs_restart)} changed; it takes "
-                 "effect when Kamailio restarts.")
+        note(f"{what}: applied; {applied}")
+        if needs_restart:
+            note(f"{what}: {', '.join(needs_restart)} changed; it takes effect when "
+                 f"{program} restarts.")

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 from pbxctl.db.models import Edge
 from pbxctl.errors import PbxctlError
-from pbxctl.kamailio.apply import EdgeApplier, EdgeApplyResult, RpcOpener
+from pbxctl.kamailio.apply import EdgeApplier, RpcOpener
 from pbxctl.kamailio.plan import EdgePlan
 from pbxctl.kamailio.rpc import KamailioRpc, RpcEndpoint
 from pbxctl.render.templates import TemplateSet
-from pbxctl.services.audit import AuditTrail
+from pbxctl.services.deploy import record_apply
 from pbxctl.services.edges import EdgeService
 
 if TYPE_CHECKING:
@@ -65,17 +65,6 @@ async def prepare_edges(edges: EdgeService, templates: TemplateSet,
     return deployments
 
 
-def record_edge_apply(audit: AuditTrail, plan: EdgePlan, result: EdgeApplyResult | None,
-                      error: str | None = None, offline: bool = False) -> None:
-    """Put an edge apply (or a failed one) in the audit trail."""
-    files = ", ".join(c.name for c in plan.changes)
-    if error is not None:
-        audit.record("apply.failed", "edge", plan.edge, detail=f"{files}: {error}")
-    elif result is not None and result.written:
-        how = "written offline" if offline else f"reloaded {', '.join(result.reloaded)}"
-        audit.record("apply", "edge", plan.edge, detail=f"{files} ({how})")
-
-
 async def apply_edges(unit: UnitOfWork, edge_names: list[str] | None, dry_run: bool = False,
                       offline: bool = False) -> list[EdgeApplied]:
     """The apply use case for edges: render and plan every edge (or those named) in one
@@ -98,10 +87,12 @@ async def _apply_one(unit: UnitOfWork, deployment: EdgeDeployment, dry_run: bool
         result = await deployment.applier.apply(plan, deployment.rendered, offline=offline)
     except PbxctlError as exc:
         async with unit() as s:
-            record_edge_apply(s.audit, plan, None, str(exc), offline)
+            record_apply(s.audit, "edge", plan.edge, list(planned.changes), None, str(exc),
+                         offline)
         return replace(planned, error=str(exc))
     async with unit() as s:
-        record_edge_apply(s.audit, plan, result, None, offline)
+        record_apply(s.audit, "edge", plan.edge, list(planned.changes),
+                     result.reloaded if result.written else None, None, offline)
     return replace(planned, applied=True, reloaded=result.reloaded,
                    destinations=result.destinations,
                    needs_restart=() if offline else plan.needs_restart)
