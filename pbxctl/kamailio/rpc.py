@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -97,7 +98,6 @@ class KamailioRpc:
 
 def _reason(exc: BaseException) -> str:
     """Why a connection failed, in a few words (``connection refused``)."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        cause = exc.os_error
-        return (cause.strerror or str(cause)).lower() if cause is not None else str(exc)
+    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error.errno:
+        return os.strerror(exc.os_error.errno).lower()
     return str(exc) or type(exc).__name__
