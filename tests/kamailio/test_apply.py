@@ -12,33 +12,26 @@ from pbxctl.errors import ApplyError
 from pbxctl.kamailio.apply import EdgeApplier
 from pbxctl.kamailio.files import write_file
 from pbxctl.kamailio.rpc import RpcError
-from pbxctl.render.edge import (
-    DispatcherSet,
-    EdgeCarrier,
-    EdgeConfig,
-    EdgeNode,
-    EdgeNumber,
-    render_edge,
-)
+from pbxctl.render import edge as r
 from pbxctl.render.templates import TemplateSet
 from tests.kamailio.fake_kamailio import FakeKamailio
 
-NA, NB = EdgeNode("na", "127.0.0.11", 5060), EdgeNode("nb", "127.0.0.12", 5060)
+NA, NB = r.EdgeNode("na", "127.0.0.11", 5060), r.EdgeNode("nb", "127.0.0.12", 5060)
 
 
 def config(directory: Path, standby: bool = False,
-           numbers: tuple[str, ...] = ("8435550101",)) -> EdgeConfig:
-    return EdgeConfig(
+           numbers: tuple[str, ...] = ("8435550101",)) -> r.EdgeConfig:
+    return r.EdgeConfig(
         name="e1", sip_address="127.0.0.10", sip_port=5060, rpc_address="127.0.0.10",
         rpc_port=5090, config_dir=str(directory),
-        sets=(DispatcherSet(1, "kazan", NA, NB if standby else None),),
-        carriers=(EdgeCarrier("tele2", ("127.0.0.2",)),),
-        numbers=tuple(EdgeNumber(n, 1) for n in numbers))
+        sets=(r.DispatcherSet(1, "kazan", NA, NB if standby else None),),
+        carriers=(r.EdgeCarrier("tele2", ("127.0.0.2",)),),
+        numbers=tuple(r.EdgeNumber(n, 1) for n in numbers))
 
 
 def render(directory: Path, standby: bool = False,
            numbers: tuple[str, ...] = ("8435550101",)) -> dict[str, str]:
-    return render_edge(config(directory, standby, numbers), TemplateSet())
+    return r.render_edge(config(directory, standby, numbers), TemplateSet())
 
 
 @pytest.fixture
