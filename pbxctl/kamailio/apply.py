@@ -60,7 +60,10 @@ class EdgeApplier:
                 self._write(plan)
                 return EdgeApplyResult(plan=plan, written=True)
             async with self._open_rpc() as rpc:
-                await rpc.call("core.version")   # reachable, before anything is written
+                try:
+                    await rpc.call("core.version")   # reachable, before anything is written
+                except RpcError as exc:
+                    raise ApplyError(f"{exc}; nothing was written") from exc
                 self._write(plan)
                 taken: list[Reload] = []   # reloads Kamailio may have carried out
                 try:

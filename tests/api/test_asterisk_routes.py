@@ -196,6 +196,6 @@ async def test_apply_answers_for_the_edges_too(api: Api, tmp_path: Path) -> None
     assert status == 502, failed
     assert all(n["applied"] for n in failed["nodes"])
     assert failed["error"]["message"] == (f"edge e1: cannot reach edge e1's Kamailio RPC at "
-                                          f"{rpc}: connection refused")
+                                          f"{rpc}: connection refused; nothing was written")
     assert failed["edges"][0]["error"] is not None
     assert [p.name for p in edge_dir.iterdir()] == [".pbxctl-apply.lock"]   # nothing written
