@@ -12,9 +12,10 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pbxctl.billing.binary_copy import binary_copy
 from pbxctl.billing.block_import import prepare_block, read_block
 from pbxctl.billing.columnar import ColumnarClassifier
-from pbxctl.billing.csv_blocks import Block, blocks, complete_rows
+from pbxctl.billing.csv_blocks import Block, blocks, complete_rows, parse
 from pbxctl.billing.periods import quarter_hour
 from pbxctl.billing.rating import Deck, Rate, RateBook, call_cost
 from pbxctl.billing.records import Classifier
@@ -90,8 +91,13 @@ def columnar_items(data: bytes, block_bytes: int) -> tuple[list[tuple[object, ..
         prepared = prepare_block(block, "local", columnar, classifier)
         quarantined += prepared.quarantine
         stored += [tuple(row) for row in prepared.rows]
-        if prepared.priced is not None:
-            stored += [tuple(row.values()) for row in prepared.priced.to_pylist()]
+        if prepared.priced_rows:    # what the block's COPY data holds, as a table
+            table = parse(block)
+            assert table is not None
+            priced = columnar.classify("local", table).table
+            assert (priced.num_rows, binary_copy(priced)) == (prepared.priced_rows,
+                                                              prepared.priced_copy)
+            stored += [tuple(row.values()) for row in priced.to_pylist()]
     return stored, quarantined
 
 
