@@ -4,7 +4,7 @@
 #
 #   scripts/sandbox.sh build             build the chroot once (idempotent, cached)
 #   scripts/sandbox.sh start [NODE]      (re)start a node's Asterisk in the chroot, wait for AMI
-#   scripts/sandbox.sh stop [NODE]       stop a node's Asterisk; without NODE every node's,
+#   scripts/sandbox.sh stop [NODE]       stop a node's Asterisk; without NODE every node's and any Kamailio,
 #                                        then clean up mounts (idempotent)
 #   scripts/sandbox.sh kill [NODE]       kill -9 a node's Asterisk (a crash); prints how many
 #   scripts/sandbox.sh status [NODE]     print "running" or "stopped"
@@ -184,6 +184,26 @@ chroot_pids() {
     local root
     root=$(readlink -f "$DIR" 2>/dev/null) || return 0
     find /proc/[0-9]*/root -maxdepth 0 -lname "$root" 2>/dev/null | cut -d/ -f3
+    return 0
+}
+
+# Any edge's Kamailio still running in the chroot (tests stop theirs; a crashed run may
+# not have): TERM, then KILL after 5 s.
+stop_kamailio() {
+    local tries
+    kamailio_pids | xargs -r kill 2>/dev/null || true
+    for tries in $(seq 50); do
+        [ -n "$(kamailio_pids)" ] || return 0
+        sleep 0.1
+    done
+    kamailio_pids | xargs -r kill -9 2>/dev/null || true
+}
+
+kamailio_pids() {
+    local p
+    for p in $(chroot_pids); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = kamailio ] && echo "$p"
+    done
     return 0
 }
 
@@ -453,6 +473,7 @@ cmd_stop() {
             select_node "$name"
             stop_node
         done
+        stop_kamailio
     fi
     # Only unmount once nothing of ours runs inside the chroot any more.
     [ -z "$(chroot_pids)" ] && umount_below "$DIR"
