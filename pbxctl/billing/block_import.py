@@ -1,8 +1,8 @@
 """What one block of a cdr_csv file becomes before it is stored: the rows priced
 column-wise, ready for a binary ``COPY``, the rows classified one by one, the quarantined
 lines.
-Pure: bytes in, data out (run in worker threads, several blocks at once, while the
-block before is written; each block counts its own figures)."""
+Pure: bytes in, data out (run in a worker thread while the block before is written;
+each block counts its own figures)."""
 
 from __future__ import annotations
 
