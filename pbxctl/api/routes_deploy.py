@@ -20,7 +20,9 @@ async def apply(request: web.Request) -> web.Response:
                                 body.get("dry_run", False), body.get("offline", False))
     results = [{"node": n.node, "changes": list(n.changes), "diff": n.diff,
                 "applied": n.applied, "reloaded": list(n.reloaded),
-                "needs_restart": list(n.needs_restart), "error": n.error} for n in applied]
+                "needs_restart": list(n.needs_restart), "error": n.error,
+                "switches_changed": n.switches_changed, "switches_error": n.switches_error}
+               for n in applied]
     failed = [f"node {n.node}: {n.error}" for n in applied if n.error]
     if failed:
         return answer({"error": {"id": "apply_failed", "message": "; ".join(failed)},
