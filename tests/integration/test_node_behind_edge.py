@@ -16,7 +16,7 @@ from sandboxkit import sandbox
 from sandboxkit.sipp import SCENARIOS, SippCarrier, sipp_binary
 
 from tests.conftest import Pbxctl
-from tests.integration.conftest import add_sandbox_node
+from tests.integration.conftest import add_phone, add_sandbox_node
 
 DID = "+78435550101"
 TELE2 = SippCarrier("tele2", "127.0.0.2")
@@ -59,8 +59,18 @@ def behind_edge(pbxctl: Pbxctl, asterisk: Path, tmp_path: Path) -> Pbxctl:
     pbxctl.allow_config_root(edge_dir)
     pbxctl.ok("edge", "add", "edge1", "--sip-address", EDGE, "--rpc", f"{EDGE}:5090",
               "--config-dir", str(edge_dir))
+    pbxctl.ok("branch", "outbound", "kazan", "--dialing", "national:7", "--carriers",
+              "tele2", "--caller-id", DID, "--allow", "local,national,mobile")
+    # Omsk (301) lives on another node: the sandbox's reaches it through the edge.
+    (tmp_path / "nb").mkdir()
+    pbxctl.ok("node", "add", "nb", "--ami-host", "127.0.0.12", "--ami-user", "pbxctl",
+              "--ami-secret", "test-secret-2", "--config-dir", str(tmp_path / "nb"),
+              "--sip-address", "127.0.0.12")
+    pbxctl.ok("branch", "add", "omsk", "--name", "Omsk office", "--city", "Omsk",
+              "--timezone", "Asia/Omsk", "--ext-range", "300-399", "--node", "nb")
+    pbxctl.ok("ext", "add", "omsk", "301", "--name", "Ivan Sidorov")
     logged_from = sandbox.log_position()
-    pbxctl.ok("apply")     # verifies: Asterisk shows tele2, pbxctl_edge and 201
+    pbxctl.ok("apply", "--node", "local")     # verifies: Asterisk shows tele2, pbxctl_edge
     assert sandbox.problems_since(logged_from) == [], "Asterisk complained about the config"
     return pbxctl
 
@@ -86,3 +96,21 @@ def test_carriers_and_other_nodes_get_in_through_the_edge_only(
     assert log.count("- No matching endpoint found") == 2
     assert log.count("failed for '127.0.0.2:") == 3
     assert log.count("- Not match Endpoint ACL") == 2
+
+
+def test_calls_out_and_to_other_nodes_leave_through_the_edge(
+        behind_edge: Pbxctl, tmp_path: Path) -> None:
+    boris = add_phone(behind_edge, "kazan", "203", "Boris")
+    behind_edge.ok("apply", "--node", "local")
+    assert boris.register(tmp_path).ok
+    edge = SippCarrier("edge", EDGE)
+    carrier = TELE2.listen(tmp_path, 20)
+    relaying = edge.reject_calls(tmp_path, count=2, code=503)
+    boris.call(tmp_path, "88432000000")       # national: out through tele2
+    boris.call(tmp_path, "301")                # Omsk's extension, on node nb
+    relaying.wait(30)
+    carrier.stop()
+    # tele2 (127.0.0.2) is the request URI; the INVITE went to the edge (outbound proxy)
+    assert [i["ruri_user"] for i in relaying.invites()] == ["8432000000", "301"]
+    assert [i["from_user"] for i in relaying.invites()] == ["8435550101", "203"]
+    assert carrier.invites() == []
