@@ -29,7 +29,12 @@ def pjsip_sections(node: NodeConfig) -> list[Section]:
                 ("default_realm", node.sip_realm),
                 # No storm of message-lamp NOTIFYs to every stored contact when Asterisk
                 # starts; each phone's lamp is refreshed when it registers again.
-                ("mwi_disable_initial_unsolicited", "yes")),
+                ("mwi_disable_initial_unsolicited", "yes"),
+                # Behind an edge every request comes from its address: its headers decide
+                # first (a carrier, a call from another node), then the address (its OPTIONS
+                # probes: the edge's endpoint, answered, never a failed request to ban).
+                *((("endpoint_identifier_order", "header,ip,username,anonymous"),)
+                  if node.edge is not None else ())),
         section(names.ASTERISK.udp_transport, ("type", "transport"), ("protocol", "udp"),
                 ("bind", f"{node.sip_address}:{node.sip_port}")),
     ]
@@ -60,20 +65,22 @@ def _from_edges_only(node: NodeConfig) -> tuple[tuple[str, str], ...]:
 
 def _edge_sections(node: NodeConfig, edge: EdgePeer) -> list[Section]:
     """The edge as the endpoint of calls between nodes: out to an extension served
-    elsewhere, in from another node (the edge's header says so; from the edge only)."""
+    elsewhere, in from another node (the edge's header says so; from the edge only), and
+    of whatever the edge sends without a carrier's header (its OPTIONS probes)."""
     name = names.ASTERISK.edge_endpoint
     return [
         section(name, ("type", "endpoint"), ("transport", names.ASTERISK.udp_transport),
                 ("context", names.ASTERISK.from_edge), ("disallow", "all"),
                 *(("allow", codec) for codec in node.codecs), ("aors", name),
                 *_media_options(node), ("trust_id_inbound", "no"), ("send_rpid", "no"),
-                ("identify_by", "header"), ("allow_subscribe", "no"),
+                ("identify_by", "header,ip"), ("allow_subscribe", "no"),
                 *_from_edges_only(node),
                 comment=f"Edge {edge.name}: calls between the company's nodes"),
         section(name, ("type", "aor"),
                 ("contact", f"sip:{host_port(edge.sip_address, edge.sip_port)}")),
         section(f"{name}-identify", ("type", "identify"), ("endpoint", name),
-                ("match_header", f"{INTERNAL_HEADER}: yes")),
+                ("match_header", f"{INTERNAL_HEADER}: yes"),
+                *(("match", str(ipaddress.ip_network(e.sip_address))) for e in node.edges)),
     ]
 
 

@@ -65,14 +65,19 @@ def test_calls_between_nodes_use_an_edge_endpoint_taken_in_by_header_from_the_ed
     rendered = render_node(behind_edge(), TEMPLATES)
     conf = sections(rendered.files["pjsip.conf"])
     endpoint = dict(conf[("pbxctl_edge", "endpoint")])
-    assert endpoint["context"] == "pbxctl-edge-calls" and endpoint["identify_by"] == "header"
+    assert endpoint["context"] == "pbxctl-edge-calls"
+    assert endpoint["identify_by"] == "header,ip"
     assert endpoint["media_address"] == "127.0.0.1"
     assert endpoint["bind_rtp_to_media_address"] == "yes"
     assert [v for k, v in conf[("pbxctl_edge", "endpoint")] if k == "permit"] == [
         "127.0.0.10/32", "::1/128"]
     assert dict(conf[("pbxctl_edge", "aor")])["contact"] == "sip:127.0.0.10:5060"
-    assert dict(conf[("pbxctl_edge-identify", "identify")])["match_header"] == (
-        "X-Pbxctl-Internal: yes")
+    assert conf[("pbxctl_edge-identify", "identify")][2:] == [
+        ("match_header", "X-Pbxctl-Internal: yes"), ("match", "127.0.0.10/32"),
+        ("match", "::1/128")]
+    # headers first: the edge's address alone must not make a carrier's call the edge's
+    assert dict(conf[("global", "global")])["endpoint_identifier_order"] == (
+        "header,ip,username,anonymous")
     assert rendered.endpoints == ("201", "202", "301", "mts", "tele2", "pbxctl_edge")
     assert rendered.contexts[-2:] == ("pbxctl-edge-leg", "pbxctl-edge-calls")
 
@@ -105,4 +110,5 @@ def test_without_an_edge_nothing_changes() -> None:
     assert "X-Pbxctl" not in "".join(alone.files.values())
     conf = sections(alone.files["pjsip.conf"])
     assert ("identify_by", "ip") in conf[("tele2", "endpoint")]
+    assert "endpoint_identifier_order" not in dict(conf[("global", "global")])
     assert dict(conf[("tele2-identify", "identify")])["match"] == "127.0.0.2/32"
