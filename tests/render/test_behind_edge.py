@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from pbxctl.destinations import Destination
 from pbxctl.render import TemplateSet, render_node
 from pbxctl.render.model import EdgePeer, NodeConfig
 from tests.render.test_golden import company_node
@@ -112,3 +113,20 @@ def test_without_an_edge_nothing_changes() -> None:
     assert ("identify_by", "ip") in conf[("tele2", "endpoint")]
     assert "endpoint_identifier_order" not in dict(conf[("global", "global")])
     assert dict(conf[("tele2-identify", "identify")])["match"] == "127.0.0.2/32"
+
+
+def test_a_number_or_the_crisis_switch_reaches_another_nodes_extension_through_the_edge(
+        ) -> None:
+    node = behind_edge()
+    node = replace(node, numbers=(*node.numbers, replace(
+        node.numbers[0], e164="+78435550109", route=Destination("ext", "401"),
+        after_hours=None)))
+    dialplan = render_node(node, TEMPLATES).files["extensions.conf"]
+    numbers = dialplan.split("[pbxctl-numbers]\n", 1)[1]
+    routed = numbers.split("exten => +78435550109,1,", 1)[1].split("\nexten => ", 1)[0]
+    assert " same => n,Goto(pbxctl-extensions,401,1)\n" in routed
+    crisis = dialplan.split("[pbxctl-crisis]\n", 1)[1].split("\n[", 1)[0]
+    target = "${FILTER(0123456789,${PBXCTL_TARGET})}"
+    assert (f" same => n(ext),GotoIf(${{DIALPLAN_EXISTS(pbxctl-extensions,{target},1)}}"
+            f"?pbxctl-extensions,{target},1)\n"
+            f" same => n,Gosub(pbxctl-call-person,s,1({target},30))\n") in crisis
