@@ -87,6 +87,8 @@ def behind_edge(pbxctl: Pbxctl, asterisk: Path, tmp_path: Path) -> Pbxctl:
     pbxctl.ok("branch", "add", "omsk", "--name", "Omsk office", "--city", "Omsk",
               "--timezone", "Asia/Omsk", "--ext-range", "300-399", "--node", "nb")
     pbxctl.ok("ext", "add", "omsk", "301", "--name", "Ivan Sidorov")
+    pbxctl.ok("number", "add", "+78435550102", "--carrier", "tele2", "--branch", "kazan",
+              "--monthly-fee", "350.00", "--route", "ext:301")
     logged_from = sandbox.log_position()
     pbxctl.ok("apply", "--node", "local")    # verifies: tele2, pbxctl_edge are there
     assert sandbox.problems_since(logged_from) == [], "Asterisk complained about the config"
@@ -132,12 +134,14 @@ def test_calls_out_and_to_other_nodes_leave_through_the_edge(
     assert boris.register(tmp_path).ok
     edge = SippCarrier("edge", EDGE)
     carrier = TELE2.listen(tmp_path, 20)
-    relaying = edge.reject_calls(tmp_path, count=2, code=503)
+    relaying = edge.reject_calls(tmp_path, count=3, code=503)
     boris.call(tmp_path, "88432000000")       # national: out through tele2
     boris.call(tmp_path, "301")                # Omsk's extension, on node nb
+    # a number of kazan's routed to Omsk's 301: in from the edge, back out to it
+    assert offer(tmp_path, EDGE, "8435550102", "X-Pbxctl-Carrier: tele2") == "REFUSED 503"
     relaying.wait(30)
     carrier.stop()
     # tele2 (127.0.0.2) is the request URI; the INVITE went to the edge (outbound proxy)
-    assert [i["ruri_user"] for i in relaying.invites()] == ["8432000000", "301"]
-    assert [i["from_user"] for i in relaying.invites()] == ["8435550101", "203"]
+    assert [i["ruri_user"] for i in relaying.invites()] == ["8432000000", "301", "301"]
+    assert [i["from_user"] for i in relaying.invites()] == ["8435550101", "203", "202"]
     assert carrier.invites() == []
