@@ -95,6 +95,10 @@ def _carrier_sections(node: NodeConfig, carrier: CarrierConfig) -> list[Section]
     transport = (names.ASTERISK.tcp_transport if carrier.transport == "tcp"
                  else names.ASTERISK.udp_transport)
     server = f"sip:{carrier.host}:{carrier.port}"
+    if node.edge is not None:
+        # UDP to the edge; the carrier's own transport rides in its URI, for the edge
+        transport = names.ASTERISK.udp_transport
+        server += "\\;transport=tcp" if carrier.transport == "tcp" else ""
     registering = carrier.auth == "register"
     endpoint_options: list[tuple[str, str | int]] = [
         ("type", "endpoint"), ("transport", transport), ("context", carrier_context(slug)),

@@ -70,6 +70,9 @@ def behind_edge(pbxctl: Pbxctl, asterisk: Path, tmp_path: Path) -> Pbxctl:
     pbxctl.ok("ext", "add", "kazan", "201", "--name", "Anna Petrova")
     pbxctl.ok("carrier", "add", "tele2", "--host", TELE2.address, "--auth", "ip",
               "--match", TELE2.address, "--number-format", "national:7", "--qualify", "0")
+    # a TCP trunk: reached over UDP through the edge, its transport in its URI
+    pbxctl.ok("carrier", "add", "mts", "--host", "127.0.0.3", "--auth", "ip", "--match",
+              "127.0.0.3", "--transport", "tcp", "--number-format", "plus", "--qualify", "0")
     pbxctl.ok("number", "add", DID, "--carrier", "tele2", "--branch", "kazan",
               "--monthly-fee", "350.00", "--route", "ext:201")
     edge_dir = tmp_path / "edge1"

@@ -53,6 +53,12 @@ def test_carriers_are_identified_by_the_edge_header_and_reached_through_the_edge
         assert ("bind_rtp_to_media_address", "yes") in endpoint
     assert conf[("mts-reg", "registration")][-1] == (
         "outbound_proxy", "sip:127.0.0.10:5060\\;lr")
+    # mts is a TCP trunk: UDP to the edge, its transport in its URI for the edge
+    assert ("transport", "pbxctl-udp") in conf[("mts", "endpoint")]
+    assert dict(conf[("mts", "aor")])["contact"] == "sip:sip.mts.example:5060\\;transport=tcp"
+    assert dict(conf[("mts-reg", "registration")])["transport"] == "pbxctl-udp"
+    assert dict(conf[("mts-reg", "registration")])["server_uri"] == (
+        "sip:sip.mts.example:5060\\;transport=tcp")
 
 
 def test_phones_still_register_directly() -> None:
