@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     actor: str | None = Field(
         default=None, description="Name recorded in the audit trail instead of the OS user.")
     ami_timeout: float = Field(default=10.0, gt=0)
+    kamailio_rpc_timeout: float = Field(
+        default=5.0, gt=0, description="apply: seconds an edge's Kamailio has to answer "
+                                       "each JSON-RPC call.")
     ami_ping_interval: float = Field(
         default=5.0, gt=0, description="serve: seconds between pings of each AMI link.")
     ami_ping_timeout: float = Field(

@@ -2,14 +2,25 @@
 # pbxctl sandbox: a cached Debian-sid chroot with Asterisk + SIPp, used by the
 # integration tests and the demo.
 #
-#   scripts/sandbox.sh build     build the chroot once (idempotent, cached)
-#   scripts/sandbox.sh start     (re)start Asterisk in the chroot, wait for AMI
-#   scripts/sandbox.sh stop      stop Asterisk, clean up mounts (idempotent)
-#   scripts/sandbox.sh status    print "running" or "stopped"
-#   scripts/sandbox.sh cli CMD   run an Asterisk CLI command in the running chroot
-#   scripts/sandbox.sh path      print the sandbox dir
-#   scripts/sandbox.sh confdir   print the chroot's /etc/asterisk (host path)
-#   scripts/sandbox.sh logdir    print the chroot's /var/log/asterisk (host path)
+#   scripts/sandbox.sh build             build the chroot once (idempotent, cached)
+#   scripts/sandbox.sh start [NODE]      (re)start a node's Asterisk in the chroot, wait for AMI
+#   scripts/sandbox.sh stop [NODE]       stop a node's Asterisk; without NODE every node's and any Kamailio,
+#                                        then clean up mounts (idempotent)
+#   scripts/sandbox.sh kill [NODE]       kill -9 a node's Asterisk (a crash); prints how many
+#   scripts/sandbox.sh status [NODE]     print "running" or "stopped"
+#   scripts/sandbox.sh cli CMD [NODE]    run an Asterisk CLI command on a running node
+#   scripts/sandbox.sh path              print the sandbox dir
+#   scripts/sandbox.sh confdir [NODE]    print a node's config dir (host path)
+#   scripts/sandbox.sh logdir [NODE]     print a node's log dir (host path)
+#   scripts/sandbox.sh spooldir [NODE]   print a node's spool dir (host path)
+#   scripts/sandbox.sh dbdir [NODE]      print the dir of a node's AstDB (host path)
+#
+# Nodes: several Asterisk instances run in the one chroot. The default node, "local", uses
+# the package's directories (/etc/asterisk, /var/log/asterisk, ...). Any other NODE (a-z,
+# 0-9, -) keeps everything under /srv/nodes/NODE in the chroot (etc, db, spool, log, run,
+# cache) and starts with "asterisk -C /srv/nodes/NODE/asterisk.conf", a file this script
+# writes: those [directories], then pbxctl's own asterisk.conf from etc/ included. Which
+# addresses a node binds (AMI, SIP, RTP) is what pbxctl rendered into its config dir.
 #
 # The sandbox lives in $PBXCTL_SANDBOX_DIR (default /var/cache/pbxctl/sandbox),
 # outside the repo, so that fresh clones on the same machine reuse it.
@@ -27,6 +38,10 @@ CHROOT_PACKAGES=(asterisk asterisk-modules asterisk-config sip-tester kamailio)
 # A program of each package a built sandbox must have; one missing is installed on build.
 CHROOT_PROGRAMS=(usr/sbin/asterisk usr/bin/sipp usr/sbin/kamailio)
 
+# The instance the command is about ("local": the default one); see select_node.
+NODE=local
+NODES_DIR=srv/nodes
+
 log() { echo "sandbox: $*" >&2; }
 die() { echo "sandbox: error: $*" >&2; exit 1; }
 
@@ -42,6 +57,72 @@ inroot() {
 }
 
 need_root() { [ "$(id -u)" = 0 ] || die "must run as root"; }
+
+is_node_name() { [[ "$1" =~ ^[a-z][a-z0-9-]{1,31}$ ]]; }
+
+# Make $1 (empty: local) the node the command is about.
+select_node() {
+    NODE="${1:-local}"
+    is_node_name "$NODE" || die "not a node name: $NODE"
+}
+
+# The chroot path of the node's directory $1 (etc, db, spool, log, run, cache).
+node_path() {
+    local kind="$1"
+    if [ "$NODE" != local ]; then
+        echo "/$NODES_DIR/$NODE/$kind"
+        return 0
+    fi
+    case "$kind" in
+        etc) echo /etc/asterisk ;;
+        db) echo /var/lib/asterisk ;;
+        spool) echo /var/spool/asterisk ;;
+        log) echo /var/log/asterisk ;;
+        run) echo /var/run/asterisk ;;
+        cache) echo /var/cache/asterisk ;;
+        *) die "no node directory $kind" ;;
+    esac
+}
+
+# The host path of the node's directory $1 (created when missing).
+node_dir() {
+    local path
+    path=$(inroot "$DIR" "$(node_path "$1")")
+    if [ ! -d "$path" ]; then
+        need_root
+        mkdir -p "$path"
+    fi
+    echo "$path"
+}
+
+# Asterisk as the node runs it, in the chroot (options follow).
+node_asterisk() {
+    if [ "$NODE" = local ]; then
+        echo /usr/sbin/asterisk
+    else
+        echo "/usr/sbin/asterisk -C /$NODES_DIR/$NODE/asterisk.conf"
+    fi
+}
+
+# Every directory of the node; for a named node also the asterisk.conf pointing at them.
+prepare_node() {
+    local kind
+    for kind in etc db spool log run cache; do node_dir "$kind" >/dev/null; done
+    mkdir -p "$(node_dir log)/cdr-csv"
+    [ "$NODE" = local ] && return 0
+    cat >"$DIR/$NODES_DIR/$NODE/asterisk.conf" <<EOF
+; Written by scripts/sandbox.sh: where sandbox node $NODE keeps its files.
+[directories]
+astetcdir => $(node_path etc)
+astdbdir => $(node_path db)
+astspooldir => $(node_path spool)
+astlogdir => $(node_path log)
+astrundir => $(node_path run)
+astcachedir => $(node_path cache)
+; pbxctl's own asterisk.conf ([options]), as it renders it for the node.
+#tryinclude "$(node_path etc)/asterisk.conf"
+EOF
+}
 
 # The Debian mirror this host's apt already uses (first .../debian URI).
 host_mirror() {
@@ -97,21 +178,55 @@ mount_proc() {
     mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
 }
 
-# PIDs of processes whose root directory is the sandbox.
+# PIDs of processes whose root directory is the sandbox (one find, not a readlink per
+# process: stopping polls this).
 chroot_pids() {
-    local root p r
+    local root
     root=$(readlink -f "$DIR" 2>/dev/null) || return 0
-    for p in /proc/[0-9]*; do
-        r=$(readlink "$p/root" 2>/dev/null) || continue
-        [ "$r" = "$root" ] && echo "${p#/proc/}"
+    find /proc/[0-9]*/root -maxdepth 0 -lname "$root" 2>/dev/null | cut -d/ -f3
+    return 0
+}
+
+# Any edge's Kamailio still running in the chroot (tests stop theirs; a crashed run may
+# not have): TERM, then KILL after 5 s.
+stop_kamailio() {
+    local tries
+    kamailio_pids | xargs -r kill 2>/dev/null || true
+    for tries in $(seq 50); do
+        [ -n "$(kamailio_pids)" ] || return 0
+        sleep 0.1
+    done
+    kamailio_pids | xargs -r kill -9 2>/dev/null || true
+}
+
+kamailio_pids() {
+    local p
+    for p in $(chroot_pids); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = kamailio ] && echo "$p"
     done
     return 0
 }
 
+# PIDs of the node's Asterisk processes: "-C" with its asterisk.conf, or none for local.
 asterisk_pids() {
-    local p
+    local p conf="/$NODES_DIR/$NODE/asterisk.conf" args
     for p in $(chroot_pids); do
-        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = asterisk ] && echo "$p"
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = asterisk ] || continue
+        args=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+        if [ "$NODE" = local ]; then
+            [[ " $args " == *" -C "* ]] || echo "$p"
+        else
+            [[ " $args " == *" -C $conf "* ]] && echo "$p"
+        fi
+    done
+    return 0
+}
+
+# The named nodes of the sandbox (those with a directory under /srv/nodes).
+named_nodes() {
+    local d
+    for d in "$DIR/$NODES_DIR"/*/; do
+        [ -d "$d" ] && is_node_name "$(basename "$d")" && basename "$d"
     done
     return 0
 }
@@ -235,9 +350,10 @@ cmd_build() {
     log "built $DIR (asterisk $ver) in $((SECONDS - t0)) s"
 }
 
-# AMI host/port from the chroot's manager.conf ([general] section).
+# AMI host/port from the node's manager.conf ([general] section).
 ami_endpoint() {
-    local conf="$DIR/etc/asterisk/manager.conf" host=127.0.0.1 port=5038
+    local conf host=127.0.0.1 port=5038
+    conf="$(node_dir etc)/manager.conf"
     if [ -f "$conf" ]; then
         local kv
         kv=$(awk -F'=' '
@@ -264,16 +380,21 @@ ami_answers() {
 cmd_start() {
     need_root
     require_built
-    cmd_stop >/dev/null
+    stop_node >/dev/null
+    prepare_node
+    # Without its own manager.conf a node would be waited for on local's AMI address.
+    [ "$NODE" = local ] || [ -f "$(node_dir etc)/manager.conf" ] ||
+        die "node $NODE has no configuration in $(node_dir etc): pbxctl apply [--offline] first"
     ensure_dev "$DIR"
     mount_proc "$DIR"
-    local d
-    for d in "${ASTERISK_DIRS[@]}"; do mkdir -p "$(inroot "$DIR" "$d")"; done
-    rm -f "$(inroot "$DIR" var/run/asterisk)"/asterisk.{ctl,pid}
-    local console="$DIR/var/log/asterisk/console.log"
+    rm -f "$(node_dir run)"/asterisk.{ctl,pid}
+    local console logs
+    logs=$(node_dir log)
+    console="$logs/console.log"
     : >"$console"
-    log "starting asterisk in $DIR"
-    setsid chroot "$DIR" /usr/sbin/asterisk -f -n -vvv \
+    log "starting asterisk node $NODE in $DIR"
+    # node_asterisk: the program and its options, one word each
+    setsid chroot "$DIR" $(node_asterisk) -f -n -vvv \
         </dev/null >"$console" 2>&1 &
     local pid=$! host port
     read -r host port < <(ami_endpoint)
@@ -283,8 +404,8 @@ cmd_start() {
             # AMI comes up before all modules are loaded: also wait for
             # FullyBooted so that PJSIP etc. are there when we return.
             if timeout $((deadline - SECONDS > 1 ? deadline - SECONDS : 1)) \
-                    chroot "$DIR" /usr/sbin/asterisk -rx 'core waitfullybooted' >/dev/null 2>&1; then
-                log "asterisk running (pid $pid), AMI on $host:$port"
+                    chroot "$DIR" $(node_asterisk) -rx 'core waitfullybooted' >/dev/null 2>&1; then
+                log "asterisk node $NODE running (pid $pid), AMI on $host:$port"
                 return 0
             fi
             log "asterisk did not finish booting within ${START_TIMEOUT}s"
@@ -302,19 +423,18 @@ cmd_start() {
     done
     echo "---- tail of $console" >&2
     tail -n 40 "$console" >&2 || true
-    if [ -f "$DIR/var/log/asterisk/messages" ]; then
-        echo "---- tail of $DIR/var/log/asterisk/messages" >&2
-        tail -n 20 "$DIR/var/log/asterisk/messages" >&2 || true
+    if [ -f "$logs/messages" ]; then
+        echo "---- tail of $logs/messages" >&2
+        tail -n 20 "$logs/messages" >&2 || true
     fi
-    cmd_stop >/dev/null || true
+    stop_node >/dev/null || true
     exit 1
 }
 
-cmd_stop() {
-    need_root
-    [ -d "$DIR" ] || { echo stopped; return 0; }
+# Stop the node's Asterisk: "core stop now", then SIGTERM, then SIGKILL.
+stop_node() {
     if [ -n "$(asterisk_pids)" ]; then
-        timeout 10 chroot "$DIR" /usr/sbin/asterisk -rx 'core stop now' >/dev/null 2>&1 || true
+        timeout 10 chroot "$DIR" $(node_asterisk) -rx 'core stop now' >/dev/null 2>&1 || true
         local i
         for i in $(seq 1 20); do
             [ -z "$(asterisk_pids)" ] && break
@@ -323,7 +443,7 @@ cmd_stop() {
         local pids
         pids=$(asterisk_pids)
         if [ -n "$pids" ]; then
-            log "asterisk still running, sending SIGTERM"
+            log "asterisk node $NODE still running, sending SIGTERM"
             kill $pids 2>/dev/null || true
             for i in $(seq 1 12); do
                 [ -z "$(asterisk_pids)" ] && break
@@ -337,17 +457,43 @@ cmd_stop() {
             fi
         fi
     fi
-    rm -f "$(inroot "$DIR" var/run/asterisk)"/asterisk.{ctl,pid}
+    rm -f "$(inroot "$DIR" "$(node_path run)")"/asterisk.{ctl,pid}
+}
+
+# Stop one node ($1 given), or every node; unmount once nothing runs in the chroot.
+cmd_stop() {
+    need_root
+    [ -d "$DIR" ] || { echo stopped; return 0; }
+    if [ -n "${1:-}" ]; then
+        select_node "$1"
+        stop_node
+    else
+        local name
+        for name in local $(named_nodes); do
+            select_node "$name"
+            stop_node
+        done
+        stop_kamailio
+    fi
     # Only unmount once nothing of ours runs inside the chroot any more.
     [ -z "$(chroot_pids)" ] && umount_below "$DIR"
     echo stopped
 }
 
-# A CLI command over Asterisk's control socket: for what pbxctl's AMI user may not do.
+# kill -9 the node's Asterisk, as a crash would; prints how many processes were killed.
+cmd_kill() {
+    need_root
+    local pids
+    pids=$(asterisk_pids)
+    [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+    echo "$pids" | grep -c . || true
+}
+
+# A CLI command over the node's control socket: for what pbxctl's AMI user may not do.
 cmd_cli() {
     need_root
-    [ -n "$(asterisk_pids)" ] || die "asterisk is not running"
-    chroot "$DIR" /usr/sbin/asterisk -rx "$1"
+    [ -n "$(asterisk_pids)" ] || die "asterisk node $NODE is not running"
+    chroot "$DIR" $(node_asterisk) -rx "$1"
 }
 
 cmd_status() {
@@ -356,12 +502,16 @@ cmd_status() {
 
 case "${1:-}" in
     build) cmd_build ;;
-    start) cmd_start ;;
-    stop) cmd_stop ;;
-    status) cmd_status ;;
-    cli) cmd_cli "${2:?usage: $0 cli COMMAND}" ;;
+    start) select_node "${2:-}"; cmd_start ;;
+    stop) cmd_stop "${2:-}" ;;
+    kill) select_node "${2:-}"; cmd_kill ;;
+    status) select_node "${2:-}"; cmd_status ;;
+    cli) select_node "${3:-}"; cmd_cli "${2:?usage: $0 cli COMMAND [NODE]}" ;;
     path) echo "$DIR" ;;
-    confdir) echo "$DIR/etc/asterisk" ;;
-    logdir) echo "$DIR/var/log/asterisk" ;;
-    *) echo "usage: $0 {build|start|stop|status|cli|path|confdir|logdir}" >&2; exit 2 ;;
+    confdir) select_node "${2:-}"; node_dir etc ;;
+    logdir) select_node "${2:-}"; node_dir log ;;
+    spooldir) select_node "${2:-}"; node_dir spool ;;
+    dbdir) select_node "${2:-}"; node_dir db ;;
+    *) echo "usage: $0 {build|start|stop|kill|status|cli|path|confdir|logdir|spooldir|dbdir}" \
+            "[NODE]" >&2; exit 2 ;;
 esac

@@ -1,8 +1,9 @@
 """Every check of ``make test`` at once: ruff and mypy, then the unit tests (pytest-xdist)
 alongside the integration tests split into shards, each shard in a network namespace of
-its own (``unshare -n``) with a copy of the sandbox, so that each has its own Asterisk on
-127.0.0.1:5038/5060 and its own SIPp ports. Nothing is skipped: the unit part runs every
-test not marked integration, the shards every file of tests/integration between them.
+its own (``unshare -n``) with a copy of the sandbox, so that each has its own Asterisk
+nodes (127.0.0.1:5038/5060, and the named ones on .11, .12) and its own SIPp ports.
+Nothing is skipped: the unit part runs every test not marked integration, the shards
+every file of tests/integration between them.
 
 Each part's output goes to ``test-logs/<part>.log``; a summary of the parts, their times
 and results closes the run, and the exit status is non-zero when any part failed. The
@@ -165,7 +166,7 @@ def copy_sandbox(source: Path, target: Path) -> None:
 
 
 def remove_sandbox(directory: Path) -> None:
-    """Stop a shard's Asterisk, unmount what it mounted, and delete its copy."""
+    """Stop every Asterisk node of a shard, unmount what it mounted, and delete its copy."""
     if directory.exists():
         sandbox("stop", directory)
         subprocess.run(["rm", "-rf", "--one-file-system", str(directory)], check=False)

@@ -258,10 +258,11 @@ ROUTES: tuple[Operation, ...] = (
             "branch": SLUG}, required=("url", "events")),
     _op("DELETE", "/webhooks/{id}", ADMIN, "Remove a webhook"),
 
-    _op("POST", "/apply", ADMIN, "Render, diff, write, reload and verify every node (or "
-        "one); dry_run only shows the diff, offline only writes the files. A failed node is "
-        "rolled back, audited and answered with 502 and every node's outcome",
-        body={"node": SLUG, "dry_run": _BOOL, "offline": _BOOL}, asterisk=True),
+    _op("POST", "/apply", ADMIN, "Render, diff, write, reload and verify every node and "
+        "edge (or the node or edge named); dry_run only shows the diff, offline only writes "
+        "the files. A failed node or edge is rolled back, audited and answered with 502 and "
+        "every outcome", body={"node": SLUG, "edge": SLUG, "dry_run": _BOOL,
+                               "offline": _BOOL}, asterisk=True),
     _op("GET", "/status", READ, "Live state of every node (or one): AMI link, carriers, "
         "phones, calls, queues, crisis switches", query={"node": slug("Only this node")}),
     _op("GET", "/reports/costs", ALL, "Monthly costs per department", query={

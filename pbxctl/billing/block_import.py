@@ -28,9 +28,8 @@ class PreparedBlock:
     """A block ready to store."""
 
     size: int                                   # bytes of the file it covers
-    priced: pa.Table | None = None              # the rows priced column-wise (STORED_SCHEMA)
-    priced_copy: bytes = b""                    # the same, as binary COPY data
-    priced_rows: int = 0
+    priced_copy: bytes = b""                    # the rows priced column-wise, as binary
+    priced_rows: int = 0                        # COPY data (STORED_SCHEMA)
     rows: list[StoredCdr] = field(default_factory=list)
     quarantine: list[Quarantined] = field(default_factory=list)
     outbound: int = 0
@@ -59,7 +58,6 @@ def prepare_block(block: Block, node: str, columnar: ColumnarClassifier,
     if table is None:
         _add_rows(prepared, read_block(block, node, classifier))
         return prepared
-    prepared.priced = classified.table
     prepared.priced_copy = binary_copy(classified.table)
     prepared.priced_rows = classified.table.num_rows
     prepared.outbound, prepared.unrated = classified.outbound, classified.unrated

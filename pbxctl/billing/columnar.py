@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from hashlib import sha1
+from itertools import pairwise
 
 import numpy as np
 import pyarrow as pa
@@ -44,7 +45,11 @@ from pbxctl.billing.records import (
 NAMES = tuple(f"c{n}" for n in range(WIDTH))
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _TIME_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
-_START_DIGITS = ((0, 4), (5, 2), (8, 2), (11, 2), (14, 2), (17, 2))  # of YYYY-MM-DD HH:MM:SS
+_TIME_WIDTH = len("YYYY-MM-DD HH:MM:SS")
+_DIGIT_POSITIONS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]   # of YYYY-MM-DD HH:MM:SS
+_SEPARATOR_POSITIONS = [4, 7, 10, 13, 16]
+_SEPARATORS = np.frombuffer(b"-- ::", np.uint8)
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
 _SECONDS_RE = r"^[0-9]{1,7}$"
 _DISPOSITIONS = pa.array(sorted(DISPOSITIONS), pa.string())
 _UTC = pa.timestamp("us", tz="UTC")
@@ -95,8 +100,7 @@ def normalise_table(table: pa.Table) -> pa.Table:
 def _time(column: pa.ChunkedArray, optional: bool) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
     """(the time in UTC, or null when empty or not a time; whether it is a canonical
     ``YYYY-MM-DD HH:MM:SS`` on the calendar, as ``records.check`` accepts it)."""
-    shaped = pc.and_(pc.match_substring_regex(column, _TIME_RE),
-                     pc.invert(pc.starts_with(column, "0000")))
+    shaped = _time_shaped(column)
     try:    # Arrow's ISO parser checks the calendar; one bad day fails the whole cast
         parsed = pc.cast(pc.if_else(shaped, column, pa.scalar(None, pa.string())),
                          pa.timestamp("s"))
@@ -109,6 +113,30 @@ def _time(column: pa.ChunkedArray, optional: bool) -> tuple[pa.ChunkedArray, pa.
     if optional:
         valid = pc.or_(valid, pc.equal(column, ""))
     return pc.cast(parsed, _UTC), valid
+
+
+def _time_shaped(column: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Whether each value reads ``YYYY-MM-DD HH:MM:SS`` with a year from 0001: by byte
+    position when every value has that length or is empty (a file's times do), else by
+    regular expression."""
+    values = column.combine_chunks()
+    lengths = np.asarray(pc.binary_length(values).to_numpy(zero_copy_only=False))
+    full = lengths == _TIME_WIDTH
+    if values.null_count or not np.all(full | (lengths == 0)):
+        return pc.and_(pc.match_substring_regex(column, _TIME_RE),
+                       pc.invert(pc.starts_with(column, "0000")))
+    if not full.any():
+        return pa.array(full)
+    first = np.frombuffer(values.buffers()[1], np.int32, 1, values.offset * 4)[0]
+    text = np.frombuffer(values.buffers()[2], np.uint8, int(full.sum()) * _TIME_WIDTH,
+                         first).reshape(-1, _TIME_WIDTH)
+    digits = text[:, _DIGIT_POSITIONS] - ord("0")      # uint8: below "0" wraps past 9
+    ok = (np.all(digits <= 9, axis=1) & np.all(text[:, _SEPARATOR_POSITIONS] == _SEPARATORS,
+                                               axis=1)
+          & np.any(digits[:, :4] != 0, axis=1))
+    shaped = np.zeros(len(values), dtype=bool)
+    shaped[full] = ok
+    return pa.array(shaped)
 
 
 def _endpoint(channel: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -137,17 +165,46 @@ def _keys(node: str, c: list[pa.ChunkedArray]) -> pa.Array | pa.ChunkedArray:
         return keys
     without = pc.invert(has_ids)
     rows = c if pc.all(without).as_py() else [pc.filter(col, without) for col in c]
-    joined = pc.cast(pc.binary_join_element_wise(*rows, "\x1f"), pa.binary())  # UTF-8
-    digests = pa.array([sha1(row, usedforsecurity=False).hexdigest()
-                        for row in joined.to_pylist()], pa.string())
-    start = rows[START]
-    digits = pc.binary_join_element_wise(*(pc.utf8_slice_codeunits(start, a, a + n)
-                                           for a, n in _START_DIGITS), "")
-    hashed = pc.binary_join_element_wise(f"{node}:row", digits, digests, ":")
+    joined = pc.binary_join_element_wise(*rows, "\x1f").combine_chunks()  # UTF-8
+    hashed = pc.binary_join_element_wise(f"{node}:row", _start_digits(rows[START]),
+                                         _sha1_hex(joined), ":")
     if rows is c:
         return hashed
-    return pc.replace_with_mask(keys.combine_chunks(), without.combine_chunks(),
-                                hashed.combine_chunks())
+    return pc.replace_with_mask(keys.combine_chunks(), without.combine_chunks(), hashed)
+
+
+def _start_digits(start: pa.ChunkedArray) -> pa.StringArray:
+    """``YYYY-MM-DD HH:MM:SS`` (every value exactly that, as ``_time`` checked) ->
+    ``YYYYMMDDHHMMSS``, by picking the digits' byte positions."""
+    column = start.combine_chunks()
+    count = len(column)
+    first = np.frombuffer(column.buffers()[1], np.int32, 1, column.offset * 4)[0]
+    text = np.frombuffer(column.buffers()[2], np.uint8, count * _TIME_WIDTH, first)
+    digits = np.ascontiguousarray(text.reshape(count, _TIME_WIDTH)[:, _DIGIT_POSITIONS])
+    return _fixed_width_strings(digits)
+
+
+def _sha1_hex(values: pa.StringArray) -> pa.StringArray:
+    """The hex SHA-1 of each value's UTF-8 bytes (one hashlib call per value, over
+    views of Arrow's buffer; the hex digits are made column-wise)."""
+    count = len(values)
+    offsets = np.frombuffer(values.buffers()[1], np.int32, count + 1,
+                            values.offset * 4).tolist()
+    data = memoryview(values.buffers()[2] or b"")
+    digests = b"".join([sha1(data[begin:end], usedforsecurity=False).digest()
+                        for begin, end in pairwise(offsets)])
+    raw = np.frombuffer(digests, np.uint8).reshape(count, 20)
+    hexed = np.empty((count, 40), np.uint8)
+    hexed[:, 0::2] = _HEX_DIGITS[raw >> 4]
+    hexed[:, 1::2] = _HEX_DIGITS[raw & 15]
+    return _fixed_width_strings(hexed)
+
+
+def _fixed_width_strings(chars: np.ndarray) -> pa.StringArray:
+    """An ASCII string per row of a C-contiguous (rows, width) uint8 array."""
+    count, width = chars.shape
+    offsets = np.arange(0, width * (count + 1), width, dtype=np.int32)
+    return pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(chars))
 
 
 def _money(units: Ints) -> pa.Array:

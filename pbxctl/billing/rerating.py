@@ -10,12 +10,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pbxctl.billing.columnar import COST, ColumnarClassifier, call_totals, sum_by_key
+from pbxctl.billing.periods import QUARTER_SECONDS
 
 # What is read of each stored outbound call (as text, NULL as null), and what is written
 # back for the ones whose price changed.
 STORED_PRICE_COLUMNS = ("key", "carrier", "destination", "start", "billsec",
                         "charged_seconds", "cost", "currency", "prefix", "deck_id",
-                        "unrated_reason", "department", "quarter_hour")
+                        "unrated_reason", "department")
 RERATED_COLUMNS = ("key", "charged_seconds", "cost", "currency", "prefix", "deck_id",
                    "unrated_reason")
 
@@ -39,7 +40,7 @@ def _same(old: pa.ChunkedArray, new: pa.Array) -> np.ndarray:
 
 def rerate(columnar: ColumnarClassifier, stored: pa.Table) -> Rerated:
     """Price ``stored`` outbound calls (STORED_PRICE_COLUMNS, all strings; ``start`` in UTC
-    as ``YYYY-MM-DD …``, ``cost`` with its four decimals) with the decks as they are
+    as ``YYYY-MM-DD HH:MM:SS[.ffffff]``, ``cost`` with its four decimals) with the decks as they are
     now."""
     billsec = np.asarray(pc.cast(stored["billsec"], pa.int64()).to_numpy(), dtype=np.int64)
     outbound = np.ones(stored.num_rows, dtype=bool)
@@ -56,8 +57,8 @@ def rerate(columnar: ColumnarClassifier, stored: pa.Table) -> Rerated:
     changed = pa.array(~unchanged)
     table = pa.table({"key": stored["key"], **{
         name: new[name] for name in RERATED_COLUMNS[1:]}}).filter(changed)
-    quarter = np.asarray(pc.cast(stored["quarter_hour"], pa.int64()).to_numpy(),
-                         dtype=np.int64)
+    micros = pc.cast(pc.cast(stored["start"], pa.timestamp("us")), pa.int64())
+    quarter = np.asarray(micros.to_numpy(), dtype=np.int64) // (QUARTER_SECONDS * 1_000_000)
     moved = priced.billable & ~unchanged
     old_units = pc.cast(pc.replace_substring(stored["cost"], ".", ""), pa.int64())
     totals = sum_by_key(pa.concat_tables([

@@ -56,7 +56,8 @@ _TABLE = [
                            "mail voicemail, until SIGTERM or Ctrl-C; with "
                            "provisioning_listen set, serve phones their set-up there too."),
     ("apply", "apply_cmd",
-     "Render the configuration, show the diff, write it, reload and verify."),
+     "Render the configuration, show the diff, write it, reload and verify: every node, "
+     "then every edge (with --node or --edge, only those named)."),
     ("audit", "audit_cmd", "Show the audit trail, oldest first."),
     ("backup", "backup_cmd",
      "Write the whole database to one archive (mode 0600), as of one moment, while "

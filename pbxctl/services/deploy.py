@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.asterisk.ami import AmiClient, AmiEndpoint, PanoramiskAmiClient
-from pbxctl.asterisk.apply import AmiConnector, Applier, ApplyResult, Verifier, pjsip_answers
+from pbxctl.asterisk.apply import AmiConnector, Applier, Verifier, pjsip_answers
 from pbxctl.asterisk.plan import Plan
 from pbxctl.db.models import Node
 from pbxctl.errors import AmiError, PbxctlError
@@ -68,15 +68,17 @@ async def prepare(nodes: NodeService, session: AsyncSession, templates: Template
     return deployments
 
 
-def record_apply(audit: AuditTrail, result: ApplyResult | None, plan: Plan,
-                 error: str | None = None, offline: bool = False) -> None:
-    """Put an apply (or a failed one) in the audit trail."""
-    files = ", ".join(c.name for c in plan.changes)
+def record_apply(audit: AuditTrail, kind: str, name: str, files: list[str],
+                 reloaded: tuple[str, ...] | None, error: str | None = None,
+                 offline: bool = False) -> None:
+    """Put an apply on a node or an edge (``kind``) in the audit trail: failed (``error``),
+    or written (``reloaded`` is None when nothing was)."""
+    changed = ", ".join(files)
     if error is not None:
-        audit.record("apply.failed", "node", plan.node, detail=f"{files}: {error}")
-    elif result is not None and result.written:
-        how = "written offline" if offline else f"reloaded {', '.join(result.reloaded)}"
-        audit.record("apply", "node", plan.node, detail=f"{files} ({how})")
+        audit.record("apply.failed", kind, name, detail=f"{changed}: {error}")
+    elif reloaded is not None:
+        how = "written offline" if offline else f"reloaded {', '.join(reloaded)}"
+        audit.record("apply", kind, name, detail=f"{changed} ({how})")
 
 
 @dataclass(frozen=True)
@@ -123,10 +125,12 @@ async def _apply_one(unit: UnitOfWork, deployment: Deployment, dry_run: bool,
                                                 check=deployment.check)
     except PbxctlError as exc:
         async with unit() as s:
-            record_apply(s.audit, None, plan, str(exc), offline)
+            record_apply(s.audit, "node", plan.node, [c.name for c in plan.changes], None,
+                         str(exc), offline)
         return replace(planned, error=str(exc))
     async with unit() as s:
-        record_apply(s.audit, result, plan, None, offline)
+        record_apply(s.audit, "node", plan.node, [c.name for c in plan.changes],
+                     result.reloaded if result.written else None, None, offline)
     applied = replace(planned, applied=True, reloaded=tuple(result.reloaded),
                       needs_restart=() if offline else tuple(plan.needs_restart))
     return applied if offline else await _sync_switches(deployment, applied)

@@ -10,16 +10,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl import validation as v
-from pbxctl.asterisk.files import ensure_directory, write_atomically
+from pbxctl.asterisk.files import ensure_directory
 from pbxctl.db.models import Edge
 from pbxctl.errors import ConflictError, NotFoundError, ValidationError
+from pbxctl.kamailio.files import write_file
 from pbxctl.render.edge import render_edge
 from pbxctl.render.templates import TemplateSet
 from pbxctl.services.audit import AuditTrail, Snapshot
 from pbxctl.services.nodes import path_inside
 from pbxctl.services.read.edge_state import load_edge_config
-
-DIR_MODE = 0o750
 
 
 @dataclass(frozen=True)
@@ -108,6 +107,4 @@ def write_edge_files(directory: Path, files: dict[str, str]) -> None:
     subdirectories (0750)."""
     ensure_directory(directory)
     for relative, text in sorted(files.items()):
-        path = directory / relative
-        path.parent.mkdir(mode=DIR_MODE, exist_ok=True)
-        write_atomically(path, text)
+        write_file(directory, relative, text)

@@ -221,7 +221,8 @@ def bench_shape(args: argparse.Namespace, env: dict[str, str], workdir: Path,
         print(f"   -> {time.perf_counter() - began:.1f} s")
         result.facts |= data_facts(shape, counts, workdir)
         if not big:
-            print(f"\n== Timed: COPY {pg.BASELINE_TABLE} FROM Master.csv")
+            print(f"\n== Timed: COPY {pg.BASELINE_TABLE} FROM Master.csv (best of "
+                  f"{pg.BASELINE_RUNS})")
             seconds, copied = pg.copy_baseline(url, workdir / "Master.csv", int(shape.layout))
             if copied != counts.rows:
                 raise BenchError(f"COPY loaded {copied} rows, the file has {counts.rows}")

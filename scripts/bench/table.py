@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from measure import Run
+from pg import BASELINE_RUNS
 
 # Issue 12's targets.
 COPY_RATIO_TARGET = 2.0  # cdr import and cdr rerate: at most this many times a plain COPY
@@ -90,7 +91,8 @@ def shape_lines(run: ShapeRun) -> list[Line]:
     copy = s.get("COPY baseline")
     lines: list[Line] = []
     if copy is not None:
-        lines.append(("COPY baseline (plain COPY into a text table)", label,
+        lines.append((f"COPY baseline (plain COPY into a text table, best of {BASELINE_RUNS})",
+                      label,
                       f"{copy:.3f} s ({run.rows / copy:,.0f} rows/s)", "", ""))
     for step, figure, target in SHAPE_FIGURES:
         if step in run.not_measured:

@@ -11,6 +11,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import IO
 
+from prometheus_client.parser import text_string_to_metric_families
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody listens on right now."""
@@ -55,6 +57,14 @@ def start_serve(database_url: str, env: dict[str, str] | None = None,
                 process.kill()
                 raise AssertionError("pbxctl serve did not start") from None
             time.sleep(0.2)
+
+
+def metrics(base: str) -> dict[tuple[str, str], float]:
+    """serve's /metrics (``base``: its URL) as {(sample name, node or ''): value}."""
+    with urllib.request.urlopen(base + "metrics", timeout=5) as response:
+        text = response.read().decode()
+    return {(s.name, s.labels.get("node", "")): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def start_follow(database_url: str, *args: str) -> subprocess.Popen[str]:

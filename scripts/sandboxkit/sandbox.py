@@ -1,12 +1,15 @@
-"""The sandbox Asterisk (scripts/sandbox.sh) as the tests and the demo use it."""
+"""The sandbox Asterisk (scripts/sandbox.sh) as the tests and the demo use it.
+
+The sandbox runs one Asterisk per node in the same chroot: ``local`` (the default, in the
+package's directories, on 127.0.0.1) and any named node (its own directories under
+/srv/nodes/NAME, on the addresses pbxctl rendered for it). Every function about an
+Asterisk takes the node, ``local`` unless given."""
 
 from __future__ import annotations
 
 import csv
-import os
 import re
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
@@ -14,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SCRIPT = ROOT / "scripts" / "sandbox.sh"
 AMI_USER = "pbxctl"
 AMI_SECRET = "sandbox-ami-secret"
+DEFAULT_NODE = "local"
 # cdr_csv with loguniqueid and loguserfield (the [csv] section of asterisk-conf/cdr.conf.j2).
 CDR_COLUMNS = ["accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
                "lastapp", "lastdata", "start", "answer", "end", "duration", "billsec",
@@ -33,37 +37,25 @@ def build() -> None:
     _run("build")
 
 
-def start() -> None:
-    """(Re)start Asterisk in the chroot with the files in its /etc/asterisk."""
-    _run("start", timeout=120)
+def start(node: str = DEFAULT_NODE) -> None:
+    """(Re)start the node's Asterisk in the chroot with the files in its config dir."""
+    _run("start", node, timeout=120)
 
 
-def stop() -> None:
-    """Stop Asterisk in the chroot."""
-    _run("stop", timeout=60)
+def stop(node: str = DEFAULT_NODE) -> None:
+    """Stop the node's Asterisk (the others keep running)."""
+    _run("stop", node, timeout=60)
 
 
-def kill_hard() -> int:
-    """``kill -9`` the chroot's Asterisk, as a crash would; returns how many processes."""
-    root = Path(_run("path")).resolve()
-    killed = 0
-    for proc in Path("/proc").iterdir():
-        try:
-            if (proc.name.isdigit() and (proc / "comm").read_text().strip() == "asterisk"
-                    and (proc / "root").resolve() == root):
-                os.kill(int(proc.name), signal.SIGKILL)
-                killed += 1
-        except (OSError, ProcessLookupError):
-            continue
-    return killed
+def kill_hard(node: str = DEFAULT_NODE) -> int:
+    """``kill -9`` the node's Asterisk, as a crash would; returns how many processes."""
+    return int(_run("kill", node))
 
 
-def forget_registrations() -> None:
-    """Drop what Asterisk persisted (registrations in its AstDB) so a run starts clean.
-
-    Asterisk must be stopped.
-    """
-    (Path(_run("path")) / "var" / "lib" / "asterisk" / "astdb.sqlite3").unlink(missing_ok=True)
+def forget_registrations(node: str = DEFAULT_NODE) -> None:
+    """Drop what the node's Asterisk persisted (registrations in its AstDB) so a run
+    starts clean. That Asterisk must be stopped."""
+    (Path(_run("dbdir", node)) / "astdb.sqlite3").unlink(missing_ok=True)
 
 
 def kamailio_dir(name: str) -> Path:
@@ -94,64 +86,64 @@ def directory() -> Path:
     return Path(_run("path"))
 
 
-def config_dir() -> Path:
-    """The chroot's /etc/asterisk, seen from the host: a node's --config-dir."""
-    return Path(_run("confdir"))
+def config_dir(node: str = DEFAULT_NODE) -> Path:
+    """The node's config dir (local's /etc/asterisk), seen from the host: its --config-dir."""
+    return Path(_run("confdir", node))
 
 
-def log_dir() -> Path:
-    """The chroot's /var/log/asterisk, seen from the host."""
-    return Path(_run("logdir"))
+def log_dir(node: str = DEFAULT_NODE) -> Path:
+    """The node's log dir (local's /var/log/asterisk), seen from the host."""
+    return Path(_run("logdir", node))
 
 
-def recordings_dir() -> Path:
-    """The chroot's monitor directory, where MixMonitor writes recordings."""
-    path = Path(_run("path")) / "var" / "spool" / "asterisk" / "monitor"
+def recordings_dir(node: str = DEFAULT_NODE) -> Path:
+    """The node's monitor directory, where MixMonitor writes recordings."""
+    path = Path(_run("spooldir", node)) / "monitor"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def voicemail_dir() -> Path:
-    """The chroot's voicemail spool: ``<context>/<mailbox>/INBOX/msg0000.wav`` and so on."""
-    return Path(_run("path")) / "var" / "spool" / "asterisk" / "voicemail"
+def voicemail_dir(node: str = DEFAULT_NODE) -> Path:
+    """The node's voicemail spool: ``<context>/<mailbox>/INBOX/msg0000.wav`` and so on."""
+    return Path(_run("spooldir", node)) / "voicemail"
 
 
-def master_csv() -> Path:
-    """Where cdr_csv writes its CDRs."""
-    return log_dir() / "cdr-csv" / "Master.csv"
+def master_csv(node: str = DEFAULT_NODE) -> Path:
+    """Where the node's cdr_csv writes its CDRs."""
+    return log_dir(node) / "cdr-csv" / "Master.csv"
 
 
-def cdr_rows() -> list[dict[str, str]]:
-    """Every CDR in Master.csv, oldest first."""
-    path = master_csv()
+def cdr_rows(node: str = DEFAULT_NODE) -> list[dict[str, str]]:
+    """Every CDR in the node's Master.csv, oldest first."""
+    path = master_csv(node)
     if not path.exists():
         return []
     with path.open(newline="", encoding="utf-8") as handle:
         return [dict(zip(CDR_COLUMNS, row, strict=False)) for row in csv.reader(handle)]
 
 
-def set_global_variable(name: str, value: str) -> None:
-    """Set an Asterisk global variable (an empty value clears it) from Asterisk's CLI:
+def set_global_variable(name: str, value: str, node: str = DEFAULT_NODE) -> None:
+    """Set an Asterisk global variable (an empty value clears it) from the node's CLI:
     pbxctl's AMI user has no right to (Setvar needs the ``call`` class)."""
     if not re.fullmatch(r"[A-Z_]+", name) or not re.fullmatch(r"[0-9]*", value):
         raise ValueError(f"not a variable for the sandbox clock: {name}={value!r}")
-    _run("cli", f'dialplan set global {name} "{value}"', timeout=30)
+    _run("cli", f'dialplan set global {name} "{value}"', node, timeout=30)
 
 
-def log_position(name: str = "messages") -> int:
-    """Where a log (``messages`` or ``full``) ends now; see :func:`log_since`."""
-    path = log_dir() / name
+def log_position(name: str = "messages", node: str = DEFAULT_NODE) -> int:
+    """Where a log of the node (``messages`` or ``full``) ends now; see :func:`log_since`."""
+    path = log_dir(node) / name
     return path.stat().st_size if path.exists() else 0
 
 
-def log_since(position: int, name: str = "full") -> str:
-    """What Asterisk wrote to a log after ``position``."""
-    with (log_dir() / name).open("rb") as handle:
+def log_since(position: int, name: str = "full", node: str = DEFAULT_NODE) -> str:
+    """What the node's Asterisk wrote to a log after ``position``."""
+    with (log_dir(node) / name).open("rb") as handle:
         handle.seek(position)
         return handle.read().decode("utf-8", errors="replace")
 
 
-def problems_since(position: int) -> list[str]:
-    """WARNING and ERROR lines Asterisk logged after ``position``."""
-    text = log_since(position, "messages")
+def problems_since(position: int, node: str = DEFAULT_NODE) -> list[str]:
+    """WARNING and ERROR lines the node's Asterisk logged after ``position``."""
+    text = log_since(position, "messages", node)
     return [line for line in text.splitlines() if "WARNING[" in line or "ERROR[" in line]

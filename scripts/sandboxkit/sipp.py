@@ -307,6 +307,12 @@ class SippCarrier:
                             ["-set", "code", str(code), "-set", "max", str(count)],
                             "-timeout", "60", "-timeout_error")
 
+    def answer_one_call_from_edge(self, work_dir: Path) -> BackgroundSipp:
+        """As a node behind the edge: answer the edge's OPTIONS probes and the next call it
+        relays, which must carry the X-Pbxctl-Carrier header (logged as ``carrier=``)."""
+        return self._listen(work_dir, "edge_node_answer.xml", [], "-timeout", "60",
+                            "-timeout_error")
+
     def listen(self, work_dir: Path, seconds: int) -> BackgroundSipp:
         """Refuse whatever arrives for ``seconds``; ``invites()`` tells what did."""
         return self._listen(work_dir, "carrier_reject.xml", [], "-timeout", str(seconds))

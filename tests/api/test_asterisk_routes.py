@@ -6,8 +6,13 @@ them, and ``status`` answers what ``pbxctl status --json`` prints."""
 from __future__ import annotations
 
 import json
+import socket
+from pathlib import Path
 from typing import Any
 
+from pbxctl.db.session import transaction
+from pbxctl.services.audit import Actor, AuditTrail
+from pbxctl.services.edges import EdgeService, EdgeSpec
 from tests.api.conftest import AMI_SECRET, MTS_SECRET, NODES, Api
 
 
@@ -195,3 +200,30 @@ async def test_a_queue_not_yet_applied_refuses_members(api: Api) -> None:
                                      body={"queue": "kazan/support"})
     assert status == 502 and "No such queue" in refused["error"]["message"]
     assert not [e for e in await api.audit() if e.action == "queue.login"]
+
+
+async def test_apply_answers_for_the_edges_too(api: Api, tmp_path: Path) -> None:
+    edge_dir = tmp_path / "edge"
+    edge_dir.mkdir()
+    with socket.socket() as probe:   # an RPC port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        rpc = f"127.0.0.1:{probe.getsockname()[1]}"
+    async with transaction(api.engine) as session:
+        edges = EdgeService(session, AuditTrail(session, Actor("tester", "cli")), [tmp_path])
+        await edges.add(EdgeSpec("e1", "127.0.0.10", rpc, str(edge_dir)))
+
+    status, planned = await api.call("POST", "/api/v1/apply",
+                                     body={"edge": "e1", "dry_run": True})
+    assert status == 200 and planned["nodes"] == []
+    (edge,) = planned["edges"]
+    assert edge["edge"] == "e1" and "dispatcher.list" in edge["changes"]
+    assert "+++ b/db/numbers" in edge["diff"] and not edge["applied"]
+    assert list(edge_dir.iterdir()) == []
+
+    status, failed = await api.call("POST", "/api/v1/apply", body={})
+    assert status == 502, failed
+    assert all(n["applied"] for n in failed["nodes"])
+    assert failed["error"]["message"] == (f"edge e1: cannot reach edge e1's Kamailio RPC at "
+                                          f"{rpc}: connection refused; nothing was written")
+    assert failed["edges"][0]["error"] is not None
+    assert [p.name for p in edge_dir.iterdir()] == [".pbxctl-apply.lock"]   # nothing written

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pbxctl.billing.binary_copy import binary_copy
 from pbxctl.billing.block_import import prepare_block, read_block
 from pbxctl.billing.columnar import ColumnarClassifier
-from pbxctl.billing.csv_blocks import Block, blocks, complete_rows
+from pbxctl.billing.csv_blocks import Block, blocks, complete_rows, parse
+from pbxctl.billing.periods import quarter_hour
 from pbxctl.billing.rating import Deck, Rate, RateBook, call_cost
 from pbxctl.billing.records import Classifier
 from pbxctl.billing.rerating import STORED_PRICE_COLUMNS, rerate
@@ -39,7 +41,8 @@ NUMBERS = ["+78432000000", "78432123456", "+79161234567", "+46701234567", "+4930
            "201", "", "+", "++7", "7", "8" * 40, "+4930" + "1" * 30]
 TIMES = ["2026-10-23 19:03:26", "2026-10-14 23:59:59", "2026-10-21 00:00:00",
          "2026-02-30 10:00:00", "2026-10-01 24:00:00", "2026-10-1 10:00:00",
-         "2026-10-01T10:00:00", "0000-01-01 00:00:00", "", "yesterday"]
+         "2026-10-01T10:00:00", "0000-01-01 00:00:00", "2026/10/01 10:00:00",
+         "2026-1a-01 10:00:00", "0001-01-01 00:00:00", "", "yesterday"]
 DISPOSITIONS = ["ANSWERED", "NO ANSWER", "BUSY", "FAILED", "CONGESTION", "answered", ""]
 SECONDS = ["0", "1", "29", "30", "31", "61", "3600", "9999999", "10000000", "-1", "1.5", "",
            "٣"]
@@ -88,8 +91,13 @@ def columnar_items(data: bytes, block_bytes: int) -> tuple[list[tuple[object, ..
         prepared = prepare_block(block, "local", columnar, classifier)
         quarantined += prepared.quarantine
         stored += [tuple(row) for row in prepared.rows]
-        if prepared.priced is not None:
-            stored += [tuple(row.values()) for row in prepared.priced.to_pylist()]
+        if prepared.priced_rows:    # what the block's COPY data holds, as a table
+            table = parse(block)
+            assert table is not None
+            priced = columnar.classify("local", table).table
+            assert (priced.num_rows, binary_copy(priced)) == (prepared.priced_rows,
+                                                              prepared.priced_copy)
+            stored += [tuple(row.values()) for row in priced.to_pylist()]
     return stored, quarantined
 
 
@@ -144,13 +152,13 @@ def test_rerating_reports_only_the_calls_whose_price_moved() -> None:
     stored = pa.table({name: pa.array(values, pa.string()) for name, values in zip(
         STORED_PRICE_COLUMNS, zip(
             ("a", "mts", "+78432000000", "2026-10-23 19:03:26", "60", "60", "0.9500", "RUB",
-             "7843", "2", None, "kazan", "10"),   # Oct 23: deck 2 prices it now at 1.75
+             "7843", "2", None, "kazan"),   # Oct 23: deck 2 prices it now at 1.75
             ("b", "mts", "+78432000000", "2026-10-01 10:00:00", "60", "60", "0.9500", "RUB",
-             "7843", "1", None, "kazan", "11"),   # unchanged
+             "7843", "1", None, "kazan"),   # unchanged
             ("c", "beeline", "+7", "2026-10-01 10:00:00", "5", "0", "0.0000", None, None,
-             None, "unknown carrier beeline", "kazan", "11"),   # unchanged, still unrated
+             None, "unknown carrier beeline", "kazan"),   # unchanged, still unrated
             ("d", "mts", "+7", "2026-10-01 10:00:00", "0", "0", "0.0000", None, None, None,
-             None, "kazan", "11"), strict=True), strict=True)})
+             None, "kazan"), strict=True), strict=True)})
     result = rerate(columnar, stored)
     assert result.changed.to_pylist() == [{
         "key": "a", "charged_seconds": 60, "cost": Decimal("1.7500"), "currency": "RUB",
@@ -158,7 +166,8 @@ def test_rerating_reports_only_the_calls_whose_price_moved() -> None:
     assert result.unrated == 1
     # the call counts as before, 0.80 dearer
     assert result.totals.to_pylist() == [{
-        "quarter_hour": 10, "department": "kazan", "currency": "RUB", "calls": 0,
+        "quarter_hour": quarter_hour(datetime(2026, 10, 23, 19, 3, 26, tzinfo=UTC)),
+        "department": "kazan", "currency": "RUB", "calls": 0,
         "billsec": 0, "charged_seconds": 0, "cost": 8000, "unrated": 0}]
 
 

@@ -166,3 +166,41 @@ def test_edge_render_refuses_a_carrier_network(edged: Pbxctl) -> None:
     result = edged("edge", "render", "e1")
     assert result.exit_code == 2
     assert "Error: match: carrier 'mts' matches 10.1.0.0/24" in result.stderr
+
+
+def test_apply_edge_dry_run_offline_and_an_unreachable_kamailio(edged: Pbxctl,
+                                                                 tmp_path: Path) -> None:
+    edge_dir = tmp_path / "e9"
+    edge_dir.mkdir()
+    edged.ok("edge", "add", "e9", "--sip-address", "127.0.0.254", "--rpc",
+             "127.0.0.254:5091", "--config-dir", str(edge_dir))
+    planned = edged.ok("apply", "--edge", "e9", "--dry-run")
+    assert "+++ b/dispatcher.list" in planned.stdout and "node local" not in planned.stderr
+    assert "edge e9: would change kamailio.cfg, dispatcher.list, db/version, db/numbers, " \
+           "db/carriers (dry run, nothing written)." in planned.stderr, planned.stderr
+    assert list(edge_dir.iterdir()) == []
+    written = edged.ok("apply", "--edge", "e9", "--offline")
+    assert "edge e9: wrote " in written.stderr
+    assert (edge_dir / "db" / "numbers").exists()
+    assert "edge e9: no change" in edged.ok("apply", "--edge", "e9").stderr
+
+    edged.ok("number", "add", "+78435550102", "--carrier", "tele2", "--branch", "kazan",
+             "--monthly-fee", "0.00", "--route", "branch:kazan")
+    numbers = (edge_dir / "db" / "numbers").read_text()
+    failed = edged("apply", "--edge", "e9")
+    assert failed.exit_code == 1
+    assert ("Error: edge e9: cannot reach edge e9's Kamailio RPC at 127.0.0.254:5091: "
+            "connection refused; nothing was written") in failed.stderr, failed.stderr
+    assert (edge_dir / "db" / "numbers").read_text() == numbers
+    audit = [(e["action"], e["object_type"], e["object_key"])
+             for e in json.loads(edged.ok("audit", "--json").stdout)
+             if e["action"].startswith("apply")]
+    assert audit == [("apply", "edge", "e9"), ("apply.failed", "edge", "e9")]
+
+
+def test_apply_node_leaves_the_edges_alone(edged: Pbxctl) -> None:
+    planned = edged.ok("apply", "--node", "local", "--dry-run")
+    assert "node local: would change" in planned.stderr and "edge" not in planned.stderr
+    everything = edged.ok("apply", "--dry-run")
+    assert "node local: would change" in everything.stderr
+    assert "edge e1: would change" in everything.stderr

@@ -1,5 +1,6 @@
 """The sandbox Asterisk for integration tests (built when missing, started once per run),
-and a webhook receiver standing in for a CRM."""
+two more sandbox nodes for the tests of several nodes, and a webhook receiver standing in
+for a CRM."""
 
 from __future__ import annotations
 
@@ -24,22 +25,49 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
-def add_sandbox_node(pbxctl: Pbxctl, config_dir: Path) -> None:
-    """Point a node called local at the sandbox's Asterisk."""
-    for root in (config_dir, sandbox.recordings_dir(), sandbox.log_dir()):
+# The named sandbox nodes of the tests of several nodes, each on its own loopback address
+# (AMI on :5038, SIP on :5060 and RTP there too).
+NODES = {"node-a": "127.0.0.11", "node-b": "127.0.0.12"}
+
+
+def add_sandbox_node(pbxctl: Pbxctl, config_dir: Path, node: str = sandbox.DEFAULT_NODE,
+                     address: str = "127.0.0.1") -> None:
+    """Register the sandbox's Asterisk ``node`` (AMI, SIP and RTP on ``address``) as the
+    pbxctl node of the same name."""
+    for root in (config_dir, sandbox.recordings_dir(node), sandbox.log_dir(node)):
         pbxctl.allow_config_root(root)
-    pbxctl.ok("node", "add", "local", "--ami-host", "127.0.0.1", "--ami-user",
+    pbxctl.ok("node", "add", node, "--ami-host", address, "--ami-user",
               sandbox.AMI_USER, "--ami-secret", sandbox.AMI_SECRET,
               "--config-dir", str(config_dir), "--recordings-dir",
-              str(sandbox.recordings_dir()), "--cdr-csv",
-              str(sandbox.log_dir() / "cdr-csv" / "Master.csv"))
+              str(sandbox.recordings_dir(node)), "--cdr-csv", str(sandbox.master_csv(node)))
 
 
-def add_phone(pbxctl: Pbxctl, branch: str, number: str, name: str) -> SoftPhone:
-    """Extension ``number`` of ``branch``, as a SIPp phone with its generated credentials."""
+def boot_sandbox_node(work: Path, node: str = sandbox.DEFAULT_NODE,
+                      address: str = "127.0.0.1") -> Path:
+    """Start the sandbox's Asterisk ``node`` afresh; returns its config dir.
+
+    Its first configuration is written with ``apply --offline`` from a throwaway database
+    (in ``work``), as an operator installing a new node would, then Asterisk starts on it.
+    """
+    config_dir = sandbox.config_dir(node)
+    bootstrap = Pbxctl(f"sqlite+aiosqlite:///{work / f'boot-{node}.db'}", {})
+    bootstrap.ok("init")
+    add_sandbox_node(bootstrap, config_dir, node, address)
+    bootstrap.ok("apply", "--offline")
+    sandbox.stop(node)
+    sandbox.forget_registrations(node)
+    sandbox.start(node)
+    return config_dir
+
+
+def add_phone(pbxctl: Pbxctl, branch: str, number: str, name: str,
+              address: str = "127.0.0.1") -> SoftPhone:
+    """Extension ``number`` of ``branch``, as a SIPp phone with its generated credentials,
+    on the loopback ``address``."""
     creds = json.loads(pbxctl.ok("ext", "add", branch, number, "--name", name,
                                  "--json").stdout)
-    return SoftPhone(creds["username"], creds["password"], creds["server"], creds["port"])
+    return SoftPhone(creds["username"], creds["password"], creds["server"], creds["port"],
+                     address)
 
 
 def calling_out(pbxctl: Pbxctl, asterisk: Path, work: Path, carrier: SippCarrier,
@@ -70,24 +98,34 @@ def calling_out(pbxctl: Pbxctl, asterisk: Path, work: Path, carrier: SippCarrier
 
 @pytest.fixture(scope="session")
 def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A running Asterisk 22 in the sandbox, configured by pbxctl; yields its config dir.
-
-    The first configuration is written with ``apply --offline`` from a throwaway database,
-    as an operator installing a new node would, then Asterisk starts on it.
-    """
+    """A running Asterisk 22 in the sandbox (node local, on 127.0.0.1), configured by
+    pbxctl; yields its config dir."""
     sandbox.build()
-    config_dir = sandbox.config_dir()
-    bootstrap = Pbxctl(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('boot') / 'b.db'}", {})
-    bootstrap.ok("init")
-    add_sandbox_node(bootstrap, config_dir)
-    bootstrap.ok("apply", "--offline")
-    sandbox.stop()
-    sandbox.forget_registrations()
-    sandbox.start()
     try:
-        yield config_dir
+        yield boot_sandbox_node(tmp_path_factory.mktemp("boot"))
     finally:
         sandbox.stop()
+
+
+@pytest.fixture(scope="module")
+def sandbox_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """The sandbox's nodes node-a and node-b (:data:`NODES`) running, each its own
+    Asterisk 22 with its own directories; yields their config dirs by node."""
+    sandbox.build()
+    work = tmp_path_factory.mktemp("boot-nodes")
+    try:
+        yield {node: boot_sandbox_node(work, node, address) for node, address in NODES.items()}
+    finally:
+        for node in NODES:
+            sandbox.stop(node)
+
+
+@pytest.fixture
+def two_nodes(pbxctl: Pbxctl, sandbox_nodes: dict[str, Path]) -> Pbxctl:
+    """pbxctl with the running sandbox nodes node-a and node-b registered under their names."""
+    for node, address in NODES.items():
+        add_sandbox_node(pbxctl, sandbox_nodes[node], node, address)
+    return pbxctl
 
 
 @pytest.fixture(autouse=True)

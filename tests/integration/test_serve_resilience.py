@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import signal
 import time
-import urllib.request
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
 from sandboxkit import sandbox
-from sandboxkit.processes import start_serve, wait_for
+from sandboxkit.processes import metrics, start_serve, wait_for
 from sandboxkit.sipp import SippCarrier
 
 from pbxctl.webhooks.signing import is_valid
@@ -25,14 +23,6 @@ TELE2 = SippCarrier("tele2", "127.0.0.2")
 FAST = {"PBXCTL_AMI_PING_INTERVAL": "1", "PBXCTL_AMI_PING_TIMEOUT": "2",
         "PBXCTL_AMI_BACKOFF_MAX": "1", "PBXCTL_WEBHOOK_FIRST_RETRY": "0.3",
         "PBXCTL_WEBHOOK_ALLOW_NETWORKS": '["127.0.0.0/8"]'}   # the receiver's network
-
-
-def metrics(base: str) -> dict[tuple[str, str], float]:
-    """/metrics as {(sample name, node or ''): value}."""
-    with urllib.request.urlopen(base + "metrics", timeout=5) as response:
-        text = response.read().decode()
-    return {(s.name, s.labels.get("node", "")): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
 
 
 def outbound_cdrs(pbxctl: Pbxctl, month: str, department: str) -> list[dict[str, object]]:

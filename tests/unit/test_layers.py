@@ -13,7 +13,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("follower", ("pbxctl.follower", "pbxctl.webhooks.delivery", "pbxctl.metrics",
                   "pbxctl.voicemail.delivery")),
     ("services", ("pbxctl.services",)),
-    ("edges", ("pbxctl.db", "pbxctl.asterisk", "pbxctl.webhooks.outbox",
+    ("edges", ("pbxctl.db", "pbxctl.asterisk", "pbxctl.kamailio", "pbxctl.webhooks.outbox",
                "pbxctl.voicemail.outbox")),
     ("pure logic", ("pbxctl.render", "pbxctl.billing", "pbxctl.queues", "pbxctl.numbering",
                     "pbxctl.validation", "pbxctl.destinations", "pbxctl.names",

@@ -1,0 +1,1 @@
+"""Talking to an edge's Kamailio: JSON-RPC over HTTP, and carrying its files there."""

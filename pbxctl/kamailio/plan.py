@@ -1,0 +1,74 @@
+"""What an edge apply changes: per-file diffs (as for a node), and what Kamailio must
+reload over JSON-RPC for them; a kamailio.cfg change waits for a restart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pbxctl.asterisk.plan import FileChange, make_plan
+from pbxctl.render.edge import HTABLES
+
+CONFIG_FILE = "kamailio.cfg"
+DISPATCHER_FILE = "dispatcher.list"
+TABLE_VERSIONS = "db/version"
+
+
+def table_file(table: str) -> str:
+    """Where an htable's db_text file lies under the edge's config_dir."""
+    return f"db/{table}"
+
+
+@dataclass(frozen=True)
+class Reload:
+    """One JSON-RPC call that makes Kamailio read a changed file again."""
+
+    label: str                  # as the operator reads it: ``dispatcher``, ``htable numbers``
+    method: str
+    params: tuple[str, ...] = ()
+
+
+DISPATCHER_RELOAD = Reload("dispatcher", "dispatcher.reload")
+
+
+def htable_reload(table: str) -> Reload:
+    """The reload of htable ``table`` from its db_text file."""
+    return Reload(f"htable {table}", "htable.reload", (table,))
+
+
+@dataclass(frozen=True)
+class EdgePlan:
+    """The changes an apply makes on one edge."""
+
+    edge: str
+    changes: tuple[FileChange, ...]
+
+    @property
+    def empty(self) -> bool:
+        """True when the edge's files already say what the database describes."""
+        return not self.changes
+
+    @property
+    def diff(self) -> str:
+        """All diffs, file by file."""
+        return "".join(c.diff for c in self.changes)
+
+    @property
+    def reloads(self) -> tuple[Reload, ...]:
+        """The dispatcher first (so no number points at a set Kamailio lacks), then every
+        htable whose file changed (all of them when their version table did)."""
+        changed = {c.name for c in self.changes}
+        reloads = [DISPATCHER_RELOAD] if DISPATCHER_FILE in changed else []
+        reloads += [htable_reload(t) for t in HTABLES
+                    if table_file(t) in changed or TABLE_VERSIONS in changed]
+        return tuple(reloads)
+
+    @property
+    def needs_restart(self) -> tuple[str, ...]:
+        """Changed files Kamailio reads only when it starts."""
+        return tuple(c.name for c in self.changes if c.name == CONFIG_FILE)
+
+
+def make_edge_plan(edge: str, rendered: dict[str, str],
+                   current: dict[str, str | None]) -> EdgePlan:
+    """Compare an edge's rendered files with those in its config_dir."""
+    return EdgePlan(edge, make_plan(edge, rendered, current).changes)

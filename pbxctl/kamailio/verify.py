@@ -1,0 +1,102 @@
+"""Check that an edge's Kamailio runs its rendered files: every dispatcher set with
+exactly its destinations, and every htable with exactly its rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pbxctl.errors import ApplyError
+from pbxctl.kamailio.plan import DISPATCHER_FILE, table_file
+from pbxctl.kamailio.rpc import KamailioRpc, RpcRefused
+from pbxctl.render.edge import HTABLES
+
+Destinations = dict[int, set[tuple[str, int]]]   # set id -> {(URI, priority)}
+NO_SETS = "No Destination Sets"                  # dispatcher.list of an empty list
+SHOWN_AT_MOST = 5
+
+
+async def verify(rpc: KamailioRpc, rendered: dict[str, str]) -> int:
+    """Compare what Kamailio shows with ``rendered``; the number of destinations it
+    shows, or :class:`ApplyError` naming the differences."""
+    expected = rendered_destinations(rendered[DISPATCHER_FILE])
+    try:
+        shown = shown_destinations(await rpc.call("dispatcher.list"))
+    except RpcRefused as refused:
+        if NO_SETS not in refused.message:
+            raise
+        shown = {}
+    if shown != expected:
+        raise ApplyError(f"verification failed: Kamailio's dispatcher shows "
+                         f"{_describe(shown)}, {_describe(expected)} rendered")
+    for table in HTABLES:
+        rows = rendered_rows(rendered[table_file(table)])
+        loaded = shown_rows(await rpc.call("htable.dump", table))
+        if loaded != rows:
+            raise ApplyError(f"verification failed: Kamailio's htable {table} holds "
+                             f"{len(loaded)} row(s), {len(rows)} rendered; "
+                             f"{_difference(rows, loaded)}")
+    return sum(len(d) for d in shown.values())
+
+
+def rendered_destinations(dispatcher_list: str) -> Destinations:
+    """The sets of a rendered dispatcher.list (``setid URI flags priority attrs``)."""
+    sets: Destinations = {}
+    for line in dispatcher_list.splitlines():
+        if line.strip() and not line.startswith("#"):
+            set_id, uri, _flags, priority, *_attrs = line.split()
+            sets.setdefault(int(set_id), set()).add((uri, int(priority)))
+    return sets
+
+
+def shown_destinations(result: Any) -> Destinations:
+    """The sets of a ``dispatcher.list`` result."""
+    sets: Destinations = {}
+    try:
+        for record in result["RECORDS"]:
+            found = record["SET"]
+            for target in found.get("TARGETS", []):
+                dest = target["DEST"]
+                sets.setdefault(int(found["ID"]), set()).add(
+                    (str(dest["URI"]), int(dest["PRIORITY"])))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ApplyError(f"verification failed: dispatcher.list answered in an unknown "
+                         f"shape ({exc!r})") from exc
+    return sets
+
+
+def rendered_rows(db_text: str) -> dict[str, str]:
+    """An htable's rows in its rendered db_text file (a header line, then
+    ``key:type:type:value:expires``)."""
+    return {key: value for key, _, _, value, _ in
+            (line.split(":") for line in db_text.splitlines()[1:] if line)}
+
+
+def shown_rows(result: Any) -> dict[str, str]:
+    """The rows of an ``htable.dump`` result (a list of slots, each with its items)."""
+    try:
+        return {str(item["name"]): str(item["value"])
+                for slot in result or [] for item in slot["slot"]}
+    except (KeyError, TypeError) as exc:
+        raise ApplyError(f"verification failed: htable.dump answered in an unknown shape "
+                         f"({exc!r})") from exc
+
+
+def _describe(sets: Destinations) -> str:
+    if not sets:
+        return "no set"
+    return "; ".join(f"set {set_id}: " + ", ".join(
+        f"{uri} (priority {priority})" for uri, priority in sorted(members))
+        for set_id, members in sorted(sets.items()))
+
+
+def _difference(rendered: dict[str, str], loaded: dict[str, str]) -> str:
+    missing = sorted(k for k in rendered if loaded.get(k) != rendered[k])
+    extra = sorted(k for k in loaded if k not in rendered)
+    parts = []
+    if missing:
+        parts.append(f"not as rendered: {', '.join(missing[:SHOWN_AT_MOST])}"
+                     + (" …" if len(missing) > SHOWN_AT_MOST else ""))
+    if extra:
+        parts.append(f"not rendered: {', '.join(extra[:SHOWN_AT_MOST])}"
+                     + (" …" if len(extra) > SHOWN_AT_MOST else ""))
+    return "; ".join(parts)

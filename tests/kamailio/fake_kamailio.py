@@ -1,0 +1,67 @@
+"""A Kamailio stand-in for the edge applier: it keeps in memory what it last loaded from
+the edge's files and answers the JSON-RPC methods pbxctl uses as Kamailio 6.1 does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pbxctl.kamailio.plan import DISPATCHER_FILE, table_file
+from pbxctl.kamailio.rpc import RpcError, RpcRefused
+from pbxctl.kamailio.verify import rendered_destinations, rendered_rows
+from pbxctl.render.edge import HTABLES
+
+
+class FakeKamailio:
+    """Loads the edge's files at start; ``refuse`` maps a method to the error messages of
+    its next calls; ``reachable`` False makes every call fail to connect."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.calls: list[tuple[str, ...]] = []
+        self.refuse: dict[str, list[str]] = {}
+        self.reachable = True
+        self.sets = rendered_destinations(self._read(DISPATCHER_FILE))
+        self.tables = {t: rendered_rows(self._read(table_file(t))) for t in HTABLES}
+
+    def _read(self, relative: str) -> str:
+        path = self.dir / relative
+        return path.read_text() if path.exists() else "header\n"
+
+    async def __aenter__(self) -> FakeKamailio:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        trace: TracebackType | None) -> None:
+        return None
+
+    async def call(self, method: str, *params: str) -> Any:
+        self.calls.append((method, *params))
+        if not self.reachable:
+            raise RpcError("cannot reach edge e1's Kamailio RPC at 127.0.0.10:5090: "
+                           "connection refused")
+        if self.refuse.get(method):
+            raise RpcRefused(f"Kamailio (edge e1) refused {method}: "
+                             f"{self.refuse[method].pop(0)}", 500)
+        if method == "core.version":
+            return "kamailio 6.1.5 (x86_64/Linux)"
+        if method == "dispatcher.reload":
+            self.sets = rendered_destinations(self._read(DISPATCHER_FILE))
+            return "Ok. Dispatcher successfully reloaded."
+        if method == "htable.reload":
+            self.tables[params[0]] = rendered_rows(self._read(table_file(params[0])))
+            return "Ok. Htable reloaded."
+        if method == "dispatcher.list":
+            if not self.sets:
+                raise RpcRefused("Kamailio (edge e1) refused dispatcher.list: "
+                                 "No Destination Sets", 500)
+            return {"NRSETS": len(self.sets), "RECORDS": [
+                {"SET": {"ID": set_id, "TARGETS": [
+                    {"DEST": {"URI": uri, "FLAGS": "AP", "PRIORITY": priority}}
+                    for uri, priority in sorted(members)]}}
+                for set_id, members in sorted(self.sets.items())]}
+        if method == "htable.dump":
+            return [{"entry": i, "size": 1, "slot": [{"name": k, "value": v, "type": "str"}]}
+                    for i, (k, v) in enumerate(sorted(self.tables[params[0]].items()))]
+        raise RpcRefused(f"Kamailio (edge e1) refused {method}: Method Not Found", 500)
