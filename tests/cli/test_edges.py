@@ -177,7 +177,8 @@ def test_apply_edge_dry_run_offline_and_an_unreachable_kamailio(edged: Pbxctl,
     planned = edged.ok("apply", "--edge", "e9", "--dry-run")
     assert "+++ b/dispatcher.list" in planned.stdout and "node local" not in planned.stderr
     assert "edge e9: would change kamailio.cfg, dispatcher.list, db/version, db/numbers, " \
-           "db/carriers (dry run, nothing written)." in planned.stderr, planned.stderr
+           "db/carriers, db/extensions (dry run, nothing written)." in planned.stderr, \
+        planned.stderr
     assert list(edge_dir.iterdir()) == []
     written = edged.ok("apply", "--edge", "e9", "--offline")
     assert "edge e9: wrote " in written.stderr
