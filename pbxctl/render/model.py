@@ -178,6 +178,9 @@ class NodeConfig:
     edges: tuple[EdgePeer, ...] = ()
     # Extensions of branches served elsewhere, dialled through the edge.
     remote_extensions: tuple[str, ...] = ()
+    # Branches this node is the standby of: their phones register on their own node, so
+    # one not registered here is rung through the edge.
+    standby_for: tuple[str, ...] = ()
 
     @property
     def edge(self) -> EdgePeer | None:

@@ -39,6 +39,8 @@ async def test_without_an_edge_nothing_goes_through_one(
         session: AsyncSession, company: dict[str, Branch]) -> None:
     a = await load_node_config(session, await _node(session, "na"))
     assert a.edges == () and a.edge is None and a.remote_extensions == ()
+    b = await load_node_config(session, await _node(session, "nb"))
+    assert b.standby_for == ()                # no edge: nothing to ring through
 
 
 async def test_an_edge_puts_every_node_behind_it_and_other_nodes_extensions_through_it(
@@ -52,6 +54,7 @@ async def test_an_edge_puts_every_node_behind_it_and_other_nodes_extensions_thro
     assert a.edge == EdgePeer("edge1", "127.0.0.10", 5060) and b.edges == a.edges
     assert a.remote_extensions == ("301",)    # omsk: its node nb, no standby
     assert b.remote_extensions == ()          # nb serves both branches
+    assert (a.standby_for, b.standby_for) == ((), ("kazan",))
 
 
 def replace_edge(name: str, address: str) -> Edge:

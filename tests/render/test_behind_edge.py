@@ -136,3 +136,19 @@ def test_a_number_or_the_crisis_switch_reaches_another_nodes_extension_through_t
     assert (f" same => n(ext),GotoIf(${{DIALPLAN_EXISTS(pbxctl-extensions,{target},1)}}"
             f"?pbxctl-extensions,{target},1)\n"
             f" same => n,Gosub(pbxctl-call-person,s,1({target},30))\n") in crisis
+
+
+def test_a_standby_rings_its_standby_branchs_phone_through_the_edge_unless_registered_here(
+        ) -> None:
+    node = replace(behind_edge(), standby_for=("omsk",))
+    dialplan = render_node(node, TEMPLATES).files["extensions.conf"]
+    extensions = dialplan.split("[pbxctl-extensions]\n", 1)[1].split("\n[", 1)[0]
+    assert ('exten => 301,1,GotoIf($["${PJSIP_DIAL_CONTACTS(301)}" = ""]?edge)\n'
+            " same => n,Gosub(pbxctl-call-person,s,1(301,30))\n"
+            " same => n,Hangup()\n"
+            " same => n(edge),Dial(PJSIP/301@pbxctl_edge,120,b(pbxctl-edge-leg^s^1))\n"
+            ) in extensions
+    assert "exten => 201,1,Gosub(pbxctl-call-person,s,1(201,30))\n" in extensions
+    # calls from the edge ring it here, never back to the edge
+    from_edge = dialplan.split("[pbxctl-edge-calls]\n", 1)[1].split("\n[", 1)[0]
+    assert "exten => 301,1,Set(CDR_PROP(disable)=1)" in from_edge

@@ -125,4 +125,6 @@ async def load_node_config(session: AsyncSession, node: Node) -> NodeConfig:
         banned=banned,
         edges=tuple(EdgePeer(e.name, e.sip_address, e.sip_port) for e in edges),
         remote_extensions=tuple(remote),
+        standby_for=tuple(b.slug for b in branches if b.standby_node_id == node.id)
+        if edges else (),
     )
