@@ -31,7 +31,7 @@ class StandbyMiss:
 
     def __str__(self) -> str:
         return (f"standby node {self.node} of branch {self.branch} missed {self.change}: "
-                f"{self.error} ('pbxctl apply --node {self.node}' puts it right once the "
+                f"{self.error} (the next apply of node {self.node} puts it right once the "
                 "node is back)")
 
 

@@ -77,7 +77,7 @@ async def test_a_standby_that_is_down_is_reported_and_put_right_by_the_sync(
     assert nodes.astdb("nb") == {"pbxctl-crisis/kazan": "ext/201"}     # what it missed
     assert [(m.node, m.branch, m.change) for m in switches.standby_misses] == [
         ("nb", "kazan", "crisis off"), ("nb", "kazan", "record on ext 202")]
-    assert "apply --node nb" in str(switches.standby_misses[0])
+    assert "the next apply of node nb puts it right" in str(switches.standby_misses[0])
     await session.flush()
     missed = (await session.scalars(select(AuditEntry).where(
         AuditEntry.action == "standby.missed").order_by(AuditEntry.id))).all()
