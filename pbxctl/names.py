@@ -11,7 +11,8 @@ where ``<kind>`` is one word (no ``-``) given to one kind only and to no fixed c
 reading up to the second ``-`` tells the kind and the rest is the slug. A queue's name
 doubles every ``-`` of its branch's slug and joins it to the queue's slug with a single
 ``-``, which only the joint can be (slugs neither start nor end with ``-``). Phone
-endpoints are digits, carrier endpoints slugs (starting with a letter); AstDB record keys
+endpoints are digits, carrier endpoints slugs (starting with a letter), the edge's
+endpoint holds a ``_`` no slug has; AstDB record keys
 are a one-word scope, ``-`` and the target.
 """
 
@@ -40,6 +41,8 @@ class AsteriskNames:
     present_caller_id: str = "pbxctl-present-caller-id"
     limit_reached: str = "pbxctl-limit-reached"
     extensions: str = "pbxctl-extensions"
+    from_edge: str = "pbxctl-edge-calls"          # calls from another node, via the edge
+    edge_leg: str = "pbxctl-edge-leg"              # pre-dial handler of a leg to the edge
     numbers: str = "pbxctl-numbers"
     from_branch_prefix: str = "pbxctl-from-"
     from_carrier_prefix: str = "pbxctl-inbound-"
@@ -59,6 +62,7 @@ class AsteriskNames:
     queue_prefix: str = "q-"                       # queues.conf sections, see queue_section
     udp_transport: str = "pbxctl-udp"
     tcp_transport: str = "pbxctl-tcp"
+    edge_endpoint: str = "pbxctl_edge"             # the edge (``_``: never a carrier slug)
     bans_acl: str = "pbxctl-bans"                  # PJSIP ACL (type=acl) of banned sources
     bans_file: str = "pjsip_bans.conf"             # holds it, included by pjsip.conf
     # Run-time state and events.

@@ -244,8 +244,10 @@ ROUTES: tuple[Operation, ...] = (
         body=_QUEUE_FIELDS),
     _op("DELETE", "/queues/{branch}/{queue}", ADMIN, "Remove a queue no number routes to"),
     _op("POST", "/agents/{extension}/{action}", ADMIN, "Log a phone in to or out of a queue, "
-        "pause or unpause it, at once over AMI; without a queue, logout and (un)pause act "
-        "in every queue the phone is in", body={"queue": QUEUE_REF}, asterisk=True),
+        "pause or unpause it, at once over AMI (on the branch's node, then its standby: "
+        "what a standby that is down missed is listed in standby_missed); without a queue, "
+        "logout and (un)pause act in every queue the phone is in", body={"queue": QUEUE_REF},
+        asterisk=True),
 
     _op("GET", "/webhooks", ADMIN, "Webhooks and their deliveries (no secrets)"),
     _op("POST", "/webhooks", ADMIN, "Add a webhook; the answer holds its signing secret, "

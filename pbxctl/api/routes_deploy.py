@@ -30,7 +30,9 @@ async def apply(request: web.Request) -> web.Response:
     results = {
         "nodes": [{"node": n.node, "changes": list(n.changes), "diff": n.diff,
                    "applied": n.applied, "reloaded": list(n.reloaded),
-                   "needs_restart": list(n.needs_restart), "error": n.error}
+                   "needs_restart": list(n.needs_restart), "error": n.error,
+                   "switches_changed": n.switches_changed,
+                   "switches_error": n.switches_error}
                   for n in applied],
         "edges": [{"edge": e.edge, "changes": list(e.changes), "diff": e.diff,
                    "applied": e.applied, "reloaded": list(e.reloaded),

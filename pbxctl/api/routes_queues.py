@@ -72,7 +72,9 @@ async def member_action(request: web.Request) -> web.Response:
     async with services(request) as s:
         touched = await s.queue_members.act(
             action, extension, request[BODY].get("queue"))
-    return answer({"extension": extension, "action": action, "queues": touched})
+        missed = [str(m) for m in s.queue_members.standby_misses]
+    return answer({"extension": extension, "action": action, "queues": touched,
+                   "standby_missed": missed})
 
 
 HANDLERS: dict[tuple[str, str], Handler] = {

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pbxctl import names
 from pbxctl.billing.periods import QUARTER_SECONDS
 from pbxctl.billing.rate_table import Ints, RateTable, charged_seconds, cost_units
 from pbxctl.billing.rating import RateBook
@@ -147,6 +148,13 @@ def _endpoint(channel: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(named, head, "")
 
 
+def _is_carrier(endpoint: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``records._is_carrier`` column-wise: neither a phone (digits) nor the edge."""
+    return pc.and_(pc.and_(pc.not_equal(endpoint, ""),
+                           pc.invert(pc.ascii_is_decimal(endpoint))),
+                   pc.not_equal(endpoint, names.ASTERISK.edge_endpoint))
+
+
 def _keys(node: str, c: list[pa.ChunkedArray]) -> pa.Array | pa.ChunkedArray:
     """``records.cdr_key`` for every row: node, uniqueid and sequence, else the start's
     digits and a hash of the row (hashed one by one: only files without unique ids need
@@ -245,10 +253,8 @@ class ColumnarClassifier:
         c = rows.columns
 
         src_endpoint, dst_endpoint = _endpoint(c[CHANNEL]), _endpoint(c[DSTCHANNEL])
-        outbound = pc.and_(pc.not_equal(dst_endpoint, ""),
-                           pc.invert(pc.ascii_is_decimal(dst_endpoint)))
-        inbound = pc.and_(pc.invert(outbound), pc.and_(
-            pc.not_equal(src_endpoint, ""), pc.invert(pc.ascii_is_decimal(src_endpoint))))
+        outbound = _is_carrier(dst_endpoint)
+        inbound = pc.and_(pc.invert(outbound), _is_carrier(src_endpoint))
         direction = pc.if_else(outbound, "outbound", pc.if_else(inbound, "inbound", "internal"))
         null_text = pa.scalar(None, pa.string())
         carrier = pc.if_else(outbound, dst_endpoint, pc.if_else(inbound, src_endpoint,

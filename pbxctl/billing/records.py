@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple
 
+from pbxctl import names
 from pbxctl.billing.rating import RateBook, call_cost
 
 BASE_COLUMNS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel",
@@ -105,12 +106,12 @@ class Classifier:
         carrier = destination = currency = prefix = reason = None
         deck_id = None
         charged, cost = 0, _ZERO
-        if dst_endpoint and not dst_endpoint.isdigit():
+        if _is_carrier(dst_endpoint):
             direction, carrier = "outbound", dst_endpoint
             destination = cols[DST][:32]
             charged, cost, currency, prefix, deck_id, reason = self.rate(
                 carrier, destination, cols[START][:10], billsec)
-        elif src_endpoint and not src_endpoint.isdigit():
+        elif _is_carrier(src_endpoint):
             direction, carrier, destination = "inbound", src_endpoint, cols[DST][:32]
         else:
             direction = "internal"
@@ -139,6 +140,11 @@ class Classifier:
                           "no prefix of the deck matches")
         charged, cost = call_cost(billsec, rate)
         return Rating(charged, cost, deck.currency, rate.prefix, deck.deck_id, None)
+
+
+def _is_carrier(endpoint: str) -> bool:
+    """Neither a phone (digits) nor the edge (a call to or from another node: internal)."""
+    return bool(endpoint) and not endpoint.isdigit() and endpoint != names.ASTERISK.edge_endpoint
 
 
 def _endpoint(channel: str) -> str:

@@ -57,6 +57,12 @@ def fail_if_any(applied: list[NodeApplied], edges: list[EdgeApplied] | None = No
 
 def show_applied(node: NodeApplied, dry_run: bool = False, offline: bool = False) -> None:
     """The diff and outcome of an apply on one node."""
+    if node.switches_changed:
+        note(f"node {node.node}: put {node.switches_changed} crisis/recording switch(es) "
+             "right in AstDB (changed while the node was down).")
+    if node.switches_error:
+        note(f"WARNING: node {node.node}: crisis and recording switches not checked: "
+             f"{node.switches_error}")
     _show(f"node {node.node}", "Asterisk", node.changes, node.diff, node.error, dry_run,
           offline, f"reloaded {', '.join(node.reloaded) or 'nothing'}; Asterisk shows "
           f"{node.endpoints} endpoint(s) as rendered.", node.needs_restart)

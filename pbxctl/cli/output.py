@@ -72,6 +72,12 @@ def note(message: str) -> None:
     click.echo(printable(message), err=True)
 
 
+def warn_missed(missed: Sequence[object]) -> None:
+    """A warning for each change a branch's standby node missed (it was down)."""
+    for miss in missed:
+        note(f"WARNING: {miss}")
+
+
 def emit_counts(counts: dict[str, int], as_json: bool) -> None:
     """What an import did: JSON on stdout, or one line for the person at the terminal."""
     if as_json:

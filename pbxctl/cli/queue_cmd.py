@@ -9,9 +9,10 @@ from typing import Any, TypeVar
 
 import click
 
-from pbxctl.cli.output import comma_list, emit_json, emit_rows, note
+from pbxctl.cli.output import comma_list, emit_json, emit_rows, note, warn_missed
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.destinations import parse_destination
+from pbxctl.services.branch_nodes import StandbyMiss
 from pbxctl.services.queue_stats import QueueLogSummary, import_queue_log
 from pbxctl.services.queues import STRATEGIES, QueueSpec, queue_snapshot
 
@@ -133,10 +134,12 @@ def _member_command(action: str, help_text: str) -> click.Command:
                   help="The queue [default: every queue the extension is in].")
     @click.pass_context
     def command(ctx: click.Context, extension: str, ref: str | None) -> None:
-        async def work(s: Services) -> list[str]:
-            return await s.queue_members.act(action, extension, ref)
+        async def work(s: Services) -> tuple[list[str], list[StandbyMiss]]:
+            return (await s.queue_members.act(action, extension, ref),
+                    s.queue_members.standby_misses)
 
-        touched = run_in_transaction(ctx, work)
+        touched, missed = run_in_transaction(ctx, work)
+        warn_missed(missed)
         note(f"{extension}: {action} in {', '.join(touched)} (at once, no reload).")
 
     return command

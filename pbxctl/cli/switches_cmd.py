@@ -9,11 +9,12 @@ from typing import Any, TypeVar
 
 import click
 
-from pbxctl.cli.output import emit_rows, note
+from pbxctl.cli.output import emit_rows, note, warn_missed
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.destinations import parse_destination
 from pbxctl.errors import PbxctlError
 from pbxctl.services.audit import parse_since
+from pbxctl.services.branch_nodes import StandbyMiss
 from pbxctl.services.live_switches import crisis_states
 from pbxctl.services.recordings import copy_recording, list_recordings
 
@@ -43,11 +44,12 @@ def crisis_on(ctx: click.Context, branch: str | None, all_branches: bool, destin
     """Switch the crisis routing on."""
     slug = _scope(branch, all_branches)
 
-    async def work(s: Services) -> list[str]:
+    async def work(s: Services) -> tuple[list[str], list[StandbyMiss]]:
         return [st.branch for st in await s.switches.crisis_on(
-            slug, parse_destination("to", destination), record)]
+            slug, parse_destination("to", destination), record)], s.switches.standby_misses
 
-    switched = run_in_transaction(ctx, work)
+    switched, missed = run_in_transaction(ctx, work)
+    warn_missed(missed)
     note(f"Crisis routing ON for {', '.join(switched)}: calls go to {destination}"
          f"{' and are recorded' if record else ''}. No apply needed; 'pbxctl crisis off' "
          "restores the routes.")
@@ -61,10 +63,11 @@ def crisis_off(ctx: click.Context, branch: str | None, all_branches: bool) -> No
     """Switch the crisis routing off; numbers follow their own routes again."""
     slug = _scope(branch, all_branches)
 
-    async def work(s: Services) -> list[str]:
-        return await s.switches.crisis_off(slug)
+    async def work(s: Services) -> tuple[list[str], list[StandbyMiss]]:
+        return await s.switches.crisis_off(slug), s.switches.standby_misses
 
-    released = run_in_transaction(ctx, work)
+    released, missed = run_in_transaction(ctx, work)
+    warn_missed(missed)
     note(f"Crisis routing OFF for {', '.join(released) or 'no branch (none was on)'}.")
 
 
@@ -112,10 +115,11 @@ def record_on(ctx: click.Context, number: str | None, branch: str | None,
     """Start recording the calls of a number, a branch or an extension."""
     scope, target = _record_target(number, branch, ext)
 
-    async def work(s: Services) -> None:
+    async def work(s: Services) -> list[StandbyMiss]:
         await s.switches.record_on(scope, target)
+        return s.switches.standby_misses
 
-    run_in_transaction(ctx, work)
+    warn_missed(run_in_transaction(ctx, work))
     note(f"Recording the calls of {scope} {target} from now on.")
 
 
@@ -127,10 +131,11 @@ def record_off(ctx: click.Context, number: str | None, branch: str | None,
     """Stop recording a number, a branch or an extension."""
     scope, target = _record_target(number, branch, ext)
 
-    async def work(s: Services) -> None:
+    async def work(s: Services) -> list[StandbyMiss]:
         await s.switches.record_off(scope, target)
+        return s.switches.standby_misses
 
-    run_in_transaction(ctx, work)
+    warn_missed(run_in_transaction(ctx, work))
     note(f"No longer recording {scope} {target}.")
 
 

@@ -51,6 +51,8 @@ def destination_apps(dest: Destination, owner: str, node: NodeConfig) -> list[st
     pays for outbound legs (forwards to external numbers)."""
     ring = node.ring_seconds
     name = names.ASTERISK
+    if dest.kind == "ext" and dest.target in node.remote_extensions:
+        return [f"Goto({name.extensions},{dest.target},1)"]     # through the edge
     if dest.kind == "ext":
         return [f"Gosub({name.call_person},s,1({dest.target},{ring}))"]
     if dest.kind == "voicemail":

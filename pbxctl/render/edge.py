@@ -2,7 +2,9 @@
 
 Carriers call the edge; it recognises them by source address (``carriers`` table), looks
 the called number up (``numbers`` table: number as the carrier sends it → dispatcher set,
-one set per branch) and relays to the branch's node, failing over to the standby. The
+one set per branch) and relays to the branch's node, failing over to the standby. A node
+calling an extension served by another node calls the edge, which looks the extension up
+(``extensions`` table → the set of its branch) and relays it the same way. The
 tables are db_text files Kamailio's htable module loads; ``htable.reload`` and
 ``dispatcher.reload`` over JSON-RPC pick up a change without a restart.
 """
@@ -16,9 +18,10 @@ from pbxctl.errors import RenderError
 from pbxctl.render.templates import TemplateSet
 
 CARRIER_HEADER = "X-Pbxctl-Carrier"   # the edge sets it on carrier calls, strips it elsewhere
+INTERNAL_HEADER = "X-Pbxctl-Internal"  # a node's call to another node's extension
 PRIMARY_PRIORITY = 10                 # dispatcher algorithm 8 tries higher priorities first
 STANDBY_PRIORITY = 5
-HTABLES = ("numbers", "carriers")
+HTABLES = ("numbers", "carriers", "extensions")
 DB_TEXT_VERSION = 2                   # htable's table version in the db_text ``version``
 _DB_TEXT_HEADER = ("key_name(string) key_type(int) value_type(int) key_value(string) "
                    "expires(int)\n")
@@ -72,6 +75,7 @@ class EdgeConfig:
     sets: tuple[DispatcherSet, ...]
     carriers: tuple[EdgeCarrier, ...]
     numbers: tuple[EdgeNumber, ...]
+    extensions: tuple[EdgeNumber, ...] = ()   # an extension and the set of its branch
 
 
 def host_port(address: str, port: int) -> str:
@@ -86,7 +90,7 @@ def render_edge(edge: EdgeConfig, templates: TemplateSet) -> dict[str, str]:
         "kamailio.cfg": templates.render(
             "kamailio.cfg.j2", edge=edge, sip=host_port(edge.sip_address, edge.sip_port),
             rpc=host_port(edge.rpc_address, edge.rpc_port), carrier_header=CARRIER_HEADER,
-            htables=HTABLES),
+            internal_header=INTERNAL_HEADER, htables=HTABLES),
         "dispatcher.list": dispatcher_list(edge.sets),
         "db/version": "table_name(string) table_version(int)\n" + "".join(
             f"{table}:{DB_TEXT_VERSION}\n" for table in HTABLES),
@@ -94,6 +98,8 @@ def render_edge(edge: EdgeConfig, templates: TemplateSet) -> dict[str, str]:
             {n.called: str(n.set_id) for n in edge.numbers}),
         "db/carriers": db_text_table(
             {address: c.slug for c in edge.carriers for address in c.addresses}),
+        "db/extensions": db_text_table(
+            {e.called: str(e.set_id) for e in edge.extensions}),
     }
 
 

@@ -142,6 +142,16 @@ class QueueConfig:
 
 
 @dataclass(frozen=True)
+class EdgePeer:
+    """A SIP edge in front of the node: carriers reach the node only through it, calls to
+    carriers and to the company's other nodes leave through it."""
+
+    name: str
+    sip_address: str
+    sip_port: int
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """Everything rendered for one node."""
 
@@ -164,6 +174,18 @@ class NodeConfig:
     sip_realm: str = "pbxctl"
     codecs: tuple[str, ...] = field(default=DEFAULT_CODECS)
     banned: tuple[str, ...] = ()       # source addresses refused (security bans)
+    # Behind edges (none: carriers call the node directly): the first carries calls out.
+    edges: tuple[EdgePeer, ...] = ()
+    # Extensions of branches served elsewhere, dialled through the edge.
+    remote_extensions: tuple[str, ...] = ()
+    # Branches this node is the standby of: their phones register on their own node, so
+    # one not registered here is rung through the edge.
+    standby_for: tuple[str, ...] = ()
+
+    @property
+    def edge(self) -> EdgePeer | None:
+        """The edge calls leave through (None: the node is not behind an edge)."""
+        return self.edges[0] if self.edges else None
 
     @property
     def phones(self) -> tuple[PhoneConfig, ...]:

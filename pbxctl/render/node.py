@@ -9,6 +9,7 @@ from pbxctl import ami_rights, names
 from pbxctl.destinations import Destination
 from pbxctl.numbering import WARNING_SECONDS
 from pbxctl.render import dialplan
+from pbxctl.render.edge import INTERNAL_HEADER
 from pbxctl.render.manager import manager_acl
 from pbxctl.render.model import NodeConfig
 from pbxctl.render.pjsip import branch_context, carrier_context, endpoint_names, pjsip_sections
@@ -74,11 +75,13 @@ def render_node(node: NodeConfig, templates: TemplateSet) -> RenderedNode:
         "has_brakes": partial(dialplan.has_brakes, node=node),
         "warning_seconds": WARNING_SECONDS,
         "branch_destination": lambda slug: Destination("branch", slug),
+        "internal_header": INTERNAL_HEADER,
     }
     files = {name: templates.render(template, **context)
              for name, template in OUTPUT_FILES.items()}
     internal = (names.ASTERISK.extensions,) if node.phones else ()
     numbers = (names.ASTERISK.numbers,) if node.numbers else ()
+    edge = (names.ASTERISK.edge_leg, names.ASTERISK.from_edge) if node.edge else ()
     contexts = (*internal, *(branch_context(b.slug) for b in node.branches),
-                *(carrier_context(c.slug) for c in node.carriers), *numbers)
+                *(carrier_context(c.slug) for c in node.carriers), *numbers, *edge)
     return RenderedNode(files=files, endpoints=tuple(endpoint_names(node)), contexts=contexts)

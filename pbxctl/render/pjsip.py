@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from pbxctl import names
-from pbxctl.render.model import CarrierConfig, NodeConfig, PhoneConfig
+from pbxctl.render.edge import CARRIER_HEADER, INTERNAL_HEADER, host_port
+from pbxctl.render.model import CarrierConfig, EdgePeer, NodeConfig, PhoneConfig
 from pbxctl.render.sections import Section, section
 
 
@@ -26,7 +29,12 @@ def pjsip_sections(node: NodeConfig) -> list[Section]:
                 ("default_realm", node.sip_realm),
                 # No storm of message-lamp NOTIFYs to every stored contact when Asterisk
                 # starts; each phone's lamp is refreshed when it registers again.
-                ("mwi_disable_initial_unsolicited", "yes")),
+                ("mwi_disable_initial_unsolicited", "yes"),
+                # Behind an edge every request comes from its address: its headers decide
+                # first (a carrier, a call from another node), then the address (its OPTIONS
+                # probes: the edge's endpoint, answered, never a failed request to ban).
+                *((("endpoint_identifier_order", "header,ip,username,anonymous"),)
+                  if node.edge is not None else ())),
         section(names.ASTERISK.udp_transport, ("type", "transport"), ("protocol", "udp"),
                 ("bind", f"{node.sip_address}:{node.sip_port}")),
     ]
@@ -38,7 +46,42 @@ def pjsip_sections(node: NodeConfig) -> list[Section]:
         sections.extend(_phone_sections(node, phone))
     for carrier in node.carriers:
         sections.extend(_carrier_sections(node, carrier))
+    if node.edge is not None:
+        sections.extend(_edge_sections(node, node.edge))
     return sections
+
+
+def edge_proxy(edge: EdgePeer) -> str:
+    """The edge as an outbound proxy (``;`` escaped: it starts a comment in pjsip.conf)."""
+    return f"sip:{host_port(edge.sip_address, edge.sip_port)}\\;lr"
+
+
+def _from_edges_only(node: NodeConfig) -> tuple[tuple[str, str], ...]:
+    """An endpoint's ACL: requests from anywhere but the node's edges are refused (403),
+    so a header the edge stamps means nothing when someone else sends it."""
+    return (("deny", "0.0.0.0/0.0.0.0"), ("deny", "::/0"),
+            *(("permit", str(ipaddress.ip_network(e.sip_address))) for e in node.edges))
+
+
+def _edge_sections(node: NodeConfig, edge: EdgePeer) -> list[Section]:
+    """The edge as the endpoint of calls between nodes: out to an extension served
+    elsewhere, in from another node (the edge's header says so; from the edge only), and
+    of whatever the edge sends without a carrier's header (its OPTIONS probes)."""
+    name = names.ASTERISK.edge_endpoint
+    return [
+        section(name, ("type", "endpoint"), ("transport", names.ASTERISK.udp_transport),
+                ("context", names.ASTERISK.from_edge), ("disallow", "all"),
+                *(("allow", codec) for codec in node.codecs), ("aors", name),
+                *_media_options(node), ("trust_id_inbound", "no"), ("send_rpid", "no"),
+                ("identify_by", "header,ip"), ("allow_subscribe", "no"),
+                *_from_edges_only(node),
+                comment=f"Edge {edge.name}: calls between the company's nodes"),
+        section(name, ("type", "aor"),
+                ("contact", f"sip:{host_port(edge.sip_address, edge.sip_port)}")),
+        section(f"{name}-identify", ("type", "identify"), ("endpoint", name),
+                ("match_header", f"{INTERNAL_HEADER}: yes"),
+                *(("match", str(ipaddress.ip_network(e.sip_address))) for e in node.edges)),
+    ]
 
 
 def _media_options(node: NodeConfig) -> tuple[tuple[str, str], ...]:
@@ -52,26 +95,37 @@ def _carrier_sections(node: NodeConfig, carrier: CarrierConfig) -> list[Section]
     transport = (names.ASTERISK.tcp_transport if carrier.transport == "tcp"
                  else names.ASTERISK.udp_transport)
     server = f"sip:{carrier.host}:{carrier.port}"
+    if node.edge is not None:
+        # UDP to the edge; the carrier's own transport rides in its URI, for the edge
+        transport = names.ASTERISK.udp_transport
+        server += "\\;transport=tcp" if carrier.transport == "tcp" else ""
     registering = carrier.auth == "register"
     endpoint_options: list[tuple[str, str | int]] = [
         ("type", "endpoint"), ("transport", transport), ("context", carrier_context(slug)),
         ("disallow", "all"), *(("allow", codec) for codec in node.codecs), ("aors", slug),
         *_media_options(node), ("trust_id_inbound", "no"), ("send_rpid", "no"),
-        # Recognised by address only: a From user of "tele2" from elsewhere gets a 401.
-        ("identify_by", "ip"), ("allow_subscribe", "no"),
+        # Recognised by address only (behind an edge: by the header the edge stamps):
+        # a From user of "tele2" from elsewhere gets a 401.
+        ("identify_by", "ip" if node.edge is None else "header"), ("allow_subscribe", "no"),
     ]
+    if node.edge is not None:
+        endpoint_options += [*_from_edges_only(node), ("outbound_proxy", edge_proxy(node.edge))]
     if registering:
         assert carrier.username is not None
         endpoint_options += [("outbound_auth", f"{slug}-auth"),
                              ("from_user", carrier.username), ("from_domain", carrier.host)]
+    proxy = () if node.edge is None else (("outbound_proxy", edge_proxy(node.edge)),)
     sections = [
         section(slug, *endpoint_options, comment=f"Carrier {slug} ({carrier.auth} trunk)"),
         section(slug, ("type", "aor"), ("contact", server),
-                ("qualify_frequency", carrier.qualify_seconds)),
+                ("qualify_frequency", carrier.qualify_seconds), *proxy),
     ]
     # A registering carrier sends its calls from its server unless told otherwise.
     match = carrier.match or ((carrier.host,) if registering else ())
-    if match:
+    if node.edge is not None:
+        sections.append(section(f"{slug}-identify", ("type", "identify"), ("endpoint", slug),
+                                ("match_header", f"{CARRIER_HEADER}: {slug}")))
+    elif match:
         sections.append(section(f"{slug}-identify", ("type", "identify"), ("endpoint", slug),
                                 *(("match", m) for m in match)))
     if registering:
@@ -84,7 +138,7 @@ def _carrier_sections(node: NodeConfig, carrier: CarrierConfig) -> list[Section]
                     ("client_uri", f"sip:{carrier.username}@{carrier.host}:{carrier.port}"),
                     ("contact_user", carrier.username), ("retry_interval", 60),
                     ("forbidden_retry_interval", 600), ("expiration", 3600),
-                    ("line", "yes"), ("endpoint", slug)),
+                    ("line", "yes"), ("endpoint", slug), *proxy),
         ]
     return sections
 
@@ -140,4 +194,5 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
 
 def endpoint_names(node: NodeConfig) -> list[str]:
     """The PJSIP endpoints Asterisk must show after an apply."""
-    return [phone.number for phone in node.phones] + [c.slug for c in node.carriers]
+    edge = [names.ASTERISK.edge_endpoint] if node.edge is not None else []
+    return [phone.number for phone in node.phones] + [c.slug for c in node.carriers] + edge

@@ -32,10 +32,11 @@ LINE_BREAKS = "\r\n\x00"        # a phone's file: XML escapes end in ';', lines 
 def _safe_value(refused: str, value: Any) -> Any:
     """Refuse, at render time, any value holding one of ``refused``.
 
-    Input validation already prevents this; this is the second line of defence.
+    Input validation already prevents this; this is the second line of defence. An
+    escaped ``\\;`` (pbxctl's own URI parameters) is no comment in a .conf file.
     """
     text = "" if value is None else str(value)
-    if any(c in text for c in refused):
+    if any(c in text.replace("\\;", "") for c in refused):
         raise RenderError(f"refusing to render unsafe value {text!r}")
     return value
 

@@ -11,11 +11,12 @@ from pbxctl.asterisk.ami import AmiClient, AmiEndpoint, PanoramiskAmiClient
 from pbxctl.asterisk.apply import AmiConnector, Applier, Verifier, pjsip_answers
 from pbxctl.asterisk.plan import Plan
 from pbxctl.db.models import Node
-from pbxctl.errors import PbxctlError
+from pbxctl.errors import AmiError, PbxctlError
 from pbxctl.render import RenderedNode, TemplateSet, render_node
 from pbxctl.services.audit import AuditTrail
 from pbxctl.services.nodes import NodeService
 from pbxctl.services.read.desired_state import load_node_config
+from pbxctl.services.switch_sync import Switches, put_switches, wanted_switches
 
 if TYPE_CHECKING:
     from pbxctl.services.bundle import UnitOfWork
@@ -30,6 +31,8 @@ class Deployment:
     plan: Plan
     applier: Applier
     check: Verifier | None = None   # how the apply is verified (None: everything rendered)
+    switches: Switches | None = None   # the node's AstDB switches, put right after the apply
+    connect: AmiConnector | None = None
 
 
 def ami_connector(node: Node, timeout: float) -> AmiConnector:
@@ -56,9 +59,12 @@ async def prepare(nodes: NodeService, session: AsyncSession, templates: Template
         if only is not None:
             rendered = replace(rendered, files={name: text for name, text
                                                 in rendered.files.items() if name in only})
-        applier = Applier(nodes.config_dir(node), ami_connector(node, ami_timeout))
+        connect = ami_connector(node, ami_timeout)
+        applier = Applier(nodes.config_dir(node), connect)
+        switches = await wanted_switches(session, node) if only is None else None
         deployments.append(Deployment(node.name, rendered, applier.plan(node.name, rendered),
-                                      applier, None if only is None else pjsip_answers))
+                                      applier, None if only is None else pjsip_answers,
+                                      switches, connect))
     return deployments
 
 
@@ -87,6 +93,8 @@ class NodeApplied:
     reloaded: tuple[str, ...] = ()
     needs_restart: tuple[str, ...] = ()
     error: str | None = None   # the node was rolled back to its previous files
+    switches_changed: int = 0          # AstDB switch keys put right (a missed change)
+    switches_error: str | None = None  # they could not be checked (the files still apply)
 
 
 async def apply_nodes(unit: UnitOfWork, node_names: list[str] | None, dry_run: bool = False,
@@ -108,8 +116,10 @@ async def _apply_one(unit: UnitOfWork, deployment: Deployment, dry_run: bool,
     plan = deployment.plan
     planned = NodeApplied(plan.node, tuple(c.name for c in plan.changes), plan.diff,
                           len(deployment.rendered.endpoints))
-    if plan.empty or dry_run:
+    if dry_run:
         return planned
+    if plan.empty:
+        return planned if offline else await _sync_switches(deployment, planned)
     try:
         result = await deployment.applier.apply(plan, deployment.rendered, offline=offline,
                                                 check=deployment.check)
@@ -121,5 +131,22 @@ async def _apply_one(unit: UnitOfWork, deployment: Deployment, dry_run: bool,
     async with unit() as s:
         record_apply(s.audit, "node", plan.node, [c.name for c in plan.changes],
                      result.reloaded if result.written else None, None, offline)
-    return replace(planned, applied=True, reloaded=tuple(result.reloaded),
-                   needs_restart=() if offline else tuple(plan.needs_restart))
+    applied = replace(planned, applied=True, reloaded=tuple(result.reloaded),
+                      needs_restart=() if offline else tuple(plan.needs_restart))
+    return applied if offline else await _sync_switches(deployment, applied)
+
+
+async def _sync_switches(deployment: Deployment, applied: NodeApplied) -> NodeApplied:
+    """Put the node's AstDB switches right (see ``switch_sync``); a node that cannot be
+    reached keeps its files and is reported."""
+    if deployment.switches is None or deployment.connect is None:
+        return applied
+    try:
+        ami = await deployment.connect()
+        try:
+            changed = await put_switches(ami, deployment.switches)
+        finally:
+            await ami.close()
+    except (AmiError, OSError) as error:
+        return replace(applied, switches_error=str(error))
+    return replace(applied, switches_changed=changed)

@@ -3,12 +3,13 @@ the crisis switch of a branch and on-demand recording.
 
 The database keeps what was switched (for status, the audit trail and the next node); the
 node keeps it in AstDB, so it survives an Asterisk restart and calls never wait for pbxctl.
+A branch's switches go to its node and to its standby (``branch_nodes``): a standby that
+is down is reported in ``standby_misses``, and ``pbxctl apply`` puts its switches right.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,16 +20,15 @@ from sqlalchemy.orm import selectinload
 from pbxctl import names
 from pbxctl import validation as v
 from pbxctl.asterisk.ami import AmiClient
-from pbxctl.db.models import Branch, CrisisSwitch, Extension, Node, PhoneNumber, RecordingRule
+from pbxctl.db.models import Branch, CrisisSwitch, Extension, PhoneNumber, RecordingRule
 from pbxctl.destinations import Destination
 from pbxctl.errors import AmiError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail
+from pbxctl.services.branch_nodes import Change, Connector, StandbyMiss, on_branch_nodes
 from pbxctl.services.routing import check_forward, checked_destination
 
 CRISIS_KINDS = ("ext", "branch", "external", "voicemail", "hangup")
 RECORD_SCOPES = ("number", "branch", "ext")
-
-Connector = Callable[[Node], Awaitable[AmiClient]]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,13 @@ class CrisisState:
     since: datetime
 
 
-def _crisis_key(branch: str) -> str:
+def crisis_value(dest: Destination) -> str:
+    """A crisis destination as AstDB holds it: ``kind/target`` (``:`` would read as a
+    substring in ``${...}``)."""
+    return f"{dest.kind}/{dest.target}"
+
+
+def crisis_key(branch: str) -> str:
     """The recording switch of a branch's crisis route."""
     return names.ASTERISK.record_key("crisis", branch)
 
@@ -77,6 +83,12 @@ class LiveSwitches:
         self._session = session
         self._audit = audit
         self._connect = connect
+        self.standby_misses: list[StandbyMiss] = []   # what standbys missed, for a warning
+
+    async def _on_nodes(self, branch: Branch, what: str, change: Change) -> None:
+        miss = await on_branch_nodes(self._connect, self._audit, branch, what, change)
+        if miss is not None:
+            self.standby_misses.append(miss)
 
     async def crisis_on(self, branch: str | None, destination: Destination,
                         record: bool = False) -> list[CrisisState]:
@@ -85,7 +97,7 @@ class LiveSwitches:
         if dest.kind not in CRISIS_KINDS:
             raise ValidationError("to", f"a crisis destination is one of "
                                           f"{', '.join(CRISIS_KINDS)}")
-        value = f"{dest.kind}/{dest.target}"  # ':' would read as a substring in ${...}
+        value = crisis_value(dest)
         states = []
         targets = await self._branches(branch)
         for target in targets:
@@ -99,14 +111,7 @@ class LiveSwitches:
                 self._session.add(switch)
             switch.destination, switch.record = str(dest), record
             await self._session.flush()
-            async with _node(self._connect, target.node) as ami:
-                await astdb_put(ami, names.ASTERISK.crisis_family, target.slug, value)
-                if record:
-                    await astdb_put(ami, names.ASTERISK.record_family,
-                                    _crisis_key(target.slug), "1")
-                else:
-                    await astdb_delete(ami, names.ASTERISK.record_family,
-                                       _crisis_key(target.slug))
+            await self._on_nodes(target, "crisis on", _crisis_on(target.slug, value, record))
             self._audit.record("crisis.on", "branch", target.slug, before=before,
                                after={"destination": str(dest), "record": record})
             states.append(CrisisState(target.slug, str(dest), record, switch.since))
@@ -117,9 +122,7 @@ class LiveSwitches:
         released = []
         for target in await self._branches(branch):
             switch = await self._session.get(CrisisSwitch, target.id)
-            async with _node(self._connect, target.node) as ami:
-                await astdb_delete(ami, names.ASTERISK.crisis_family, target.slug)
-                await astdb_delete(ami, names.ASTERISK.record_family, _crisis_key(target.slug))
+            await self._on_nodes(target, "crisis off", _crisis_off(target.slug))
             if switch is not None:
                 self._audit.record("crisis.off", "branch", target.slug,
                                    before={"destination": switch.destination,
@@ -130,24 +133,30 @@ class LiveSwitches:
 
     async def record_on(self, scope: str, target: str) -> None:
         """Record incoming calls of a number, a branch or an extension from now on."""
-        node = await self._rule_node(scope, target)
+        branch = await self._rule_branch(scope, target)
         if await self._rule(scope, target) is None:
             self._session.add(RecordingRule(scope=scope, target=target))
             await self._session.flush()
-        async with _node(self._connect, node) as ami:
-            await astdb_put(ami, names.ASTERISK.record_family,
-                       names.ASTERISK.record_key(scope, target), "1")
+        key = names.ASTERISK.record_key(scope, target)
+
+        async def put(ami: AmiClient) -> None:
+            await astdb_put(ami, names.ASTERISK.record_family, key, "1")
+
+        await self._on_nodes(branch, f"record on {scope} {target}", put)
         self._audit.record("record.on", scope, target)
 
     async def record_off(self, scope: str, target: str) -> None:
         """Stop recording a number, a branch or an extension."""
-        node = await self._rule_node(scope, target)
+        branch = await self._rule_branch(scope, target)
         rule = await self._rule(scope, target)
         if rule is None:
             raise NotFoundError(f"{scope} {target} is not being recorded")
-        async with _node(self._connect, node) as ami:
-            await astdb_delete(ami, names.ASTERISK.record_family,
-                          names.ASTERISK.record_key(scope, target))
+        key = names.ASTERISK.record_key(scope, target)
+
+        async def delete(ami: AmiClient) -> None:
+            await astdb_delete(ami, names.ASTERISK.record_family, key)
+
+        await self._on_nodes(branch, f"record off {scope} {target}", delete)
         await self._session.delete(rule)
         self._audit.record("record.off", scope, target)
 
@@ -160,28 +169,31 @@ class LiveSwitches:
         return await self._session.scalar(select(RecordingRule).where(
             RecordingRule.scope == scope, RecordingRule.target == target))
 
-    async def _rule_node(self, scope: str, target: str) -> Node:
-        """The node that must record, after checking that the target exists."""
+    async def _rule_branch(self, scope: str, target: str) -> Branch:
+        """The branch whose nodes must record, after checking that the target exists."""
+        nodes = (selectinload(Branch.node), selectinload(Branch.standby_node))
         if scope == "number":
             query = (select(PhoneNumber).where(PhoneNumber.e164 == v.e164("number", target))
-                     .options(selectinload(PhoneNumber.branch).selectinload(Branch.node)))
+                     .options(*(selectinload(PhoneNumber.branch).options(n) for n in nodes)))
             found = await self._session.scalar(query)
             if found is None:
                 raise NotFoundError(f"number {target} is not in the inventory")
-            return found.branch.node
+            return found.branch
         if scope == "ext":
             ext_query = (select(Extension).where(
                 Extension.number == v.extension_number("ext", target))
-                .options(selectinload(Extension.branch).selectinload(Branch.node)))
+                .options(*(selectinload(Extension.branch).options(n) for n in nodes)))
             extension = await self._session.scalar(ext_query)
             if extension is None:
                 raise NotFoundError(f"no extension {target}")
-            return extension.branch.node
+            return extension.branch
         (branch,) = await self._branches(target)
-        return branch.node
+        return branch
 
     async def _branches(self, slug: str | None) -> list[Branch]:
-        query = select(Branch).options(selectinload(Branch.node)).order_by(Branch.slug)
+        query = (select(Branch).options(selectinload(Branch.node),
+                                        selectinload(Branch.standby_node))
+                 .order_by(Branch.slug))
         if slug is not None:
             query = query.where(Branch.slug == v.slug("branch", slug))
         branches = list((await self._session.scalars(query)).all())
@@ -190,11 +202,18 @@ class LiveSwitches:
         return branches
 
 
-@asynccontextmanager
-async def _node(connect: Connector, node: Node) -> AsyncIterator[AmiClient]:
-    """An AMI connection to ``node`` for the length of an ``async with`` block."""
-    ami = await connect(node)
-    try:
-        yield ami
-    finally:
-        await ami.close()
+def _crisis_on(branch: str, value: str, record: bool) -> Change:
+    async def change(ami: AmiClient) -> None:
+        await astdb_put(ami, names.ASTERISK.crisis_family, branch, value)
+        if record:
+            await astdb_put(ami, names.ASTERISK.record_family, crisis_key(branch), "1")
+        else:
+            await astdb_delete(ami, names.ASTERISK.record_family, crisis_key(branch))
+    return change
+
+
+def _crisis_off(branch: str) -> Change:
+    async def change(ami: AmiClient) -> None:
+        await astdb_delete(ami, names.ASTERISK.crisis_family, branch)
+        await astdb_delete(ami, names.ASTERISK.record_family, crisis_key(branch))
+    return change

@@ -18,6 +18,7 @@ from pbxctl.db.models import Branch, CallQueue, Extension, Node
 from pbxctl.destinations import Destination
 from pbxctl.errors import AmiError, ConflictError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail, Snapshot
+from pbxctl.services.branch_nodes import Change, StandbyMiss, on_branch_nodes
 from pbxctl.services.routing import check_forward, checked_destination, numbers_routed_to
 
 STRATEGIES = ("ringall", "leastrecent", "rrmemory")
@@ -26,6 +27,11 @@ MAX_SECTION_NAME = 79
 # The AMI action behind each member action (their rights: pbxctl/ami_rights.py).
 MEMBER_ACTIONS = {"login": "QueueAdd", "logout": "QueueRemove", "pause": "QueuePause",
                   "unpause": "QueuePause"}
+
+
+# A queue's branch with the nodes its members' changes go to.
+_BRANCH_NODES = selectinload(CallQueue.branch).options(
+    selectinload(Branch.node), selectinload(Branch.standby_node))
 
 
 def queue_section(branch: str, name: str) -> str:
@@ -105,7 +111,7 @@ class QueueService:
         """Every queue, by branch and name."""
         return (await self._session.scalars(
             select(CallQueue).join(CallQueue.branch).order_by(Branch.slug, CallQueue.name)
-            .options(selectinload(CallQueue.branch).selectinload(Branch.node)))).all()
+            .options(_BRANCH_NODES))).all()
 
     async def get(self, ref: str) -> CallQueue:
         """The queue ``branch/name``."""
@@ -156,7 +162,7 @@ class QueueService:
         return await self._session.scalar(
             select(CallQueue).join(CallQueue.branch)
             .where(Branch.slug == branch, CallQueue.name == name)
-            .options(selectinload(CallQueue.branch).selectinload(Branch.node)))
+            .options(_BRANCH_NODES))
 
 
 class QueueMembers:
@@ -167,6 +173,7 @@ class QueueMembers:
         self._queues = queues
         self._connect = connect
         self._audit = audit
+        self.standby_misses: list[StandbyMiss] = []   # what standbys missed, for a warning
 
     async def act(self, action: str, extension: str, ref: str | None) -> list[str]:
         """``login``, ``logout``, ``pause`` or ``unpause`` an extension in one queue, or
@@ -189,12 +196,19 @@ class QueueMembers:
             elif action in ("pause", "unpause"):
                 fields |= {"Paused": "true" if action == "pause" else "false",
                            "Reason": "pbxctl"}
-            ami = await self._connect(queue.branch.node)
-            try:
-                response = await ami.action(MEMBER_ACTIONS[action], fields)
-            finally:
-                await ami.close()
-            if not response.success:
-                raise AmiError(f"{action} {extension} in {queue.ref}: {response.message}")
+            miss = await on_branch_nodes(self._connect, self._audit, queue.branch,
+                                         f"queue {action} {extension} in {queue.ref}",
+                                         _member_change(action, extension, queue.ref, fields))
+            if miss is not None:
+                self.standby_misses.append(miss)
             self._audit.record(f"queue.{action}", "queue", queue.ref, detail=extension)
         return [q.ref for q in queues]
+
+
+def _member_change(action: str, extension: str, ref: str, fields: dict[str, str]) -> Change:
+    """One member action on a node, refused when app_queue refuses it."""
+    async def change(ami: AmiClient) -> None:
+        response = await ami.action(MEMBER_ACTIONS[action], fields)
+        if not response.success:
+            raise AmiError(f"{action} {extension} in {ref}: {response.message}")
+    return change

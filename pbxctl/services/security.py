@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pbxctl import names
 from pbxctl.addresses import IpAddress, IpNetwork, canonical, network_of, overlaps, source
 from pbxctl.bans import carrier_network, includes_bans
-from pbxctl.db.models import Carrier, SecurityBan, utcnow
+from pbxctl.db.models import Carrier, Edge, SecurityBan, utcnow
 from pbxctl.errors import ConflictError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail
 from pbxctl.services.deploy import NodeApplied, apply_nodes
@@ -91,10 +91,13 @@ class SecurityService:
         self._settings = settings
 
     async def never_banned(self) -> list[IpNetwork]:
-        """The networks no ban may cover: ``ban_allow_networks`` and every carrier's
-        match and host addresses (a host name covers nothing)."""
+        """The networks no ban may cover: ``ban_allow_networks``, every carrier's
+        match and host addresses (a host name covers nothing) and every edge's address
+        (all a node's carrier calls come from it)."""
         carriers = (await self._session.scalars(select(Carrier))).all()
         found = [carrier_network(entry) for c in carriers for entry in (*c.match, c.host)]
+        found += [carrier_network(e) for e in (await self._session.scalars(
+            select(Edge.sip_address))).all()]
         return [*self._settings.ban_allow_networks, *(n for n in found if n is not None)]
 
     async def bans(self, everything: bool = False) -> Sequence[SecurityBan]:
@@ -119,7 +122,8 @@ class SecurityService:
         banned = source(address)
         if overlaps(network_of(address), await self.never_banned()):
             raise ValidationError("address", f"{banned} overlaps a network never banned "
-                                             "(ban_allow_networks or a carrier's addresses)")
+                                             "(ban_allow_networks, a carrier's or an edge's "
+                                             "addresses)")
         now = utcnow()
         active = await active_bans(self._session, now)
         if any(covers(b, address) for b in active):

@@ -44,8 +44,22 @@ async def test_apply_writes_reloads_and_verifies_every_node(api: Api) -> None:
     status, again = await api.call("POST", "/api/v1/apply", body={"node": "local"})
     assert status == 200
     assert again["nodes"] == [{"node": "local", "changes": [], "diff": "", "applied": False,
-                               "reloaded": [], "needs_restart": [], "error": None}]
-    assert len(local.actions) == actions
+                               "reloaded": [], "needs_restart": [], "error": None,
+                               "switches_changed": 0, "switches_error": None}]
+    # nothing to write: only the node's AstDB switches are read, and found right
+    assert [name for name, _ in local.actions[actions:]] == ["DBGetTree", "DBGetTree"]
+
+
+async def test_apply_puts_back_a_switch_a_standby_node_missed(api: Api) -> None:
+    assert (await api.call("POST", "/api/v1/apply", body={}))[0] == 200
+    local = api.asterisk("local")
+    # What a node that was down kept: a crisis switched off since, and a record key
+    # of a branch it does not serve; what it missed: nothing here is switched on.
+    local.astdb |= {"pbxctl-crisis/kazan": "ext/201", "pbxctl-record/ext-999": "1"}
+    status, again = await api.call("POST", "/api/v1/apply", body={"node": "local"})
+    assert status == 200
+    assert again["nodes"][0]["switches_changed"] == 2
+    assert not [k for k in local.astdb if k.startswith(("pbxctl-crisis/", "pbxctl-record/"))]
 
 
 async def test_a_dry_run_shows_the_masked_diff_and_touches_nothing(api: Api) -> None:
@@ -116,13 +130,27 @@ async def test_status_is_what_the_cli_prints(api: Api) -> None:
     assert one == json.loads(await api.cli("status", "--json", "--node", "east"))
 
 
+async def test_a_member_logs_in_on_the_branchs_node_and_its_standby(api: Api) -> None:
+    await api.cli("branch", "update", "kazan", "--standby-node", "spare")
+    assert (await api.call("POST", "/api/v1/apply", body={}))[0] == 200
+    status, done = await api.call("POST", "/api/v1/agents/202/login",
+                                  body={"queue": "kazan/sales"})
+    assert status == 200 and done["standby_missed"] == []
+    for node in ("local", "spare"):
+        assert api.asterisk(node).actions[-1] == ("QueueAdd", {
+            "Queue": "q-kazan-sales", "Interface": "Local/202@pbxctl-queue-agent/n",
+            "MemberName": "202", "StateInterface": "PJSIP/202"}), node
+    assert "201" in api.asterisk("spare").endpoints     # kazan rendered on its standby
+    assert not [a for a in api.asterisk("east").actions if a[0] == "QueueAdd"]
+
+
 async def test_members_log_in_pause_and_log_out_over_ami(api: Api) -> None:
     await api.call("POST", "/api/v1/apply", body={})
     local = api.asterisk("local")
     status, done = await api.call("POST", "/api/v1/agents/202/login",
                                   body={"queue": "kazan/sales"})
     assert status == 200 and done == {"extension": "202", "action": "login",
-                                      "queues": ["kazan/sales"]}
+                                      "queues": ["kazan/sales"], "standby_missed": []}
     assert local.actions[-1] == ("QueueAdd", {
         "Queue": "q-kazan-sales", "Interface": "Local/202@pbxctl-queue-agent/n",
         "MemberName": "202", "StateInterface": "PJSIP/202"})

@@ -182,7 +182,8 @@ class FakeAsterisk:
 # Event-list actions and the event that ends each list.
 _LIST_END = {"PJSIPShowEndpoints": "EndpointListComplete",
              "CoreShowChannels": "CoreShowChannelsComplete",
-             "QueueStatus": "QueueStatusComplete"}
+             "QueueStatus": "QueueStatusComplete", "DBGetTree": "DBGetTreeComplete",
+             "DBGet": "DBGetComplete"}
 
 
 @dataclass

@@ -44,3 +44,13 @@ def test_modules_added_to_modules_conf_are_loaded_at_once() -> None:
     plan = make_plan("local", {"modules.conf": new}, {"modules.conf": old})
     assert plan.modules_to_load == ("app_exec.so", "func_groupcount.so")
     assert plan.needs_restart == ("modules.conf",)
+
+
+def test_a_changed_startup_option_needs_a_restart_though_its_file_reloads() -> None:
+    old = "[global]\ntype=global\n\n[201]\ntype=endpoint\n"
+    behind_edge = "[global]\ntype=global\nendpoint_identifier_order=header,ip\n\n[201]\n"
+    first = make_plan("local", {"pjsip.conf": behind_edge}, {"pjsip.conf": old})
+    assert first.reloads == ("res_pjsip.so",) and first.needs_restart == ("pjsip.conf",)
+    later = behind_edge + "type=endpoint\ncontext=x\n"
+    assert make_plan("local", {"pjsip.conf": later},
+                     {"pjsip.conf": behind_edge}).needs_restart == ()

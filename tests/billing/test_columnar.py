@@ -36,7 +36,7 @@ CARRIERS = frozenset({"mts", "tele2", "megafon"})     # megafon has no deck
 CHANNELS = ["PJSIP/201-0000000a", "PJSIP/mts-0000000c", "PJSIP/tele2-00000001",
             "PJSIP/megafon-01", "PJSIP/beeline-0f", "PJSIP/a-b-c-00000001", "PJSIP/",
             "PJSIP/mts", "SIP/mts-01", "Local/201@x-0001;1", "", "PJSIP/²-01",
-            "PJSIP/ткань-01", "PJSIP/301-0000000c"]
+            "PJSIP/ткань-01", "PJSIP/301-0000000c", "PJSIP/pbxctl_edge-0000000d"]
 NUMBERS = ["+78432000000", "78432123456", "+79161234567", "+46701234567", "+4930123",
            "201", "", "+", "++7", "7", "8" * 40, "+4930" + "1" * 30]
 TIMES = ["2026-10-23 19:03:26", "2026-10-14 23:59:59", "2026-10-21 00:00:00",

@@ -59,12 +59,16 @@ def test_inbound_internal_and_unrated_calls_are_told_apart() -> None:
     unknown = BASE.replace("PJSIP/mts-0000000c", "PJSIP/beeline-0000000c")
     no_deck = BASE.replace("PJSIP/mts-0000000c", "PJSIP/tele2-0000000c")
     no_prefix = BASE.replace("+78432000000", "+46701234567")
-    rows = read("\n".join([inbound, internal, unknown, no_deck, no_prefix, ""]).encode())
+    # a call to another node's extension, through the edge (its node writes no CDR)
+    other_node = BASE.replace("PJSIP/mts-0000000c", "PJSIP/pbxctl_edge-0000000c")
+    rows = read("\n".join([inbound, internal, unknown, no_deck, no_prefix, other_node,
+                           ""]).encode())
     assert [r[STORED["direction"]] for r in rows] == [
-        "inbound", "internal", "outbound", "outbound", "outbound"]
+        "inbound", "internal", "outbound", "outbound", "outbound", "internal"]
     assert [r[STORED["unrated_reason"]] for r in rows] == [
         None, None, "unknown carrier beeline", "no rate deck valid at the call's date",
-        "no prefix of the deck matches"]
+        "no prefix of the deck matches", None]
+    assert rows[-1][STORED["carrier"]] is None
     assert all(r[STORED["cost"]] == Decimal(0) for r in rows)
 
 

@@ -4,6 +4,7 @@ durations and never-banned addresses refused with nothing changed."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +61,15 @@ def test_a_carrier_address_is_never_banned(pbxctl: Pbxctl) -> None:
     for address in ("127.0.0.2", "192.0.2.77"):
         result = pbxctl("security", "ban", address)
         assert result.exit_code == 2 and "never banned" in result.stderr
+
+
+def test_an_edge_address_is_never_banned(pbxctl: Pbxctl, tmp_path: Path) -> None:
+    (tmp_path / "edge1").mkdir()
+    pbxctl.ok("edge", "add", "edge1", "--sip-address", "127.0.0.10", "--rpc",
+              "127.0.0.10:5090", "--config-dir", str(tmp_path / "edge1"))
+    result = pbxctl("security", "ban", "127.0.0.10")
+    assert result.exit_code == 2 and "an edge's addresses" in result.stderr
+    pbxctl.ok("security", "ban", "127.0.0.11")
 
 
 def test_banning_twice_or_lifting_what_is_not_banned_fails(pbxctl: Pbxctl) -> None:

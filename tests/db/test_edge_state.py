@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbxctl.db.models import AuditEntry, Branch, Carrier, Edge, Node, PhoneNumber
+from pbxctl.db.models import AuditEntry, Branch, Carrier, Edge, Extension, Node, PhoneNumber
 from pbxctl.errors import ValidationError
 from pbxctl.render.edge import DispatcherSet, EdgeCarrier, EdgeNode, EdgeNumber
 from pbxctl.services.audit import Actor, AuditTrail
@@ -34,6 +34,11 @@ def _number(e164: str, carrier: Carrier, branch: Branch) -> PhoneNumber:
                        monthly_fee=Decimal("1.00"), route=f"branch:{branch.slug}")
 
 
+def _extension(number: str, branch: Branch) -> Extension:
+    return Extension(number=number, branch=branch, display_name=f"Phone {number}",
+                     sip_ha1="0" * 32)
+
+
 EDGE = Edge(name="edge1", sip_address="127.0.0.10", sip_port=5060, rpc_address="127.0.0.10",
             rpc_port=5090, config_dir="/etc/kamailio")
 
@@ -50,7 +55,9 @@ async def company(session: AsyncSession) -> dict[str, Branch]:
     sipnet = _carrier("sipnet", "e164", ["127.0.0.5/32"])
     session.add_all([kazan, omsk, _number("+78435550101", tele2, kazan),
                      _number("+73812550101", mts, omsk),
-                     _number("+78435550102", sipnet, kazan)])
+                     _number("+78435550102", sipnet, kazan),
+                     _extension("301", omsk), _extension("201", kazan),
+                     _extension("202", kazan)])
     await session.flush()
     await BranchService(session, AuditTrail(session, Actor("tester", "cli"))).set_standby(
         "kazan", "nb")
@@ -68,6 +75,8 @@ async def test_the_edge_config_follows_branches_numbers_and_carriers(
         EdgeNumber("+73812550101", 2), EdgeNumber("+78435550101", 1),
         EdgeNumber("+78435550102", 1), EdgeNumber("78435550102", 1),
         EdgeNumber("8435550101", 1))
+    assert config.extensions == (EdgeNumber("201", 1), EdgeNumber("202", 1),
+                                 EdgeNumber("301", 2))
     assert config.config_dir == "/etc/kamailio/edge1"
     assert (await session.scalars(select(AuditEntry.action))).all() == ["branch.update"]
 

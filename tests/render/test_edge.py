@@ -28,7 +28,8 @@ EDGE = EdgeConfig(
     sets=(DispatcherSet(2, "omsk", B), DispatcherSet(1, "kazan", A, B)),
     carriers=(EdgeCarrier("tele2", ("127.0.0.2", "127.0.0.3")), EdgeCarrier("mts", ("127.0.0.4",))),
     numbers=(EdgeNumber("8435550101", 1), EdgeNumber("+78435550101", 1),
-             EdgeNumber("+73812550101", 2)))
+             EdgeNumber("+73812550101", 2)),
+    extensions=(EdgeNumber("301", 2), EdgeNumber("201", 1), EdgeNumber("202", 1)))
 
 
 def rows(text: str) -> list[str]:
@@ -50,8 +51,10 @@ def test_numbers_and_carriers_are_db_text_rows_sorted_by_key() -> None:
         header, "+73812550101:0:0:2:0", "+78435550101:0:0:1:0", "8435550101:0:0:1:0"]
     assert files["db/carriers"].splitlines() == [
         header, "127.0.0.2:0:0:tele2:0", "127.0.0.3:0:0:tele2:0", "127.0.0.4:0:0:mts:0"]
+    assert files["db/extensions"].splitlines() == [
+        header, "201:0:0:1:0", "202:0:0:1:0", "301:0:0:2:0"]
     assert files["db/version"] == ("table_name(string) table_version(int)\nnumbers:2\n"
-                                   "carriers:2\n")
+                                   "carriers:2\nextensions:2\n")
 
 
 def test_the_configuration_holds_the_routing_decisions() -> None:
@@ -60,7 +63,8 @@ def test_the_configuration_holds_the_routing_decisions() -> None:
     assert "if ($Rp == 5090) { drop; }" in cfg          # no SIP on the RPC port
     # the carrier header: stripped from all but the nodes, before any routing; set on
     # carriers' requests from the edge's own table
-    strip = cfg.index('if (!ds_is_from_list()) { remove_hf("X-Pbxctl-Carrier"); }')
+    strip = cfg.index('if (!ds_is_from_list()) {\n        remove_hf("X-Pbxctl-Carrier");\n'
+                      '        remove_hf("X-Pbxctl-Internal");\n    }')
     assert strip < cfg.index("route(FROM_CARRIER);")
     assert 'append_hf("X-Pbxctl-Carrier: $sht(carriers=>$si)\\r\\n");' in cfg
     assert 'ds_select_dst("$var(set)", "8")' in cfg     # by priority
@@ -70,9 +74,27 @@ def test_the_configuration_holds_the_routing_decisions() -> None:
     assert 'sl_send_reply("403", "Forbidden");' in cfg
 
 
+def test_a_node_reaches_another_nodes_extension_or_a_carrier_through_the_edge() -> None:
+    cfg = render_edge(EDGE, TEMPLATES)["kamailio.cfg"]
+    from_node = cfg.split("route[FROM_NODE] {\n", 1)[1].split("\n}\n", 1)[0]
+    # the node's own Route (outbound_proxy) consumed; to the edge itself: an extension
+    assert from_node.index("loose_route();") < from_node.index(
+        "if (uri == myself) { route(TO_EXTENSION); }")
+    # to a carrier: the internal header never leaves the company
+    assert from_node.index('remove_hf("X-Pbxctl-Internal");') < from_node.index("t_relay();")
+    to_extension = cfg.split("route[TO_EXTENSION] {\n", 1)[1].split("\n}\n", 1)[0]
+    assert "$var(set) = $sht(extensions=>$rU);" in to_extension
+    assert 'if ($var(set) == $null) { sl_send_reply("404", "Not Found"); exit; }' in to_extension
+    # same set and same failover as a carrier's call: the standby when the node is down
+    assert 'ds_select_dst("$var(set)", "8")' in to_extension
+    assert to_extension.index('t_on_failure("NODE_FAILOVER");') < to_extension.index(
+        "t_relay();")
+    assert 'modparam("htable", "htable", "extensions=>size=10;dbtable=extensions;")' in cfg
+
+
 def test_rendering_is_deterministic() -> None:
     shuffled = replace(EDGE, sets=EDGE.sets[::-1], carriers=EDGE.carriers[::-1],
-                       numbers=EDGE.numbers[::-1])
+                       numbers=EDGE.numbers[::-1], extensions=EDGE.extensions[::-1])
     assert render_edge(shuffled, TEMPLATES) == render_edge(EDGE, TEMPLATES)
 
 
@@ -88,6 +110,7 @@ def test_ipv6_addresses_are_bracketed() -> None:
     replace(EDGE, numbers=(EdgeNumber("843:5550101", 1),)),
     replace(EDGE, numbers=(EdgeNumber("8435550101\n1:0:0:9", 1),)),
     replace(EDGE, numbers=(EdgeNumber("", 1),)),
+    replace(EDGE, extensions=(EdgeNumber("201\n202", 1),)),
     replace(EDGE, carriers=(EdgeCarrier("tele2\nx", ("127.0.0.2",)),)),
     replace(EDGE, carriers=(EdgeCarrier("tele2", ("::1",)),)),
     replace(EDGE, sets=(DispatcherSet(1, "kazan", EdgeNode("a b", "127.0.0.11", 5060)),)),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -10,6 +10,7 @@ from pbxctl.db.models import (
     Branch,
     CallQueue,
     Carrier,
+    Edge,
     Extension,
     Node,
     NumberingPrefix,
@@ -22,6 +23,7 @@ from pbxctl.render.model import (
     BranchConfig,
     CarrierConfig,
     DeviceLogin,
+    EdgePeer,
     NodeConfig,
     NumberConfig,
     OpeningInterval,
@@ -68,26 +70,40 @@ def _carrier_config(carrier: Carrier) -> CarrierConfig:
         username=carrier.username, secret=carrier.secret, send_names=carrier.send_names)
 
 
+def serves(node: Node) -> ColumnElement[bool]:
+    """Branches ``node`` serves: its own and those it is the standby of (rendered alike,
+    so that after a failover it answers their numbers as their own node would)."""
+    return or_(Branch.node_id == node.id, Branch.standby_node_id == node.id)
+
+
 async def load_node_config(session: AsyncSession, node: Node) -> NodeConfig:
     """Everything ``node`` serves, ready for :func:`pbxctl.render.render_node`.
 
     Every carrier is rendered on every node, so emergency calls always have a way out.
+    Any edge in the database puts every node behind the edges: carriers then reach the
+    node through them only, and extensions of branches it does not serve are dialled
+    through the first edge (by name).
     """
     branches = (await session.scalars(
-        select(Branch).where(Branch.node_id == node.id).order_by(Branch.slug)
+        select(Branch).where(serves(node)).order_by(Branch.slug)
         .options(selectinload(Branch.extensions).selectinload(Extension.devices),
                  selectinload(Branch.outbound),
                  selectinload(Branch.hours), selectinload(Branch.holidays)))).all()
     carriers = (await session.scalars(select(Carrier).order_by(Carrier.slug))).all()
     numbers = (await session.scalars(
-        select(PhoneNumber).join(PhoneNumber.branch).where(Branch.node_id == node.id)
+        select(PhoneNumber).join(PhoneNumber.branch).where(serves(node))
         .order_by(PhoneNumber.e164)
         .options(selectinload(PhoneNumber.carrier), selectinload(PhoneNumber.branch)))).all()
     plan = (await session.scalars(select(NumberingPrefix).order_by(NumberingPrefix.prefix))).all()
     queues = (await session.scalars(
-        select(CallQueue).join(CallQueue.branch).where(Branch.node_id == node.id)
+        select(CallQueue).join(CallQueue.branch).where(serves(node))
         .order_by(Branch.slug, CallQueue.name).options(selectinload(CallQueue.branch)))).all()
     banned = tuple(dict.fromkeys(b.address for b in await active_bans(session, utcnow())))
+    edges = (await session.scalars(select(Edge).order_by(Edge.name))).all()
+    remote = (await session.scalars(
+        select(Extension.number).join(Extension.branch)
+        .where(Branch.node_id != node.id, Branch.standby_node_id.is_distinct_from(node.id))
+        .order_by(Extension.number))).all() if edges else []
     return NodeConfig(
         name=node.name, ami_host=node.ami_host, ami_port=node.ami_port,
         ami_user=node.ami_user, ami_secret=node.ami_secret, sip_address=node.sip_address,
@@ -107,4 +123,8 @@ async def load_node_config(session: AsyncSession, node: Node) -> NodeConfig:
             overflow=parse_destination("overflow", q.overflow) if q.overflow else None)
             for q in queues),
         banned=banned,
+        edges=tuple(EdgePeer(e.name, e.sip_address, e.sip_port) for e in edges),
+        remote_extensions=tuple(remote),
+        standby_for=tuple(b.slug for b in branches if b.standby_node_id == node.id)
+        if edges else (),
     )

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from pbxctl.db.models import Branch, Carrier, Edge, Node, PhoneNumber
+from pbxctl.db.models import Branch, Carrier, Edge, Extension, Node, PhoneNumber
 from pbxctl.errors import ValidationError
 from pbxctl.numbering import parse_number_format
 from pbxctl.render.edge import DispatcherSet, EdgeCarrier, EdgeConfig, EdgeNode, EdgeNumber
@@ -35,7 +35,8 @@ def carrier_addresses(carrier: Carrier) -> tuple[str, ...]:
 
 async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -> EdgeConfig:
     """Everything ``edge`` routes: a dispatcher set per branch (numbered by slug from 1),
-    the carriers that call by address and every inbound form of every company number."""
+    the carriers that call by address, every inbound form of every company number and
+    every extension (for calls between nodes)."""
     branches = (await session.scalars(
         select(Branch).order_by(Branch.slug)
         .options(selectinload(Branch.node), selectinload(Branch.standby_node)))).all()
@@ -58,6 +59,9 @@ async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -
                 raise ValidationError("numbers", f"{form} arrives for both {earlier[1]} and "
                                                  f"{number.e164}, which ring in different "
                                                  "branches; the edge cannot tell them apart")
+    extensions = (await session.execute(
+        select(Extension.number, Branch.slug).join(Extension.branch)
+        .order_by(Extension.number))).all()
     return EdgeConfig(
         name=edge.name, sip_address=edge.sip_address, sip_port=edge.sip_port,
         rpc_address=edge.rpc_address, rpc_port=edge.rpc_port, config_dir=config_dir,
@@ -65,4 +69,5 @@ async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -
         carriers=tuple(EdgeCarrier(c.slug, carrier_addresses(c)) for c in carriers
                        if c.match),
         numbers=tuple(EdgeNumber(form, set_id) for form, (set_id, _) in sorted(called.items())),
+        extensions=tuple(EdgeNumber(number, set_of[slug]) for number, slug in extensions),
     )
