@@ -32,7 +32,7 @@ from pbxctl.addresses import IpNetwork
 from pbxctl.db.faults import is_transient
 from pbxctl.db.session import transaction
 from pbxctl.stopping import sleep_unless
-from pbxctl.webhooks.outbox import DueMessage, due_messages, record_attempt
+from pbxctl.webhooks.outbox import DueMessage, claim_due_messages, record_attempt
 from pbxctl.webhooks.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -44,6 +44,9 @@ from pbxctl.webhooks.targets import host_refusal, refusal
 
 log = logging.getLogger(__name__)
 USER_AGENT = "pbxctl-webhooks/1"
+# A claimed batch stays this sender's for two request timeouts and this much more: time
+# for its attempts (all at once) and for recording them.
+CLAIM_MARGIN_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -146,9 +149,13 @@ class Outcomes(Protocol):
 
 async def deliver_due(engine: AsyncEngine, http: aiohttp.ClientSession, policy: RetryPolicy,
                       outcomes: Outcomes) -> int:
-    """Attempt every message due now (a batch at most); returns how many were attempted."""
+    """Attempt every message due now (a batch at most); returns how many were attempted.
+    The batch is claimed first, for as long as its attempts can take, so that a second
+    ``serve`` delivering from the same database sends each message once."""
+    now = datetime.now(UTC)
+    lease = timedelta(seconds=2 * policy.request_timeout + CLAIM_MARGIN_SECONDS)
     async with transaction(engine) as session:
-        due = await due_messages(session, datetime.now(UTC), policy.batch)
+        due = await claim_due_messages(session, now, now + lease, policy.batch)
     results = await asyncio.gather(*(_attempt(http, m, policy) for m in due))
     async with transaction(engine) as session:
         for message, (at, status, error, took) in zip(due, results, strict=True):

@@ -46,14 +46,29 @@ class DueMessage:
     attempts: int
 
 
-async def due_messages(session: AsyncSession, now: datetime, limit: int) -> list[DueMessage]:
-    """Pending messages whose next attempt is due, oldest first."""
-    rows = (await session.execute(
-        select(WebhookMessage, Webhook).join(Webhook)
-        .where(WebhookMessage.state == "pending", WebhookMessage.next_attempt_at <= now)
-        .order_by(WebhookMessage.next_attempt_at, WebhookMessage.id).limit(limit))).all()
-    return [DueMessage(m.id, h.url, h.secret, m.event, m.payload.encode(), m.attempts)
-            for m, h in rows]
+async def claim_due_messages(session: AsyncSession, now: datetime, until: datetime,
+                             limit: int) -> list[DueMessage]:
+    """Take up to ``limit`` pending messages due by ``now``, oldest first, for this sender
+    alone: their next attempt moves to ``until`` in the same statement, so another sender
+    (a second ``serve``) passes them by, and takes one up only if this sender never
+    records its attempt. PostgreSQL skips rows another sender is claiming (``SKIP
+    LOCKED``); SQLite runs one writer at a time, and the claim's own conditions refuse a
+    row taken meanwhile."""
+    due = (WebhookMessage.state == "pending", WebhookMessage.next_attempt_at <= now)
+    oldest = (select(WebhookMessage.id).where(*due)
+              .order_by(WebhookMessage.next_attempt_at, WebhookMessage.id).limit(limit)
+              .with_for_update(skip_locked=True))
+    claimed = (await session.execute(
+        update(WebhookMessage).where(WebhookMessage.id.in_(oldest.scalar_subquery()), *due)
+        .values(next_attempt_at=until)
+        .returning(WebhookMessage.id, WebhookMessage.webhook_id, WebhookMessage.event,
+                   WebhookMessage.payload, WebhookMessage.attempts)
+        .execution_options(synchronize_session=False))).all()
+    hooks = {hook.id: hook for hook in (await session.scalars(
+        select(Webhook).where(Webhook.id.in_({row.webhook_id for row in claimed})))).all()}
+    return [DueMessage(row.id, hooks[row.webhook_id].url, hooks[row.webhook_id].secret,
+                       row.event, row.payload.encode(), row.attempts)
+            for row in sorted(claimed, key=lambda row: row.id)]
 
 
 async def record_attempt(session: AsyncSession, message: DueMessage, *, at: datetime,

@@ -9,6 +9,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -23,7 +24,7 @@ from pbxctl.db.models import WebhookMessage
 from pbxctl.db.session import make_engine, transaction
 from pbxctl.webhooks.delivery import RetryPolicy, deliver_due, read_capped, webhook_session
 from pbxctl.webhooks.events import CallEvents
-from pbxctl.webhooks.outbox import enqueue
+from pbxctl.webhooks.outbox import claim_due_messages, enqueue
 from pbxctl.webhooks.signing import is_valid
 from tests.conftest import Pbxctl
 
@@ -46,9 +47,11 @@ class Receiver:
     fail: int = 0
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     url: str = ""
+    delay: float = 0.0      # seconds before each answer
 
     async def handle(self, request: web.Request) -> web.Response:
         self.received.append((dict(request.headers), await request.read()))
+        await asyncio.sleep(self.delay)
         if self.fail:
             self.fail -= 1
             return web.Response(status=503, text="down for maintenance")
@@ -225,6 +228,39 @@ async def test_a_receiver_that_stays_down_is_given_up_and_can_be_retried(
     states = {m["webhook"]: m["state"] for m in json.loads(
         (await run(company, "webhook", "deliveries", "--json")).stdout)}
     assert states == {hook: "delivered", down: "failed"}
+
+
+async def test_two_senders_at_once_send_each_message_once(company: Pbxctl,
+                                                          receiver: Receiver) -> None:
+    await add_hook(company, receiver.url, "call.ringing")
+    await queue(company.database_url,
+                [event for n in range(6) for event in ringing_call(f"1795500000.{n}")])
+    receiver.delay = 0.5      # the first sender's batch is still out when the second looks
+    attempted = await asyncio.gather(deliver(company.database_url),
+                                     deliver(company.database_url))
+    assert sum(attempted) == 6
+    deliveries = [headers["X-Pbxctl-Delivery"] for headers, _ in receiver.received]
+    assert len(deliveries) == len(set(deliveries)) == 6
+
+
+async def test_a_claim_lapses_when_its_sender_never_records_the_attempt(
+        company: Pbxctl) -> None:
+    await add_hook(company, "http://127.0.0.1:9/hooks", "call.ringing")
+    await queue(company.database_url, ringing_call())
+    engine = make_engine(company.database_url)
+    now = datetime.now(UTC)
+    try:
+        async with transaction(engine) as session:      # a sender that dies after this
+            (claimed,) = await claim_due_messages(session, now, now + timedelta(minutes=1), 10)
+        async with transaction(engine) as session:      # another sender meanwhile
+            assert await claim_due_messages(session, now + timedelta(seconds=59),
+                                            now + timedelta(minutes=2), 10) == []
+        async with transaction(engine) as session:      # once the claim has lapsed
+            (again,) = await claim_due_messages(session, now + timedelta(minutes=1),
+                                                now + timedelta(minutes=2), 10)
+    finally:
+        await engine.dispose()
+    assert again == claimed
 
 
 @pytest.mark.parametrize("url", [
