@@ -52,6 +52,8 @@ class FakeKamailio:
         if method == "htable.reload":
             self.tables[params[0]] = rendered_rows(self._read(table_file(params[0])))
             return "Ok. Htable reloaded."
+        if method == "uac.reg_reload":
+            return None
         if method == "dispatcher.list":
             if not self.sets:
                 raise RpcRefused("Kamailio (edge e1) refused dispatcher.list: "
