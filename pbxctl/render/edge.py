@@ -29,9 +29,10 @@ DB_TEXT_VERSION = 2                   # htable's table version in the db_text ``
 UACREG_TABLE = "uacreg"
 UACREG_VERSION = 5                    # the uac module's table version (Kamailio 5.7 and later)
 _UACREG_HEADER = ("id(int,auto) l_uuid(string) l_username(string) l_domain(string) "
-                  "r_username(string) r_domain(string) realm(string) auth_username(string) "
-                  "auth_password(string) auth_ha1(string) auth_proxy(string) expires(int) "
-                  "flags(int) reg_delay(int) contact_addr(string) socket(string)\n")
+                  "r_username(string) r_domain(string) realm(string,null) "
+                  "auth_username(string) auth_password(string) auth_ha1(string,null) "
+                  "auth_proxy(string) expires(int) flags(int) reg_delay(int) "
+                  "contact_addr(string,null) socket(string,null)\n")
 REGISTRATIONS_FILE = f"db/{UACREG_TABLE}"
 REGISTRATION_EXPIRES = 3600           # as the nodes' PJSIP registrations asked
 # A uacreg row (in a diff too): id, seven fields (escaped ``\:`` allowed), auth_password.

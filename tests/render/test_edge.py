@@ -65,7 +65,7 @@ def test_the_edge_registers_each_registering_carrier_once_as_the_carrier() -> No
     header, *rows = files["db/uacreg"].splitlines()
     assert header.split()[:9] == [
         "id(int,auto)", "l_uuid(string)", "l_username(string)", "l_domain(string)",
-        "r_username(string)", "r_domain(string)", "realm(string)", "auth_username(string)",
+        "r_username(string)", "r_domain(string)", "realm(string,null)", "auth_username(string)",
         "auth_password(string)"]
     # by slug; the Contact user is the slug; ':' escaped as db_text reads it
     assert rows == [
