@@ -1,7 +1,7 @@
 """A carrier that needs registration, behind the sandbox's real Kamailio edge: the edge
 registers it once, from its own address (uac module), and no node registers it; the
 carrier's call to that registration's Contact, the number in its To, is answered on the
-branch's node."""
+branch's node; a new password is reloaded (``uac.reg_reload``), verified and registered."""
 
 from __future__ import annotations
 
@@ -54,6 +54,20 @@ def test_the_edge_registers_a_carrier_once_and_takes_its_calls(
         called = TELE2.call_contact(tmp_path, "tele2", "8435550101")
         assert called.ok, (called.errors, edge.log()[-3000:])
         assert answering.wait().ok                        # on node-a
+
+        # A new password: only the registrations are reloaded, and register again.
+        registrar.stop()
+        registrar = TELE2.take_registrations(tmp_path, "a001", "new:secret-2", seconds=30)
+        pbxctl.ok("carrier", "update", "tele2", "--secret", "new:secret-2")
+        applied = pbxctl.ok("apply", "--edge", "edge1")
+        assert ("edge edge1: applied; reloaded uac registrations; Kamailio shows 2 "
+                "destination(s) as rendered.") in applied.stderr, applied.stderr
+        assert "secret" not in applied.stdout + applied.stderr
+        deadline = time.monotonic() + 20
+        while not registrar.registrations():
+            assert time.monotonic() < deadline, edge.log()[-3000:]
+            time.sleep(0.5)
+        assert [r["valid"] for r in registrar.registrations()] == ["true"]
     finally:
         registrar.stop()
         edge.stop()

@@ -11,6 +11,7 @@ import pytest
 from pbxctl.errors import ApplyError
 from pbxctl.kamailio.apply import EdgeApplier
 from pbxctl.kamailio.files import write_file
+from pbxctl.kamailio.verify import verify
 from pbxctl.render import edge as r
 from pbxctl.render.templates import TemplateSet
 from tests.kamailio.fake_kamailio import FakeKamailio
@@ -192,3 +193,17 @@ async def test_offline_only_writes_and_a_stale_plan_writes_nothing(
     result = await edge.apply(fresh, rendered, offline=True)
     assert result.written and result.reloaded == () and running.calls == []
     assert on_disk(tmp_path) == rendered
+
+
+async def test_registrations_kamailio_does_not_hold_fail_the_check_unshown(
+        tmp_path: Path, running: FakeKamailio) -> None:
+    rendered = render(tmp_path)
+    assert running.registrations == {
+        "tele2": ("a001", "127.0.0.2", "a001", "first:Secret1", "sip:127.0.0.2:5060")}
+    assert await verify(running, rendered) == 1
+    running.registrations["tele2"] = ("a001", "127.0.0.2", "a001", "stale:Secret0",
+                                      "sip:127.0.0.2:5060")
+    with pytest.raises(ApplyError, match="registrations differ from the rendered ones "
+                                         "for tele2$") as failed:
+        await verify(running, rendered)
+    assert "Secret" not in str(failed.value)
