@@ -17,7 +17,8 @@ NO_SETS = "No Destination Sets"                  # dispatcher.list of an empty l
 # uacreg columns (after id) and uac.reg_dump fields compared, in the file's order
 REGISTRATION_FIELDS = ("l_uuid", "l_username", "l_domain", "r_username", "r_domain", "realm",
                        "auth_username", "auth_password", "auth_ha1", "auth_proxy")
-Registrations = dict[str, tuple[str, ...]]       # l_uuid -> (r_username … auth_proxy)
+COMPARED_FIELDS = ("r_username", "r_domain", "auth_username", "auth_password", "auth_proxy")
+Registrations = dict[str, tuple[str, ...]]       # l_uuid -> its COMPARED_FIELDS
 SHOWN_AT_MOST = 5
 
 
@@ -49,9 +50,6 @@ async def verify(rpc: KamailioRpc, rendered: dict[str, str]) -> int:
         raise ApplyError(f"verification failed: Kamailio's carrier registrations differ "
                          f"from the rendered ones for {', '.join(differ)}")
     return sum(len(d) for d in shown.values())
-
-
-COMPARED_FIELDS = ("r_username", "r_domain", "auth_username", "auth_password", "auth_proxy")
 
 
 def rendered_registrations(uacreg: str) -> Registrations:
