@@ -8,6 +8,7 @@ import click
 
 from pbxctl.cli.output import emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction
+from pbxctl.render.edge import REGISTRATIONS_FILE, mask_registrations
 from pbxctl.render.templates import TemplateSet
 from pbxctl.services.edges import EdgeSpec, edge_snapshot, write_edge_files
 
@@ -75,7 +76,8 @@ def remove(ctx: click.Context, name: str) -> None:
               "printing them.")
 @click.pass_context
 def render(ctx: click.Context, name: str, output: Path | None) -> None:
-    """Render edge NAME's Kamailio files (kamailio.cfg, dispatcher.list, db/)."""
+    """Render edge NAME's Kamailio files (kamailio.cfg, dispatcher.list, db/); printed,
+    the carriers' passwords are masked."""
 
     async def work(s: Services) -> dict[str, str]:
         return await s.edges.render(name, TemplateSet(s.settings.template_dir))
@@ -84,7 +86,8 @@ def render(ctx: click.Context, name: str, output: Path | None) -> None:
     if output is None:
         for relative, text in sorted(files.items()):
             click.echo(f"==> {relative} <==")
-            click.echo(text, nl=False)
+            click.echo(mask_registrations(text) if relative == REGISTRATIONS_FILE else text,
+                       nl=False)
         return
     write_edge_files(output, files)
     note(f"Wrote {len(files)} files of edge {name} to {output}.")

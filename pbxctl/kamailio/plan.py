@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pbxctl.asterisk.plan import FileChange, make_plan
-from pbxctl.render.edge import HTABLES
+from pbxctl.render.edge import HTABLES, REGISTRATIONS_FILE, mask_registrations
 
 CONFIG_FILE = "kamailio.cfg"
 DISPATCHER_FILE = "dispatcher.list"
@@ -28,6 +28,7 @@ class Reload:
 
 
 DISPATCHER_RELOAD = Reload("dispatcher", "dispatcher.reload")
+REGISTRATIONS_RELOAD = Reload("uac registrations", "uac.reg_reload")
 
 
 def htable_reload(table: str) -> Reload:
@@ -49,17 +50,21 @@ class EdgePlan:
 
     @property
     def diff(self) -> str:
-        """All diffs, file by file."""
-        return "".join(c.diff for c in self.changes)
+        """All diffs, file by file, secrets masked (the carriers' passwords too)."""
+        return "".join(mask_registrations(c.diff) if c.name == REGISTRATIONS_FILE
+                       else c.diff for c in self.changes)
 
     @property
     def reloads(self) -> tuple[Reload, ...]:
         """The dispatcher first (so no number points at a set Kamailio lacks), then every
-        htable whose file changed (all of them when their version table did)."""
+        htable whose file changed (all of them when their version table did), then the
+        carrier registrations."""
         changed = {c.name for c in self.changes}
         reloads = [DISPATCHER_RELOAD] if DISPATCHER_FILE in changed else []
         reloads += [htable_reload(t) for t in HTABLES
                     if table_file(t) in changed or TABLE_VERSIONS in changed]
+        if REGISTRATIONS_FILE in changed or TABLE_VERSIONS in changed:
+            reloads.append(REGISTRATIONS_RELOAD)
         return tuple(reloads)
 
     @property

@@ -1,17 +1,24 @@
 """Check that an edge's Kamailio runs its rendered files: every dispatcher set with
-exactly its destinations, and every htable with exactly its rows."""
+exactly its destinations, every htable with exactly its rows, and exactly the rendered
+carrier registrations (compared, never shown: they hold passwords)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pbxctl.errors import ApplyError
 from pbxctl.kamailio.plan import DISPATCHER_FILE, table_file
 from pbxctl.kamailio.rpc import KamailioRpc, RpcRefused
-from pbxctl.render.edge import HTABLES
+from pbxctl.render.edge import HTABLES, REGISTRATIONS_FILE
 
 Destinations = dict[int, set[tuple[str, int]]]   # set id -> {(URI, priority)}
 NO_SETS = "No Destination Sets"                  # dispatcher.list of an empty list
+# uacreg columns (after id) and uac.reg_dump fields compared, in the file's order
+REGISTRATION_FIELDS = ("l_uuid", "l_username", "l_domain", "r_username", "r_domain", "realm",
+                       "auth_username", "auth_password", "auth_ha1", "auth_proxy")
+COMPARED_FIELDS = ("r_username", "r_domain", "auth_username", "auth_password", "auth_proxy")
+Registrations = dict[str, tuple[str, ...]]       # l_uuid -> its COMPARED_FIELDS
 SHOWN_AT_MOST = 5
 
 
@@ -35,7 +42,33 @@ async def verify(rpc: KamailioRpc, rendered: dict[str, str]) -> int:
             raise ApplyError(f"verification failed: Kamailio's htable {table} holds "
                              f"{len(loaded)} row(s), {len(rows)} rendered; "
                              f"{_difference(rows, loaded)}")
+    rendered_regs = rendered_registrations(rendered[REGISTRATIONS_FILE])
+    shown_regs = shown_registrations(await rpc.call("uac.reg_dump"))
+    if shown_regs != rendered_regs:
+        differ = sorted(k for k in rendered_regs.keys() | shown_regs.keys()
+                        if rendered_regs.get(k) != shown_regs.get(k))
+        raise ApplyError(f"verification failed: Kamailio's carrier registrations differ "
+                         f"from the rendered ones for {', '.join(differ)}")
     return sum(len(d) for d in shown.values())
+
+
+def rendered_registrations(uacreg: str) -> Registrations:
+    """The registrations of a rendered uacreg file (``\\:`` read as ``:``)."""
+    found: Registrations = {}
+    for line in uacreg.splitlines()[1:]:
+        fields = [f.replace("\\:", ":") for f in re.split(r"(?<!\\):", line)][1:]
+        row = dict(zip(REGISTRATION_FIELDS, fields, strict=False))
+        found[row["l_uuid"]] = tuple(row[k] for k in COMPARED_FIELDS)
+    return found
+
+
+def shown_registrations(result: Any) -> Registrations:
+    """The registrations of a ``uac.reg_dump`` result (a list of records)."""
+    try:
+        return {str(r["l_uuid"]): tuple(str(r[k]) for k in COMPARED_FIELDS) for r in result or []}
+    except (KeyError, TypeError) as exc:
+        raise ApplyError("verification failed: uac.reg_dump answered in an unknown shape "
+                         f"(missing {exc})") from None
 
 
 def rendered_destinations(dispatcher_list: str) -> Destinations:

@@ -6,12 +6,15 @@ one set per branch) and relays to the branch's node, failing over to the standby
 calling an extension served by another node calls the edge, which looks the extension up
 (``extensions`` table → the set of its branch) and relays it the same way. The
 tables are db_text files Kamailio's htable module loads; ``htable.reload`` and
-``dispatcher.reload`` over JSON-RPC pick up a change without a restart.
+``dispatcher.reload`` over JSON-RPC pick up a change without a restart. A carrier that
+needs registration is registered once, by the edge (the uac module's ``uacreg`` table,
+``uac.reg_reload``), with the Contact ``sip:<carrier slug>@<edge>``.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from pbxctl.errors import RenderError
@@ -23,6 +26,18 @@ PRIMARY_PRIORITY = 10                 # dispatcher algorithm 8 tries higher prio
 STANDBY_PRIORITY = 5
 HTABLES = ("numbers", "carriers", "extensions")
 DB_TEXT_VERSION = 2                   # htable's table version in the db_text ``version``
+UACREG_TABLE = "uacreg"
+UACREG_VERSION = 5                    # the uac module's table version (Kamailio 5.7 and later)
+_UACREG_HEADER = ("id(int,auto) l_uuid(string) l_username(string) l_domain(string) "
+                  "r_username(string) r_domain(string) realm(string,null) "
+                  "auth_username(string) auth_password(string) auth_ha1(string,null) "
+                  "auth_proxy(string) expires(int) flags(int) reg_delay(int) "
+                  "contact_addr(string,null) socket(string,null)\n")
+REGISTRATIONS_FILE = f"db/{UACREG_TABLE}"
+REGISTRATION_EXPIRES = 3600           # as the nodes' PJSIP registrations asked
+# A uacreg row (in a diff too): id, seven fields (escaped ``\:`` allowed), auth_password.
+_UACREG_PASSWORD_RE = re.compile(r"^(?P<key>[-+ ]?[0-9]+(:(\\.|[^:\\\n])*){7}:)"
+                                 r"(\\.|[^:\\\n])*", re.MULTILINE)
 _DB_TEXT_HEADER = ("key_name(string) key_type(int) value_type(int) key_value(string) "
                    "expires(int)\n")
 
@@ -55,6 +70,17 @@ class EdgeCarrier:
 
 
 @dataclass(frozen=True)
+class EdgeRegistration:
+    """A carrier the edge registers with: its registrar and the credentials (a secret)."""
+
+    slug: str
+    host: str
+    port: int
+    username: str
+    secret: str
+
+
+@dataclass(frozen=True)
 class EdgeNumber:
     """A called number as a carrier sends it, and the set of the branch it rings in."""
 
@@ -76,6 +102,7 @@ class EdgeConfig:
     carriers: tuple[EdgeCarrier, ...]
     numbers: tuple[EdgeNumber, ...]
     extensions: tuple[EdgeNumber, ...] = ()   # an extension and the set of its branch
+    registrations: tuple[EdgeRegistration, ...] = ()
 
 
 def host_port(address: str, port: int) -> str:
@@ -90,17 +117,38 @@ def render_edge(edge: EdgeConfig, templates: TemplateSet) -> dict[str, str]:
         "kamailio.cfg": templates.render(
             "kamailio.cfg.j2", edge=edge, sip=host_port(edge.sip_address, edge.sip_port),
             rpc=host_port(edge.rpc_address, edge.rpc_port), carrier_header=CARRIER_HEADER,
-            internal_header=INTERNAL_HEADER, htables=HTABLES),
+            internal_header=INTERNAL_HEADER, htables=HTABLES, uacreg=UACREG_TABLE),
         "dispatcher.list": dispatcher_list(edge.sets),
         "db/version": "table_name(string) table_version(int)\n" + "".join(
-            f"{table}:{DB_TEXT_VERSION}\n" for table in HTABLES),
+            f"{table}:{DB_TEXT_VERSION}\n" for table in HTABLES)
+        + f"{UACREG_TABLE}:{UACREG_VERSION}\n",
         "db/numbers": db_text_table(
             {n.called: str(n.set_id) for n in edge.numbers}),
         "db/carriers": db_text_table(
             {address: c.slug for c in edge.carriers for address in c.addresses}),
         "db/extensions": db_text_table(
             {e.called: str(e.set_id) for e in edge.extensions}),
+        REGISTRATIONS_FILE: uacreg_table(edge),
     }
+
+
+def uacreg_table(edge: EdgeConfig) -> str:
+    """The uac module's registrations, one per registering carrier, sorted by slug: the
+    edge registers ``<username>@<host>`` through ``sip:<host>:<port>`` with the Contact
+    user ``<slug>`` (so the carrier's calls name the carrier). It holds the passwords:
+    Kamailio's group reads it, nobody else (0640, like every edge file)."""
+    rows = []
+    for number, reg in enumerate(sorted(edge.registrations, key=lambda r: r.slug), start=1):
+        fields = (reg.slug, reg.slug, edge.sip_address, reg.username, reg.host, "",
+                  reg.username, reg.secret, "", f"sip:{reg.host}:{reg.port}")
+        rows.append(f"{number}:" + ":".join(_escaped(f) for f in fields)
+                    + f":{REGISTRATION_EXPIRES}:0:0::\n")
+    return _UACREG_HEADER + "".join(rows)
+
+
+def mask_registrations(text: str) -> str:
+    """``text`` (the uacreg file or a diff of it) with every password as ``********``."""
+    return _UACREG_PASSWORD_RE.sub(lambda m: m.group("key") + "********", text)
 
 
 def dispatcher_list(sets: tuple[DispatcherSet, ...]) -> str:
@@ -121,6 +169,14 @@ def db_text_table(rows: dict[str, str]) -> str:
     """An htable's db_text file: string keys and values, sorted by key, never expiring."""
     return _DB_TEXT_HEADER + "".join(
         f"{_plain(key)}:0:0:{_plain(value)}:0\n" for key, value in sorted(rows.items()))
+
+
+def _escaped(value: str) -> str:
+    """A db_text field that may hold ``:`` (a URI, a secret), escaped as db_text reads it;
+    a line break, blank or backslash is refused (validation allows none of them)."""
+    if any(c in value for c in "\r\n\x00 \t\\"):
+        raise RenderError("refusing to render unsafe edge value (not shown: it may be a secret)")
+    return value.replace(":", "\\:")
 
 
 def _plain(value: str) -> str:

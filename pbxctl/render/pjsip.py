@@ -130,16 +130,18 @@ def _carrier_sections(node: NodeConfig, carrier: CarrierConfig) -> list[Section]
                                 *(("match", m) for m in match)))
     if registering:
         assert carrier.username is not None and carrier.secret is not None
-        sections += [
+        sections.append(
             section(f"{slug}-auth", ("type", "auth"), ("auth_type", "userpass"),
-                    ("username", carrier.username), ("password", carrier.secret)),
+                    ("username", carrier.username), ("password", carrier.secret)))
+    if registering and node.edge is None:   # behind an edge, the edge registers, once
+        assert carrier.username is not None
+        sections.append(
             section(f"{slug}-reg", ("type", "registration"), ("transport", transport),
                     ("outbound_auth", f"{slug}-auth"), ("server_uri", server),
                     ("client_uri", f"sip:{carrier.username}@{carrier.host}:{carrier.port}"),
                     ("contact_user", carrier.username), ("retry_interval", 60),
                     ("forbidden_retry_interval", 600), ("expiration", 3600),
-                    ("line", "yes"), ("endpoint", slug), *proxy),
-        ]
+                    ("line", "yes"), ("endpoint", slug)))
     return sections
 
 

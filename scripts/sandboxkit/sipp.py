@@ -13,6 +13,8 @@ from pathlib import Path
 STARTUP_SECONDS = 0.5
 _INVITE_RE = re.compile(r"INVITE ruri_user=(?P<ruri_user>\S*) from_user=(?P<from_user>\S*) "
                         r"pai_user=(?P<pai_user>\S*) from_name=(?P<from_name>.*)")
+_REGISTER_RE = re.compile(r"^REGISTER via=(?P<via>\S*) contact=(?P<contact>.*) "
+                          r"valid=(?P<valid>\S*)$", re.MULTILINE)
 _MWI_RE = re.compile(r"^MWI Messages-Waiting: *(?P<waiting>yes|no)$", re.MULTILINE)
 _STATE_RE = re.compile(r"^STATE (?:<state[^>]*>(?P<state>[a-z]+)</state>)?$", re.MULTILINE)
 _EVENT_RE = re.compile(r"^(?P<event>INVITE|ANSWERED|BYE) ruri_user=(?P<ruri_user>\S*)"
@@ -228,6 +230,11 @@ class BackgroundSipp:
         return [(int(m["ms"]) / 1000 if m["ms"] else None, m["event"], m["ruri_user"])
                 for m in _EVENT_RE.finditer(self._log())]
 
+    def registrations(self) -> list[dict[str, str]]:
+        """The authenticated REGISTERs a ``take_registrations`` run logged: via (the
+        address it came from), contact, valid (``true`` when the credentials matched)."""
+        return [m.groupdict() for m in _REGISTER_RE.finditer(self._log())]
+
     def states(self) -> list[str]:
         """The dialog state of every NOTIFY a ``watch`` run received, in order (empty: the
         NOTIFY held no dialog, the phone is idle)."""
@@ -313,6 +320,14 @@ class SippCarrier:
         return self._listen(work_dir, "edge_node_answer.xml", [], "-timeout", "60",
                             "-timeout_error")
 
+    def take_registrations(self, work_dir: Path, user: str, password: str,
+                           seconds: int) -> BackgroundSipp:
+        """As the carrier's registrar for ``seconds``: challenge every REGISTER and accept
+        it with ``user``/``password``; ``registrations()`` tells what registered."""
+        return self._listen(work_dir, "carrier_registrar.xml",
+                            ["-key", "user", user, "-key", "password", password],
+                            "-timeout", str(seconds))
+
     def listen(self, work_dir: Path, seconds: int) -> BackgroundSipp:
         """Refuse whatever arrives for ``seconds``; ``invites()`` tells what did."""
         return self._listen(work_dir, "carrier_reject.xml", [], "-timeout", str(seconds))
@@ -345,6 +360,16 @@ class SippCarrier:
              hold_ms: int = 1000) -> SippResult:
         """Bring a call for ``did`` (as this carrier writes it); ok when answered."""
         return self._call(work_dir, "carrier_call.xml", did, caller, hold_ms)
+
+    def call_contact(self, work_dir: Path, contact: str, did: str,
+                     caller: str = "+46701234567", hold_ms: int = 1000) -> SippResult:
+        """As ``call``, addressed to the registered Contact user ``contact``, ``did`` in
+        the To only (as a carrier calls a registered trunk)."""
+        cmd, error_file = self._call_command(work_dir, "carrier_call_contact.xml", did,
+                                             caller, hold_ms)
+        cmd[2:2] = ["-key", "contact", contact]     # before -sf
+        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
+                       error_file)
 
     def call_with_audio(self, work_dir: Path, did: str, caller: str = "+46701234567",
                         hold_ms: int = 3000) -> SippResult:

@@ -142,8 +142,8 @@ def test_edge_render_writes_the_files_with_their_modes(edged: Pbxctl, tmp_path: 
     out = tmp_path / "kamailio"
     edged.ok("edge", "render", "e1", "-o", str(out))
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
-        "db", "db/carriers", "db/extensions", "db/numbers", "db/version", "dispatcher.list",
-        "kamailio.cfg"]
+        "db", "db/carriers", "db/extensions", "db/numbers", "db/uacreg", "db/version",
+        "dispatcher.list", "kamailio.cfg"]
     assert stat.S_IMODE((out / "kamailio.cfg").stat().st_mode) == 0o640
     assert stat.S_IMODE((out / "db").stat().st_mode) & 0o7027 == 0
     assert (out / "dispatcher.list").read_text().splitlines()[1:] == [
@@ -158,6 +158,23 @@ def test_edge_render_writes_the_files_with_their_modes(edged: Pbxctl, tmp_path: 
 def test_edge_render_prints_without_output(edged: Pbxctl) -> None:
     printed = edged.ok("edge", "render", "e1").stdout
     assert "==> kamailio.cfg <==" in printed and "==> db/numbers <==" in printed
+
+
+def test_a_registering_carriers_password_is_written_but_never_shown(edged: Pbxctl,
+                                                                   tmp_path: Path) -> None:
+    edged.ok("carrier", "add", "mts", "--host", "127.0.0.3", "--auth", "register",
+             "--username", "kazan01", "--secret", "trunk:secret-1")
+    printed = edged.ok("edge", "render", "e1").stdout
+    assert "==> db/uacreg <==\n" in printed and "trunk" not in printed
+    assert "1:mts:mts:127.0.0.10:kazan01:127.0.0.3::kazan01:********::" in printed
+    planned = edged.ok("apply", "--edge", "e1", "--dry-run").stdout
+    assert "+1:mts:mts:127.0.0.10:kazan01:127.0.0.3::kazan01:********::" in planned
+    assert "trunk" not in planned
+    out = tmp_path / "written"
+    out.mkdir()
+    edged.ok("edge", "render", "e1", "-o", str(out))
+    assert "kazan01:trunk\\:secret-1:" in (out / "db/uacreg").read_text()
+    assert stat.S_IMODE((out / "db/uacreg").stat().st_mode) == 0o640
 
 
 def test_edge_render_refuses_a_carrier_network(edged: Pbxctl) -> None:
@@ -177,7 +194,8 @@ def test_apply_edge_dry_run_offline_and_an_unreachable_kamailio(edged: Pbxctl,
     planned = edged.ok("apply", "--edge", "e9", "--dry-run")
     assert "+++ b/dispatcher.list" in planned.stdout and "node local" not in planned.stderr
     assert "edge e9: would change kamailio.cfg, dispatcher.list, db/version, db/numbers, " \
-           "db/carriers, db/extensions (dry run, nothing written)." in planned.stderr, \
+           "db/carriers, db/extensions, db/uacreg (dry run, nothing written)." \
+        in planned.stderr, \
         planned.stderr
     assert list(edge_dir.iterdir()) == []
     written = edged.ok("apply", "--edge", "e9", "--offline")

@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.db.models import AuditEntry, Branch, Carrier, Edge, Extension, Node, PhoneNumber
 from pbxctl.errors import ValidationError
-from pbxctl.render.edge import DispatcherSet, EdgeCarrier, EdgeNode, EdgeNumber
+from pbxctl.render.edge import (
+    DispatcherSet,
+    EdgeCarrier,
+    EdgeNode,
+    EdgeNumber,
+    EdgeRegistration,
+)
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.branches import BranchService
 from pbxctl.services.read.edge_state import load_edge_config
@@ -23,9 +29,13 @@ def _node(name: str, address: str) -> Node:
                 sip_port=5060, media_address=address)
 
 
-def _carrier(slug: str, number_format: str, match: list[str]) -> Carrier:
-    return Carrier(slug=slug, host="127.0.0.9", port=5060, transport="udp",
-                   auth="ip" if match else "register", match=match,
+def _carrier(slug: str, number_format: str, match: list[str],
+             host: str = "127.0.0.9") -> Carrier:
+    registering = not match
+    return Carrier(slug=slug, host=host, port=5060, transport="udp",
+                   auth="register" if registering else "ip", match=match,
+                   username="u" + slug if registering else None,
+                   secret="s3cret:" + slug if registering else None,
                    number_format=number_format, currency="RUB")
 
 
@@ -69,8 +79,12 @@ async def test_the_edge_config_follows_branches_numbers_and_carriers(
     config = await load_edge_config(session, EDGE, "/etc/kamailio/edge1")
     a, b = EdgeNode("na", "127.0.0.11", 5060), EdgeNode("nb", "127.0.0.12", 5060)
     assert config.sets == (DispatcherSet(1, "kazan", a, b), DispatcherSet(2, "omsk", b))
-    assert config.carriers == (EdgeCarrier("sipnet", ("127.0.0.5",)),
+    # mts registers: the edge registers it, and takes its calls from its registrar
+    assert config.carriers == (EdgeCarrier("mts", ("127.0.0.9",)),
+                               EdgeCarrier("sipnet", ("127.0.0.5",)),
                                EdgeCarrier("tele2", ("127.0.0.2", "127.0.0.3")))
+    assert config.registrations == (
+        EdgeRegistration("mts", "127.0.0.9", 5060, "umts", "s3cret:mts"),)
     assert config.numbers == (
         EdgeNumber("+73812550101", 2), EdgeNumber("+78435550101", 1),
         EdgeNumber("+78435550102", 1), EdgeNumber("78435550102", 1),
@@ -97,5 +111,14 @@ async def test_a_carrier_network_or_ipv6_address_is_refused(
     session.add(_carrier("wide", "e164", [match]))
     await session.flush()
     with pytest.raises(ValidationError, match=f"carrier 'wide' matches {match}") as refused:
+        await load_edge_config(session, EDGE, "/etc/kamailio")
+    assert refused.value.field == "match"
+
+
+async def test_a_registrar_known_by_name_needs_the_addresses_calls_come_from(
+        session: AsyncSession, company: dict[str, Branch]) -> None:
+    session.add(_carrier("named", "e164", [], host="sip.named.example"))
+    await session.flush()
+    with pytest.raises(ValidationError, match="registers with sip.named.example") as refused:
         await load_edge_config(session, EDGE, "/etc/kamailio")
     assert refused.value.field == "match"

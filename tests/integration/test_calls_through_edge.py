@@ -22,16 +22,22 @@ DID = "+78435550101"
 TELE2 = SippCarrier("tele2", "127.0.0.2", asterisk=kamailio.SIP)
 
 
-@pytest.fixture
-def company(two_nodes: Pbxctl, tmp_path: Path) -> Iterator[tuple[Pbxctl, dict[str, SoftPhone]]]:
-    """Kazan on node-a (standby node-b), Omsk on node-b, edge1 running in front; phones
-    201 (Kazan, registered on both nodes) and 301 (Omsk)."""
-    pbxctl = two_nodes
+def kazan_and_edge_dir(pbxctl: Pbxctl) -> Path:
+    """Kazan on node-a, node-b its standby; the sandbox's edge1 directory, allowed."""
     directory = sandbox.kamailio_dir("edge1")
     pbxctl.allow_config_root(directory)
     pbxctl.ok("branch", "add", "kazan", "--name", "Kazan", "--city", "Kazan", "--timezone",
               "Europe/Moscow", "--ext-range", "200-299", "--node", "node-a",
               "--standby-node", "node-b")
+    return directory
+
+
+@pytest.fixture
+def company(two_nodes: Pbxctl, tmp_path: Path) -> Iterator[tuple[Pbxctl, dict[str, SoftPhone]]]:
+    """Kazan on node-a (standby node-b), Omsk on node-b, edge1 running in front; phones
+    201 (Kazan, registered on both nodes) and 301 (Omsk)."""
+    pbxctl = two_nodes
+    directory = kazan_and_edge_dir(pbxctl)
     pbxctl.ok("branch", "add", "omsk", "--name", "Omsk", "--city", "Omsk", "--timezone",
               "Asia/Omsk", "--ext-range", "300-399", "--node", "node-b")
     anna = add_phone(pbxctl, "kazan", "201", "Anna", "127.0.0.21")

@@ -9,8 +9,13 @@ from typing import Any
 
 from pbxctl.kamailio.plan import DISPATCHER_FILE, table_file
 from pbxctl.kamailio.rpc import RpcError, RpcRefused
-from pbxctl.kamailio.verify import rendered_destinations, rendered_rows
-from pbxctl.render.edge import HTABLES
+from pbxctl.kamailio.verify import (
+    COMPARED_FIELDS,
+    rendered_destinations,
+    rendered_registrations,
+    rendered_rows,
+)
+from pbxctl.render.edge import HTABLES, REGISTRATIONS_FILE
 
 
 class FakeKamailio:
@@ -24,6 +29,7 @@ class FakeKamailio:
         self.reachable = True
         self.sets = rendered_destinations(self._read(DISPATCHER_FILE))
         self.tables = {t: rendered_rows(self._read(table_file(t))) for t in HTABLES}
+        self.registrations = rendered_registrations(self._read(REGISTRATIONS_FILE))
 
     def _read(self, relative: str) -> str:
         path = self.dir / relative
@@ -52,6 +58,12 @@ class FakeKamailio:
         if method == "htable.reload":
             self.tables[params[0]] = rendered_rows(self._read(table_file(params[0])))
             return "Ok. Htable reloaded."
+        if method == "uac.reg_reload":
+            self.registrations = rendered_registrations(self._read(REGISTRATIONS_FILE))
+            return None
+        if method == "uac.reg_dump":
+            return [{"l_uuid": uuid, **dict(zip(COMPARED_FIELDS, values, strict=True)),
+                     "expires": 3600} for uuid, values in sorted(self.registrations.items())]
         if method == "dispatcher.list":
             if not self.sets:
                 raise RpcRefused("Kamailio (edge e1) refused dispatcher.list: "

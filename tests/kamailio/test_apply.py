@@ -11,6 +11,7 @@ import pytest
 from pbxctl.errors import ApplyError
 from pbxctl.kamailio.apply import EdgeApplier
 from pbxctl.kamailio.files import write_file
+from pbxctl.kamailio.verify import verify
 from pbxctl.render import edge as r
 from pbxctl.render.templates import TemplateSet
 from tests.kamailio.fake_kamailio import FakeKamailio
@@ -19,18 +20,21 @@ NA, NB = r.EdgeNode("na", "127.0.0.11", 5060), r.EdgeNode("nb", "127.0.0.12", 50
 
 
 def config(directory: Path, standby: bool = False,
-           numbers: tuple[str, ...] = ("8435550101",)) -> r.EdgeConfig:
+           numbers: tuple[str, ...] = ("8435550101",), secret: str = "first:Secret1"
+           ) -> r.EdgeConfig:
     return r.EdgeConfig(
         name="e1", sip_address="127.0.0.10", sip_port=5060, rpc_address="127.0.0.10",
         rpc_port=5090, config_dir=str(directory),
         sets=(r.DispatcherSet(1, "kazan", NA, NB if standby else None),),
         carriers=(r.EdgeCarrier("tele2", ("127.0.0.2",)),),
-        numbers=tuple(r.EdgeNumber(n, 1) for n in numbers))
+        numbers=tuple(r.EdgeNumber(n, 1) for n in numbers),
+        registrations=(r.EdgeRegistration("tele2", "127.0.0.2", 5060, "a001", secret),))
 
 
 def render(directory: Path, standby: bool = False,
-           numbers: tuple[str, ...] = ("8435550101",)) -> dict[str, str]:
-    return r.render_edge(config(directory, standby, numbers), TemplateSet())
+           numbers: tuple[str, ...] = ("8435550101",), secret: str = "first:Secret1"
+           ) -> dict[str, str]:
+    return r.render_edge(config(directory, standby, numbers, secret), TemplateSet())
 
 
 @pytest.fixture
@@ -67,8 +71,23 @@ def test_the_plan_names_what_kamailio_reloads_and_what_needs_a_restart(tmp_path:
     rendered["db/version"] += "extra:2\n"
     both = edge.plan("e1", rendered)
     assert [r.label for r in both.reloads] == ["htable numbers", "htable carriers",
-                                                 "htable extensions"]
+                                                 "htable extensions", "uac registrations"]
     assert both.needs_restart == ("kamailio.cfg",)
+
+
+async def test_a_new_carrier_password_reloads_the_registrations_and_is_never_shown(
+        tmp_path: Path, running: FakeKamailio) -> None:
+    rendered = render(tmp_path, secret="second:Secret2")
+    edge = applier(tmp_path, running)
+    plan = edge.plan("e1", rendered)
+    assert [c.name for c in plan.changes] == ["db/uacreg"]
+    assert [r.label for r in plan.reloads] == ["uac registrations"]
+    assert "Secret" not in plan.diff
+    assert "-1:tele2:tele2:127.0.0.10:a001:127.0.0.2::a001:********::" in plan.diff
+    assert "+1:tele2:tele2:127.0.0.10:a001:127.0.0.2::a001:********::" in plan.diff
+    await edge.apply(plan, rendered)
+    assert ("uac.reg_reload",) in running.calls
+    assert oct((tmp_path / "db" / "uacreg").stat().st_mode & 0o777) == "0o640"
 
 
 async def test_apply_writes_reloads_the_dispatcher_before_the_tables_and_verifies(
@@ -174,3 +193,17 @@ async def test_offline_only_writes_and_a_stale_plan_writes_nothing(
     result = await edge.apply(fresh, rendered, offline=True)
     assert result.written and result.reloaded == () and running.calls == []
     assert on_disk(tmp_path) == rendered
+
+
+async def test_registrations_kamailio_does_not_hold_fail_the_check_unshown(
+        tmp_path: Path, running: FakeKamailio) -> None:
+    rendered = render(tmp_path)
+    assert running.registrations == {
+        "tele2": ("a001", "127.0.0.2", "a001", "first:Secret1", "sip:127.0.0.2:5060")}
+    assert await verify(running, rendered) == 1
+    running.registrations["tele2"] = ("a001", "127.0.0.2", "a001", "stale:Secret0",
+                                      "sip:127.0.0.2:5060")
+    with pytest.raises(ApplyError, match="registrations differ from the rendered ones "
+                                         "for tele2$") as failed:
+        await verify(running, rendered)
+    assert "Secret" not in str(failed.value)

@@ -51,14 +51,21 @@ def test_carriers_are_identified_by_the_edge_header_and_reached_through_the_edge
                        ("permit", "127.0.0.10/32"), ("permit", "::1/128")]
         assert ("media_address", "127.0.0.1") in endpoint
         assert ("bind_rtp_to_media_address", "yes") in endpoint
-    assert conf[("mts-reg", "registration")][-1] == (
-        "outbound_proxy", "sip:127.0.0.10:5060\\;lr")
     # mts is a TCP trunk: UDP to the edge, its transport in its URI for the edge
     assert ("transport", "pbxctl-udp") in conf[("mts", "endpoint")]
     assert dict(conf[("mts", "aor")])["contact"] == "sip:sip.mts.example:5060\\;transport=tcp"
-    assert dict(conf[("mts-reg", "registration")])["transport"] == "pbxctl-udp"
-    assert dict(conf[("mts-reg", "registration")])["server_uri"] == (
-        "sip:sip.mts.example:5060\\;transport=tcp")
+
+
+def test_a_registering_carrier_is_registered_by_the_edge_not_by_the_node() -> None:
+    node = behind_edge()
+    assert any(c.auth == "register" for c in node.carriers)
+    conf = sections(render_node(node, TEMPLATES).files["pjsip.conf"])
+    assert not [key for key in conf if key[1] == "registration"]
+    # the node still answers the carrier's challenge on its calls out
+    assert dict(conf[("mts", "endpoint")])["outbound_auth"] == "mts-auth"
+    assert ("mts-auth", "auth") in conf
+    alone = sections(render_node(company_node(), TEMPLATES).files["pjsip.conf"])
+    assert ("mts-reg", "registration") in alone
 
 
 def test_phones_still_register_directly() -> None:

@@ -15,6 +15,7 @@ from pbxctl.render.edge import (
     EdgeConfig,
     EdgeNode,
     EdgeNumber,
+    EdgeRegistration,
     render_edge,
 )
 from pbxctl.render.templates import TemplateSet
@@ -29,7 +30,9 @@ EDGE = EdgeConfig(
     carriers=(EdgeCarrier("tele2", ("127.0.0.2", "127.0.0.3")), EdgeCarrier("mts", ("127.0.0.4",))),
     numbers=(EdgeNumber("8435550101", 1), EdgeNumber("+78435550101", 1),
              EdgeNumber("+73812550101", 2)),
-    extensions=(EdgeNumber("301", 2), EdgeNumber("201", 1), EdgeNumber("202", 1)))
+    extensions=(EdgeNumber("301", 2), EdgeNumber("201", 1), EdgeNumber("202", 1)),
+    registrations=(EdgeRegistration("tele2", "127.0.0.2", 5080, "a001", "pass:word1"),
+                   EdgeRegistration("beeline", "sip.beeline.example", 5060, "b2", "s3cr3t-xy")))
 
 
 def rows(text: str) -> list[str]:
@@ -54,7 +57,31 @@ def test_numbers_and_carriers_are_db_text_rows_sorted_by_key() -> None:
     assert files["db/extensions"].splitlines() == [
         header, "201:0:0:1:0", "202:0:0:1:0", "301:0:0:2:0"]
     assert files["db/version"] == ("table_name(string) table_version(int)\nnumbers:2\n"
-                                   "carriers:2\nextensions:2\n")
+                                   "carriers:2\nextensions:2\nuacreg:5\n")
+
+
+def test_the_edge_registers_each_registering_carrier_once_as_the_carrier() -> None:
+    files = render_edge(EDGE, TEMPLATES)
+    header, *rows = files["db/uacreg"].splitlines()
+    assert header.split()[:9] == [
+        "id(int,auto)", "l_uuid(string)", "l_username(string)", "l_domain(string)",
+        "r_username(string)", "r_domain(string)", "realm(string,null)", "auth_username(string)",
+        "auth_password(string)"]
+    # by slug; the Contact user is the slug; ':' escaped as db_text reads it
+    assert rows == [
+        "1:beeline:beeline:127.0.0.10:b2:sip.beeline.example::b2:s3cr3t-xy::"
+        "sip\\:sip.beeline.example\\:5060:3600:0:0::",
+        "2:tele2:tele2:127.0.0.10:a001:127.0.0.2::a001:pass\\:word1::"
+        "sip\\:127.0.0.2\\:5080:3600:0:0::"]
+    assert len(header.split()) == len(rows[0].replace("\\:", "").split(":"))
+    cfg = files["kamailio.cfg"]
+    assert 'modparam("uac", "reg_db_url", "text:///etc/kamailio/db")' in cfg
+    assert 'modparam("uac", "reg_contact_addr", "127.0.0.10:5060")' in cfg
+    # a call to that Contact names the number in its To, which the node is given
+    carrier = cfg.split("route[FROM_CARRIER] {\n", 1)[1].split("\n}\n", 1)[0]
+    assert carrier.index("route(REGISTERED_CARRIER);") < carrier.index(
+        "$var(set) = $sht(numbers=>$rU);")
+    assert "if ($rU == $sht(carriers=>$si) && $tU != $null) {\n        $rU = $tU;" in cfg
 
 
 def test_the_configuration_holds_the_routing_decisions() -> None:
@@ -116,6 +143,9 @@ def test_ipv6_addresses_are_bracketed() -> None:
     replace(EDGE, sets=(DispatcherSet(1, "kazan", EdgeNode("a b", "127.0.0.11", 5060)),)),
     replace(EDGE, config_dir="/etc/kamailio\nmodparam"),
     replace(EDGE, config_dir="/etc/kamailio;x"),
+    replace(EDGE, registrations=(EdgeRegistration("t", "h", 5060, "u", "p w"),)),
+    replace(EDGE, registrations=(EdgeRegistration("t", "h", 5060, "u\n1:x", "pw"),)),
+    replace(EDGE, registrations=(EdgeRegistration("t", "h", 5060, "u", "pw\\"),)),
 ])
 def test_a_value_that_could_break_a_row_or_line_is_refused(edge: EdgeConfig) -> None:
     with pytest.raises(RenderError, match="refusing to render unsafe"):

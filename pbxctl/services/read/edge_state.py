@@ -11,7 +11,14 @@ from sqlalchemy.orm import selectinload
 from pbxctl.db.models import Branch, Carrier, Edge, Extension, Node, PhoneNumber
 from pbxctl.errors import ValidationError
 from pbxctl.numbering import parse_number_format
-from pbxctl.render.edge import DispatcherSet, EdgeCarrier, EdgeConfig, EdgeNode, EdgeNumber
+from pbxctl.render.edge import (
+    DispatcherSet,
+    EdgeCarrier,
+    EdgeConfig,
+    EdgeNode,
+    EdgeNumber,
+    EdgeRegistration,
+)
 
 
 def _node(node: Node) -> EdgeNode:
@@ -19,11 +26,11 @@ def _node(node: Node) -> EdgeNode:
 
 
 def carrier_addresses(carrier: Carrier) -> tuple[str, ...]:
-    """The single IPv4 addresses of a carrier's ``match`` list; a network or an IPv6
-    address is refused (the edge looks a call's source address up as is, in a table
-    whose rows cannot hold ':')."""
+    """The single IPv4 addresses of a carrier's ``match`` list (a registering carrier's
+    default: its registrar, as on a node); a network or an IPv6 address is refused (the
+    edge looks a call's source address up as is, in a table whose rows cannot hold ':')."""
     addresses = []
-    for entry in carrier.match:
+    for entry in carrier.match or _registrar_address(carrier):
         network = ipaddress.ip_network(entry, strict=False)
         if network.version != 4 or network.num_addresses != 1:
             raise ValidationError("match", f"carrier {carrier.slug!r} matches {entry}: the "
@@ -33,10 +40,32 @@ def carrier_addresses(carrier: Carrier) -> tuple[str, ...]:
     return tuple(sorted(set(addresses)))
 
 
+def _registrar_address(carrier: Carrier) -> list[str]:
+    """A registering carrier without ``match`` calls from its registrar, which must then
+    be an IPv4 address (the edge resolves no names)."""
+    if carrier.auth != "register":
+        return []
+    try:
+        if ipaddress.ip_address(carrier.host).version == 4:
+            return [carrier.host]
+    except ValueError:
+        pass
+    raise ValidationError("match", f"carrier {carrier.slug!r} registers with {carrier.host}: "
+                                   "behind an edge give its IPv4 address or the addresses "
+                                   "its calls come from (`match`)")
+
+
+def registration(carrier: Carrier) -> EdgeRegistration:
+    """What the edge registers for ``carrier`` (``auth`` register)."""
+    assert carrier.username is not None and carrier.secret is not None
+    return EdgeRegistration(slug=carrier.slug, host=carrier.host, port=carrier.port,
+                            username=carrier.username, secret=carrier.secret)
+
+
 async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -> EdgeConfig:
     """Everything ``edge`` routes: a dispatcher set per branch (numbered by slug from 1),
     the carriers that call by address, every inbound form of every company number and
-    every extension (for calls between nodes)."""
+    every extension (for calls between nodes), the carriers it registers with."""
     branches = (await session.scalars(
         select(Branch).order_by(Branch.slug)
         .options(selectinload(Branch.node), selectinload(Branch.standby_node)))).all()
@@ -67,7 +96,8 @@ async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -
         rpc_address=edge.rpc_address, rpc_port=edge.rpc_port, config_dir=config_dir,
         sets=sets,
         carriers=tuple(EdgeCarrier(c.slug, carrier_addresses(c)) for c in carriers
-                       if c.match),
+                       if c.match or c.auth == "register"),
+        registrations=tuple(registration(c) for c in carriers if c.auth == "register"),
         numbers=tuple(EdgeNumber(form, set_id) for form, (set_id, _) in sorted(called.items())),
         extensions=tuple(EdgeNumber(number, set_of[slug]) for number, slug in extensions),
     )
