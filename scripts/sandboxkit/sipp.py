@@ -91,8 +91,7 @@ class SoftPhone:
         cmd = [*self._base("uac_call.xml", work_dir), "-key", "caller", self.username,
                "-s", number, "-au", self.auth_user, "-ap", self.password,
                "-d", str(hold_ms), "-timeout", "60"]
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   text=True)
+        process = _background(cmd)
         return BackgroundSipp(process, work_dir / f"{self.username}-uac_call.xml.err")
 
     def start_held_call(self, work_dir: Path, number: str, seconds: int = 60
@@ -103,8 +102,7 @@ class SoftPhone:
         cmd = [*self._base("uac_call_held.xml", work_dir), "-key", "caller", self.username,
                "-s", number, "-au", self.auth_user, "-ap", self.password,
                "-timeout", str(seconds), "-timeout_error"]
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   text=True)
+        process = _background(cmd)
         return BackgroundSipp(process, work_dir / f"{self.username}-uac_call_held.xml.err")
 
     def place_calls(self, work_dir: Path, number: str, rate: int, count: int,
@@ -121,8 +119,7 @@ class SoftPhone:
                str(work_dir / f"{self.username}-load.err")]
         if stats is not None:
             cmd += ["-trace_stat", "-stf", str(stats), "-fd", "1"]
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   text=True)
+        process = _background(cmd)
         return BackgroundSipp(process, work_dir / f"{self.username}-load.err")
 
     def answer_one_call(self, work_dir: Path, after_ms: int = 0) -> BackgroundSipp:
@@ -132,8 +129,7 @@ class SoftPhone:
         cmd = [*self._base(scenario, work_dir), "-timeout", "60"]
         if after_ms:
             cmd += ["-d", str(after_ms)]
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   text=True)
+        process = _background(cmd)
         time.sleep(STARTUP_SECONDS)  # until SIPp has bound its port
         return BackgroundSipp(process, work_dir / f"{self.username}-{scenario}.err")
 
@@ -150,8 +146,7 @@ class SoftPhone:
     def _take_one_call(self, work_dir: Path, scenario: str) -> BackgroundSipp:
         """Run ``scenario`` for one incoming call in the background, once SIPp listens."""
         cmd = [*self._base(scenario, work_dir), "-timeout", "60"]
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   text=True)
+        process = _background(cmd)
         time.sleep(STARTUP_SECONDS)
         return BackgroundSipp(process, work_dir / f"{self.username}-{scenario}.err")
 
@@ -164,8 +159,7 @@ class SoftPhone:
         cmd = [sipp_binary(), "-sf", str(SCENARIOS / "mwi_listen.xml"), "-i", self.address,
                "-p", str(self.port), "-m", "100", "-nostdin", "-timeout", "90", "-trace_logs",
                "-log_file", str(log_file), "-trace_err", "-error_file", str(error_file)]
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   text=True)
+        process = _background(cmd)
         time.sleep(STARTUP_SECONDS)
         return BackgroundSipp(process, error_file, log_file)
 
@@ -176,8 +170,7 @@ class SoftPhone:
         cmd = [*self._base("subscribe_dialog.xml", work_dir, "-key", "watched", extension), "-s",
                self.username, "-au", self.auth_user, "-ap", self.password, "-timeout", "90",
                "-trace_logs", "-log_file", str(log_file)]
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   text=True)
+        process = _background(cmd)
         return BackgroundSipp(process, work_dir / f"{self.username}-subscribe_dialog.xml.err",
                               log_file)
 
@@ -197,6 +190,13 @@ class SoftPhone:
 
 
 _running: list[subprocess.Popen[str]] = []
+
+
+def _background(cmd: list[str]) -> subprocess.Popen[str]:
+    """Start SIPp in the background, its terminal output dropped (errors and traces go to
+    the files its command names)."""
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            text=True)
 
 
 def stop_all() -> None:
@@ -289,8 +289,7 @@ class SippCarrier:
                "-p", str(self.port), "-mp", str(next(_media_ports)), "-nostdin",
                "-trace_logs", "-log_file", str(log_file), "-trace_err", "-error_file",
                str(error_file), *extra]
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   text=True)
+        process = _background(cmd)
         time.sleep(STARTUP_SECONDS)
         return BackgroundSipp(process, error_file, log_file)
 
@@ -352,8 +351,7 @@ class SippCarrier:
         """Bring a call for ``did`` in the background; ok when answered and hung up."""
         cmd, error_file = self._call_command(work_dir, "carrier_call.xml", did, caller,
                                              hold_ms)
-        process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   text=True)
+        process = _background(cmd)
         return BackgroundSipp(process, error_file)
 
     def call(self, work_dir: Path, did: str, caller: str = "+46701234567",
