@@ -40,8 +40,8 @@ def _same(old: pa.ChunkedArray, new: pa.Array) -> np.ndarray:
 
 def rerate(columnar: ColumnarClassifier, stored: pa.Table) -> Rerated:
     """Price ``stored`` outbound calls (STORED_PRICE_COLUMNS, all strings; ``start`` in UTC
-    as ``YYYY-MM-DD HH:MM:SS[.ffffff]``, ``cost`` with its four decimals) with the decks as they are
-    now."""
+    as ``YYYY-MM-DD HH:MM:SS[.ffffff]``, ``cost`` with its four decimals) with the decks
+    as they are now."""
     billsec = np.asarray(pc.cast(stored["billsec"], pa.int64()).to_numpy(), dtype=np.int64)
     outbound = np.ones(stored.num_rows, dtype=bool)
     priced = columnar.price(outbound, billsec, stored["carrier"], stored["destination"],
