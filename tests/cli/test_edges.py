@@ -142,9 +142,10 @@ def test_edge_render_writes_the_files_with_their_modes(edged: Pbxctl, tmp_path: 
     out = tmp_path / "kamailio"
     edged.ok("edge", "render", "e1", "-o", str(out))
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
-        "db", "db/carriers", "db/extensions", "db/numbers", "db/version", "dispatcher.list",
-        "kamailio.cfg"]
+        "db", "db/carriers", "db/extensions", "db/logins", "db/numbers", "db/phone_ha1",
+        "db/version", "dispatcher.list", "kamailio.cfg"]
     assert stat.S_IMODE((out / "kamailio.cfg").stat().st_mode) == 0o640
+    assert stat.S_IMODE((out / "db/phone_ha1").stat().st_mode) == 0o640   # HA1s: a secret
     assert stat.S_IMODE((out / "db").stat().st_mode) & 0o7027 == 0
     assert (out / "dispatcher.list").read_text().splitlines()[1:] == [
         "1 sip:127.0.0.1:5060 0 10 name=local", "1 sip:127.0.0.12:5060 0 5 name=nb",
@@ -177,7 +178,8 @@ def test_apply_edge_dry_run_offline_and_an_unreachable_kamailio(edged: Pbxctl,
     planned = edged.ok("apply", "--edge", "e9", "--dry-run")
     assert "+++ b/dispatcher.list" in planned.stdout and "node local" not in planned.stderr
     assert "edge e9: would change kamailio.cfg, dispatcher.list, db/version, db/numbers, " \
-           "db/carriers, db/extensions (dry run, nothing written)." in planned.stderr, \
+           "db/carriers, db/extensions, db/logins, db/phone_ha1 (dry run, nothing " \
+           "written)." in planned.stderr, \
         planned.stderr
     assert list(edge_dir.iterdir()) == []
     written = edged.ok("apply", "--edge", "e9", "--offline")

@@ -11,7 +11,15 @@ from sqlalchemy.orm import selectinload
 from pbxctl.db.models import Branch, Carrier, Edge, Extension, Node, PhoneNumber
 from pbxctl.errors import ValidationError
 from pbxctl.numbering import parse_number_format
-from pbxctl.render.edge import DispatcherSet, EdgeCarrier, EdgeConfig, EdgeNode, EdgeNumber
+from pbxctl.render.edge import (
+    DispatcherSet,
+    EdgeCarrier,
+    EdgeConfig,
+    EdgeNode,
+    EdgeNumber,
+    PhoneLogin,
+)
+from pbxctl.services.extensions import SIP_REALM, sip_ha1
 
 
 def _node(node: Node) -> EdgeNode:
@@ -36,7 +44,7 @@ def carrier_addresses(carrier: Carrier) -> tuple[str, ...]:
 async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -> EdgeConfig:
     """Everything ``edge`` routes: a dispatcher set per branch (numbered by slug from 1),
     the carriers that call by address, every inbound form of every company number and
-    every extension (for calls between nodes)."""
+    every extension (for calls between nodes and from phones) and every phone's logins."""
     branches = (await session.scalars(
         select(Branch).order_by(Branch.slug)
         .options(selectinload(Branch.node), selectinload(Branch.standby_node)))).all()
@@ -59,9 +67,9 @@ async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -
                 raise ValidationError("numbers", f"{form} arrives for both {earlier[1]} and "
                                                  f"{number.e164}, which ring in different "
                                                  "branches; the edge cannot tell them apart")
-    extensions = (await session.execute(
-        select(Extension.number, Branch.slug).join(Extension.branch)
-        .order_by(Extension.number))).all()
+    extensions = (await session.scalars(
+        select(Extension).order_by(Extension.number)
+        .options(selectinload(Extension.branch), selectinload(Extension.devices)))).all()
     return EdgeConfig(
         name=edge.name, sip_address=edge.sip_address, sip_port=edge.sip_port,
         rpc_address=edge.rpc_address, rpc_port=edge.rpc_port, config_dir=config_dir,
@@ -69,5 +77,13 @@ async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -
         carriers=tuple(EdgeCarrier(c.slug, carrier_addresses(c)) for c in carriers
                        if c.match),
         numbers=tuple(EdgeNumber(form, set_id) for form, (set_id, _) in sorted(called.items())),
-        extensions=tuple(EdgeNumber(number, set_of[slug]) for number, slug in extensions),
+        extensions=tuple(EdgeNumber(e.number, set_of[e.branch.slug]) for e in extensions),
+        logins=tuple(login for e in extensions for login in _logins(e)), sip_realm=SIP_REALM,
     )
+
+
+def _logins(extension: Extension) -> list[PhoneLogin]:
+    """The extension's own login, then each device's."""
+    return [PhoneLogin(extension.number, extension.number, extension.sip_ha1),
+            *(PhoneLogin(d.name, extension.number, sip_ha1(d.name, d.sip_password))
+              for d in extension.devices)]
