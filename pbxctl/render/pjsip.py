@@ -151,9 +151,11 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
             ("auth", ",".join([f"{number}-auth", *(d.name for d in phone.devices)])),)
         media = _media_options(node)
     else:
-        # Behind an edge the edge authenticates the phone and says which it is; the
-        # Contact it registered stays as is (the Path to the edge leads there).
-        login = (("identify_by", "header"), *_from_edges_only(node))
+        # Behind an edge the edge authenticates the phone and says which it is (the
+        # registrar finds the AOR by an endpoint's username methods only: the To user;
+        # the edge's own address is matched first, so no username ever matches from
+        # there); the Contact it registered stays as is (the Path leads there).
+        login = (("identify_by", "header,username"), *_from_edges_only(node))
         media = tuple((k, "no" if k == "rewrite_contact" else v)
                       for k, v in _media_options(node))
     endpoint = section(

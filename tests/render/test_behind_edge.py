@@ -65,7 +65,7 @@ def test_phones_are_identified_by_the_edge_header_and_reached_by_their_path() ->
     conf = sections(render_node(behind_edge(), TEMPLATES).files["pjsip.conf"])
     phone = conf[("201", "endpoint")]
     # the edge authenticated the phone: no login here, its header from the edges only
-    assert "auth" not in dict(phone) and ("identify_by", "header") in phone
+    assert "auth" not in dict(phone) and ("identify_by", "header,username") in phone
     assert [(k, v) for k, v in phone if k in ("deny", "permit")] == [
         ("deny", "0.0.0.0/0.0.0.0"), ("deny", "::/0"),
         ("permit", "127.0.0.10/32"), ("permit", "::1/128")]

@@ -119,9 +119,11 @@ def test_phones_are_authenticated_here_and_registered_on_both_nodes_with_a_path(
     assert phone.index("consume_credentials();") < stamp
     assert phone.index('sl_send_reply("403", "Forbidden");') < stamp
     # a REGISTER: a Path to the edge, a branch to the node and one to the standby
-    register = phone.split('if (is_method("REGISTER")) {\n        add_path_received();', 1)[1]
+    register = phone.split('append_hf("Supported: path\\r\\n");\n        add_path_received();',
+                           1)[1]
     assert register.index("append_branch();") < register.index("t_relay();")
     assert "ds_next_dst()" in register
+    assert "reply_route {\n    if (!t_check_trans()) { drop; }\n}" in cfg   # one 200 only
     assert 'modparam("path", "use_received", 1)' in cfg
     assert 'modparam("htable", "htable", "phone_ha1=>size=10;dbtable=phone_ha1;")' in cfg
 
