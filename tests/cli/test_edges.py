@@ -207,3 +207,12 @@ def test_apply_node_leaves_the_edges_alone(edged: Pbxctl) -> None:
     everything = edged.ok("apply", "--dry-run")
     assert "node local: would change" in everything.stderr
     assert "edge e1: would change" in everything.stderr
+
+
+def test_behind_an_edge_a_new_phone_is_told_to_register_at_the_edge(edged: Pbxctl) -> None:
+    creds = json.loads(edged.ok("ext", "add", "kazan", "205", "--name", "Olga",
+                                "--json").stdout)
+    assert (creds["server"], creds["port"]) == ("127.0.0.10", 5060)
+    edged.ok("edge", "remove", "e1")
+    again = json.loads(edged.ok("ext", "passwd", "205", "--json").stdout)
+    assert (again["server"], again["port"]) == ("127.0.0.1", 5060)    # its node again
