@@ -35,16 +35,16 @@ def company(two_nodes: Pbxctl, tmp_path: Path) -> Iterator[tuple[Pbxctl, dict[st
               "--standby-node", "node-b")
     pbxctl.ok("branch", "add", "omsk", "--name", "Omsk", "--city", "Omsk", "--timezone",
               "Asia/Omsk", "--ext-range", "300-399", "--node", "node-b")
-    anna, ivan = (replace(add_phone(pbxctl, branch, number, name, address),
-                          server="127.0.0.10", server_port=5060)
-                  for branch, number, name, address in (("kazan", "201", "Anna", "127.0.0.21"),
-                                                        ("omsk", "301", "Ivan", "127.0.0.23")))
+    pbxctl.ok("edge", "add", "edge1", "--sip-address", "127.0.0.10", "--rpc",
+              kamailio.RPC, "--config-dir", str(directory))
+    # behind the edge, ext add tells each phone to register at the edge
+    anna = add_phone(pbxctl, "kazan", "201", "Anna", "127.0.0.21")
+    ivan = add_phone(pbxctl, "omsk", "301", "Ivan", "127.0.0.23")
+    assert (anna.server, ivan.server) == ("127.0.0.10", "127.0.0.10")
     pbxctl.ok("carrier", "add", "tele2", "--host", "127.0.0.2", "--auth", "ip", "--match",
               "127.0.0.2", "--number-format", "national:7", "--qualify", "0")
     pbxctl.ok("number", "add", DID, "--carrier", "tele2", "--branch", "kazan",
               "--monthly-fee", "0.00", "--route", "ext:201")
-    pbxctl.ok("edge", "add", "edge1", "--sip-address", "127.0.0.10", "--rpc",
-              kamailio.RPC, "--config-dir", str(directory))
     pbxctl.ok("apply", "--offline")
     for node in ("node-a", "node-b"):     # the identifier order is read at start
         sandbox.start(node)
