@@ -3,14 +3,17 @@ reload over JSON-RPC for them; a kamailio.cfg change waits for a restart."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pbxctl.asterisk.plan import FileChange, make_plan
-from pbxctl.render.edge import HTABLES, REGISTRATIONS_FILE, mask_registrations
+from pbxctl.render.edge import HTABLES, REGISTRATIONS_FILE, SECRET_TABLES, mask_registrations
 
 CONFIG_FILE = "kamailio.cfg"
 DISPATCHER_FILE = "dispatcher.list"
 TABLE_VERSIONS = "db/version"
+# A db_text row of an htable (key:0:0:value:0), as a diff line: its value is a secret.
+_ROW_VALUE_RE = re.compile(r"^(?P<key>[-+ ][^:\n]+:0:0:)[^:\n]+(?P<end>:0)$", re.MULTILINE)
 
 
 def table_file(table: str) -> str:
@@ -50,9 +53,10 @@ class EdgePlan:
 
     @property
     def diff(self) -> str:
-        """All diffs, file by file, secrets masked (the carriers' passwords too)."""
+        """All diffs, file by file, secrets masked: the values of secret tables and the
+        carriers' passwords."""
         return "".join(mask_registrations(c.diff) if c.name == REGISTRATIONS_FILE
-                       else c.diff for c in self.changes)
+                       else _masked(c) for c in self.changes)
 
     @property
     def reloads(self) -> tuple[Reload, ...]:
@@ -71,6 +75,13 @@ class EdgePlan:
     def needs_restart(self) -> tuple[str, ...]:
         """Changed files Kamailio reads only when it starts."""
         return tuple(c.name for c in self.changes if c.name == CONFIG_FILE)
+
+
+def _masked(change: FileChange) -> str:
+    if change.name not in {table_file(t) for t in SECRET_TABLES}:
+        return change.diff
+    return _ROW_VALUE_RE.sub(lambda m: m.group("key") + "********" + m.group("end"),
+                             change.diff)
 
 
 def make_edge_plan(edge: str, rendered: dict[str, str],

@@ -9,6 +9,10 @@ tables are db_text files Kamailio's htable module loads; ``htable.reload`` and
 ``dispatcher.reload`` over JSON-RPC pick up a change without a restart. A carrier that
 needs registration is registered once, by the edge (the uac module's ``uacreg`` table,
 ``uac.reg_reload``), with the Contact ``sip:<carrier slug>@<edge>``.
+
+Phones register at the edge, which authenticates them (``logins``: auth username →
+extension, ``phone_ha1``: auth username → digest HA1, a secret) and forks each REGISTER
+to the branch's live nodes with a Path to itself, so both reach the phone through it.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from pbxctl.render.templates import TemplateSet
 
 CARRIER_HEADER = "X-Pbxctl-Carrier"   # the edge sets it on carrier calls, strips it elsewhere
 INTERNAL_HEADER = "X-Pbxctl-Internal"  # a node's call to another node's extension
+PHONE_HEADER = "X-Pbxctl-Phone"        # the extension of a phone the edge authenticated
 PRIMARY_PRIORITY = 10                 # dispatcher algorithm 8 tries higher priorities first
 STANDBY_PRIORITY = 5
-HTABLES = ("numbers", "carriers", "extensions")
+HTABLES = ("numbers", "carriers", "extensions", "logins", "phone_ha1")
+SECRET_TABLES = ("phone_ha1",)
 DB_TEXT_VERSION = 2                   # htable's table version in the db_text ``version``
 UACREG_TABLE = "uacreg"
 UACREG_VERSION = 5                    # the uac module's table version (Kamailio 5.7 and later)
@@ -89,6 +95,16 @@ class EdgeNumber:
 
 
 @dataclass(frozen=True)
+class PhoneLogin:
+    """A SIP login of a phone: its auth username (the extension or a device's name), the
+    extension it registers and calls as, and the digest HA1 of its password."""
+
+    username: str
+    extension: str
+    ha1: str
+
+
+@dataclass(frozen=True)
 class EdgeConfig:
     """Everything one edge is configured from."""
 
@@ -103,6 +119,8 @@ class EdgeConfig:
     numbers: tuple[EdgeNumber, ...]
     extensions: tuple[EdgeNumber, ...] = ()   # an extension and the set of its branch
     registrations: tuple[EdgeRegistration, ...] = ()
+    logins: tuple[PhoneLogin, ...] = ()
+    sip_realm: str = "pbxctl"                 # the realm the phones' HA1s were made with
 
 
 def host_port(address: str, port: int) -> str:
@@ -117,7 +135,8 @@ def render_edge(edge: EdgeConfig, templates: TemplateSet) -> dict[str, str]:
         "kamailio.cfg": templates.render(
             "kamailio.cfg.j2", edge=edge, sip=host_port(edge.sip_address, edge.sip_port),
             rpc=host_port(edge.rpc_address, edge.rpc_port), carrier_header=CARRIER_HEADER,
-            internal_header=INTERNAL_HEADER, htables=HTABLES, uacreg=UACREG_TABLE),
+            internal_header=INTERNAL_HEADER, phone_header=PHONE_HEADER, htables=HTABLES,
+            uacreg=UACREG_TABLE, realm=_plain(edge.sip_realm)),
         "dispatcher.list": dispatcher_list(edge.sets),
         "db/version": "table_name(string) table_version(int)\n" + "".join(
             f"{table}:{DB_TEXT_VERSION}\n" for table in HTABLES)
@@ -129,6 +148,8 @@ def render_edge(edge: EdgeConfig, templates: TemplateSet) -> dict[str, str]:
         "db/extensions": db_text_table(
             {e.called: str(e.set_id) for e in edge.extensions}),
         REGISTRATIONS_FILE: uacreg_table(edge),
+        "db/logins": db_text_table({p.username: p.extension for p in edge.logins}),
+        "db/phone_ha1": db_text_table({p.username: p.ha1 for p in edge.logins}),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from pbxctl import names
-from pbxctl.render.edge import CARRIER_HEADER, INTERNAL_HEADER, host_port
+from pbxctl.render.edge import CARRIER_HEADER, INTERNAL_HEADER, PHONE_HEADER, host_port
 from pbxctl.render.model import CarrierConfig, EdgePeer, NodeConfig, PhoneConfig
 from pbxctl.render.sections import Section, section
 
@@ -147,6 +147,19 @@ def _carrier_sections(node: NodeConfig, carrier: CarrierConfig) -> list[Section]
 
 def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
     number = phone.number
+    if node.edge is None:
+        # The extension's own login, then each device's (revoked one by one).
+        login: tuple[tuple[str, str], ...] = (
+            ("auth", ",".join([f"{number}-auth", *(d.name for d in phone.devices)])),)
+        media = _media_options(node)
+    else:
+        # Behind an edge the edge authenticates the phone and says which it is (the
+        # registrar finds the AOR by an endpoint's username methods only: the To user;
+        # the edge's own address is matched first, so no username ever matches from
+        # there); the Contact it registered stays as is (the Path leads there).
+        login = (("identify_by", "header,username"), *_from_edges_only(node))
+        media = tuple((k, "no" if k == "rewrite_contact" else v)
+                      for k, v in _media_options(node))
     endpoint = section(
         number,
         ("type", "endpoint"),
@@ -158,8 +171,7 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
         ("named_pickup_group", phone.branch),
         ("disallow", "all"),
         *(("allow", codec) for codec in node.codecs),
-        # The extension's own login, then each device's (revoked one by one).
-        ("auth", ",".join([f"{number}-auth", *(d.name for d in phone.devices)])),
+        *login,
         ("aors", number),
         ("callerid", f'"{phone.display_name}" <{number}>'),
         ("set_var", f"PBXCTL_DEPARTMENT={phone.department}"),
@@ -168,7 +180,7 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
         *((("set_var", "PBXCTL_VOICEMAIL_LOGIN=s"),) if phone.voicemail_pin is None else ()),
         # The message lamp: unsolicited NOTIFYs when the mailbox changes or the phone registers.
         ("mailboxes", f"{number}@{names.ASTERISK.voicemail_context}"),
-        *_media_options(node),
+        *media,
         comment=f"{phone.display_name}, branch {phone.branch}",
     )
     auth = section(
@@ -190,7 +202,12 @@ def _phone_sections(node: NodeConfig, phone: PhoneConfig) -> list[Section]:
         ("max_contacts", 2),
         ("remove_existing", "yes"),
         ("mailboxes", f"{number}@{names.ASTERISK.voicemail_context}"),  # MWI subscriptions
+        *((("support_path", "yes"),) if node.edge is not None else ()),
     )
+    if node.edge is not None:
+        return [endpoint, aor, section(f"{number}-identify", ("type", "identify"),
+                                       ("endpoint", number),
+                                       ("match_header", f"{PHONE_HEADER}: {number}"))]
     return [endpoint, auth, *devices, aor]
 
 

@@ -20,6 +20,7 @@ from pbxctl.errors import ConflictError, NotFoundError, ValidationError
 from pbxctl.render.provisioning import MODELS, SOFTPHONE
 from pbxctl.services.audit import AuditTrail, Snapshot
 from pbxctl.services.extensions import new_password
+from pbxctl.services.read.phone_server import phone_server
 
 MAX_DEVICES = 2          # per extension: its AOR keeps two contacts (desk phone + softphone)
 KEY_BYTES = 24           # the URL secret: 32 URL-safe characters, 192 bits
@@ -131,6 +132,10 @@ class DeviceService:
         if device is None or (device.key_expires is not None and device.key_expires <= at):
             return None
         return device
+
+    async def server_of(self, device: Device) -> tuple[str, int]:
+        """Where ``device`` registers: the edge, or its branch's node without one."""
+        return await phone_server(self._session, device.extension.branch.node)
 
     async def use_link(self, device: Device) -> bool:
         """Spend a one-time link: True for the one request that does (a second one at the

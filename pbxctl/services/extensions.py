@@ -15,6 +15,7 @@ from pbxctl import validation as v
 from pbxctl.db.models import Branch, CallQueue, Extension
 from pbxctl.errors import ConflictError, NotFoundError, ValidationError
 from pbxctl.services.audit import AuditTrail, Snapshot
+from pbxctl.services.read.phone_server import phone_server
 from pbxctl.services.routing import numbers_routed_to
 
 SIP_REALM = "pbxctl"
@@ -96,7 +97,7 @@ class ExtensionService:
         self._session.add(extension)
         await self._session.flush()
         self._audit.record("ext.add", "extension", number, after=extension_snapshot(extension))
-        return extension, self._credentials(extension, password)
+        return extension, await self._credentials(extension, password)
 
     async def list(self, branch_slug: str | None = None) -> Sequence[Extension]:
         """Extensions by number, optionally of one branch."""
@@ -136,7 +137,7 @@ class ExtensionService:
         password = new_password()
         extension.sip_ha1 = sip_ha1(number, password)
         self._audit.record("ext.passwd", "extension", number, detail="SIP password rotated")
-        return self._credentials(extension, password)
+        return await self._credentials(extension, password)
 
     async def set_voicemail_pin(self, number: str, pin: str | None) -> str:
         """Give the extension's mailbox the PIN ``pin`` (a generated one when None);
@@ -170,10 +171,10 @@ class ExtensionService:
         self._audit.record("ext.voicemail-pin", "extension", extension.number, before=before,
                            after=extension_snapshot(extension), detail=detail)
 
-    def _credentials(self, extension: Extension, password: str) -> SipCredentials:
-        node = extension.branch.node
+    async def _credentials(self, extension: Extension, password: str) -> SipCredentials:
+        server, port = await phone_server(self._session, extension.branch.node)
         return SipCredentials(username=extension.number, password=password, realm=SIP_REALM,
-                              server=node.sip_address, port=node.sip_port)
+                              server=server, port=port)
 
     async def _branch(self, slug: str) -> Branch:
         query = select(Branch).where(Branch.slug == slug).options(selectinload(Branch.node))

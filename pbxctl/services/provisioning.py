@@ -61,7 +61,8 @@ class ProvisioningService:
         self._audit.record("provision.fetch", "device", device.name,
                            after=device_snapshot(device),
                            detail=f"{file_name} to {_clip(client)} ({_clip(user_agent)})")
-        text = render_setup(self._templates, template, _setup(device, at))
+        server = await self._devices.server_of(device)
+        text = render_setup(self._templates, template, _setup(device, at, server))
         return ServedFile(text, media_type(file_name))
 
     async def _template(self, device: Device | None, file_name: str) -> str | None:
@@ -75,14 +76,14 @@ class ProvisioningService:
         return template_of(device.model, device.mac, file_name)
 
 
-def _setup(device: Device, at: datetime) -> PhoneSetup:
+def _setup(device: Device, at: datetime, server: tuple[str, int]) -> PhoneSetup:
     extension = device.extension
     branch = extension.branch
     return PhoneSetup(
         model=device.model, mac=device.mac, number=extension.number,
         display_name=extension.display_name, auth_user=device.name,
-        password=device.sip_password, server=branch.node.sip_address,
-        port=branch.node.sip_port, realm=SIP_REALM, timezone=branch.timezone,
+        password=device.sip_password, server=server[0], port=server[1], realm=SIP_REALM,
+        timezone=branch.timezone,
         utc_offset=utc_offset(branch.timezone, at), language=branch.language,
         colleagues=tuple(Colleague(e.number, e.display_name) for e in branch.extensions
                          if e.number != extension.number))

@@ -122,12 +122,17 @@ def cdr_rows(node: str = DEFAULT_NODE) -> list[dict[str, str]]:
         return [dict(zip(CDR_COLUMNS, row, strict=False)) for row in csv.reader(handle)]
 
 
+def cli(command: str, node: str = DEFAULT_NODE) -> str:
+    """What the node's Asterisk CLI answers to ``command`` (``pjsip show contacts``)."""
+    return _run("cli", command, node, timeout=30)
+
+
 def set_global_variable(name: str, value: str, node: str = DEFAULT_NODE) -> None:
     """Set an Asterisk global variable (an empty value clears it) from the node's CLI:
     pbxctl's AMI user has no right to (Setvar needs the ``call`` class)."""
     if not re.fullmatch(r"[A-Z_]+", name) or not re.fullmatch(r"[0-9]*", value):
         raise ValueError(f"not a variable for the sandbox clock: {name}={value!r}")
-    _run("cli", f'dialplan set global {name} "{value}"', node, timeout=30)
+    cli(f'dialplan set global {name} "{value}"', node)
 
 
 def log_position(name: str = "messages", node: str = DEFAULT_NODE) -> int:

@@ -10,6 +10,7 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -271,3 +272,15 @@ async def test_devices_through_the_api(api: Api) -> None:
     assert (status, removed) == (200, {"removed": "80:5E:C0:12:34:56"})
     status, listed = await api.call("GET", "/api/v1/devices?extension=201")
     assert [d["name"] for d in listed["items"]] == ["201-app"]
+
+
+async def test_behind_an_edge_a_phone_is_set_up_to_register_at_the_edge(
+        company: Pbxctl, phones: dict[str, str], server: Any, tmp_path: Path) -> None:
+    await _cli(company, "edge", "add", "edge1", "--sip-address", "127.0.0.10", "--sip-port",
+               "5070", "--rpc", "127.0.0.10:5090", "--config-dir", str(tmp_path))
+    model = "yealink-t4x"
+    agent, pattern = PHONES[model]
+    status, text = await _get(server, phones[model] + pattern.format(mac=MACS[model]), agent)
+    assert status == 200, text
+    found = account(model, text)
+    assert (found.server, found.port) == ("127.0.0.10", 5070)

@@ -142,9 +142,10 @@ def test_edge_render_writes_the_files_with_their_modes(edged: Pbxctl, tmp_path: 
     out = tmp_path / "kamailio"
     edged.ok("edge", "render", "e1", "-o", str(out))
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
-        "db", "db/carriers", "db/extensions", "db/numbers", "db/uacreg", "db/version",
-        "dispatcher.list", "kamailio.cfg"]
+        "db", "db/carriers", "db/extensions", "db/logins", "db/numbers", "db/phone_ha1",
+        "db/uacreg", "db/version", "dispatcher.list", "kamailio.cfg"]
     assert stat.S_IMODE((out / "kamailio.cfg").stat().st_mode) == 0o640
+    assert stat.S_IMODE((out / "db/phone_ha1").stat().st_mode) == 0o640   # HA1s: a secret
     assert stat.S_IMODE((out / "db").stat().st_mode) & 0o7027 == 0
     assert (out / "dispatcher.list").read_text().splitlines()[1:] == [
         "1 sip:127.0.0.1:5060 0 10 name=local", "1 sip:127.0.0.12:5060 0 5 name=nb",
@@ -194,8 +195,8 @@ def test_apply_edge_dry_run_offline_and_an_unreachable_kamailio(edged: Pbxctl,
     planned = edged.ok("apply", "--edge", "e9", "--dry-run")
     assert "+++ b/dispatcher.list" in planned.stdout and "node local" not in planned.stderr
     assert "edge e9: would change kamailio.cfg, dispatcher.list, db/version, db/numbers, " \
-           "db/carriers, db/extensions, db/uacreg (dry run, nothing written)." \
-        in planned.stderr, \
+           "db/carriers, db/extensions, db/uacreg, db/logins, db/phone_ha1 (dry run, " \
+           "nothing written)." in planned.stderr, \
         planned.stderr
     assert list(edge_dir.iterdir()) == []
     written = edged.ok("apply", "--edge", "e9", "--offline")
@@ -223,3 +224,12 @@ def test_apply_node_leaves_the_edges_alone(edged: Pbxctl) -> None:
     everything = edged.ok("apply", "--dry-run")
     assert "node local: would change" in everything.stderr
     assert "edge e1: would change" in everything.stderr
+
+
+def test_behind_an_edge_a_new_phone_is_told_to_register_at_the_edge(edged: Pbxctl) -> None:
+    creds = json.loads(edged.ok("ext", "add", "kazan", "205", "--name", "Olga",
+                                "--json").stdout)
+    assert (creds["server"], creds["port"]) == ("127.0.0.10", 5060)
+    edged.ok("edge", "remove", "e1")
+    again = json.loads(edged.ok("ext", "passwd", "205", "--json").stdout)
+    assert (again["server"], again["port"]) == ("127.0.0.1", 5060)    # its node again

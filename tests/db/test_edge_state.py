@@ -9,7 +9,16 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbxctl.db.models import AuditEntry, Branch, Carrier, Edge, Extension, Node, PhoneNumber
+from pbxctl.db.models import (
+    AuditEntry,
+    Branch,
+    Carrier,
+    Device,
+    Edge,
+    Extension,
+    Node,
+    PhoneNumber,
+)
 from pbxctl.errors import ValidationError
 from pbxctl.render.edge import (
     DispatcherSet,
@@ -17,9 +26,11 @@ from pbxctl.render.edge import (
     EdgeNode,
     EdgeNumber,
     EdgeRegistration,
+    PhoneLogin,
 )
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.branches import BranchService
+from pbxctl.services.extensions import sip_ha1
 from pbxctl.services.read.edge_state import load_edge_config
 
 
@@ -63,11 +74,13 @@ async def company(session: AsyncSession) -> dict[str, Branch]:
     tele2 = _carrier("tele2", "national:7", ["127.0.0.2/32", "127.0.0.3/32"])
     mts = _carrier("mts", "plus", [])
     sipnet = _carrier("sipnet", "e164", ["127.0.0.5/32"])
+    ext201 = _extension("201", kazan)
+    ext201.devices.append(Device(name="201-805ec0123456", mac="805ec0123456",
+                                 model="yealink-t46u", sip_password="desk-pass"))
     session.add_all([kazan, omsk, _number("+78435550101", tele2, kazan),
                      _number("+73812550101", mts, omsk),
                      _number("+78435550102", sipnet, kazan),
-                     _extension("301", omsk), _extension("201", kazan),
-                     _extension("202", kazan)])
+                     _extension("301", omsk), ext201, _extension("202", kazan)])
     await session.flush()
     await BranchService(session, AuditTrail(session, Actor("tester", "cli"))).set_standby(
         "kazan", "nb")
@@ -91,6 +104,12 @@ async def test_the_edge_config_follows_branches_numbers_and_carriers(
         EdgeNumber("8435550101", 1))
     assert config.extensions == (EdgeNumber("201", 1), EdgeNumber("202", 1),
                                  EdgeNumber("301", 2))
+    # every phone's login, a device's own included, with the HA1 the edge checks
+    assert config.logins == (
+        PhoneLogin("201", "201", "0" * 32),
+        PhoneLogin("201-805ec0123456", "201", sip_ha1("201-805ec0123456", "desk-pass")),
+        PhoneLogin("202", "202", "0" * 32), PhoneLogin("301", "301", "0" * 32))
+    assert config.sip_realm == "pbxctl"
     assert config.config_dir == "/etc/kamailio/edge1"
     assert (await session.scalars(select(AuditEntry.action))).all() == ["branch.update"]
 

@@ -71,7 +71,8 @@ def test_the_plan_names_what_kamailio_reloads_and_what_needs_a_restart(tmp_path:
     rendered["db/version"] += "extra:2\n"
     both = edge.plan("e1", rendered)
     assert [r.label for r in both.reloads] == ["htable numbers", "htable carriers",
-                                                 "htable extensions", "uac registrations"]
+                                                 "htable extensions", "htable logins",
+                                                 "htable phone_ha1", "uac registrations"]
     assert both.needs_restart == ("kamailio.cfg",)
 
 

@@ -68,11 +68,30 @@ def test_a_registering_carrier_is_registered_by_the_edge_not_by_the_node() -> No
     assert ("mts-reg", "registration") in alone
 
 
-def test_phones_still_register_directly() -> None:
+def test_phones_are_identified_by_the_edge_header_and_reached_by_their_path() -> None:
     conf = sections(render_node(behind_edge(), TEMPLATES).files["pjsip.conf"])
+    phone = conf[("201", "endpoint")]
+    # the edge authenticated the phone: no login here, its header from the edges only
+    assert "auth" not in dict(phone) and ("identify_by", "header,username") in phone
+    assert [(k, v) for k, v in phone if k in ("deny", "permit")] == [
+        ("deny", "0.0.0.0/0.0.0.0"), ("deny", "::/0"),
+        ("permit", "127.0.0.10/32"), ("permit", "::1/128")]
+    assert conf[("201-identify", "identify")] == [
+        ("type", "identify"), ("endpoint", "201"), ("match_header", "X-Pbxctl-Phone: 201")]
+    assert ("201-auth", "auth") not in conf
+    # the Contact stays the phone's own; the stored Path leads there through the edge
+    assert ("rewrite_contact", "no") in phone and ("rewrite_contact", "yes") not in phone
+    assert ("support_path", "yes") in conf[("201", "aor")]
+    assert ("media_address", "127.0.0.1") in phone
+    assert ("bind_rtp_to_media_address", "yes") in phone
+
+
+def test_without_an_edge_phones_log_in_on_the_node() -> None:
+    conf = sections(render_node(company_node(), TEMPLATES).files["pjsip.conf"])
     phone = dict(conf[("201", "endpoint")])
-    assert "deny" not in phone and "permit" not in phone and "outbound_proxy" not in phone
-    assert "identify_by" not in phone
+    assert phone["auth"].split(",")[0] == "201-auth" and phone["rewrite_contact"] == "yes"
+    assert "identify_by" not in phone and "support_path" not in dict(conf[("201", "aor")])
+    assert ("201-identify", "identify") not in conf
 
 
 def test_calls_between_nodes_use_an_edge_endpoint_taken_in_by_header_from_the_edge() -> None:

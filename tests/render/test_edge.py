@@ -16,6 +16,7 @@ from pbxctl.render.edge import (
     EdgeNode,
     EdgeNumber,
     EdgeRegistration,
+    PhoneLogin,
     render_edge,
 )
 from pbxctl.render.templates import TemplateSet
@@ -32,7 +33,9 @@ EDGE = EdgeConfig(
              EdgeNumber("+73812550101", 2)),
     extensions=(EdgeNumber("301", 2), EdgeNumber("201", 1), EdgeNumber("202", 1)),
     registrations=(EdgeRegistration("tele2", "127.0.0.2", 5080, "a001", "pass:word1"),
-                   EdgeRegistration("beeline", "sip.beeline.example", 5060, "b2", "s3cr3t-xy")))
+                   EdgeRegistration("beeline", "sip.beeline.example", 5060, "b2", "s3cr3t-xy")),
+    logins=(PhoneLogin("301", "301", "c" * 32), PhoneLogin("201", "201", "a" * 32),
+            PhoneLogin("201-805ec0123456", "201", "b" * 32)))
 
 
 def rows(text: str) -> list[str]:
@@ -56,8 +59,14 @@ def test_numbers_and_carriers_are_db_text_rows_sorted_by_key() -> None:
         header, "127.0.0.2:0:0:tele2:0", "127.0.0.3:0:0:tele2:0", "127.0.0.4:0:0:mts:0"]
     assert files["db/extensions"].splitlines() == [
         header, "201:0:0:1:0", "202:0:0:1:0", "301:0:0:2:0"]
+    assert files["db/logins"].splitlines() == [
+        header, "201:0:0:201:0", "201-805ec0123456:0:0:201:0", "301:0:0:301:0"]
+    assert files["db/phone_ha1"].splitlines() == [
+        header, f"201:0:0:{'a' * 32}:0", f"201-805ec0123456:0:0:{'b' * 32}:0",
+        f"301:0:0:{'c' * 32}:0"]
     assert files["db/version"] == ("table_name(string) table_version(int)\nnumbers:2\n"
-                                   "carriers:2\nextensions:2\nuacreg:5\n")
+                                   "carriers:2\nextensions:2\nlogins:2\nphone_ha1:2\n"
+                                   "uacreg:5\n")
 
 
 def test_the_edge_registers_each_registering_carrier_once_as_the_carrier() -> None:
@@ -91,7 +100,8 @@ def test_the_configuration_holds_the_routing_decisions() -> None:
     # the carrier header: stripped from all but the nodes, before any routing; set on
     # carriers' requests from the edge's own table
     strip = cfg.index('if (!ds_is_from_list()) {\n        remove_hf("X-Pbxctl-Carrier");\n'
-                      '        remove_hf("X-Pbxctl-Internal");\n    }')
+                      '        remove_hf("X-Pbxctl-Internal");\n'
+                      '        remove_hf("X-Pbxctl-Phone");\n    }')
     assert strip < cfg.index("route(FROM_CARRIER);")
     assert 'append_hf("X-Pbxctl-Carrier: $sht(carriers=>$si)\\r\\n");' in cfg
     assert 'ds_select_dst("$var(set)", "8")' in cfg     # by priority
@@ -119,9 +129,39 @@ def test_a_node_reaches_another_nodes_extension_or_a_carrier_through_the_edge() 
     assert 'modparam("htable", "htable", "extensions=>size=10;dbtable=extensions;")' in cfg
 
 
+def test_phones_are_authenticated_here_and_registered_on_both_nodes_with_a_path() -> None:
+    cfg = render_edge(EDGE, TEMPLATES)["kamailio.cfg"]
+    # everything not from a node or a carrier is a phone's, and only after the phone
+    # header was stripped from outside traffic
+    assert cfg.index('remove_hf("X-Pbxctl-Phone");') < cfg.index("route(FROM_PHONE);")
+    assert cfg.index("route(FROM_CARRIER);") < cfg.index("route(FROM_PHONE);")
+    phone = cfg.split("route[FROM_PHONE] {\n", 1)[1].split("\n}\n", 1)[0]
+    # challenged with the realm the HA1s were made with; the HA1 from the secret table
+    assert 'pv_www_authenticate("pbxctl", "$sht(phone_ha1=>$au)", "1")' in phone
+    assert 'www_challenge("pbxctl", "0");' in phone
+    assert 'pv_proxy_authenticate("pbxctl", "$sht(phone_ha1=>$au)", "1")' in phone
+    # a login registers its own extension only; the node learns which by the header
+    assert '$var(ext) = $sht(logins=>$au);' in phone
+    assert '(is_method("REGISTER") && $tU != $var(ext))' in phone
+    stamp = phone.index('append_hf("X-Pbxctl-Phone: $var(ext)\\r\\n");')
+    assert phone.index("consume_credentials();") < stamp
+    assert phone.index('sl_send_reply("403", "Forbidden");') < stamp
+    # a REGISTER: a Path to the edge, a branch to the node and one to the standby
+    register = phone.split('append_hf("Supported: path\\r\\n");\n        add_path_received();',
+                           1)[1]
+    assert register.index("append_branch();") < register.index("t_relay();")
+    assert "ds_next_dst()" in register
+    # one 200 to a REGISTER; an INVITE's 2xx retransmissions still pass
+    assert 'reply_route {\n    if (!is_method("INVITE") && !t_check_trans()) { drop; }\n}' in cfg
+    assert "if (ds_next_dst() && $du != $var(first)) {" in register   # a one-node set
+    assert 'modparam("path", "use_received", 1)' in cfg
+    assert 'modparam("htable", "htable", "phone_ha1=>size=10;dbtable=phone_ha1;")' in cfg
+
+
 def test_rendering_is_deterministic() -> None:
     shuffled = replace(EDGE, sets=EDGE.sets[::-1], carriers=EDGE.carriers[::-1],
-                       numbers=EDGE.numbers[::-1], extensions=EDGE.extensions[::-1])
+                       numbers=EDGE.numbers[::-1], extensions=EDGE.extensions[::-1],
+                       logins=EDGE.logins[::-1])
     assert render_edge(shuffled, TEMPLATES) == render_edge(EDGE, TEMPLATES)
 
 
@@ -138,6 +178,7 @@ def test_ipv6_addresses_are_bracketed() -> None:
     replace(EDGE, numbers=(EdgeNumber("8435550101\n1:0:0:9", 1),)),
     replace(EDGE, numbers=(EdgeNumber("", 1),)),
     replace(EDGE, extensions=(EdgeNumber("201\n202", 1),)),
+    replace(EDGE, logins=(PhoneLogin("201", "201", "a:0:0:b"),)),
     replace(EDGE, carriers=(EdgeCarrier("tele2\nx", ("127.0.0.2",)),)),
     replace(EDGE, carriers=(EdgeCarrier("tele2", ("::1",)),)),
     replace(EDGE, sets=(DispatcherSet(1, "kazan", EdgeNode("a b", "127.0.0.11", 5060)),)),

@@ -18,7 +18,9 @@ from pbxctl.render.edge import (
     EdgeNode,
     EdgeNumber,
     EdgeRegistration,
+    PhoneLogin,
 )
+from pbxctl.services.extensions import SIP_REALM, sip_ha1
 
 
 def _node(node: Node) -> EdgeNode:
@@ -65,7 +67,8 @@ def registration(carrier: Carrier) -> EdgeRegistration:
 async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -> EdgeConfig:
     """Everything ``edge`` routes: a dispatcher set per branch (numbered by slug from 1),
     the carriers that call by address, every inbound form of every company number and
-    every extension (for calls between nodes), the carriers it registers with."""
+    every extension (for calls between nodes and from phones), every phone's logins, the
+    carriers it registers with."""
     branches = (await session.scalars(
         select(Branch).order_by(Branch.slug)
         .options(selectinload(Branch.node), selectinload(Branch.standby_node)))).all()
@@ -88,9 +91,9 @@ async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -
                 raise ValidationError("numbers", f"{form} arrives for both {earlier[1]} and "
                                                  f"{number.e164}, which ring in different "
                                                  "branches; the edge cannot tell them apart")
-    extensions = (await session.execute(
-        select(Extension.number, Branch.slug).join(Extension.branch)
-        .order_by(Extension.number))).all()
+    extensions = (await session.scalars(
+        select(Extension).order_by(Extension.number)
+        .options(selectinload(Extension.branch), selectinload(Extension.devices)))).all()
     return EdgeConfig(
         name=edge.name, sip_address=edge.sip_address, sip_port=edge.sip_port,
         rpc_address=edge.rpc_address, rpc_port=edge.rpc_port, config_dir=config_dir,
@@ -99,5 +102,13 @@ async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -
                        if c.match or c.auth == "register"),
         registrations=tuple(registration(c) for c in carriers if c.auth == "register"),
         numbers=tuple(EdgeNumber(form, set_id) for form, (set_id, _) in sorted(called.items())),
-        extensions=tuple(EdgeNumber(number, set_of[slug]) for number, slug in extensions),
+        extensions=tuple(EdgeNumber(e.number, set_of[e.branch.slug]) for e in extensions),
+        logins=tuple(login for e in extensions for login in _logins(e)), sip_realm=SIP_REALM,
     )
+
+
+def _logins(extension: Extension) -> list[PhoneLogin]:
+    """The extension's own login, then each device's."""
+    return [PhoneLogin(extension.number, extension.number, extension.sip_ha1),
+            *(PhoneLogin(d.name, extension.number, sip_ha1(d.name, d.sip_password))
+              for d in extension.devices)]
