@@ -23,14 +23,15 @@ def test_the_edge_registers_a_carrier_once_and_takes_its_calls(
         two_nodes: Pbxctl, tmp_path: Path) -> None:
     pbxctl = two_nodes
     directory = kazan_and_edge_dir(pbxctl)
-    anna = add_phone(pbxctl, "kazan", "201", "Anna", "127.0.0.21")
+    pbxctl.ok("edge", "add", "edge1", "--sip-address", "127.0.0.10", "--rpc",
+              kamailio.RPC, "--config-dir", str(directory))
+    anna = add_phone(pbxctl, "kazan", "201", "Anna", "127.0.0.21")    # registers at the edge
+    assert anna.server == "127.0.0.10"
     pbxctl.ok("carrier", "add", "tele2", "--host", "127.0.0.2", "--auth", "register",
               "--username", "a001", "--secret", SECRET, "--number-format", "national:7",
               "--qualify", "0")
     pbxctl.ok("number", "add", "+78435550101", "--carrier", "tele2", "--branch", "kazan",
               "--monthly-fee", "0.00", "--route", "ext:201")
-    pbxctl.ok("edge", "add", "edge1", "--sip-address", "127.0.0.10", "--rpc",
-              kamailio.RPC, "--config-dir", str(directory))
     applied = pbxctl.ok("apply", "--offline")
     assert "reg:secret" not in applied.stdout + applied.stderr
     registrar = TELE2.take_registrations(tmp_path, "a001", SECRET, seconds=20)
