@@ -85,8 +85,14 @@ def test_a_phone_registers_once_at_the_edge_and_on_both_nodes(
         assert "201/sip:201@127.0.0.21" in contacts, contacts
     assert "301/sip:301@127.0.0.23" in sandbox.cli("pjsip show contacts", "node-b")
     assert "301/sip:" not in sandbox.cli("pjsip show contacts", "node-a")
-    # a wrong password is refused by the edge
+    # a wrong password is refused by the edge; from the tenth, the source gets 403 to
+    # everything, the right password too, and the phone's own address is unharmed
     assert replace(phone_201(company), port=0).register_refused(tmp_path, "wrong").ok
+    scanner = replace(phone_201(company), address="127.0.0.99", port=0, media_port=0)
+    for _ in range(10):
+        assert scanner.register_refused(tmp_path, "guess").ok
+    assert not scanner.register(tmp_path).ok
+    assert replace(phone_201(company), port=0).register(tmp_path).ok
 
 
 def phone_201(company: tuple[Pbxctl, dict[str, SoftPhone]]) -> SoftPhone:

@@ -138,7 +138,9 @@ def test_phones_are_authenticated_here_and_registered_on_both_nodes_with_a_path(
     phone = cfg.split("route[FROM_PHONE] {\n", 1)[1].split("\n}\n", 1)[0]
     # challenged with the realm the HA1s were made with; the HA1 from the secret table
     assert 'pv_www_authenticate("pbxctl", "$sht(phone_ha1=>$au)", "1")' in phone
-    assert 'www_challenge("pbxctl", "0");' in phone
+    challenge = cfg.split("route[CHALLENGE_PHONE] {\n", 1)[1].split("\n}\n", 1)[0]
+    assert 'www_challenge("pbxctl", "0");' in challenge
+    assert "route(CHALLENGE_PHONE);" in phone
     assert 'pv_proxy_authenticate("pbxctl", "$sht(phone_ha1=>$au)", "1")' in phone
     # a login registers its own extension only; the node learns which by the header
     assert '$var(ext) = $sht(logins=>$au);' in phone
@@ -156,6 +158,10 @@ def test_phones_are_authenticated_here_and_registered_on_both_nodes_with_a_path(
     assert "if (ds_next_dst() && $du != $var(first)) {" in register   # a one-node set
     assert 'modparam("path", "use_received", 1)' in cfg
     assert 'modparam("htable", "htable", "phone_ha1=>size=10;dbtable=phone_ha1;")' in cfg
+    # failed logins counted per source, in memory; the tenth shuts the source out
+    assert 'modparam("htable", "htable", "authfail=>size=8;autoexpire=3600;")' in cfg
+    assert phone.index("$sht(authfail=>$si) >= 10") < phone.index("pv_www_authenticate")
+    assert phone.count("route(LOGIN_FAILED);") == 2
 
 
 def test_rendering_is_deterministic() -> None:
