@@ -10,6 +10,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
+
+from pbxctl.db.models import Carrier
 from pbxctl.db.session import transaction
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.edges import EdgeService, EdgeSpec
@@ -211,6 +214,9 @@ async def test_apply_answers_for_the_edges_too(api: Api, tmp_path: Path) -> None
     async with transaction(api.engine) as session:
         edges = EdgeService(session, AuditTrail(session, Actor("tester", "cli")), [tmp_path])
         await edges.add(EdgeSpec("e1", "127.0.0.10", rpc, str(edge_dir)))
+        # behind an edge, mts (registering with a host name) needs its calls' address
+        await session.execute(update(Carrier).where(Carrier.slug == "mts")
+                              .values(match=["127.0.0.3/32"]))
 
     status, planned = await api.call("POST", "/api/v1/apply",
                                      body={"edge": "e1", "dry_run": True})

@@ -53,7 +53,8 @@ def accounts(company: Pbxctl, tmp_path: Path) -> dict[str, str]:
     secret_file = tmp_path / "beeline.secret"
     secret_file.write_text("carrier-secret-9\n")
     company.ok("carrier", "add", "beeline", "--host", "sip.beeline.example", "--auth",
-               "register", "--username", "kazan01", "--secret-file", str(secret_file))
+               "register", "--username", "kazan01", "--secret-file", str(secret_file),
+               "--match", "127.0.0.5")   # behind an edge: where its calls come from
     deck = tmp_path / "tele2.csv"
     deck.write_text(DECK)
     company.ok("rates", "import", "tele2", str(deck), "--valid-from", "2026-10-01")
