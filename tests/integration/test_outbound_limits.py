@@ -62,7 +62,12 @@ def test_a_branch_at_its_max_calls_gets_congestion_and_the_cdr_says_why(
     first = anna.start_call(tmp_path, NATIONAL, hold_ms=7000)
     time.sleep(1.0)
     second = boris.start_call(tmp_path, MOBILE, hold_ms=6000)
-    time.sleep(1.0)
+    # both answered at the carrier before the third is tried (under load a fixed pause
+    # was not always enough)
+    deadline = time.monotonic() + 10
+    while [e for _, e, _ in carrier.events()].count("ANSWERED") < 2:
+        assert time.monotonic() < deadline, carrier.events()
+        time.sleep(0.2)
     third = clara.call(tmp_path, INTERNATIONAL)
     assert not third.ok, "a third call went out with --max-calls 2"
     assert "SIP/2.0 503 Service Unavailable" in third.errors, third.errors   # congestion
