@@ -13,6 +13,7 @@ from pbxctl.asterisk.files import (
     exclusive_lock,
     read_files,
     restore,
+    stale_since_plan,
     write_atomically,
 )
 from pbxctl.asterisk.plan import Plan, make_plan
@@ -76,8 +77,7 @@ class Applier:
                 await ami.close()
 
     def _check_plan_is_current(self, plan: Plan) -> None:
-        current = read_files(self._dir, [c.name for c in plan.changes])
-        stale = [c.name for c in plan.changes if current[c.name] != c.old]
+        stale = stale_since_plan(self._dir, {c.name: c.old for c in plan.changes})
         if stale:
             raise ApplyError(f"{', '.join(stale)} changed on the node since the plan was made; "
                              "nothing was written, run apply again")

@@ -25,6 +25,13 @@ def read_files(directory: Path, names: list[str]) -> dict[str, str | None]:
     return contents
 
 
+def stale_since_plan(directory: Path, planned: dict[str, str | None]) -> list[str]:
+    """Names among ``planned`` (file name → contents when the plan was made) whose contents
+    in ``directory`` have changed since."""
+    current = read_files(directory, list(planned))
+    return [name for name, old in planned.items() if current[name] != old]
+
+
 def write_atomically(path: Path, text: str, mode: int = SECRET_FILE_MODE) -> None:
     """Replace ``path`` with ``text`` so a reader sees the old file or the new one, never half."""
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

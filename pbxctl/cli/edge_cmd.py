@@ -8,7 +8,7 @@ import click
 
 from pbxctl.cli.output import emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction
-from pbxctl.render.edge import REGISTRATIONS_FILE, mask_registrations
+from pbxctl.kamailio.plan import mask_edge_file
 from pbxctl.render.templates import TemplateSet
 from pbxctl.services.edges import EdgeSpec, edge_snapshot, write_edge_files
 
@@ -77,7 +77,7 @@ def remove(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def render(ctx: click.Context, name: str, output: Path | None) -> None:
     """Render edge NAME's Kamailio files (kamailio.cfg, dispatcher.list, db/); printed,
-    the carriers' passwords are masked."""
+    the carriers' passwords and the phones' HA1 digests are masked."""
 
     async def work(s: Services) -> dict[str, str]:
         return await s.edges.render(name, TemplateSet(s.settings.template_dir))
@@ -86,8 +86,7 @@ def render(ctx: click.Context, name: str, output: Path | None) -> None:
     if output is None:
         for relative, text in sorted(files.items()):
             click.echo(f"==> {relative} <==")
-            click.echo(mask_registrations(text) if relative == REGISTRATIONS_FILE else text,
-                       nl=False)
+            click.echo(mask_edge_file(relative, text), nl=False)
         return
     write_edge_files(output, files)
     note(f"Wrote {len(files)} files of edge {name} to {output}.")

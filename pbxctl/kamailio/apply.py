@@ -9,7 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pbxctl.asterisk.files import ensure_directory, exclusive_lock, read_files
+from pbxctl.asterisk.files import (
+    ensure_directory,
+    exclusive_lock,
+    read_files,
+    stale_since_plan,
+)
 from pbxctl.errors import ApplyError
 from pbxctl.kamailio.files import put_back, write_file
 from pbxctl.kamailio.plan import EdgePlan, Reload, make_edge_plan
@@ -83,8 +88,7 @@ class EdgeApplier:
                                destinations=destinations)
 
     def _check_plan_is_current(self, plan: EdgePlan) -> None:
-        current = read_files(self._dir, [c.name for c in plan.changes])
-        stale = [c.name for c in plan.changes if current[c.name] != c.old]
+        stale = stale_since_plan(self._dir, {c.name: c.old for c in plan.changes})
         if stale:
             raise ApplyError(f"{', '.join(stale)} changed on edge {plan.edge} since the plan "
                              "was made; nothing was written, run apply again")

@@ -13,7 +13,7 @@ CONFIG_FILE = "kamailio.cfg"
 DISPATCHER_FILE = "dispatcher.list"
 TABLE_VERSIONS = "db/version"
 # A db_text row of an htable (key:0:0:value:0), as a diff line: its value is a secret.
-_ROW_VALUE_RE = re.compile(r"^(?P<key>[-+ ][^:\n]+:0:0:)[^:\n]+(?P<end>:0)$", re.MULTILINE)
+_ROW_VALUE_RE = re.compile(r"^(?P<key>[-+ ]?[^:\n]+:0:0:)[^:\n]+(?P<end>:0)$", re.MULTILINE)
 
 
 def table_file(table: str) -> str:
@@ -55,8 +55,7 @@ class EdgePlan:
     def diff(self) -> str:
         """All diffs, file by file, secrets masked: the values of secret tables and the
         carriers' passwords."""
-        return "".join(mask_registrations(c.diff) if c.name == REGISTRATIONS_FILE
-                       else _masked(c) for c in self.changes)
+        return "".join(mask_edge_file(c.name, c.diff) for c in self.changes)
 
     @property
     def reloads(self) -> tuple[Reload, ...]:
@@ -77,11 +76,14 @@ class EdgePlan:
         return tuple(c.name for c in self.changes if c.name == CONFIG_FILE)
 
 
-def _masked(change: FileChange) -> str:
-    if change.name not in {table_file(t) for t in SECRET_TABLES}:
-        return change.diff
-    return _ROW_VALUE_RE.sub(lambda m: m.group("key") + "********" + m.group("end"),
-                             change.diff)
+def mask_edge_file(name: str, text: str) -> str:
+    """``text`` (edge file ``name``, or a diff of it) with its secrets as ``********``: the
+    carriers' passwords and the values of secret tables (the phones' HA1 digests)."""
+    if name == REGISTRATIONS_FILE:
+        return mask_registrations(text)
+    if name not in {table_file(t) for t in SECRET_TABLES}:
+        return text
+    return _ROW_VALUE_RE.sub(lambda m: m.group("key") + "********" + m.group("end"), text)
 
 
 def make_edge_plan(edge: str, rendered: dict[str, str],

@@ -4,6 +4,7 @@ PostgreSQL: what is stored, audited and refused, and the files ``edge render`` w
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -176,6 +177,22 @@ def test_a_registering_carriers_password_is_written_but_never_shown(edged: Pbxct
     edged.ok("edge", "render", "e1", "-o", str(out))
     assert "kazan01:trunk\\:secret-1:" in (out / "db/uacreg").read_text()
     assert stat.S_IMODE((out / "db/uacreg").stat().st_mode) == 0o640
+
+
+def test_the_phones_digests_are_written_but_never_shown(edged: Pbxctl,
+                                                        tmp_path: Path) -> None:
+    edged.ok("ext", "add", "kazan", "205", "--name", "Olga")
+    out = tmp_path / "written"
+    out.mkdir()
+    edged.ok("edge", "render", "e1", "-o", str(out))
+    rows = (out / "db/phone_ha1").read_text().splitlines()[1:]
+    digests = [row.split(":")[3] for row in rows]
+    assert rows and all(re.fullmatch(r"[0-9a-f]{32}", d) for d in digests), rows
+    printed = edged.ok("edge", "render", "e1").stdout
+    section = printed.split("==> db/phone_ha1 <==\n")[1].split("==>")[0]
+    assert section.splitlines()[1:] == [
+        ":".join(row.split(":")[:3] + ["********"] + row.split(":")[4:]) for row in rows]
+    assert not any(digest in printed for digest in digests)
 
 
 def test_edge_render_refuses_a_carrier_network(edged: Pbxctl) -> None:
