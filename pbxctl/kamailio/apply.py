@@ -22,9 +22,10 @@ from pbxctl.kamailio.rpc import KamailioRpc, RpcError, RpcRefused
 from pbxctl.kamailio.verify import verify
 
 RpcOpener = Callable[[], KamailioRpc]
-# Kamailio's dispatcher takes one reload every reload_delta seconds (5 by default) and
-# refuses others with this message: such a refusal is tried again for a while.
-BUSY = "Ongoing reload"
+# Kamailio's dispatcher and permissions modules take one reload every reload_delta
+# seconds (5 by default) and refuse others with this message (its case differs between
+# them): such a refusal is tried again for a while.
+BUSY = "ongoing reload"
 PATIENCE = 6.0
 
 
@@ -104,7 +105,7 @@ class EdgeApplier:
                 await rpc.call(reload.method, *reload.params)
                 return
             except RpcRefused as refused:
-                if BUSY not in refused.message or waited >= self._patience:
+                if BUSY not in refused.message.lower() or waited >= self._patience:
                     raise
             await asyncio.sleep(1.0)
             waited += 1.0

@@ -7,12 +7,19 @@ import re
 from dataclasses import dataclass
 
 from pbxctl.asterisk.plan import FileChange, make_plan
-from pbxctl.render.edge import HTABLES, REGISTRATIONS_FILE, SECRET_TABLES, mask_registrations
+from pbxctl.render.edge import (
+    ADDRESSES_FILE,
+    HTABLES,
+    REGISTRATIONS_FILE,
+    SECRET_TABLES,
+    mask_registrations,
+)
 
 CONFIG_FILE = "kamailio.cfg"
 DISPATCHER_FILE = "dispatcher.list"
 TABLE_VERSIONS = "db/version"
-# A db_text row of an htable (key:0:0:value:0), as a diff line: its value is a secret.
+# A db_text row of an htable (key:0:0:value:0), in its file or a diff: its value is a
+# secret.
 _ROW_VALUE_RE = re.compile(r"^(?P<key>[-+ ]?[^:\n]+:0:0:)[^:\n]+(?P<end>:0)$", re.MULTILINE)
 
 
@@ -32,6 +39,7 @@ class Reload:
 
 DISPATCHER_RELOAD = Reload("dispatcher", "dispatcher.reload")
 REGISTRATIONS_RELOAD = Reload("uac registrations", "uac.reg_reload")
+ADDRESSES_RELOAD = Reload("carrier addresses", "permissions.addressReload")
 
 
 def htable_reload(table: str) -> Reload:
@@ -61,11 +69,13 @@ class EdgePlan:
     def reloads(self) -> tuple[Reload, ...]:
         """The dispatcher first (so no number points at a set Kamailio lacks), then every
         htable whose file changed (all of them when their version table did), then the
-        carrier registrations."""
+        carriers' addresses and registrations."""
         changed = {c.name for c in self.changes}
         reloads = [DISPATCHER_RELOAD] if DISPATCHER_FILE in changed else []
         reloads += [htable_reload(t) for t in HTABLES
                     if table_file(t) in changed or TABLE_VERSIONS in changed]
+        if ADDRESSES_FILE in changed or TABLE_VERSIONS in changed:
+            reloads.append(ADDRESSES_RELOAD)
         if REGISTRATIONS_FILE in changed or TABLE_VERSIONS in changed:
             reloads.append(REGISTRATIONS_RELOAD)
         return tuple(reloads)

@@ -1,16 +1,18 @@
 """Check that an edge's Kamailio runs its rendered files: every dispatcher set with
-exactly its destinations, every htable with exactly its rows, and exactly the rendered
-carrier registrations (compared, never shown: they hold passwords)."""
+exactly its destinations, every htable with exactly its rows, exactly the rendered
+carriers' networks, and exactly the rendered carrier registrations (compared, never
+shown: they hold passwords)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
 from pbxctl.errors import ApplyError
 from pbxctl.kamailio.plan import DISPATCHER_FILE, table_file
 from pbxctl.kamailio.rpc import KamailioRpc, RpcRefused
-from pbxctl.render.edge import HTABLES, REGISTRATIONS_FILE
+from pbxctl.render.edge import ADDRESSES_FILE, HTABLES, REGISTRATIONS_FILE
 
 Destinations = dict[int, set[tuple[str, int]]]   # set id -> {(URI, priority)}
 NO_SETS = "No Destination Sets"                  # dispatcher.list of an empty list
@@ -19,6 +21,7 @@ REGISTRATION_FIELDS = ("l_uuid", "l_username", "l_domain", "r_username", "r_doma
                        "auth_username", "auth_password", "auth_ha1", "auth_proxy")
 COMPARED_FIELDS = ("r_username", "r_domain", "auth_username", "auth_password", "auth_proxy")
 Registrations = dict[str, tuple[str, ...]]       # l_uuid -> its COMPARED_FIELDS
+Networks = set[tuple[int, str, str]]             # {(group, network, tag)}
 SHOWN_AT_MOST = 5
 
 
@@ -42,6 +45,14 @@ async def verify(rpc: KamailioRpc, rendered: dict[str, str]) -> int:
             raise ApplyError(f"verification failed: Kamailio's htable {table} holds "
                              f"{len(loaded)} row(s), {len(rows)} rendered; "
                              f"{_difference(rows, loaded)}")
+    networks = rendered_networks(rendered[ADDRESSES_FILE])
+    loaded_networks = shown_networks(await rpc.call("permissions.addressDump"),
+                                     await rpc.call("permissions.subnetDump"))
+    if loaded_networks != networks:
+        differ = sorted(f"{net} ({tag})" for _, net, tag in networks ^ loaded_networks)
+        raise ApplyError("verification failed: Kamailio's carrier networks differ from the "
+                         f"rendered ones in {', '.join(differ[:SHOWN_AT_MOST])}"
+                         + (" …" if len(differ) > SHOWN_AT_MOST else ""))
     rendered_regs = rendered_registrations(rendered[REGISTRATIONS_FILE])
     shown_regs = shown_registrations(await rpc.call("uac.reg_dump"))
     if shown_regs != rendered_regs:
@@ -69,6 +80,35 @@ def shown_registrations(result: Any) -> Registrations:
     except (KeyError, TypeError) as exc:
         raise ApplyError("verification failed: uac.reg_dump answered in an unknown shape "
                          f"(missing {exc})") from None
+
+
+def rendered_networks(address_table: str) -> Networks:
+    """The networks of a rendered address table (``id:grp:ip:mask:port:tag``, ``\\:`` read
+    as ``:``)."""
+    found: Networks = set()
+    for line in address_table.splitlines()[1:]:
+        _, group, address, mask, _, tag = re.split(r"(?<!\\):", line)
+        unescaped = address.replace("\\:", ":")
+        network = ipaddress.ip_network(f"{unescaped}/{mask}")
+        found.add((int(group), str(network), tag))
+    return found
+
+
+def shown_networks(addresses: Any, subnets: Any) -> Networks:
+    """The networks of ``permissions.addressDump`` (single addresses) and
+    ``permissions.subnetDump`` results."""
+    found: Networks = set()
+    try:
+        for record in [*(addresses or []), *(subnets or [])]:
+            item = record["item"]
+            address = ipaddress.ip_address(item["ip"])
+            mask = item.get("mask", address.max_prefixlen)
+            found.add((int(record["group"]), str(ipaddress.ip_network(f"{address}/{mask}")),
+                       str(item["tag"])))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ApplyError("verification failed: permissions.addressDump or subnetDump "
+                         f"answered in an unknown shape ({exc!r})") from exc
+    return found
 
 
 def rendered_destinations(dispatcher_list: str) -> Destinations:

@@ -1,12 +1,14 @@
 """Render an edge's Kamailio files: pure, its desired state in, file texts out.
 
-Carriers call the edge; it recognises them by source address (``carriers`` table), looks
+Carriers call the edge; it recognises them by source address or network (the
+permissions module's ``address`` table, group 1, tagged with the carrier's slug), looks
 the called number up (``numbers`` table: number as the carrier sends it → dispatcher set,
 one set per branch) and relays to the branch's node, failing over to the standby. A node
 calling an extension served by another node calls the edge, which looks the extension up
 (``extensions`` table → the set of its branch) and relays it the same way. The
-tables are db_text files Kamailio's htable module loads; ``htable.reload`` and
-``dispatcher.reload`` over JSON-RPC pick up a change without a restart. A carrier that
+tables are db_text files Kamailio's htable and permissions modules load; ``htable.reload``,
+``permissions.addressReload`` and ``dispatcher.reload`` over JSON-RPC pick up a change
+without a restart. A carrier that
 needs registration is registered once, by the edge (the uac module's ``uacreg`` table,
 ``uac.reg_reload``), with the Contact ``sip:<carrier slug>@<edge>``.
 
@@ -29,7 +31,7 @@ INTERNAL_HEADER = "X-Pbxctl-Internal"  # a node's call to another node's extensi
 PHONE_HEADER = "X-Pbxctl-Phone"        # the extension of a phone the edge authenticated
 PRIMARY_PRIORITY = 10                 # dispatcher algorithm 8 tries higher priorities first
 STANDBY_PRIORITY = 5
-HTABLES = ("numbers", "carriers", "extensions", "logins", "phone_ha1")
+HTABLES = ("numbers", "extensions", "logins", "phone_ha1")
 SECRET_TABLES = ("phone_ha1",)
 DB_TEXT_VERSION = 2                   # htable's table version in the db_text ``version``
 UACREG_TABLE = "uacreg"
@@ -40,6 +42,12 @@ _UACREG_HEADER = ("id(int,auto) l_uuid(string) l_username(string) l_domain(strin
                   "auth_proxy(string) expires(int) flags(int) reg_delay(int) "
                   "contact_addr(string,null) socket(string,null)\n")
 REGISTRATIONS_FILE = f"db/{UACREG_TABLE}"
+ADDRESS_TABLE = "address"             # the permissions module's: carriers' networks
+ADDRESS_VERSION = 6
+ADDRESSES_FILE = f"db/{ADDRESS_TABLE}"
+CARRIER_GROUP = 1                     # the address group of carriers
+_ADDRESS_HEADER = ("id(int,auto) grp(int) ip_addr(string) mask(int) port(int) "
+                   "tag(string,null)\n")
 REGISTRATION_EXPIRES = 3600           # as the nodes' PJSIP registrations asked
 # A uacreg row (in a diff too): id, seven fields (escaped ``\:`` allowed), auth_password.
 _UACREG_PASSWORD_RE = re.compile(r"^(?P<key>[-+ ]?[0-9]+(:(\\.|[^:\\\n])*){7}:)"
@@ -69,10 +77,10 @@ class DispatcherSet:
 
 @dataclass(frozen=True)
 class EdgeCarrier:
-    """A carrier and the single addresses its calls come from."""
+    """A carrier and the networks its calls come from (an address is a /32 or /128)."""
 
     slug: str
-    addresses: tuple[str, ...]
+    networks: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -136,15 +144,15 @@ def render_edge(edge: EdgeConfig, templates: TemplateSet) -> dict[str, str]:
             "kamailio.cfg.j2", edge=edge, sip=host_port(edge.sip_address, edge.sip_port),
             rpc=host_port(edge.rpc_address, edge.rpc_port), carrier_header=CARRIER_HEADER,
             internal_header=INTERNAL_HEADER, phone_header=PHONE_HEADER, htables=HTABLES,
-            uacreg=UACREG_TABLE, realm=_plain(edge.sip_realm)),
+            uacreg=UACREG_TABLE, address_table=ADDRESS_TABLE, carrier_group=CARRIER_GROUP,
+            realm=_plain(edge.sip_realm)),
         "dispatcher.list": dispatcher_list(edge.sets),
         "db/version": "table_name(string) table_version(int)\n" + "".join(
             f"{table}:{DB_TEXT_VERSION}\n" for table in HTABLES)
-        + f"{UACREG_TABLE}:{UACREG_VERSION}\n",
+        + f"{UACREG_TABLE}:{UACREG_VERSION}\n" + f"{ADDRESS_TABLE}:{ADDRESS_VERSION}\n",
         "db/numbers": db_text_table(
             {n.called: str(n.set_id) for n in edge.numbers}),
-        "db/carriers": db_text_table(
-            {address: c.slug for c in edge.carriers for address in c.addresses}),
+        ADDRESSES_FILE: address_table(edge.carriers),
         "db/extensions": db_text_table(
             {e.called: str(e.set_id) for e in edge.extensions}),
         REGISTRATIONS_FILE: uacreg_table(edge),
@@ -165,6 +173,21 @@ def uacreg_table(edge: EdgeConfig) -> str:
         rows.append(f"{number}:" + ":".join(_escaped(f) for f in fields)
                     + f":{REGISTRATION_EXPIRES}:0:0::\n")
     return _UACREG_HEADER + "".join(rows)
+
+
+def address_table(carriers: tuple[EdgeCarrier, ...]) -> str:
+    """The permissions module's address table: every network of every carrier, in group
+    CARRIER_GROUP, any port, tagged with the carrier's slug (the edge names the carrier
+    by it); sorted by slug, then network."""
+    try:
+        networks = [(c.slug, ipaddress.ip_network(n)) for c in carriers for n in c.networks]
+    except ValueError as exc:
+        raise RenderError(f"refusing to render unsafe edge value: {exc}") from None
+    rows = sorted(networks, key=lambda row: (row[0], row[1].version, row[1]))
+    return _ADDRESS_HEADER + "".join(
+        f"{number}:{CARRIER_GROUP}:{_escaped(str(network.network_address))}:"
+        f"{network.prefixlen}:0:{_plain(slug)}\n"
+        for number, (slug, network) in enumerate(rows, start=1))
 
 
 def mask_registrations(text: str) -> str:

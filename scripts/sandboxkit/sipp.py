@@ -280,13 +280,18 @@ class SippCarrier:
     address: str
     port: int = 5060
     asterisk: str = "127.0.0.1:5060"
+    transport: str = "udp"           # or tcp: one connection (SIPp's t1)
+
+    def _transport(self) -> list[str]:
+        return ["-t", "t1"] if self.transport == "tcp" else []
 
     def _listen(self, work_dir: Path, scenario: str, sets: list[str], *extra: str
                 ) -> BackgroundSipp:
         log_file = work_dir / f"{self.name}-{scenario}.log"
         error_file = work_dir / f"{self.name}-{scenario}.err"
-        cmd = [sipp_binary(), *sets, "-sf", str(SCENARIOS / scenario), "-i", self.address,
-               "-p", str(self.port), "-mp", str(next(_media_ports)), "-nostdin",
+        cmd = [sipp_binary(), *sets, *self._transport(), "-sf", str(SCENARIOS / scenario),
+               "-i", self.address, "-p", str(self.port), "-mp", str(next(_media_ports)),
+               "-nostdin",
                "-trace_logs", "-log_file", str(log_file), "-trace_err", "-error_file",
                str(error_file), *extra]
         process = _background(cmd)
@@ -334,8 +339,8 @@ class SippCarrier:
     def _call_command(self, work_dir: Path, scenario: str, did: str, caller: str,
                       hold_ms: int) -> tuple[list[str], Path]:
         error_file = work_dir / f"{self.name}-{scenario}.err"
-        return [sipp_binary(), self.asterisk, "-key", "caller", caller, "-sf",
-                str(SCENARIOS / scenario), "-s", did, "-d", str(hold_ms), "-i", self.address,
+        return [sipp_binary(), self.asterisk, "-key", "caller", caller, *self._transport(),
+                "-sf", str(SCENARIOS / scenario), "-s", did, "-d", str(hold_ms), "-i", self.address,
                 "-p", str(next(_ports) + 2000), "-mp", str(next(_media_ports)), "-m", "1",
                 "-nostdin", "-timeout", "60", "-timeout_error", "-trace_err", "-error_file",
                 str(error_file)], error_file

@@ -143,7 +143,7 @@ def test_edge_render_writes_the_files_with_their_modes(edged: Pbxctl, tmp_path: 
     out = tmp_path / "kamailio"
     edged.ok("edge", "render", "e1", "-o", str(out))
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
-        "db", "db/carriers", "db/extensions", "db/logins", "db/numbers", "db/phone_ha1",
+        "db", "db/address", "db/extensions", "db/logins", "db/numbers", "db/phone_ha1",
         "db/uacreg", "db/version", "dispatcher.list", "kamailio.cfg"]
     assert stat.S_IMODE((out / "kamailio.cfg").stat().st_mode) == 0o640
     assert stat.S_IMODE((out / "db/phone_ha1").stat().st_mode) == 0o640   # HA1s: a secret
@@ -153,7 +153,7 @@ def test_edge_render_writes_the_files_with_their_modes(edged: Pbxctl, tmp_path: 
         "2 sip:127.0.0.1:5060 0 10 name=local"]
     assert (out / "db/numbers").read_text().splitlines()[1:] == [
         "+78435550101:0:0:1:0", "8435550101:0:0:1:0"]
-    assert (out / "db/carriers").read_text().splitlines()[1:] == ["127.0.0.2:0:0:tele2:0"]
+    assert (out / "db/address").read_text().splitlines()[1:] == ["1:1:127.0.0.2:32:0:tele2"]
     assert f'text://{out.resolve()}/db' in (out / "kamailio.cfg").read_text()
 
 
@@ -195,12 +195,13 @@ def test_the_phones_digests_are_written_but_never_shown(edged: Pbxctl,
     assert not any(digest in printed for digest in digests)
 
 
-def test_edge_render_refuses_a_carrier_network(edged: Pbxctl) -> None:
+def test_a_carriers_networks_and_ipv6_addresses_reach_the_edge(edged: Pbxctl) -> None:
     edged.ok("carrier", "add", "mts", "--host", "127.0.0.3", "--auth", "ip",
-             "--match", "10.1.0.0/24", "--number-format", "plus")
-    result = edged("edge", "render", "e1")
-    assert result.exit_code == 2
-    assert "Error: match: carrier 'mts' matches 10.1.0.0/24" in result.stderr
+             "--match", "10.1.0.0/24", "--match", "2001:db8::7", "--number-format", "plus")
+    printed = edged.ok("edge", "render", "e1").stdout
+    table = printed.split("==> db/address <==\n")[1].split("==>")[0]
+    assert table.splitlines()[1:] == ["1:1:10.1.0.0:24:0:mts", "2:1:2001\\:db8\\:\\:7:128:0:mts",
+                                      "3:1:127.0.0.2:32:0:tele2"]
 
 
 def test_apply_edge_dry_run_offline_and_an_unreachable_kamailio(edged: Pbxctl,
@@ -212,7 +213,7 @@ def test_apply_edge_dry_run_offline_and_an_unreachable_kamailio(edged: Pbxctl,
     planned = edged.ok("apply", "--edge", "e9", "--dry-run")
     assert "+++ b/dispatcher.list" in planned.stdout and "node local" not in planned.stderr
     assert "edge e9: would change kamailio.cfg, dispatcher.list, db/version, db/numbers, " \
-           "db/carriers, db/extensions, db/uacreg, db/logins, db/phone_ha1 (dry run, " \
+           "db/address, db/extensions, db/uacreg, db/logins, db/phone_ha1 (dry run, " \
            "nothing written)." in planned.stderr, \
         planned.stderr
     assert list(edge_dir.iterdir()) == []

@@ -93,9 +93,9 @@ async def test_the_edge_config_follows_branches_numbers_and_carriers(
     a, b = EdgeNode("na", "127.0.0.11", 5060), EdgeNode("nb", "127.0.0.12", 5060)
     assert config.sets == (DispatcherSet(1, "kazan", a, b), DispatcherSet(2, "omsk", b))
     # mts registers: the edge registers it, and takes its calls from its registrar
-    assert config.carriers == (EdgeCarrier("mts", ("127.0.0.9",)),
-                               EdgeCarrier("sipnet", ("127.0.0.5",)),
-                               EdgeCarrier("tele2", ("127.0.0.2", "127.0.0.3")))
+    assert config.carriers == (EdgeCarrier("mts", ("127.0.0.9/32",)),
+                               EdgeCarrier("sipnet", ("127.0.0.5/32",)),
+                               EdgeCarrier("tele2", ("127.0.0.2/32", "127.0.0.3/32")))
     assert config.registrations == (
         EdgeRegistration("mts", "127.0.0.9", 5060, "umts", "s3cret:mts"),)
     assert config.numbers == (
@@ -124,14 +124,15 @@ async def test_a_form_two_branches_share_is_refused(session: AsyncSession,
     assert refused.value.field == "numbers"
 
 
-@pytest.mark.parametrize("match", ["10.0.0.0/24", "2001:db8::1/128"])
-async def test_a_carrier_network_or_ipv6_address_is_refused(
-        session: AsyncSession, company: dict[str, Branch], match: str) -> None:
-    session.add(_carrier("wide", "e164", [match]))
+async def test_carrier_networks_and_ipv6_addresses_are_kept_as_networks(
+        session: AsyncSession, company: dict[str, Branch]) -> None:
+    session.add(_carrier("wide", "e164", ["2001:db8::1/128", "10.0.0.0/24", "10.0.1.7/32",
+                                          "2001:db8:5::/48"]))
     await session.flush()
-    with pytest.raises(ValidationError, match=f"carrier 'wide' matches {match}") as refused:
-        await load_edge_config(session, EDGE, "/etc/kamailio")
-    assert refused.value.field == "match"
+    config = await load_edge_config(session, EDGE, "/etc/kamailio")
+    wide = next(c for c in config.carriers if c.slug == "wide")
+    assert wide.networks == ("10.0.0.0/24", "10.0.1.7/32", "2001:db8::1/128",
+                             "2001:db8:5::/48")
 
 
 async def test_a_registrar_known_by_name_needs_the_addresses_calls_come_from(

@@ -1,7 +1,8 @@
 """``pbxctl apply --edge`` against the sandbox's real Kamailio: the dispatcher set and the
 number tables are reloaded over JSON-RPC and verified, a carrier's call goes through the
 edge to the branch's node with the carrier header, a new number needs only the htable
-reloaded, and a reload Kamailio refuses leaves the previous files and routing in place.
+reloaded, a carrier known by its network is recognised from any address in it (its call
+over TCP), and a reload Kamailio refuses leaves the previous files and routing in place.
 
 The nodes are SIPp stand-ins (their Asterisk is not needed to route at the edge). The
 edge's kamailio.cfg is the shipped template with one line added through a template
@@ -23,6 +24,7 @@ from pbxctl.render.templates import packaged_template_dirs
 from tests.conftest import Pbxctl
 
 NODE_A, NODE_B = "127.0.0.11", "127.0.0.12"
+TELE2 = SippCarrier("tele2", "127.0.0.2", asterisk=kamailio.SIP)
 ONE_RELOAD_AN_HOUR = 'modparam("dispatcher", "reload_delta", 3600)\n'
 
 
@@ -90,11 +92,11 @@ def wait_until_up(edge: kamailio.SandboxKamailio, uri: str, seconds: float = 15)
         time.sleep(0.5)
 
 
-def call_through_edge(edge: kamailio.SandboxKamailio, work: Path, called: str) -> str:
-    """tele2 calls ``called`` at the edge; node na's stand-in answers. Its log line."""
+def call_through_edge(edge: kamailio.SandboxKamailio, work: Path, called: str,
+                      carrier: SippCarrier = TELE2) -> str:
+    """``carrier`` calls ``called`` at the edge; node na's stand-in answers. Its log."""
     node_a = SippCarrier("na", NODE_A).answer_one_call_from_edge(work)
     wait_until_up(edge, f"sip:{NODE_A}:5060")
-    carrier = SippCarrier("tele2", "127.0.0.2", asterisk=kamailio.SIP)
     called_ok = carrier.call(work, called)
     answered = node_a.wait()
     assert called_ok.ok, (called_ok.errors, edge.log()[-3000:])
@@ -129,6 +131,19 @@ def test_edge_apply_reloads_verifies_routes_and_rolls_back(
     log = call_through_edge(edge, tmp_path, "8435550102")
     assert "EDGE INVITE ruri_user=8435550102 carrier=tele2" in log
 
+    # A carrier known by its network: any address in it is that carrier (over TCP here).
+    pbxctl.ok("carrier", "add", "mts", "--host", "127.0.3.1", "--auth", "ip", "--match",
+              "127.0.3.0/24", "--transport", "tcp", "--number-format", "national:7")
+    pbxctl.ok("number", "add", "+78435550103", "--carrier", "mts", "--branch", "kazan",
+              "--monthly-fee", "0.00", "--route", "branch:kazan")
+    applied = pbxctl.ok("apply", "--edge", "edge1")
+    assert "reloaded htable numbers, carrier addresses;" in applied.stderr, applied.stderr
+    assert edge.rpc("permissions.subnetDump")[0]["item"] == {
+        "ip": "127.0.3.0", "mask": 24, "port": 0, "tag": "mts"}
+    mts = SippCarrier("mts", "127.0.3.7", asterisk=kamailio.SIP, transport="tcp")
+    log = call_through_edge(edge, tmp_path, "8435550103", mts)
+    assert "EDGE INVITE ruri_user=8435550103 carrier=mts" in log
+
     # A new branch needs a dispatcher reload, which this Kamailio refuses now.
     before = {path: path.read_text() for path in sorted(edge_dir.rglob("*"))
               if path.is_file() and not path.name.startswith(".")}
@@ -150,4 +165,4 @@ def test_edge_apply_reloads_verifies_routes_and_rolls_back(
     assert [(a["action"], a["object_type"], a["object_key"]) for a in audit
             if a["action"].startswith("apply")] == [
         ("apply", "edge", "edge1"), ("apply", "edge", "edge1"), ("apply", "edge", "edge1"),
-        ("apply.failed", "edge", "edge1")]
+        ("apply", "edge", "edge1"), ("apply.failed", "edge", "edge1")]

@@ -3,6 +3,7 @@ the edge's files and answers the JSON-RPC methods pbxctl uses as Kamailio 6.1 do
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -12,10 +13,11 @@ from pbxctl.kamailio.rpc import RpcError, RpcRefused
 from pbxctl.kamailio.verify import (
     COMPARED_FIELDS,
     rendered_destinations,
+    rendered_networks,
     rendered_registrations,
     rendered_rows,
 )
-from pbxctl.render.edge import HTABLES, REGISTRATIONS_FILE
+from pbxctl.render.edge import ADDRESSES_FILE, HTABLES, REGISTRATIONS_FILE
 
 
 class FakeKamailio:
@@ -30,6 +32,7 @@ class FakeKamailio:
         self.sets = rendered_destinations(self._read(DISPATCHER_FILE))
         self.tables = {t: rendered_rows(self._read(table_file(t))) for t in HTABLES}
         self.registrations = rendered_registrations(self._read(REGISTRATIONS_FILE))
+        self.networks = rendered_networks(self._read(ADDRESSES_FILE))
 
     def _read(self, relative: str) -> str:
         path = self.dir / relative
@@ -61,6 +64,20 @@ class FakeKamailio:
         if method == "uac.reg_reload":
             self.registrations = rendered_registrations(self._read(REGISTRATIONS_FILE))
             return None
+        if method == "permissions.addressReload":
+            self.networks = rendered_networks(self._read(ADDRESSES_FILE))
+            return None
+        if method in ("permissions.addressDump", "permissions.subnetDump"):
+            # single addresses in the first, networks in the second, as Kamailio shows them
+            single = method == "permissions.addressDump"
+            shown = []
+            for group, network, tag in sorted(self.networks):
+                net = ipaddress.ip_network(network)
+                if (net.num_addresses == 1) == single:
+                    item = {"ip": str(net.network_address), "port": 0, "tag": tag}
+                    shown.append({"group": group, "item": item if single
+                                  else {**item, "mask": net.prefixlen}})
+            return shown
         if method == "uac.reg_dump":
             return [{"l_uuid": uuid, **dict(zip(COMPARED_FIELDS, values, strict=True)),
                      "expires": 3600} for uuid, values in sorted(self.registrations.items())]

@@ -20,21 +20,21 @@ NA, NB = r.EdgeNode("na", "127.0.0.11", 5060), r.EdgeNode("nb", "127.0.0.12", 50
 
 
 def config(directory: Path, standby: bool = False,
-           numbers: tuple[str, ...] = ("8435550101",), secret: str = "first:Secret1"
-           ) -> r.EdgeConfig:
+           numbers: tuple[str, ...] = ("8435550101",), secret: str = "first:Secret1",
+           networks: tuple[str, ...] = ("127.0.0.2/32",)) -> r.EdgeConfig:
     return r.EdgeConfig(
         name="e1", sip_address="127.0.0.10", sip_port=5060, rpc_address="127.0.0.10",
         rpc_port=5090, config_dir=str(directory),
         sets=(r.DispatcherSet(1, "kazan", NA, NB if standby else None),),
-        carriers=(r.EdgeCarrier("tele2", ("127.0.0.2",)),),
+        carriers=(r.EdgeCarrier("tele2", networks),),
         numbers=tuple(r.EdgeNumber(n, 1) for n in numbers),
         registrations=(r.EdgeRegistration("tele2", "127.0.0.2", 5060, "a001", secret),))
 
 
 def render(directory: Path, standby: bool = False,
-           numbers: tuple[str, ...] = ("8435550101",), secret: str = "first:Secret1"
-           ) -> dict[str, str]:
-    return r.render_edge(config(directory, standby, numbers, secret), TemplateSet())
+           numbers: tuple[str, ...] = ("8435550101",), secret: str = "first:Secret1",
+           networks: tuple[str, ...] = ("127.0.0.2/32",)) -> dict[str, str]:
+    return r.render_edge(config(directory, standby, numbers, secret, networks), TemplateSet())
 
 
 @pytest.fixture
@@ -70,9 +70,9 @@ def test_the_plan_names_what_kamailio_reloads_and_what_needs_a_restart(tmp_path:
     rendered["kamailio.cfg"] += "# changed\n"
     rendered["db/version"] += "extra:2\n"
     both = edge.plan("e1", rendered)
-    assert [r.label for r in both.reloads] == ["htable numbers", "htable carriers",
-                                                 "htable extensions", "htable logins",
-                                                 "htable phone_ha1", "uac registrations"]
+    assert [r.label for r in both.reloads] == ["htable numbers", "htable extensions",
+                                                 "htable logins", "htable phone_ha1",
+                                                 "carrier addresses", "uac registrations"]
     assert both.needs_restart == ("kamailio.cfg",)
 
 
@@ -194,6 +194,31 @@ async def test_offline_only_writes_and_a_stale_plan_writes_nothing(
     result = await edge.apply(fresh, rendered, offline=True)
     assert result.written and result.reloaded == () and running.calls == []
     assert on_disk(tmp_path) == rendered
+
+
+async def test_a_carriers_new_network_reloads_the_addresses_and_is_verified(
+        tmp_path: Path, running: FakeKamailio) -> None:
+    rendered = render(tmp_path, networks=("127.0.0.2/32", "10.8.0.0/22", "2001:db8::/32"))
+    edge = applier(tmp_path, running, patience=2)
+    plan = edge.plan("e1", rendered)
+    assert [c.name for c in plan.changes] == ["db/address"]
+    assert [r.label for r in plan.reloads] == ["carrier addresses"]
+    running.refuse["permissions.addressReload"] = ["ongoing reload"]   # as permissions says
+    await edge.apply(plan, rendered)
+    assert running.calls.count(("permissions.addressReload",)) == 2
+    assert running.networks == {(1, "127.0.0.2/32", "tele2"), (1, "10.8.0.0/22", "tele2"),
+                                (1, "2001:db8::/32", "tele2")}
+    assert ("permissions.subnetDump",) in running.calls
+
+
+async def test_networks_kamailio_does_not_hold_fail_the_check(
+        tmp_path: Path, running: FakeKamailio) -> None:
+    rendered = render(tmp_path, networks=("127.0.0.2/32", "10.8.0.0/22"))
+    running.networks = {(1, "127.0.0.2/32", "tele2"), (1, "10.8.0.0/24", "tele2")}
+    with pytest.raises(ApplyError, match=r"^verification failed: Kamailio's carrier networks "
+                                         r"differ from the rendered ones in 10.8.0.0/22 "
+                                         r"\(tele2\), 10.8.0.0/24 \(tele2\)$"):
+        await verify(running, rendered)
 
 
 async def test_registrations_kamailio_does_not_hold_fail_the_check_unshown(

@@ -28,7 +28,8 @@ EDGE = EdgeConfig(
     name="edge1", sip_address="127.0.0.10", sip_port=5060, rpc_address="127.0.0.10",
     rpc_port=5090, config_dir="/etc/kamailio",
     sets=(DispatcherSet(2, "omsk", B), DispatcherSet(1, "kazan", A, B)),
-    carriers=(EdgeCarrier("tele2", ("127.0.0.2", "127.0.0.3")), EdgeCarrier("mts", ("127.0.0.4",))),
+    carriers=(EdgeCarrier("tele2", ("127.0.0.2/32", "127.0.0.3/32")),
+              EdgeCarrier("mts", ("10.8.0.0/22", "2001:db8::1/128", "127.0.0.4/32"))),
     numbers=(EdgeNumber("8435550101", 1), EdgeNumber("+78435550101", 1),
              EdgeNumber("+73812550101", 2)),
     extensions=(EdgeNumber("301", 2), EdgeNumber("201", 1), EdgeNumber("202", 1)),
@@ -49,14 +50,12 @@ def test_each_branch_is_a_set_its_node_before_its_standby() -> None:
         "2 sip:127.0.0.12:5070 0 10 name=b"]
 
 
-def test_numbers_and_carriers_are_db_text_rows_sorted_by_key() -> None:
+def test_numbers_are_db_text_rows_sorted_by_key() -> None:
     files = render_edge(EDGE, TEMPLATES)
     header = ("key_name(string) key_type(int) value_type(int) key_value(string) "
               "expires(int)")
     assert files["db/numbers"].splitlines() == [
         header, "+73812550101:0:0:2:0", "+78435550101:0:0:1:0", "8435550101:0:0:1:0"]
-    assert files["db/carriers"].splitlines() == [
-        header, "127.0.0.2:0:0:tele2:0", "127.0.0.3:0:0:tele2:0", "127.0.0.4:0:0:mts:0"]
     assert files["db/extensions"].splitlines() == [
         header, "201:0:0:1:0", "202:0:0:1:0", "301:0:0:2:0"]
     assert files["db/logins"].splitlines() == [
@@ -65,8 +64,22 @@ def test_numbers_and_carriers_are_db_text_rows_sorted_by_key() -> None:
         header, f"201:0:0:{'a' * 32}:0", f"201-805ec0123456:0:0:{'b' * 32}:0",
         f"301:0:0:{'c' * 32}:0"]
     assert files["db/version"] == ("table_name(string) table_version(int)\nnumbers:2\n"
-                                   "carriers:2\nextensions:2\nlogins:2\nphone_ha1:2\n"
-                                   "uacreg:5\n")
+                                   "extensions:2\nlogins:2\nphone_ha1:2\n"
+                                   "uacreg:5\naddress:6\n")
+
+
+def test_carriers_are_recognised_by_their_networks_tagged_with_their_slug() -> None:
+    files = render_edge(EDGE, TEMPLATES)
+    # group 1, any port, by slug then network; IPv6 colons escaped as db_text reads them
+    assert files["db/address"].splitlines() == [
+        "id(int,auto) grp(int) ip_addr(string) mask(int) port(int) tag(string,null)",
+        "1:1:10.8.0.0:22:0:mts", "2:1:127.0.0.4:32:0:mts", "3:1:2001\\:db8\\:\\:1:128:0:mts",
+        "4:1:127.0.0.2:32:0:tele2", "5:1:127.0.0.3:32:0:tele2"]
+    cfg = files["kamailio.cfg"]
+    assert 'modparam("permissions", "db_url", "text:///etc/kamailio/db")' in cfg
+    assert 'modparam("permissions", "load_backends", 1)' in cfg      # the address table
+    assert 'modparam("permissions", "peer_tag_avp", "$avp(carrier)")' in cfg
+    assert 'if (allow_source_address("1")) { route(FROM_CARRIER); }' in cfg
 
 
 def test_the_edge_registers_each_registering_carrier_once_as_the_carrier() -> None:
@@ -90,20 +103,21 @@ def test_the_edge_registers_each_registering_carrier_once_as_the_carrier() -> No
     carrier = cfg.split("route[FROM_CARRIER] {\n", 1)[1].split("\n}\n", 1)[0]
     assert carrier.index("route(REGISTERED_CARRIER);") < carrier.index(
         "$var(set) = $sht(numbers=>$rU);")
-    assert "if ($rU == $sht(carriers=>$si) && $tU != $null) {\n        $rU = $tU;" in cfg
+    assert "if ($rU == $avp(carrier) && $tU != $null) {\n        $rU = $tU;" in cfg
 
 
 def test_the_configuration_holds_the_routing_decisions() -> None:
     cfg = render_edge(EDGE, TEMPLATES)["kamailio.cfg"]
-    assert "listen=udp:127.0.0.10:5060\nlisten=tcp:127.0.0.10:5090\n" in cfg
+    assert "listen=udp:127.0.0.10:5060\n" in cfg and "listen=tcp:127.0.0.10:5090\n" in cfg
+    assert "listen=tcp:127.0.0.10:5060\n" in cfg       # carriers' TCP trunks
     assert "if ($Rp == 5090) { drop; }" in cfg          # no SIP on the RPC port
     # the carrier header: stripped from all but the nodes, before any routing; set on
-    # carriers' requests from the edge's own table
+    # carriers' requests from the tag of the network they came from
     strip = cfg.index('if (!ds_is_from_list()) {\n        remove_hf("X-Pbxctl-Carrier");\n'
                       '        remove_hf("X-Pbxctl-Internal");\n'
                       '        remove_hf("X-Pbxctl-Phone");\n    }')
     assert strip < cfg.index("route(FROM_CARRIER);")
-    assert 'append_hf("X-Pbxctl-Carrier: $sht(carriers=>$si)\\r\\n");' in cfg
+    assert 'append_hf("X-Pbxctl-Carrier: $avp(carrier)\\r\\n");' in cfg
     assert 'ds_select_dst("$var(set)", "8")' in cfg     # by priority
     assert re.search(r't_check_status\("5\[0-9\]\[0-9\]"\) \|\| \(t_branch_timeout\(\)', cfg)
     assert 'modparam("htable", "db_url", "text:///etc/kamailio/db")' in cfg
@@ -175,7 +189,8 @@ def test_ipv6_addresses_are_bracketed() -> None:
     edge = replace(EDGE, sip_address="::1", rpc_address="::1",
                    sets=(DispatcherSet(1, "kazan", EdgeNode("a", "fd00::11", 5060)),))
     files = render_edge(edge, TEMPLATES)
-    assert "listen=udp:[::1]:5060\nlisten=tcp:[::1]:5090\n" in files["kamailio.cfg"]
+    assert "listen=udp:[::1]:5060\n" in files["kamailio.cfg"]
+    assert "listen=tcp:[::1]:5090\n" in files["kamailio.cfg"]
     assert rows(files["dispatcher.list"]) == ["1 sip:[fd00::11]:5060 0 10 name=a"]
 
 
@@ -185,8 +200,10 @@ def test_ipv6_addresses_are_bracketed() -> None:
     replace(EDGE, numbers=(EdgeNumber("", 1),)),
     replace(EDGE, extensions=(EdgeNumber("201\n202", 1),)),
     replace(EDGE, logins=(PhoneLogin("201", "201", "a:0:0:b"),)),
-    replace(EDGE, carriers=(EdgeCarrier("tele2\nx", ("127.0.0.2",)),)),
-    replace(EDGE, carriers=(EdgeCarrier("tele2", ("::1",)),)),
+    replace(EDGE, carriers=(EdgeCarrier("tele2\nx", ("127.0.0.2/32",)),)),
+    replace(EDGE, carriers=(EdgeCarrier("tele2:1", ("127.0.0.2/32",)),)),
+    replace(EDGE, carriers=(EdgeCarrier("tele2", ("127.0.0.2/33",)),)),
+    replace(EDGE, carriers=(EdgeCarrier("tele2", ("127.0.0.2\n1:1:10.0.0.0",)),)),
     replace(EDGE, sets=(DispatcherSet(1, "kazan", EdgeNode("a b", "127.0.0.11", 5060)),)),
     replace(EDGE, config_dir="/etc/kamailio\nmodparam"),
     replace(EDGE, config_dir="/etc/kamailio;x"),

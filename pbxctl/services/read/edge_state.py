@@ -27,34 +27,26 @@ def _node(node: Node) -> EdgeNode:
     return EdgeNode(name=node.name, sip_address=node.sip_address, sip_port=node.sip_port)
 
 
-def carrier_addresses(carrier: Carrier) -> tuple[str, ...]:
-    """The single IPv4 addresses of a carrier's ``match`` list (a registering carrier's
-    default: its registrar, as on a node); a network or an IPv6 address is refused (the
-    edge looks a call's source address up as is, in a table whose rows cannot hold ':')."""
-    addresses = []
-    for entry in carrier.match or _registrar_address(carrier):
-        network = ipaddress.ip_network(entry, strict=False)
-        if network.version != 4 or network.num_addresses != 1:
-            raise ValidationError("match", f"carrier {carrier.slug!r} matches {entry}: the "
-                                           "edge recognises carriers by single IPv4 "
-                                           "addresses only, so far")
-        addresses.append(str(network.network_address))
-    return tuple(sorted(set(addresses)))
+def carrier_networks(carrier: Carrier) -> tuple[str, ...]:
+    """The networks of a carrier's ``match`` list, addresses as /32 or /128 (a registering
+    carrier's default: its registrar, as on a node)."""
+    networks = {ipaddress.ip_network(entry, strict=False)
+                for entry in carrier.match or _registrar_address(carrier)}
+    return tuple(str(n) for n in sorted(networks, key=lambda n: (n.version, n)))
 
 
 def _registrar_address(carrier: Carrier) -> list[str]:
     """A registering carrier without ``match`` calls from its registrar, which must then
-    be an IPv4 address (the edge resolves no names)."""
+    be an IP address (the edge resolves no names)."""
     if carrier.auth != "register":
         return []
     try:
-        if ipaddress.ip_address(carrier.host).version == 4:
-            return [carrier.host]
+        return [str(ipaddress.ip_address(carrier.host))]
     except ValueError:
-        pass
-    raise ValidationError("match", f"carrier {carrier.slug!r} registers with {carrier.host}: "
-                                   "behind an edge give its IPv4 address or the addresses "
-                                   "its calls come from (`match`)")
+        raise ValidationError(
+            "match", f"carrier {carrier.slug!r} registers with {carrier.host}: behind an "
+                     "edge give its IP address or the addresses its calls come from "
+                     "(`match`)") from None
 
 
 def registration(carrier: Carrier) -> EdgeRegistration:
@@ -98,7 +90,7 @@ async def load_edge_config(session: AsyncSession, edge: Edge, config_dir: str) -
         name=edge.name, sip_address=edge.sip_address, sip_port=edge.sip_port,
         rpc_address=edge.rpc_address, rpc_port=edge.rpc_port, config_dir=config_dir,
         sets=sets,
-        carriers=tuple(EdgeCarrier(c.slug, carrier_addresses(c)) for c in carriers
+        carriers=tuple(EdgeCarrier(c.slug, carrier_networks(c)) for c in carriers
                        if c.match or c.auth == "register"),
         registrations=tuple(registration(c) for c in carriers if c.auth == "register"),
         numbers=tuple(EdgeNumber(form, set_id) for form, (set_id, _) in sorted(called.items())),
