@@ -20,13 +20,15 @@ from pbxctl.render.edge import HTABLES, REGISTRATIONS_FILE
 
 class FakeKamailio:
     """Loads the edge's files at start; ``refuse`` maps a method to the error messages of
-    its next calls; ``reachable`` False makes every call fail to connect."""
+    its next calls; ``reachable`` False makes every call fail to connect; ``version`` is
+what core.version answers."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.calls: list[tuple[str, ...]] = []
         self.refuse: dict[str, list[str]] = {}
         self.reachable = True
+        self.version = "kamailio 6.1.5 (x86_64/Linux)"
         self.sets = rendered_destinations(self._read(DISPATCHER_FILE))
         self.tables = {t: rendered_rows(self._read(table_file(t))) for t in HTABLES}
         self.registrations = rendered_registrations(self._read(REGISTRATIONS_FILE))
@@ -51,7 +53,7 @@ class FakeKamailio:
             raise RpcRefused(f"Kamailio (edge e1) refused {method}: "
                              f"{self.refuse[method].pop(0)}", 500)
         if method == "core.version":
-            return "kamailio 6.1.5 (x86_64/Linux)"
+            return self.version
         if method == "dispatcher.reload":
             self.sets = rendered_destinations(self._read(DISPATCHER_FILE))
             return "Ok. Dispatcher successfully reloaded."
