@@ -15,7 +15,7 @@ from pbxctl.kamailio.verify import (
     rendered_registrations,
     rendered_rows,
 )
-from pbxctl.render.edge import HTABLES, REGISTRATIONS_FILE
+from pbxctl.render.edge import HTABLES, LOGIN_FAILURES_TABLE, REGISTRATIONS_FILE
 
 
 class FakeKamailio:
@@ -29,6 +29,7 @@ what core.version answers."""
         self.refuse: dict[str, list[str]] = {}
         self.reachable = True
         self.version = "kamailio 6.1.5 (x86_64/Linux)"
+        self.login_failures: dict[str, int] = {}    # the authfail htable, in memory
         self.sets = rendered_destinations(self._read(DISPATCHER_FILE))
         self.tables = {t: rendered_rows(self._read(table_file(t))) for t in HTABLES}
         self.registrations = rendered_registrations(self._read(REGISTRATIONS_FILE))
@@ -75,6 +76,9 @@ what core.version answers."""
                     {"DEST": {"URI": uri, "FLAGS": "AP", "PRIORITY": priority}}
                     for uri, priority in sorted(members)]}}
                 for set_id, members in sorted(self.sets.items())]}
+        if method == "htable.dump" and params[0] == LOGIN_FAILURES_TABLE:
+            return [{"entry": i, "size": 1, "slot": [{"name": k, "value": v, "type": "int"}]}
+                    for i, (k, v) in enumerate(sorted(self.login_failures.items()))]
         if method == "htable.dump":
             return [{"entry": i, "size": 1, "slot": [{"name": k, "value": v, "type": "str"}]}
                     for i, (k, v) in enumerate(sorted(self.tables[params[0]].items()))]
