@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import time
 import urllib.error
@@ -132,6 +133,8 @@ def start(name: str, config_dir: Path, rpc_address: str = RPC, timeout: float = 
     files written later (set-group-ID), as an operator would set up /etc/kamailio for
     pbxctl writing as another user."""
     installation = installation or default()
+    if installation.root is None:
+        _check_reachable(config_dir)
     root = sandbox.directory().resolve()
     _share_with_kamailio(config_dir, _group_id(installation.group_file()))
     log_path = root / "var" / "log" / "kamailio-pbxctl" / f"{name}.log"
@@ -157,6 +160,15 @@ def start(name: str, config_dir: Path, rpc_address: str = RPC, timeout: float = 
                 raise RuntimeError(f"Kamailio {name}'s RPC did not answer within "
                                    f"{timeout:g} s:\n{edge.log()[-3000:]}") from None
             time.sleep(0.2)
+
+
+def _check_reachable(config_dir: Path) -> None:
+    """The host's Kamailio reads the files as its own user: every directory above them
+    must let others through (a 0700 temporary directory would not)."""
+    for parent in config_dir.resolve().parents:
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            raise RuntimeError(f"the host's Kamailio (user {USER}) cannot reach {config_dir}: "
+                               f"{parent} is closed to others (chmod o+x)")
 
 
 def _group_id(group_file: Path) -> int:
