@@ -36,7 +36,9 @@ class DynamicMember:
 
 
 Members = dict[str, dict[str, DynamicMember]]   # queue section -> interface -> member
-Action = tuple[str, dict[str, str]]             # AMI action and its fields
+Action = tuple[str, dict[str, str]]             # a SYNC_ACTIONS key and the action's fields
+# The AMI action behind each change (their rights: pbxctl/ami_rights.py).
+SYNC_ACTIONS = {"remove": "QueueRemove", "add": "QueueAdd", "pause": "QueuePause"}
 
 
 @dataclass(frozen=True)
@@ -86,23 +88,24 @@ def dynamic_members(events: Sequence[dict[str, str]], queues: Collection[str]) -
 
 
 def member_actions(wanted: Members, held: Members) -> list[Action]:
-    """The AMI actions that make ``held`` (a standby's) into ``wanted`` (the node's),
-    queue by queue: members gone removed, new ones added as they are (paused or not),
-    a member paused on one node and not the other (un)paused."""
+    """The changes (:data:`SYNC_ACTIONS` keys, with their fields) that make ``held`` (a
+    standby's) into ``wanted`` (the node's), queue by queue: members gone removed, new
+    ones added as they are (paused or not), a member paused on one node and not the
+    other (un)paused."""
     actions: list[Action] = []
     for queue, members in sorted(wanted.items()):
         there = held.get(queue, {})
         for interface in sorted(there.keys() - members.keys()):
-            actions.append(("QueueRemove", {"Queue": queue, "Interface": interface}))
+            actions.append(("remove", {"Queue": queue, "Interface": interface}))
         for interface, member in sorted(members.items()):
             if interface not in there:
                 fields = {"Queue": queue, "Interface": interface, "MemberName": member.name,
                           "Paused": "true" if member.paused else "false"}
                 if member.state_interface:
                     fields["StateInterface"] = member.state_interface
-                actions.append(("QueueAdd", fields))
+                actions.append(("add", fields))
             elif there[interface].paused != member.paused:
-                actions.append(("QueuePause", {
+                actions.append(("pause", {
                     "Queue": queue, "Interface": interface,
                     "Paused": "true" if member.paused else "false", "Reason": "pbxctl"}))
     return actions
@@ -142,12 +145,12 @@ async def sync_members(standby: AmiClient, branches: Sequence[StandbyQueues]) ->
                           f"read: {error}")
             continue
         try:
-            for action, fields in member_actions(wanted, await read_members(
+            for kind, fields in member_actions(wanted, await read_members(
                     standby, branch.queues)):
-                response = await standby.action(action, fields)
+                response = await standby.action(SYNC_ACTIONS[kind], fields)
                 if not response.success:
-                    raise AmiError(f"{action} {fields['Interface']} in {fields['Queue']}: "
-                                   f"{response.message}")
+                    raise AmiError(f"{SYNC_ACTIONS[kind]} {fields['Interface']} in "
+                                   f"{fields['Queue']}: {response.message}")
                 changed += 1
         except AmiError as error:
             errors.append(f"branch {branch.branch}: {error}")

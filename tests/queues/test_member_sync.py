@@ -30,12 +30,12 @@ def test_members_gone_are_removed_new_ones_added_and_pauses_copied() -> None:
     held = {SALES: {A202: member(A202, paused=True), A203: member(A203)},
             SUPPORT: {A201: member(A201)}}
     assert member_actions(wanted, held) == [
-        ("QueueRemove", {"Queue": SALES, "Interface": A203}),
-        ("QueueAdd", {"Queue": SALES, "Interface": A201, "MemberName": "201",
+        ("remove", {"Queue": SALES, "Interface": A203}),
+        ("add", {"Queue": SALES, "Interface": A201, "MemberName": "201",
                       "Paused": "true", "StateInterface": "PJSIP/201"}),
-        ("QueuePause", {"Queue": SALES, "Interface": A202, "Paused": "false",
+        ("pause", {"Queue": SALES, "Interface": A202, "Paused": "false",
                         "Reason": "pbxctl"}),
-        ("QueueRemove", {"Queue": SUPPORT, "Interface": A201})]
+        ("remove", {"Queue": SUPPORT, "Interface": A201})]
     assert member_actions(wanted, wanted) == []
 
 
