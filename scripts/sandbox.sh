@@ -201,8 +201,19 @@ stop_kamailio() {
 
 kamailio_pids() {
     local p
-    for p in $(chroot_pids); do
+    for p in $(chroot_pids) $(host_kamailio_pids); do
         [ "$(cat "/proc/$p/comm" 2>/dev/null)" = kamailio ] && echo "$p"
+    done
+    return 0
+}
+
+# The host's Kamailio processes running an edge whose files lie in this sandbox.
+host_kamailio_pids() {
+    local p root command
+    root=$(readlink -f "$DIR" 2>/dev/null) || return 0
+    for p in $(pgrep -x kamailio); do
+        command=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+        [[ "$command" == *" $root/etc/kamailio-pbxctl/"* ]] && echo "$p"
     done
     return 0
 }
@@ -265,22 +276,32 @@ add_missing_packages() {
     trap - EXIT
 }
 
+# The host's own packages: debootstrap builds the chroot, SIPp plays phones and carriers,
+# and the host's Kamailio (Debian 12's 5.6) runs the edge besides the chroot's (sid's) in
+# the tests that check both versions. Its service is not wanted here: disabled, stopped.
+add_missing_host_packages() {
+    local missing=()
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    command -v sipp >/dev/null || missing+=(sip-tester)
+    [ -x /usr/sbin/kamailio ] || missing+=(kamailio)
+    [ ${#missing[@]} -gt 0 ] || return 0
+    log "installing host packages: ${missing[*]}"
+    apt-get update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+    if [[ " ${missing[*]} " == *" kamailio "* ]] && command -v systemctl >/dev/null; then
+        systemctl disable --now kamailio.service >/dev/null 2>&1 || true
+    fi
+}
+
 cmd_build() {
     need_root
+    add_missing_host_packages
     if is_built; then
         add_missing_packages
         log "already built at $DIR"
         return 0
     fi
     local t0=$SECONDS
-    local missing=()
-    command -v debootstrap >/dev/null || missing+=(debootstrap)
-    command -v sipp >/dev/null || missing+=(sip-tester)
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "installing host packages: ${missing[*]}"
-        apt-get update -q >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
-    fi
 
     local mirror tmp
     mirror=$(host_mirror)

@@ -216,6 +216,7 @@ def main() -> int:
     durations = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
     groups = split_files(files, durations, args.shards)
     work = Path(tempfile.mkdtemp(prefix="pbxctl-test-", dir="/var/tmp"))
+    work.chmod(0o711)   # the host's Kamailio, as its own user, reaches the shards' edge files
     parts = [Part("unit", [str(BIN / "pytest"), "-m", "not integration", "-n", args.workers,
                            "--basetemp", str(work / "unit")])]
     for index, group in enumerate(groups, 1):

@@ -32,7 +32,8 @@ async def apply(request: web.Request) -> web.Response:
                    "applied": n.applied, "reloaded": list(n.reloaded),
                    "needs_restart": list(n.needs_restart), "error": n.error,
                    "switches_changed": n.switches_changed,
-                   "switches_error": n.switches_error}
+                   "switches_error": n.switches_error,
+                   "members_changed": n.members_changed, "members_error": n.members_error}
                   for n in applied],
         "edges": [{"edge": e.edge, "changes": list(e.changes), "diff": e.diff,
                    "applied": e.applied, "reloaded": list(e.reloaded),

@@ -63,6 +63,11 @@ def show_applied(node: NodeApplied, dry_run: bool = False, offline: bool = False
     if node.switches_error:
         note(f"WARNING: node {node.node}: crisis and recording switches not checked: "
              f"{node.switches_error}")
+    if node.members_changed:
+        note(f"node {node.node}: made {node.members_changed} change(s) to the queue members "
+             "of the branches it is the standby of (as on their node).")
+    if node.members_error:
+        note(f"WARNING: node {node.node}: queue members not put right: {node.members_error}")
     _show(f"node {node.node}", "Asterisk", node.changes, node.diff, node.error, dry_run,
           offline, f"reloaded {', '.join(node.reloaded) or 'nothing'}; Asterisk shows "
           f"{node.endpoints} endpoint(s) as rendered.", node.needs_restart)

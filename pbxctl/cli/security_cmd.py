@@ -10,7 +10,9 @@ from pbxctl.bans import parse_address, parse_duration
 from pbxctl.cli.apply_cmd import fail_if_any, show_applied
 from pbxctl.cli.output import emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction, run_units
+from pbxctl.kamailio.rpc import RpcError
 from pbxctl.services.deploy import NodeApplied
+from pbxctl.services.edge_lockouts import edge_lockouts
 from pbxctl.services.security import ban_and_apply, unban_and_apply
 
 
@@ -46,6 +48,24 @@ def bans(ctx: click.Context, everything: bool, as_json: bool) -> None:
     emit_rows(run_in_transaction(ctx, work),
               (*columns, "lifted_at", "lifted_by") if everything else columns, as_json,
               empty="no bans in force")
+
+
+@security.command("lockouts")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def lockouts(ctx: click.Context, as_json: bool) -> None:
+    """Failed phone logins each edge counts now, by source address (most first).
+
+    An edge answers a source 403 from its tenth failure ('locked') until an hour after
+    its last; Kamailio keeps the counts in memory only. An edge that cannot be read is
+    named, and the command then exits 1."""
+    found = run_units(ctx, edge_lockouts)
+    emit_rows([{"address": s.address, "edge": s.edge, "failures": s.failures,
+                "locked": s.locked} for s in found.sources],
+              ("address", "edge", "failures", "locked"), as_json,
+              empty="no failed phone logins at the edges")
+    if found.unread:
+        raise RpcError("; ".join(found.unread))
 
 
 @security.command("ban")

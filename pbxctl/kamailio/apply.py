@@ -20,6 +20,7 @@ from pbxctl.kamailio.files import put_back, write_file
 from pbxctl.kamailio.plan import EdgePlan, Reload, make_edge_plan
 from pbxctl.kamailio.rpc import KamailioRpc, RpcError, RpcRefused
 from pbxctl.kamailio.verify import verify
+from pbxctl.kamailio.version import check_supported
 
 RpcOpener = Callable[[], KamailioRpc]
 # Kamailio's dispatcher and permissions modules take one reload every reload_delta
@@ -66,8 +67,8 @@ class EdgeApplier:
                 self._write(plan)
                 return EdgeApplyResult(plan=plan, written=True)
             async with self._open_rpc() as rpc:
-                try:
-                    await rpc.call("core.version")   # reachable, before anything is written
+                try:   # reachable and recent enough, before anything is written
+                    check_supported(plan.edge, await rpc.call("core.version"))
                 except RpcError as exc:
                     raise ApplyError(f"{exc}; nothing was written") from exc
                 self._write(plan)

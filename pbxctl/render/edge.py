@@ -35,7 +35,7 @@ HTABLES = ("numbers", "extensions", "logins", "phone_ha1")
 SECRET_TABLES = ("phone_ha1",)
 DB_TEXT_VERSION = 2                   # htable's table version in the db_text ``version``
 UACREG_TABLE = "uacreg"
-UACREG_VERSION = 5                    # the uac module's table version (Kamailio 5.7 and later)
+UACREG_VERSION = 5                    # the uac module's table version (Kamailio 5.5 to 6.x)
 _UACREG_HEADER = ("id(int,auto) l_uuid(string) l_username(string) l_domain(string) "
                   "r_username(string) r_domain(string) realm(string,null) "
                   "auth_username(string) auth_password(string) auth_ha1(string,null) "
@@ -48,6 +48,11 @@ ADDRESSES_FILE = f"db/{ADDRESS_TABLE}"
 CARRIER_GROUP = 1                     # the address group of carriers
 _ADDRESS_HEADER = ("id(int,auto) grp(int) ip_addr(string) mask(int) port(int) "
                    "tag(string,null)\n")
+# Failed phone logins per source address, in memory (kamailio.cfg.j2): forgotten an hour
+# after the last, the source answered 403 from the tenth on.
+LOGIN_FAILURES_TABLE = "authfail"
+LOGIN_FAILURES_LOCKED = 10
+LOGIN_FAILURES_KEPT = 3600
 REGISTRATION_EXPIRES = 3600           # as the nodes' PJSIP registrations asked
 # A uacreg row (in a diff too): id, seven fields (escaped ``\:`` allowed), auth_password.
 _UACREG_PASSWORD_RE = re.compile(r"^(?P<key>[-+ ]?[0-9]+(:(\\.|[^:\\\n])*){7}:)"

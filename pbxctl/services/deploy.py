@@ -14,6 +14,7 @@ from pbxctl.db.models import Node
 from pbxctl.errors import AmiError, PbxctlError
 from pbxctl.render import RenderedNode, TemplateSet, render_node
 from pbxctl.services.audit import AuditTrail
+from pbxctl.services.member_sync import StandbyQueues, standby_queues, sync_members
 from pbxctl.services.nodes import NodeService
 from pbxctl.services.read.desired_state import load_node_config
 from pbxctl.services.switch_sync import Switches, put_switches, wanted_switches
@@ -33,6 +34,7 @@ class Deployment:
     check: Verifier | None = None   # how the apply is verified (None: everything rendered)
     switches: Switches | None = None   # the node's AstDB switches, put right after the apply
     connect: AmiConnector | None = None
+    standby_queues: tuple[StandbyQueues, ...] = ()   # queue members copied from their node
 
 
 def ami_connector(node: Node, timeout: float) -> AmiConnector:
@@ -62,9 +64,11 @@ async def prepare(nodes: NodeService, session: AsyncSession, templates: Template
         connect = ami_connector(node, ami_timeout)
         applier = Applier(nodes.config_dir(node), connect)
         switches = await wanted_switches(session, node) if only is None else None
+        queues = () if only is not None else tuple(await standby_queues(
+            session, node, lambda other: ami_connector(other, ami_timeout)))
         deployments.append(Deployment(node.name, rendered, applier.plan(node.name, rendered),
                                       applier, None if only is None else pjsip_answers,
-                                      switches, connect))
+                                      switches, connect, queues))
     return deployments
 
 
@@ -95,6 +99,8 @@ class NodeApplied:
     error: str | None = None   # the node was rolled back to its previous files
     switches_changed: int = 0          # AstDB switch keys put right (a missed change)
     switches_error: str | None = None  # they could not be checked (the files still apply)
+    members_changed: int = 0           # queue member actions copying the branch's node
+    members_error: str | None = None   # branches whose queue members were not put right
 
 
 async def apply_nodes(unit: UnitOfWork, node_names: list[str] | None, dry_run: bool = False,
@@ -137,7 +143,8 @@ async def _apply_one(unit: UnitOfWork, deployment: Deployment, dry_run: bool,
 
 
 async def _sync_switches(deployment: Deployment, applied: NodeApplied) -> NodeApplied:
-    """Put the node's AstDB switches right (see ``switch_sync``); a node that cannot be
+    """Put the node's AstDB switches right (see ``switch_sync``), and the queue members
+    of the branches it is the standby of (see ``member_sync``); a node that cannot be
     reached keeps its files and is reported."""
     if deployment.switches is None or deployment.connect is None:
         return applied
@@ -145,8 +152,10 @@ async def _sync_switches(deployment: Deployment, applied: NodeApplied) -> NodeAp
         ami = await deployment.connect()
         try:
             changed = await put_switches(ami, deployment.switches)
+            members = await sync_members(ami, deployment.standby_queues)
         finally:
             await ami.close()
     except (AmiError, OSError) as error:
         return replace(applied, switches_error=str(error))
-    return replace(applied, switches_changed=changed)
+    return replace(applied, switches_changed=changed, members_changed=members.changed,
+                   members_error="; ".join(members.errors) or None)

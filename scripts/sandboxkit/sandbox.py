@@ -73,14 +73,6 @@ def kamailio_dir(name: str) -> Path:
     return directory
 
 
-def kamailio_check(config: Path) -> subprocess.CompletedProcess[str]:
-    """``kamailio -c``, the sandbox's Kamailio checking ``config`` (a file under a
-    :func:`kamailio_dir`), without starting it."""
-    root = Path(_run("path")).resolve()
-    return subprocess.run(["chroot", str(root), "kamailio", "-c", "-f", str(config)],
-                          capture_output=True, text=True, timeout=60)
-
-
 def directory() -> Path:
     """The sandbox's root on the host ($PBXCTL_SANDBOX_DIR or the shared cached one)."""
     return Path(_run("path"))

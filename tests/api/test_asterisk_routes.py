@@ -17,6 +17,7 @@ from pbxctl.db.session import transaction
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.edges import EdgeService, EdgeSpec
 from tests.api.conftest import AMI_SECRET, MTS_SECRET, NODES, Api
+from tests.asterisk.fake_asterisk import Member
 
 
 def _queue(status: dict[str, Any], name: str) -> dict[str, Any]:
@@ -48,7 +49,8 @@ async def test_apply_writes_reloads_and_verifies_every_node(api: Api) -> None:
     assert status == 200
     assert again["nodes"] == [{"node": "local", "changes": [], "diff": "", "applied": False,
                                "reloaded": [], "needs_restart": [], "error": None,
-                               "switches_changed": 0, "switches_error": None}]
+                               "switches_changed": 0, "switches_error": None,
+                               "members_changed": 0, "members_error": None}]
     # nothing to write: only the node's AstDB switches are read, and found right
     assert [name for name, _ in local.actions[actions:]] == ["DBGetTree", "DBGetTree"]
 
@@ -63,6 +65,29 @@ async def test_apply_puts_back_a_switch_a_standby_node_missed(api: Api) -> None:
     assert status == 200
     assert again["nodes"][0]["switches_changed"] == 2
     assert not [k for k in local.astdb if k.startswith(("pbxctl-crisis/", "pbxctl-record/"))]
+
+
+async def test_apply_gives_a_standby_the_queue_members_of_its_branchs_node(
+        api: Api) -> None:
+    assert (await api.call("PATCH", "/api/v1/branches/kazan",
+                           body={"standby_node": "east"}))[0] == 200
+    assert (await api.call("POST", "/api/v1/apply", body={}))[0] == 200
+    local, east = api.asterisk("local"), api.asterisk("east")
+    anna, boris = (f"Local/{n}@pbxctl-queue-agent/n" for n in ("201", "202"))
+    # 202 logged in with a phone's feature code (on kazan's node only) and paused;
+    # 299 logged in on east only (while local was down): local, the truth, has not.
+    local.queues["q-kazan-sales"][boris] = Member("202", dynamic=True, paused=True)
+    east.queues["q-kazan-sales"]["Local/299@pbxctl-queue-agent/n"] = Member("299",
+                                                                            dynamic=True)
+    status, applied = await api.call("POST", "/api/v1/apply", body={"node": "east"})
+    assert status == 200
+    assert (applied["nodes"][0]["members_changed"], applied["nodes"][0]["members_error"]) \
+        == (2, None)
+    assert {i: (m.name, m.dynamic, m.paused)
+            for i, m in east.queues["q-kazan-sales"].items()} == {
+        anna: ("201", False, False), boris: ("202", True, True)}
+    status, again = await api.call("POST", "/api/v1/apply", body={"node": "east"})
+    assert again["nodes"][0]["members_changed"] == 0
 
 
 async def test_a_dry_run_shows_the_masked_diff_and_touches_nothing(api: Api) -> None:

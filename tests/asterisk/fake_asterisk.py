@@ -143,7 +143,8 @@ class FakeAsterisk:
                 return AmiResponse(False, "Unable to add interface to queue: No such queue", {})
             if interface in members:
                 return AmiResponse(False, "Unable to add interface: Already there", {})
-            members[interface] = Member(fields.get("MemberName", interface), dynamic=True)
+            members[interface] = Member(fields.get("MemberName", interface), dynamic=True,
+                                        paused=fields.get("Paused") == "true")
             return AmiResponse(True, "Added interface to queue", {})
         if name == "QueueRemove":
             if members is None or interface not in members:

@@ -49,6 +49,17 @@ def edge_dir(pbxctl: Pbxctl, tmp_path: Path) -> Path:
     directory = sandbox.kamailio_dir("edge1")
     pbxctl.allow_config_root(directory)
     pbxctl.env["PBXCTL_TEMPLATE_DIR"] = str(stingy_templates(tmp_path / "templates"))
+    add_nodes_kazan_and_tele2(pbxctl, tmp_path)
+    pbxctl.ok("edge", "add", "edge1", "--sip-address", "127.0.0.10", "--rpc",
+              kamailio.RPC, "--config-dir", str(directory))
+    written = pbxctl.ok("apply", "--edge", "edge1", "--offline").stderr
+    assert "edge edge1: wrote" in written, written
+    return directory
+
+
+def add_nodes_kazan_and_tele2(pbxctl: Pbxctl, tmp_path: Path) -> None:
+    """Nodes na and nb (SIPp stand-ins), branch kazan on na, carrier tele2 calling from
+    127.0.0.2 and its number for kazan."""
     for name, address in (("na", NODE_A), ("nb", NODE_B)):
         (tmp_path / name).mkdir()
         pbxctl.ok("node", "add", name, "--ami-host", address, "--ami-user", "pbxctl",
@@ -60,11 +71,6 @@ def edge_dir(pbxctl: Pbxctl, tmp_path: Path) -> Path:
               "127.0.0.2", "--number-format", "national:7")
     pbxctl.ok("number", "add", "+78435550101", "--carrier", "tele2", "--branch", "kazan",
               "--monthly-fee", "0.00", "--route", "branch:kazan")
-    pbxctl.ok("edge", "add", "edge1", "--sip-address", "127.0.0.10", "--rpc",
-              kamailio.RPC, "--config-dir", str(directory))
-    written = pbxctl.ok("apply", "--edge", "edge1", "--offline").stderr
-    assert "edge edge1: wrote" in written, written
-    return directory
 
 
 @pytest.fixture

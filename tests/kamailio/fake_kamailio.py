@@ -17,18 +17,26 @@ from pbxctl.kamailio.verify import (
     rendered_registrations,
     rendered_rows,
 )
-from pbxctl.render.edge import ADDRESSES_FILE, HTABLES, REGISTRATIONS_FILE
+from pbxctl.render.edge import (
+    ADDRESSES_FILE,
+    HTABLES,
+    LOGIN_FAILURES_TABLE,
+    REGISTRATIONS_FILE,
+)
 
 
 class FakeKamailio:
     """Loads the edge's files at start; ``refuse`` maps a method to the error messages of
-    its next calls; ``reachable`` False makes every call fail to connect."""
+    its next calls; ``reachable`` False makes every call fail to connect; ``version`` is
+what core.version answers."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.calls: list[tuple[str, ...]] = []
         self.refuse: dict[str, list[str]] = {}
         self.reachable = True
+        self.version = "kamailio 6.1.5 (x86_64/Linux)"
+        self.login_failures: dict[str, int] = {}    # the authfail htable, in memory
         self.sets = rendered_destinations(self._read(DISPATCHER_FILE))
         self.tables = {t: rendered_rows(self._read(table_file(t))) for t in HTABLES}
         self.registrations = rendered_registrations(self._read(REGISTRATIONS_FILE))
@@ -54,7 +62,7 @@ class FakeKamailio:
             raise RpcRefused(f"Kamailio (edge e1) refused {method}: "
                              f"{self.refuse[method].pop(0)}", 500)
         if method == "core.version":
-            return "kamailio 6.1.5 (x86_64/Linux)"
+            return self.version
         if method == "dispatcher.reload":
             self.sets = rendered_destinations(self._read(DISPATCHER_FILE))
             return "Ok. Dispatcher successfully reloaded."
@@ -90,6 +98,9 @@ class FakeKamailio:
                     {"DEST": {"URI": uri, "FLAGS": "AP", "PRIORITY": priority}}
                     for uri, priority in sorted(members)]}}
                 for set_id, members in sorted(self.sets.items())]}
+        if method == "htable.dump" and params[0] == LOGIN_FAILURES_TABLE:
+            return [{"entry": i, "size": 1, "slot": [{"name": k, "value": v, "type": "int"}]}
+                    for i, (k, v) in enumerate(sorted(self.login_failures.items()))]
         if method == "htable.dump":
             return [{"entry": i, "size": 1, "slot": [{"name": k, "value": v, "type": "str"}]}
                     for i, (k, v) in enumerate(sorted(self.tables[params[0]].items()))]

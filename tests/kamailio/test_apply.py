@@ -181,6 +181,27 @@ async def test_an_unreachable_kamailio_gets_nothing_written(tmp_path: Path,
     assert on_disk(tmp_path) == before
 
 
+async def test_a_kamailio_older_than_5_6_gets_nothing_written(tmp_path: Path,
+                                                               running: FakeKamailio) -> None:
+    before = on_disk(tmp_path)
+    running.version = "kamailio 5.4.8 (x86_64/linux) "
+    rendered = render(tmp_path, standby=True)
+    edge = applier(tmp_path, running)
+    with pytest.raises(ApplyError, match=r"^edge e1 runs Kamailio 5\.4\.8; its rendered "
+                       r"configuration needs Kamailio 5\.6 or later; nothing was written$"):
+        await edge.apply(edge.plan("e1", rendered), rendered)
+    assert on_disk(tmp_path) == before and running.calls == [("core.version",)]
+
+
+async def test_debian_12s_kamailio_5_6_is_applied(tmp_path: Path,
+                                                 running: FakeKamailio) -> None:
+    running.version = "kamailio 5.6.3 (x86_64/linux) "
+    rendered = render(tmp_path, standby=True)
+    edge = applier(tmp_path, running)
+    result = await edge.apply(edge.plan("e1", rendered), rendered)
+    assert result.reloaded == ("dispatcher",) and on_disk(tmp_path) == rendered
+
+
 async def test_offline_only_writes_and_a_stale_plan_writes_nothing(
         tmp_path: Path, running: FakeKamailio) -> None:
     rendered = render(tmp_path, standby=True)

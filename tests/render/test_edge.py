@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from pbxctl.errors import RenderError
+from pbxctl.render import edge as r
 from pbxctl.render.edge import (
     DispatcherSet,
     EdgeCarrier,
@@ -173,8 +174,11 @@ def test_phones_are_authenticated_here_and_registered_on_both_nodes_with_a_path(
     assert 'modparam("path", "use_received", 1)' in cfg
     assert 'modparam("htable", "htable", "phone_ha1=>size=10;dbtable=phone_ha1;")' in cfg
     # failed logins counted per source, in memory; the tenth shuts the source out
-    assert 'modparam("htable", "htable", "authfail=>size=8;autoexpire=3600;")' in cfg
-    assert phone.index("$sht(authfail=>$si) >= 10") < phone.index("pv_www_authenticate")
+    # (as pbxctl reads them back: security lockouts)
+    assert (f'modparam("htable", "htable", "{r.LOGIN_FAILURES_TABLE}=>size=8;'
+            f'autoexpire={r.LOGIN_FAILURES_KEPT};")') in cfg
+    assert phone.index(f"$sht(authfail=>$si) >= {r.LOGIN_FAILURES_LOCKED}") < phone.index(
+        "pv_www_authenticate")
     assert phone.count("route(LOGIN_FAILED);") == 2
 
 

@@ -1,0 +1,78 @@
+"""Failed phone logins the edges count: each edge's Kamailio keeps them per source address
+in memory (htable ``authfail``, forgotten an hour after the last) and answers 403 to a
+source from the tenth on. Read over JSON-RPC (``htable.dump``); the database knows
+nothing of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pbxctl.errors import ApplyError
+from pbxctl.kamailio.apply import RpcOpener
+from pbxctl.kamailio.rpc import RpcError
+from pbxctl.kamailio.verify import shown_rows
+from pbxctl.render.edge import LOGIN_FAILURES_LOCKED, LOGIN_FAILURES_TABLE
+from pbxctl.services.edge_deploy import rpc_opener
+
+if TYPE_CHECKING:
+    from pbxctl.services.bundle import UnitOfWork
+
+
+@dataclass(frozen=True)
+class EdgeLockout:
+    """A source address with failed phone logins at one edge."""
+
+    edge: str
+    address: str
+    failures: int
+
+    @property
+    def locked(self) -> bool:
+        """True when the edge answers this source 403 (until an hour after its last
+        failure)."""
+        return self.failures >= LOGIN_FAILURES_LOCKED
+
+
+@dataclass(frozen=True)
+class EdgeLockouts:
+    """What the edges said: the sources, most failures first, and the edges that did not
+    answer (each with the reason)."""
+
+    sources: tuple[EdgeLockout, ...]
+    unread: tuple[str, ...]
+
+
+def failed_logins(edge: str, dump: Any) -> list[EdgeLockout]:
+    """The sources in an ``htable.dump authfail`` answer, most failures first."""
+    try:
+        counts = {address: int(value) for address, value in shown_rows(dump).items()}
+    except (ApplyError, ValueError):
+        raise RpcError(f"Kamailio (edge {edge}) answered htable.dump {LOGIN_FAILURES_TABLE} "
+                       "in an unknown shape") from None
+    return sorted((EdgeLockout(edge, address, failures) for address, failures in counts.items()),
+                  key=lambda s: (-s.failures, s.address))
+
+
+async def read_lockouts(edges: Sequence[tuple[str, RpcOpener]]) -> EdgeLockouts:
+    """Ask each edge; one that does not answer is reported, the others still read."""
+    sources: list[EdgeLockout] = []
+    unread: list[str] = []
+    for name, open_rpc in edges:
+        try:
+            async with open_rpc() as rpc:
+                sources += failed_logins(name, await rpc.call("htable.dump",
+                                                              LOGIN_FAILURES_TABLE))
+        except RpcError as exc:
+            unread.append(f"edge {name}: {exc}")
+    return EdgeLockouts(tuple(sources), tuple(unread))
+
+
+async def edge_lockouts(unit: UnitOfWork) -> EdgeLockouts:
+    """The failed phone logins every edge counts now."""
+    async with unit() as s:
+        edges = [(edge.name, rpc_opener(edge, s.settings.kamailio_rpc_timeout))
+                 for edge in await s.edges.list()]
+    return await read_lockouts(edges)
