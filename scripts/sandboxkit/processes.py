@@ -47,7 +47,8 @@ def start_serve(database_url: str, env: dict[str, str] | None = None,
     process = _pbxctl(database_url, "serve", "--port", str(port), env=env,
                       stderr=log if log is not None else subprocess.PIPE)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 20
+    # (a start takes seconds; on a loaded machine, at idle priority, once over 20)
+    deadline = time.monotonic() + 60
     while True:
         try:
             urllib.request.urlopen(url + "healthz", timeout=2).close()

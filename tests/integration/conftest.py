@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from sandboxkit import sandbox, sipp
+from sandboxkit import kamailio, sandbox, sipp
 from sandboxkit.sipp import SippCarrier, SoftPhone
 
 from pbxctl.settings import Settings
@@ -68,6 +71,82 @@ def add_phone(pbxctl: Pbxctl, branch: str, number: str, name: str,
                                  "--json").stdout)
     return SoftPhone(creds["username"], creds["password"], creds["server"], creds["port"],
                      address)
+
+
+# The nodes as the edge's dispatcher names them.
+EDGE_NODES = ("sip:127.0.0.11:5060", "sip:127.0.0.12:5060")
+# Kazan's number, as tele2 (a SIPp carrier on 127.0.0.2, through the edge) brings it.
+KAZAN_DID = "+78435550101"
+TELE2_BEHIND_EDGE = SippCarrier("tele2", "127.0.0.2", asterisk=kamailio.SIP)
+
+
+def kazan_and_edge_dir(pbxctl: Pbxctl) -> Path:
+    """Kazan on node-a, node-b its standby; the sandbox's edge1 directory, allowed."""
+    directory = sandbox.kamailio_dir("edge1")
+    pbxctl.allow_config_root(directory)
+    pbxctl.ok("branch", "add", "kazan", "--name", "Kazan", "--city", "Kazan", "--timezone",
+              "Europe/Moscow", "--ext-range", "200-299", "--node", "node-a",
+              "--standby-node", "node-b")
+    return directory
+
+
+def wait_until_up(edge: kamailio.SandboxKamailio, uris: tuple[str, ...] = EDGE_NODES,
+                  seconds: float = 20) -> None:
+    """Until the edge's OPTIONS probes have found every node of ``uris`` alive."""
+    deadline = time.monotonic() + seconds
+    while True:
+        flags = {t["DEST"]["URI"]: t["DEST"]["FLAGS"]
+                 for r in edge.rpc("dispatcher.list")["RECORDS"] for t in r["SET"]["TARGETS"]}
+        if all(flags.get(uri, "").startswith("A") for uri in uris):
+            return
+        assert time.monotonic() < deadline, (flags, edge.log()[-3000:])
+        time.sleep(0.5)
+
+
+@dataclass
+class EdgeCompany:
+    """The company of :func:`edge_company`, running: its phones by extension, its edge."""
+
+    pbxctl: Pbxctl
+    phones: dict[str, SoftPhone]
+    edge: kamailio.SandboxKamailio
+
+
+@contextmanager
+def edge_company(pbxctl: Pbxctl, work: Path,
+                 more: Callable[[Pbxctl], dict[str, SoftPhone]] | None = None
+                 ) -> Iterator[EdgeCompany]:
+    """Kazan on node-a (standby node-b), Omsk on node-b, edge1 running in front; phones
+    201 (Kazan) and 301 (Omsk) and those ``more`` adds (before the first apply),
+    registered through the edge; tele2's :data:`KAZAN_DID` rings 201. ``pbxctl`` has
+    node-a and node-b (the ``two_nodes`` fixture)."""
+    directory = kazan_and_edge_dir(pbxctl)
+    pbxctl.ok("branch", "add", "omsk", "--name", "Omsk", "--city", "Omsk", "--timezone",
+              "Asia/Omsk", "--ext-range", "300-399", "--node", "node-b")
+    pbxctl.ok("edge", "add", "edge1", "--sip-address", "127.0.0.10", "--rpc",
+              kamailio.RPC, "--config-dir", str(directory))
+    # behind the edge, ext add tells each phone to register at the edge
+    phones = {"201": add_phone(pbxctl, "kazan", "201", "Anna", "127.0.0.21"),
+              "301": add_phone(pbxctl, "omsk", "301", "Ivan", "127.0.0.23")}
+    assert {phone.server for phone in phones.values()} == {"127.0.0.10"}
+    pbxctl.ok("carrier", "add", "tele2", "--host", "127.0.0.2", "--auth", "ip", "--match",
+              "127.0.0.2", "--number-format", "national:7", "--qualify", "0")
+    pbxctl.ok("number", "add", KAZAN_DID, "--carrier", "tele2", "--branch", "kazan",
+              "--monthly-fee", "0.00", "--route", "ext:201")
+    if more is not None:
+        phones.update(more(pbxctl))
+    pbxctl.ok("apply", "--offline")
+    for node in NODES:     # the identifier order is read at start
+        sandbox.start(node)
+    edge = kamailio.start("edge1", directory)
+    try:
+        wait_until_up(edge)
+        for phone in phones.values():
+            registered = phone.register(work)
+            assert registered.ok, (registered.errors, edge.log()[-3000:])
+        yield EdgeCompany(pbxctl, phones, edge)
+    finally:
+        edge.stop()
 
 
 def calling_out(pbxctl: Pbxctl, asterisk: Path, work: Path, carrier: SippCarrier,

@@ -13,69 +13,22 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sandboxkit import kamailio, sandbox
-from sandboxkit.sipp import SippCarrier, SoftPhone
+from sandboxkit import sandbox
+from sandboxkit.sipp import SoftPhone
 
 from tests.conftest import Pbxctl
-from tests.integration.conftest import add_phone
+from tests.integration.conftest import KAZAN_DID, TELE2_BEHIND_EDGE, edge_company
 
-DID = "+78435550101"
-TELE2 = SippCarrier("tele2", "127.0.0.2", asterisk=kamailio.SIP)
-
-
-def kazan_and_edge_dir(pbxctl: Pbxctl) -> Path:
-    """Kazan on node-a, node-b its standby; the sandbox's edge1 directory, allowed."""
-    directory = sandbox.kamailio_dir("edge1")
-    pbxctl.allow_config_root(directory)
-    pbxctl.ok("branch", "add", "kazan", "--name", "Kazan", "--city", "Kazan", "--timezone",
-              "Europe/Moscow", "--ext-range", "200-299", "--node", "node-a",
-              "--standby-node", "node-b")
-    return directory
+DID = KAZAN_DID
+TELE2 = TELE2_BEHIND_EDGE
 
 
 @pytest.fixture
 def company(two_nodes: Pbxctl, tmp_path: Path) -> Iterator[tuple[Pbxctl, dict[str, SoftPhone]]]:
     """Kazan on node-a (standby node-b), Omsk on node-b, edge1 running in front; phones
     201 (Kazan) and 301 (Omsk), registered through the edge."""
-    pbxctl = two_nodes
-    directory = kazan_and_edge_dir(pbxctl)
-    pbxctl.ok("branch", "add", "omsk", "--name", "Omsk", "--city", "Omsk", "--timezone",
-              "Asia/Omsk", "--ext-range", "300-399", "--node", "node-b")
-    pbxctl.ok("edge", "add", "edge1", "--sip-address", "127.0.0.10", "--rpc",
-              kamailio.RPC, "--config-dir", str(directory))
-    # behind the edge, ext add tells each phone to register at the edge
-    anna = add_phone(pbxctl, "kazan", "201", "Anna", "127.0.0.21")
-    ivan = add_phone(pbxctl, "omsk", "301", "Ivan", "127.0.0.23")
-    assert (anna.server, ivan.server) == ("127.0.0.10", "127.0.0.10")
-    pbxctl.ok("carrier", "add", "tele2", "--host", "127.0.0.2", "--auth", "ip", "--match",
-              "127.0.0.2", "--number-format", "national:7", "--qualify", "0")
-    pbxctl.ok("number", "add", DID, "--carrier", "tele2", "--branch", "kazan",
-              "--monthly-fee", "0.00", "--route", "ext:201")
-    pbxctl.ok("apply", "--offline")
-    for node in ("node-a", "node-b"):     # the identifier order is read at start
-        sandbox.start(node)
-    edge = kamailio.start("edge1", directory)
-    try:
-        wait_until_up(edge, ("sip:127.0.0.11:5060", "sip:127.0.0.12:5060"))
-        for phone in (anna, ivan):
-            registered = phone.register(tmp_path)
-            assert registered.ok, (registered.errors, edge.log()[-3000:])
-        yield pbxctl, {"201": anna, "301": ivan}
-    finally:
-        edge.stop()
-
-
-def wait_until_up(edge: kamailio.SandboxKamailio, uris: tuple[str, ...],
-                  seconds: float = 20) -> None:
-    """Until the edge's OPTIONS probes have found every node of ``uris`` alive."""
-    deadline = time.monotonic() + seconds
-    while True:
-        flags = {t["DEST"]["URI"]: t["DEST"]["FLAGS"]
-                 for r in edge.rpc("dispatcher.list")["RECORDS"] for t in r["SET"]["TARGETS"]}
-        if all(flags.get(uri, "").startswith("A") for uri in uris):
-            return
-        assert time.monotonic() < deadline, (flags, edge.log()[-3000:])
-        time.sleep(0.5)
+    with edge_company(two_nodes, tmp_path) as running:
+        yield running.pbxctl, running.phones
 
 
 def test_a_phone_registers_once_at_the_edge_and_on_both_nodes(

@@ -144,6 +144,18 @@ def test_a_node_reaches_another_nodes_extension_or_a_carrier_through_the_edge() 
     assert 'modparam("htable", "htable", "extensions=>size=10;dbtable=extensions;")' in cfg
 
 
+def test_a_carriers_answer_without_the_edges_record_route_gets_it() -> None:
+    # else the node's ACK and BYE of its call out have no route back through the edge
+    cfg = render_edge(EDGE, TEMPLATES)["kamailio.cfg"]
+    from_node = cfg.split("route[FROM_NODE] {\n", 1)[1].split("\n}\n", 1)[0]
+    assert from_node.index('if (is_method("INVITE")) { t_on_reply("CARRIER_ANSWER"); }'
+                           ) < from_node.index("t_relay();")
+    answer = cfg.split("onreply_route[CARRIER_ANSWER] {\n", 1)[1].split("\n}\n", 1)[0]
+    assert answer == (
+        '    if ($rs > 100 && $rs < 300 && !is_present_hf("Record-Route")) {\n'
+        '        insert_hf("Record-Route: <sip:127.0.0.10:5060;lr>\\r\\n");\n    }')
+
+
 def test_phones_are_authenticated_here_and_registered_on_both_nodes_with_a_path() -> None:
     cfg = render_edge(EDGE, TEMPLATES)["kamailio.cfg"]
     # everything not from a node or a carrier is a phone's, and only after the phone
