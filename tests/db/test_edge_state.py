@@ -135,6 +135,17 @@ async def test_carrier_networks_and_ipv6_addresses_are_kept_as_networks(
                              "2001:db8:5::/48")
 
 
+async def test_a_carrier_the_edge_registers_over_tcp_is_refused(
+        session: AsyncSession, company: dict[str, Branch]) -> None:
+    tcp = _carrier("tcpreg", "e164", [], host="127.0.0.8")
+    tcp.transport = "tcp"
+    session.add(tcp)
+    await session.flush()
+    with pytest.raises(ValidationError, match="'tcpreg' registers over tcp") as refused:
+        await load_edge_config(session, EDGE, "/etc/kamailio")
+    assert refused.value.field == "transport"
+
+
 async def test_a_registrar_known_by_name_needs_the_addresses_calls_come_from(
         session: AsyncSession, company: dict[str, Branch]) -> None:
     session.add(_carrier("named", "e164", [], host="sip.named.example"))

@@ -50,8 +50,13 @@ def _registrar_address(carrier: Carrier) -> list[str]:
 
 
 def registration(carrier: Carrier) -> EdgeRegistration:
-    """What the edge registers for ``carrier`` (``auth`` register)."""
+    """What the edge registers for ``carrier`` (``auth`` register), over UDP: a TCP
+    registration's Contact would not say how to reach the edge, so it is refused."""
     assert carrier.username is not None and carrier.secret is not None
+    if carrier.transport != "udp":
+        raise ValidationError("transport", f"carrier {carrier.slug!r} registers over "
+                                           f"{carrier.transport}: behind an edge a "
+                                           "registering carrier uses udp, so far")
     return EdgeRegistration(slug=carrier.slug, host=carrier.host, port=carrier.port,
                             username=carrier.username, secret=carrier.secret)
 
