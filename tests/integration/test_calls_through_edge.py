@@ -3,7 +3,7 @@ which registers them on their branch's node and its standby: an extension on nod
 calls one on node-a and back; a carrier's call for Kazan's number is answered on node-a,
 and, with no new REGISTER, on Kazan's standby node-b within 10 s of node-a's
 ``kill -9``. Each call between nodes has one CDR, on the caller's node (the receiving
-node writes none)."""
+node writes none). Omsk's 301 calls out through the edge to a carrier on TCP."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from sandboxkit import sandbox
-from sandboxkit.sipp import SoftPhone
+from sandboxkit.sipp import SippCarrier, SoftPhone
 
 from tests.conftest import Pbxctl
 from tests.integration.conftest import KAZAN_DID, TELE2_BEHIND_EDGE, edge_company
@@ -90,3 +90,30 @@ def test_a_dead_nodes_number_is_answered_on_the_standby(
         assert elapsed < 10, elapsed
     finally:
         sandbox.start("node-a")
+
+
+# a carrier on TCP only: the node hands the call to the edge over UDP, the edge takes it on
+MTS_TCP = SippCarrier("mts", "127.0.0.3", transport="tcp")
+
+
+def omsk_calling_out_over_tcp(pbxctl: Pbxctl) -> dict[str, SoftPhone]:
+    pbxctl.ok("carrier", "add", "mts", "--host", MTS_TCP.address, "--auth", "ip", "--match",
+              MTS_TCP.address, "--transport", "tcp", "--number-format", "national:7",
+              "--qualify", "0")
+    pbxctl.ok("number", "add", "+73812550101", "--carrier", "mts", "--branch", "omsk",
+              "--monthly-fee", "0.00", "--route", "ext:301")
+    pbxctl.ok("branch", "outbound", "omsk", "--dialing", "national:7", "--carriers", "mts",
+              "--caller-id", "+73812550101", "--allow", "national")
+    return {}
+
+
+def test_a_call_out_reaches_a_tcp_carrier_through_the_edge(two_nodes: Pbxctl,
+                                                           tmp_path: Path) -> None:
+    with edge_company(two_nodes, tmp_path, omsk_calling_out_over_tcp) as running:
+        carrier = MTS_TCP.answer_one_call(tmp_path)
+        placed = running.phones["301"].call(tmp_path, "88122000001", hold_ms=1000)
+        assert placed.ok, (placed.errors, running.edge.log()[-3000:])
+        answered = carrier.wait()
+        assert answered.ok, (answered.errors, running.edge.log()[-3000:])
+        assert [(i["ruri_user"], i["from_user"]) for i in carrier.invites()] == [
+            ("8122000001", "3812550101")]
