@@ -68,6 +68,15 @@ def metrics(base: str) -> dict[tuple[str, str], float]:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
+def metric(base: str, name: str, **labels: str) -> float:
+    """The sum of serve's samples ``name`` whose labels include ``labels`` (``base``: its
+    URL)."""
+    with urllib.request.urlopen(base + "metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(s.value for family in text_string_to_metric_families(text)
+               for s in family.samples if s.name == name and labels.items() <= s.labels.items())
+
+
 def start_follow(database_url: str, *args: str) -> subprocess.Popen[str]:
     """``pbxctl cdr follow --node local`` once it says it is following."""
     process = _pbxctl(database_url, "cdr", "follow", "--node", "local", *args,

@@ -21,7 +21,6 @@ import json
 import random
 import signal
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,9 +30,8 @@ from typing import IO
 
 import asyncpg
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from sandboxkit import sandbox
-from sandboxkit.processes import start_serve, wait_for
+from sandboxkit.processes import metric, start_serve, wait_for
 from sandboxkit.sipp import SippCarrier, SoftPhone
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -63,19 +61,6 @@ class Company:
 def set_up(pbxctl: Pbxctl, asterisk: Path, work: Path) -> Company:
     branch, phone = calling_out(pbxctl, asterisk, work, CARRIER, "801", "+78435550801")
     return Company(pbxctl, branch, phone, work)
-
-
-def samples(base: str) -> list[tuple[str, dict[str, str], float]]:
-    with urllib.request.urlopen(base + "metrics", timeout=5) as response:
-        body = response.read().decode()
-    return [(s.name, s.labels, s.value)
-            for family in text_string_to_metric_families(body) for s in family.samples]
-
-
-def metric(base: str, name: str, **labels: str) -> float:
-    """The sum of a metric's samples whose labels include ``labels``."""
-    return sum(value for sample, have, value in samples(base)
-               if sample == name and labels.items() <= have.items())
 
 
 class Serve:
