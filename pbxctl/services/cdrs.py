@@ -22,6 +22,7 @@ from pbxctl.billing.block_import import PreparedBlock, prepare_block, read_block
 from pbxctl.billing.columnar import ColumnarClassifier
 from pbxctl.billing.csv_blocks import (
     BLOCK_BYTES,
+    FIRST_BLOCK_BYTES,
     blocks,
     complete_rows,
     read_csv_text,
@@ -41,7 +42,7 @@ from pbxctl.billing.rerating import RERATED_COLUMNS, STORED_PRICE_COLUMNS, rerat
 from pbxctl.db.bulk import PgStaging, insert_ignoring, insert_new_keys
 from pbxctl.db.models import Carrier, Cdr, QuarantinedCdr, RateDeck
 from pbxctl.db.models import Rate as RateRow
-from pbxctl.services.cost_totals import CallTotals, add_blocks, add_from_sql
+from pbxctl.services.cost_totals import CallTotals, add_from_sql, add_table
 from pbxctl.webhooks.events import cdr_rated_event
 from pbxctl.webhooks.outbox import enqueue
 
@@ -190,17 +191,13 @@ class CdrStore:
                 ahead.append(loop.run_in_executor(preparers, prepare_block, block, node,
                                                   columnar, classifier))
 
-        direct_totals: list[pa.Table] = []   # of the blocks COPYed straight into cdrs
         try:
             await prepare_ahead()
             while ahead:
                 ready = await ahead.popleft()
                 await prepare_ahead()
                 stored = ready.priced_rows + len(ready.rows)
-                inserted = (await staging.copy(
-                    ready.priced_copy, ready.priced_rows,
-                    on_direct=partial(direct_totals.append, ready.totals))
-                    if ready.priced_rows else 0)
+                inserted = await self._store_priced(staging, driver, ready)
                 if ready.rows:
                     inserted += len(await staging.records(ready.rows))
                 summary.rows += stored + len(ready.quarantine)
@@ -215,8 +212,17 @@ class CdrStore:
             if ahead:
                 await asyncio.wait(ahead)
             preparers.shutdown()
-        await add_blocks(self._session, direct_totals)
         return summary
+
+    @staticmethod
+    async def _store_priced(staging: PgStaging, driver: Any, ready: PreparedBlock) -> int:
+        """COPY a block's column-wise priced rows; how many were new. Rows COPYed straight
+        into ``cdrs`` add their totals here (through the stage, ``add_from_sql`` does)."""
+        if not ready.priced_rows:
+            return 0
+        assert ready.totals is not None
+        return await staging.copy(ready.priced_copy, ready.priced_rows,
+                                  on_direct=partial(add_table, driver, ready.totals))
 
     async def store_events(self, node: str, events: Sequence[CdrReported],
                            classifier: Classifier) -> list[StoredCdr | None]:
@@ -283,11 +289,9 @@ class CdrStore:
                      carrier: str | None = None) -> ImportSummary:
         """Price again every outbound call in [start, end) with the decks as they are now;
         ``inserted`` counts the calls whose price changed."""
-        book, carriers = await load_rate_book(self._session)
         if self._session.get_bind().dialect.name == "postgresql":
-            return await self._rerate_columnar(ColumnarClassifier(carriers, book),
-                                               start, end, carrier)
-        classifier = Classifier(carriers, book)
+            return await self._rerate_columnar(start, end, carrier)
+        classifier = await self.classifier()
         query = select(Cdr).where(Cdr.direction == "outbound", Cdr.start >= start,
                                   Cdr.start < end)
         if carrier is not None:
@@ -311,18 +315,18 @@ class CdrStore:
         summary.unrated = classifier.unrated
         return summary
 
-    async def _rerate_columnar(self, columnar: ColumnarClassifier, start: datetime,
-                               end: datetime, carrier: str | None) -> ImportSummary:
-        """Three stages at once: a second connection COPYs the calls out as a stream,
-        threads price them column-wise a few MiB at a time, and this transaction writes
-        the changed prices (COPY into a stage, one UPDATE per chunk) while the next
-        chunks are read and priced; memory holds a few chunks. The reader sees what
-        was committed, as this transaction does until it writes: when it has written
+    async def _rerate_columnar(self, start: datetime, end: datetime, carrier: str | None
+                               ) -> ImportSummary:
+        """Three stages at once: a second connection COPYs the calls out as a stream
+        (starting while this one loads the decks), threads price them column-wise a few
+        MiB at a time, and this transaction writes the changed prices (COPY into a
+        stage, one UPDATE per chunk, and the chunk's cost totals) while the next chunks
+        are read and priced; memory holds a few chunks. The reader sees what was
+        committed, as this transaction does until it writes: when it has written
         already (calls it stored itself), the calls are read on its own connection
         first and written after, and memory holds the changed prices."""
         driver = await _driver(self._session)
         summary = ImportSummary()
-        totals: list[pa.Table] = []
         staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
         loop = asyncio.get_running_loop()
         pricers = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="pbxctl-rerate")
@@ -331,7 +335,14 @@ class CdrStore:
         priced: asyncio.Queue[asyncio.Future[RepricedChunk] | None] = asyncio.Queue(
             0 if own_writes else PREPARE_THREADS)
 
+        async def load_classifier() -> ColumnarClassifier:
+            book, carriers = await load_rate_book(self._session)
+            return await loop.run_in_executor(pricers, ColumnarClassifier, carriers, book)
+
+        classifier: asyncio.Future[ColumnarClassifier]
+
         async def price_in_thread(data: bytes) -> None:
+            columnar = await classifier
             await priced.put(loop.run_in_executor(pricers, reprice_chunk, columnar, data))
 
         async def read_and_price() -> None:
@@ -352,22 +363,24 @@ class CdrStore:
                 summary.unrated += chunk.unrated
                 if chunk.changed_rows:
                     summary.inserted += await staging.update_csv(chunk.changed_csv)
-                    totals.append(chunk.totals)
+                    await add_table(driver, chunk.totals)
 
         # One re-rate at a time: the cost totals take away each call's price as read
         # here, which nobody else may change before the UPDATE.
         await driver.execute("SELECT pg_advisory_xact_lock($1)", RERATE_LOCK)
         try:
-            if own_writes:
+            if own_writes:      # one connection: the decks, then the calls
+                classifier = asyncio.ensure_future(load_classifier())
+                await classifier
                 await read_and_price()
                 await write_changes()
             else:
                 async with asyncio.TaskGroup() as stages:
+                    classifier = stages.create_task(load_classifier())
                     stages.create_task(read_and_price())
                     stages.create_task(write_changes())
         finally:
             pricers.shutdown(cancel_futures=True)
-        await add_blocks(self._session, totals)
         return summary
 
 
@@ -395,7 +408,8 @@ async def stream_stored_prices(driver: Any, start: datetime, end: datetime,
                                carrier: str | None,
                                consume: Callable[[bytes], Awaitable[None]]) -> None:
     """Hand ``consume`` the outbound calls in [start, end) (of ``carrier`` when given) as
-    CSV in STORED_PRICE_COLUMNS order, whole rows at a time, about STREAM_BYTES each;
+    CSV in STORED_PRICE_COLUMNS order, whole rows at a time, about STREAM_BYTES each
+    (the first about FIRST_BLOCK_BYTES, so that the next stages start early);
     ``start`` is the call's UTC time, ``YYYY-MM-DD HH:MM:SS[.ffffff]``."""
     # The start as a UTC timestamp without zone: text in one format whatever the
     # session's TimeZone, and cheaper for the server than to_char() and extract().
@@ -404,13 +418,16 @@ async def stream_stored_prices(driver: Any, start: datetime, end: datetime,
     query = (f"SELECT {columns} FROM cdrs WHERE direction = 'outbound' "
              "AND start >= $1 AND start < $2 AND ($3::text IS NULL OR carrier = $3)")
     pending = bytearray()
+    want = min(STREAM_BYTES, FIRST_BLOCK_BYTES)
 
     async def take(chunk: bytes) -> None:
+        nonlocal want
         pending.extend(chunk)
-        if len(pending) >= STREAM_BYTES:
+        if len(pending) >= want:
             cut = complete_rows(pending)
             await consume(bytes(pending[:cut]))
             del pending[:cut]
+            want = STREAM_BYTES
 
     await driver.copy_from_query(query, start, end, carrier, output=take, format="csv")
     if pending:

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbxctl.billing.columnar import TOTALS_KEYS, TOTALS_SUMS, sum_by_key
+from pbxctl.billing.columnar import TOTALS_KEYS, TOTALS_SUMS
 from pbxctl.billing.periods import QUARTER_SECONDS, quarter_hour
 from pbxctl.db.models import CostTotal
 
@@ -99,16 +99,26 @@ async def add_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Non
     await session.execute(statement, list(rows))
 
 
-async def add_blocks(session: AsyncSession, blocks: Sequence[pa.Table]) -> None:
-    """Add the totals of blocks (``columnar.block_totals``) to the stored ones."""
-    if not blocks:
+async def add_table(driver: Any, totals: pa.Table) -> None:
+    """PostgreSQL, on the driver's (asyncpg) connection: add ``totals`` (the columns of
+    ``columnar.call_totals``, cost in units of 0.0001) to the stored ones, in one
+    statement. Written as each block or chunk is stored, so that nothing is left for
+    the end."""
+    if not totals.num_rows:
         return
-    summed = sum_by_key(pa.concat_tables(blocks)).to_pydict()
-    summed["cost"] = [Decimal(units).scaleb(-4) for units in summed["cost"]]
-    await add_rows(session, [dict(zip(summed, row, strict=True))
-                             for row in zip(*summed.values(), strict=True)])
+    # In key order, as ``add_rows`` writes (Arrow compares strings byte-wise, as Python).
+    ordered = totals.sort_by([(name, "ascending") for name in TOTALS_KEYS])
+    await driver.execute(_PG_ADD_UNITS, *(ordered[name].to_pylist() for name in COLUMNS))
 
 
+_PG_ADD_UNITS = (
+    f"INSERT INTO cost_totals AS t ({', '.join(COLUMNS)}) "
+    f"SELECT {', '.join(TOTALS_KEYS)}, calls, billsec, charged_seconds, cost * 0.0001, "
+    "unrated FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], "
+    "$5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[]) "
+    f"AS u ({', '.join(COLUMNS)}) "
+    "ON CONFLICT (quarter_hour, department, currency) DO UPDATE SET "
+    + ", ".join(f"{name} = t.{name} + EXCLUDED.{name}" for name in TOTALS_SUMS))
 _PG_ADD_ARRAYS = (
     f"INSERT INTO cost_totals AS t ({', '.join(COLUMNS)}) SELECT * FROM unnest("
     "CAST(:quarter_hour AS bigint[]), CAST(:department AS text[]), "
