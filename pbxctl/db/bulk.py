@@ -119,7 +119,7 @@ class PgStaging:
         return _count(_UPDATED_RE, status)
 
     async def copy(self, data: bytes | memoryview, rows: int,
-                   on_direct: Callable[[], Awaitable[object]] | None = None) -> int:
+                   on_direct: Callable[[], None] | None = None) -> int:
         """Store rows already written as binary ``COPY`` data (``columns`` order, typed as
         the table's columns); returns how many were new.
 
@@ -127,7 +127,7 @@ class PgStaging:
         already there (a re-import, a call the live link stored, a repeat in the file)
         the savepoint is rolled back and the rows go through the stage instead, which
         skips the known keys. After a block with repeats the next one goes through the
-        stage too, until a block comes with none. ``on_direct`` is awaited when the COPY
+        stage too, until a block comes with none. ``on_direct`` is called when the COPY
         stored every row (the stage path runs ``after_write`` instead)."""
         if self._direct:
             await self._driver.execute("SAVEPOINT pbxctl_copy")
@@ -140,7 +140,7 @@ class PgStaging:
             else:
                 await self._driver.execute("RELEASE SAVEPOINT pbxctl_copy")
                 if on_direct is not None:
-                    await on_direct()
+                    on_direct()
                 return _count(_COPIED_RE, status)
         counted = await self._through_stage(
             lambda: self._driver.copy_to_table(self._stage, source=memoryview(data),

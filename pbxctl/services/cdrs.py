@@ -42,7 +42,7 @@ from pbxctl.billing.rerating import RERATED_COLUMNS, STORED_PRICE_COLUMNS, rerat
 from pbxctl.db.bulk import PgStaging, insert_ignoring, insert_new_keys
 from pbxctl.db.models import Carrier, Cdr, QuarantinedCdr, RateDeck
 from pbxctl.db.models import Rate as RateRow
-from pbxctl.services.cost_totals import CallTotals, add_from_sql, add_table
+from pbxctl.services.cost_totals import CallTotals, UnwrittenTotals, add_from_sql
 from pbxctl.webhooks.events import cdr_rated_event
 from pbxctl.webhooks.outbox import enqueue
 
@@ -191,13 +191,17 @@ class CdrStore:
                 ahead.append(loop.run_in_executor(preparers, prepare_block, block, node,
                                                   columnar, classifier))
 
+        totals = UnwrittenTotals(driver)     # of the blocks COPYed straight into cdrs
         try:
             await prepare_ahead()
             while ahead:
                 ready = await ahead.popleft()
                 await prepare_ahead()
                 stored = ready.priced_rows + len(ready.rows)
-                inserted = await self._store_priced(staging, driver, ready)
+                inserted = (await staging.copy(
+                    ready.priced_copy, ready.priced_rows,
+                    on_direct=partial(totals.add, ready.totals))
+                    if ready.priced_rows else 0)
                 if ready.rows:
                     inserted += len(await staging.records(ready.rows))
                 summary.rows += stored + len(ready.quarantine)
@@ -208,21 +212,14 @@ class CdrStore:
                 quarantine += ready.quarantine
                 if progress:
                     progress(ready.size)
+                if ahead and not ahead[0].done():   # the database would wait meanwhile
+                    await totals.write()
         finally:
             if ahead:
                 await asyncio.wait(ahead)
             preparers.shutdown()
+        await totals.write()
         return summary
-
-    @staticmethod
-    async def _store_priced(staging: PgStaging, driver: Any, ready: PreparedBlock) -> int:
-        """COPY a block's column-wise priced rows; how many were new. Rows COPYed straight
-        into ``cdrs`` add their totals here (through the stage, ``add_from_sql`` does)."""
-        if not ready.priced_rows:
-            return 0
-        assert ready.totals is not None
-        return await staging.copy(ready.priced_copy, ready.priced_rows,
-                                  on_direct=partial(add_table, driver, ready.totals))
 
     async def store_events(self, node: str, events: Sequence[CdrReported],
                            classifier: Classifier) -> list[StoredCdr | None]:
@@ -328,6 +325,7 @@ class CdrStore:
         driver = await _driver(self._session)
         summary = ImportSummary()
         staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
+        totals = UnwrittenTotals(driver)
         loop = asyncio.get_running_loop()
         pricers = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="pbxctl-rerate")
         own_writes = await driver.fetchval(
@@ -356,14 +354,27 @@ class CdrStore:
                     await stream_stored_prices(reader, start, end, carrier, price_in_thread)
             await priced.put(None)
 
+        async def next_chunk() -> asyncio.Future[RepricedChunk] | None:
+            """The next chunk's pricing; while the database would wait for it, the cost
+            totals so far are written."""
+            try:
+                following = priced.get_nowait()
+            except asyncio.QueueEmpty:
+                await totals.write()
+                return await priced.get()
+            if following is not None and not following.done():
+                await totals.write()
+            return following
+
         async def write_changes() -> None:
-            while (pending := await priced.get()) is not None:
+            while (pending := await next_chunk()) is not None:
                 chunk = await pending
                 summary.rows += chunk.rows
                 summary.unrated += chunk.unrated
                 if chunk.changed_rows:
                     summary.inserted += await staging.update_csv(chunk.changed_csv)
-                    await add_table(driver, chunk.totals)
+                    totals.add(chunk.totals)
+            await totals.write()
 
         # One re-rate at a time: the cost totals take away each call's price as read
         # here, which nobody else may change before the UPDATE.

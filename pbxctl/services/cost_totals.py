@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pbxctl.billing.columnar import TOTALS_KEYS, TOTALS_SUMS
+from pbxctl.billing.columnar import TOTALS_KEYS, TOTALS_SUMS, sum_by_key
 from pbxctl.billing.periods import QUARTER_SECONDS, quarter_hour
 from pbxctl.db.models import CostTotal
 
@@ -99,16 +99,33 @@ async def add_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Non
     await session.execute(statement, list(rows))
 
 
-async def add_table(driver: Any, totals: pa.Table) -> None:
-    """PostgreSQL, on the driver's (asyncpg) connection: add ``totals`` (the columns of
-    ``columnar.call_totals``, cost in units of 0.0001) to the stored ones, in one
-    statement. Written as each block or chunk is stored, so that nothing is left for
-    the end."""
-    if not totals.num_rows:
-        return
-    # In key order, as ``add_rows`` writes (Arrow compares strings byte-wise, as Python).
-    ordered = totals.sort_by([(name, "ascending") for name in TOTALS_KEYS])
-    await driver.execute(_PG_ADD_UNITS, *(ordered[name].to_pylist() for name in COLUMNS))
+class UnwrittenTotals:
+    """PostgreSQL: totals of rows stored column-wise (the columns of
+    ``columnar.call_totals``, cost in units of 0.0001) kept until ``write`` adds them
+    to the stored ones, in one statement on the driver's (asyncpg) connection. An
+    import or re-rate writes them whenever the database would otherwise wait for its
+    next rows, so that little is left for the end."""
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+        self._tables: list[pa.Table] = []
+
+    def add(self, totals: pa.Table | None) -> None:
+        """Keep ``totals`` for the next ``write``."""
+        if totals is not None and totals.num_rows:
+            self._tables.append(totals)
+
+    async def write(self) -> None:
+        """Add the totals kept so far to the stored ones."""
+        if not self._tables:
+            return
+        summed = sum_by_key(pa.concat_tables(self._tables))
+        self._tables = []
+        # In key order, as ``add_rows`` writes (Arrow compares strings byte-wise, as
+        # Python does).
+        ordered = summed.sort_by([(name, "ascending") for name in TOTALS_KEYS])
+        await self._driver.execute(_PG_ADD_UNITS,
+                                   *(ordered[name].to_pylist() for name in COLUMNS))
 
 
 _PG_ADD_UNITS = (
