@@ -372,8 +372,9 @@ class CdrStore:
         """Three stages at once: a second connection COPYs the calls out as a stream
         (starting while this one loads the decks), threads price them column-wise a few
         MiB at a time, and this transaction writes the changed prices (COPY into a
-        stage, one UPDATE per chunk, and the chunk's cost totals) while the next chunks
-        are read and priced; memory holds a few chunks. The reader sees what was
+        stage, one UPDATE per chunk; the cost totals whenever it would otherwise wait,
+        and at the end) while the next chunks are read and priced; memory holds a few
+        chunks. The reader sees what was
         committed, as this transaction does until it writes: when it has written
         already (calls it stored itself), the calls are read on its own connection
         first and written after, and memory holds the changed prices."""
