@@ -111,7 +111,8 @@ class UnwrittenTotals:
         self._tables: list[pa.Table] = []
 
     def add(self, totals: pa.Table | None) -> None:
-        """Keep ``totals`` for the next ``write``."""
+        """Keep ``totals`` (one row per key, as ``columnar.sum_by_key`` gives) for the next
+        ``write``."""
         if totals is not None and totals.num_rows:
             self._tables.append(totals)
 
@@ -119,7 +120,8 @@ class UnwrittenTotals:
         """Add the totals kept so far to the stored ones."""
         if not self._tables:
             return
-        summed = sum_by_key(pa.concat_tables(self._tables))
+        summed = (self._tables[0] if len(self._tables) == 1
+                  else sum_by_key(pa.concat_tables(self._tables)))
         self._tables = []
         # In key order, as ``add_rows`` writes (Arrow compares strings byte-wise, as
         # Python does).
