@@ -226,10 +226,13 @@ def _ints(column: pa.ChunkedArray) -> Ints:
 class ColumnarClassifier:
     """``records.Classifier`` for whole blocks: the same directions, keys and prices."""
 
-    def __init__(self, carriers: frozenset[str], book: RateBook) -> None:
+    def __init__(self, carriers: frozenset[str], book: RateBook,
+                 rates: pa.Table | None = None) -> None:
+        """``rates``: the book's rates as ``rate_table.RATE_COLUMNS``, when the caller
+        read them so."""
         self._carriers = pa.array(sorted(carriers), pa.string())
         self._book = book
-        self._table = RateTable(book)
+        self._table = RateTable(book, rates)
 
     def classify(self, node: str, block: pa.Table) -> Classified:
         """Price the regular rows of ``block`` (the 21 normalised columns as strings)."""

@@ -37,46 +37,67 @@ class _Lookup:
     rows: Ints
 
 
+# A book's rates as columns, one row per rate: what ``RateTable`` is made of.
+RATE_COLUMNS = ("deck_id", "prefix", "rate_micros", "fee_micros", "min_seconds",
+                "increment_seconds")
+
+
+def rate_columns(decks: list[Deck]) -> pa.Table:
+    """The rates of ``decks`` as RATE_COLUMNS."""
+    prefixes: list[str] = []
+    numbers: dict[str, list[int]] = {name: [] for name in RATE_COLUMNS if name != "prefix"}
+    for deck in decks:
+        rates = deck.rates
+        prefixes += [r.prefix for r in rates]
+        numbers["deck_id"] += [deck.deck_id] * len(rates)
+        numbers["rate_micros"] += [_micros(r.rate_per_minute) for r in rates]
+        numbers["fee_micros"] += [_micros(r.connect_fee) for r in rates]
+        numbers["min_seconds"] += [r.min_seconds for r in rates]
+        numbers["increment_seconds"] += [r.increment_seconds for r in rates]
+    return pa.table({name: pa.array(prefixes, pa.string()) if name == "prefix"
+                     else pa.array(numbers[name], pa.int64()) for name in RATE_COLUMNS})
+
+
 class RateTable:
     """Every deck's rates in flat arrays (one row per rate) and, per deck, its prefixes
     grouped by length (longest first) for the lookup."""
 
-    def __init__(self, book: RateBook) -> None:
+    def __init__(self, book: RateBook, rates: pa.Table | None = None) -> None:
+        """``rates``: the book's rates as RATE_COLUMNS when the caller has them so (a
+        long deck's are read faster as columns than as ``Rate`` objects); else they
+        are taken from the decks."""
         self.decks: list[Deck] = book.decks()
-        prefixes: list[str] = []
-        rate: list[int] = []
-        fee: list[int] = []
-        minimum: list[int] = []
-        increment: list[int] = []
+        if rates is None:
+            rates = rate_columns(self.decks)
+        deck_ids = np.asarray(rates["deck_id"].to_numpy(), dtype=np.int64)
+        ordinals = np.full(len(deck_ids), -1, dtype=np.int64)
+        for n, deck in enumerate(self.decks):
+            ordinals[deck_ids == deck.deck_id] = n
+        known = np.flatnonzero(ordinals >= 0)
+        ordinals = ordinals[known]
+        prefix = pc.take(rates["prefix"], pa.array(known)).combine_chunks()
+        lengths = np.asarray(pc.binary_length(prefix).to_numpy(zero_copy_only=False))
         self._lookups: list[list[_Lookup]] = []
-        for deck in self.decks:
-            by_length: dict[int, tuple[list[str], list[int]]] = {}
-            for r in deck.rates:
-                group = by_length.setdefault(len(r.prefix), ([], []))
-                group[0].append(r.prefix)
-                group[1].append(len(prefixes))
-                prefixes.append(r.prefix)
-                rate.append(_micros(r.rate_per_minute))
-                fee.append(_micros(r.connect_fee))
-                minimum.append(r.min_seconds)
-                increment.append(r.increment_seconds)
-            self._lookups.append([
-                _Lookup(length, pa.array(group[0], pa.string()),
-                        np.array(group[1], dtype=np.int64))
-                for length, group in sorted(by_length.items(), reverse=True)])
+        for n in range(len(self.decks)):
+            in_deck = np.flatnonzero(ordinals == n)
+            by_length = []
+            for length in sorted(set(lengths[in_deck].tolist()), reverse=True):
+                rows = in_deck[lengths[in_deck] == length]
+                by_length.append(_Lookup(length, pc.take(prefix, pa.array(rows)), rows))
+            self._lookups.append(by_length)
+
+        def column(name: str, last: int) -> Ints:
+            values = np.asarray(rates[name].to_numpy(), dtype=np.int64)[known]
+            return np.append(values, last)
+
         # A last row and a last deck no lookup returns: where nothing matched, the arrays
         # are indexed there and the result masked.
-        self.no_rate, self.no_deck = len(prefixes), len(self.decks)
-        prefixes.append("")
-        rate.append(0)
-        fee.append(0)
-        minimum.append(0)
-        increment.append(1)
-        self.prefix = pa.array(prefixes, pa.string())
-        self.rate_micros = np.array(rate, dtype=np.int64)
-        self.fee_micros = np.array(fee, dtype=np.int64)
-        self.min_seconds = np.array(minimum, dtype=np.int64)
-        self.increment_seconds = np.array(increment, dtype=np.int64)
+        self.no_rate, self.no_deck = len(known), len(self.decks)
+        self.prefix = pa.concat_arrays([prefix, pa.array([""], pa.string())])
+        self.rate_micros = column("rate_micros", 0)
+        self.fee_micros = column("fee_micros", 0)
+        self.min_seconds = column("min_seconds", 0)
+        self.increment_seconds = column("increment_seconds", 1)
         self.deck_ids = np.array([d.deck_id for d in self.decks] + [0], dtype=np.int64)
         self.currencies = pa.array([d.currency for d in self.decks] + [""], pa.string())
         self._ordinal = {id(deck): n for n, deck in enumerate(self.decks)}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 
 CALL_COST_PLACES = Decimal("0.0001")
 REPORT_PLACES = Decimal("0.01")
@@ -54,15 +56,24 @@ def round_money(amount: Decimal) -> Decimal:
 
 
 class Deck:
-    """One deck version: longest-prefix lookup over its rates."""
+    """One deck version: longest-prefix lookup over its rates (given, or made by a
+    callable at their first use: a long deck priced column-wise never needs them)."""
 
     def __init__(self, deck_id: int, valid_from: date, currency: str,
-                 rates: list[Rate]) -> None:
+                 rates: list[Rate] | Callable[[], list[Rate]]) -> None:
         self.deck_id = deck_id
         self.valid_from = valid_from
         self.currency = currency
-        self._by_prefix = {r.prefix: r for r in rates}
-        self._lengths = sorted({len(p) for p in self._by_prefix}, reverse=True)
+        self._rates = rates
+
+    @cached_property
+    def _by_prefix(self) -> dict[str, Rate]:
+        rates = self._rates() if callable(self._rates) else self._rates
+        return {r.prefix: r for r in rates}
+
+    @cached_property
+    def _lengths(self) -> list[int]:
+        return sorted({len(p) for p in self._by_prefix}, reverse=True)
 
     @property
     def rates(self) -> list[Rate]:

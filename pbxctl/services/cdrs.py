@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from functools import partial
 from typing import Any, BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -22,11 +24,13 @@ from pbxctl.billing.block_import import PreparedBlock, prepare_block, read_block
 from pbxctl.billing.columnar import ColumnarClassifier
 from pbxctl.billing.csv_blocks import (
     BLOCK_BYTES,
+    FIRST_BLOCK_BYTES,
     blocks,
     complete_rows,
     read_csv_text,
     table_csv,
 )
+from pbxctl.billing.rate_table import MICROS
 from pbxctl.billing.rating import Deck, Rate, RateBook
 from pbxctl.billing.records import (
     STORED_COLUMNS,
@@ -41,7 +45,7 @@ from pbxctl.billing.rerating import RERATED_COLUMNS, STORED_PRICE_COLUMNS, rerat
 from pbxctl.db.bulk import PgStaging, insert_ignoring, insert_new_keys
 from pbxctl.db.models import Carrier, Cdr, QuarantinedCdr, RateDeck
 from pbxctl.db.models import Rate as RateRow
-from pbxctl.services.cost_totals import CallTotals, add_blocks, add_from_sql
+from pbxctl.services.cost_totals import CallTotals, UnwrittenTotals, add_from_sql
 from pbxctl.webhooks.events import cdr_rated_event
 from pbxctl.webhooks.outbox import enqueue
 
@@ -72,10 +76,7 @@ class ImportSummary:
 async def load_rate_book(session: AsyncSession) -> tuple[RateBook, frozenset[str]]:
     """Every deck of every carrier, and the carrier names (read as plain rows: a long deck
     has tens of thousands of rates)."""
-    carriers = (await session.scalars(select(Carrier.slug))).all()
-    decks = (await session.execute(
-        select(RateDeck.id, RateDeck.valid_from, Carrier.slug, Carrier.currency)
-        .join(Carrier, RateDeck.carrier_id == Carrier.id))).all()
+    carriers, decks = await _carriers_and_decks(session)
     rates: dict[int, list[Rate]] = {deck_id: [] for deck_id, *_ in decks}
     # The table's columns, not the model's: no ORM loading for tens of thousands of rows;
     # on PostgreSQL through the driver itself (a third of the time for a long deck).
@@ -88,11 +89,67 @@ async def load_rate_book(session: AsyncSession) -> tuple[RateBook, frozenset[str
         if dialect.name == "postgresql" else (await session.execute(query)).all())
     for deck_id, *fields in rows:
         rates[deck_id].append(Rate(*fields))
+    return _book(decks, lambda deck_id: rates[deck_id]), carriers
+
+
+async def load_rate_columns(session: AsyncSession
+                            ) -> tuple[RateBook, frozenset[str], pa.Table]:
+    """PostgreSQL: ``load_rate_book``, with every rate read as columns (RATE_COLUMNS, in
+    one COPY): a deck's ``Rate`` objects are made only if rows are rated one by one
+    (a long deck took 0.4 s as objects)."""
+    carriers, decks = await _carriers_and_decks(session)
+    data: list[bytes] = []
+
+    async def take(chunk: bytes) -> None:
+        data.append(chunk)
+
+    await (await _driver(session)).copy_from_query(
+        f"SELECT {', '.join(_RATE_QUERY_COLUMNS.values())} FROM rates", output=take,
+        format="csv")
+    names = list(_RATE_QUERY_COLUMNS)
+    text = (read_csv_text(b"".join(data), names) if data else   # else no rate at all
+            pa.table({name: pa.array([], pa.string()) for name in names}))
+    rates = text.cast(pa.schema([(name, pa.int64() if name in _RATE_INTEGERS else pa.string())
+                                 for name in names]))
+
+    def deck_rates(deck_id: int) -> Callable[[], list[Rate]]:
+        def made() -> list[Rate]:
+            rows = rates.filter(pc.equal(rates["deck_id"], deck_id))
+            return [Rate(prefix, destination or "", Decimal(rate), Decimal(fee), low, step)
+                    for prefix, destination, rate, fee, low, step in zip(*(
+                        rows[name].to_pylist() for name in _RATE_FIELDS), strict=True)]
+        return made
+
+    return _book(decks, deck_rates), carriers, rates
+
+
+# What load_rate_columns reads: ``Rate``'s fields and RATE_COLUMNS.
+_RATE_FIELDS = ("prefix", "destination", "rate_per_minute", "connect_fee", "min_seconds",
+                "increment_seconds")
+_RATE_QUERY_COLUMNS = {
+    "deck_id": "deck_id", **{name: name for name in _RATE_FIELDS},
+    "rate_micros": f"(rate_per_minute * {MICROS})::bigint AS rate_micros",
+    "fee_micros": f"(connect_fee * {MICROS})::bigint AS fee_micros"}
+_RATE_INTEGERS = {"deck_id", "min_seconds", "increment_seconds", "rate_micros", "fee_micros"}
+
+
+async def _carriers_and_decks(session: AsyncSession
+                              ) -> tuple[frozenset[str], Sequence[Sequence[Any]]]:
+    """The carrier names, and each deck's id, first day, carrier and currency."""
+    carriers = (await session.scalars(select(Carrier.slug))).all()
+    decks = (await session.execute(
+        select(RateDeck.id, RateDeck.valid_from, Carrier.slug, Carrier.currency)
+        .join(Carrier, RateDeck.carrier_id == Carrier.id))).all()
+    return frozenset(carriers), decks
+
+
+def _book(decks: Sequence[Sequence[Any]],
+          rates: Callable[[int], list[Rate] | Callable[[], list[Rate]]]) -> RateBook:
     by_carrier: dict[str, list[Deck]] = {}
     for deck_id, valid_from, carrier, currency in decks:
         by_carrier.setdefault(carrier, []).append(
-            Deck(deck_id, valid_from, currency, rates[deck_id]))
-    return RateBook(by_carrier), frozenset(carriers)
+            Deck(deck_id, valid_from, currency, rates(deck_id)))
+    return RateBook(by_carrier)
 
 
 async def _driver(session: AsyncSession) -> Any:
@@ -130,16 +187,15 @@ class CdrStore:
         bytes done. With ``announce``, each call stored queues a ``cdr.rated`` webhook
         event, as a call stored live does (the catch-up of calls the live link missed)."""
         stream = io.BytesIO(data) if isinstance(data, bytes) else data
-        book, carriers = await load_rate_book(self._session)
-        classifier = Classifier(carriers, book)
         quarantine: list[Quarantined] = []
         if not announce and self._session.get_bind().dialect.name == "postgresql":
+            book, carriers, rates = await load_rate_columns(self._session)
             summary = await self._import_columnar(
-                stream, node, ColumnarClassifier(carriers, book), classifier, quarantine,
-                progress)
+                stream, node, ColumnarClassifier(carriers, book, rates),
+                Classifier(carriers, book), quarantine, progress)
         else:
-            summary = await self._import_rows(stream, node, classifier, quarantine, progress,
-                                              announce)
+            summary = await self._import_rows(stream, node, await self.classifier(),
+                                              quarantine, progress, announce)
         await self._quarantine(quarantine, source)
         summary.quarantined = len(quarantine)
         for item in quarantine:
@@ -190,7 +246,7 @@ class CdrStore:
                 ahead.append(loop.run_in_executor(preparers, prepare_block, block, node,
                                                   columnar, classifier))
 
-        direct_totals: list[pa.Table] = []   # of the blocks COPYed straight into cdrs
+        totals = UnwrittenTotals(driver)     # of the blocks COPYed straight into cdrs
         try:
             await prepare_ahead()
             while ahead:
@@ -199,7 +255,7 @@ class CdrStore:
                 stored = ready.priced_rows + len(ready.rows)
                 inserted = (await staging.copy(
                     ready.priced_copy, ready.priced_rows,
-                    on_direct=partial(direct_totals.append, ready.totals))
+                    on_direct=partial(totals.add, ready.totals))
                     if ready.priced_rows else 0)
                 if ready.rows:
                     inserted += len(await staging.records(ready.rows))
@@ -211,11 +267,13 @@ class CdrStore:
                 quarantine += ready.quarantine
                 if progress:
                     progress(ready.size)
+                if ahead and not ahead[0].done():   # the database would wait meanwhile
+                    await totals.write()
         finally:
             if ahead:
                 await asyncio.wait(ahead)
             preparers.shutdown()
-        await add_blocks(self._session, direct_totals)
+        await totals.write()
         return summary
 
     async def store_events(self, node: str, events: Sequence[CdrReported],
@@ -283,11 +341,9 @@ class CdrStore:
                      carrier: str | None = None) -> ImportSummary:
         """Price again every outbound call in [start, end) with the decks as they are now;
         ``inserted`` counts the calls whose price changed."""
-        book, carriers = await load_rate_book(self._session)
         if self._session.get_bind().dialect.name == "postgresql":
-            return await self._rerate_columnar(ColumnarClassifier(carriers, book),
-                                               start, end, carrier)
-        classifier = Classifier(carriers, book)
+            return await self._rerate_columnar(start, end, carrier)
+        classifier = await self.classifier()
         query = select(Cdr).where(Cdr.direction == "outbound", Cdr.start >= start,
                                   Cdr.start < end)
         if carrier is not None:
@@ -311,19 +367,21 @@ class CdrStore:
         summary.unrated = classifier.unrated
         return summary
 
-    async def _rerate_columnar(self, columnar: ColumnarClassifier, start: datetime,
-                               end: datetime, carrier: str | None) -> ImportSummary:
-        """Three stages at once: a second connection COPYs the calls out as a stream,
-        threads price them column-wise a few MiB at a time, and this transaction writes
-        the changed prices (COPY into a stage, one UPDATE per chunk) while the next
-        chunks are read and priced; memory holds a few chunks. The reader sees what
-        was committed, as this transaction does until it writes: when it has written
+    async def _rerate_columnar(self, start: datetime, end: datetime, carrier: str | None
+                               ) -> ImportSummary:
+        """Three stages at once: a second connection COPYs the calls out as a stream
+        (starting while this one loads the decks), threads price them column-wise a few
+        MiB at a time, and this transaction writes the changed prices (COPY into a
+        stage, one UPDATE per chunk; the cost totals whenever it would otherwise wait,
+        and at the end) while the next chunks are read and priced; memory holds a few
+        chunks. The reader sees what was
+        committed, as this transaction does until it writes: when it has written
         already (calls it stored itself), the calls are read on its own connection
         first and written after, and memory holds the changed prices."""
         driver = await _driver(self._session)
         summary = ImportSummary()
-        totals: list[pa.Table] = []
         staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
+        totals = UnwrittenTotals(driver)
         loop = asyncio.get_running_loop()
         pricers = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="pbxctl-rerate")
         own_writes = await driver.fetchval(
@@ -331,7 +389,15 @@ class CdrStore:
         priced: asyncio.Queue[asyncio.Future[RepricedChunk] | None] = asyncio.Queue(
             0 if own_writes else PREPARE_THREADS)
 
+        async def load_classifier() -> ColumnarClassifier:
+            book, carriers, rates = await load_rate_columns(self._session)
+            return await loop.run_in_executor(pricers, ColumnarClassifier, carriers, book,
+                                              rates)
+
+        classifier: asyncio.Future[ColumnarClassifier]
+
         async def price_in_thread(data: bytes) -> None:
+            columnar = await classifier
             await priced.put(loop.run_in_executor(pricers, reprice_chunk, columnar, data))
 
         async def read_and_price() -> None:
@@ -345,29 +411,44 @@ class CdrStore:
                     await stream_stored_prices(reader, start, end, carrier, price_in_thread)
             await priced.put(None)
 
+        async def next_chunk() -> asyncio.Future[RepricedChunk] | None:
+            """The next chunk's pricing; while the database would wait for it, the cost
+            totals so far are written."""
+            try:
+                following = priced.get_nowait()
+            except asyncio.QueueEmpty:
+                await totals.write()
+                return await priced.get()
+            if following is not None and not following.done():
+                await totals.write()
+            return following
+
         async def write_changes() -> None:
-            while (pending := await priced.get()) is not None:
+            while (pending := await next_chunk()) is not None:
                 chunk = await pending
                 summary.rows += chunk.rows
                 summary.unrated += chunk.unrated
                 if chunk.changed_rows:
                     summary.inserted += await staging.update_csv(chunk.changed_csv)
-                    totals.append(chunk.totals)
+                    totals.add(chunk.totals)
+            await totals.write()
 
         # One re-rate at a time: the cost totals take away each call's price as read
         # here, which nobody else may change before the UPDATE.
         await driver.execute("SELECT pg_advisory_xact_lock($1)", RERATE_LOCK)
         try:
-            if own_writes:
+            if own_writes:      # one connection: the decks, then the calls
+                classifier = asyncio.ensure_future(load_classifier())
+                await classifier
                 await read_and_price()
                 await write_changes()
             else:
                 async with asyncio.TaskGroup() as stages:
+                    classifier = stages.create_task(load_classifier())
                     stages.create_task(read_and_price())
                     stages.create_task(write_changes())
         finally:
             pricers.shutdown(cancel_futures=True)
-        await add_blocks(self._session, totals)
         return summary
 
 
@@ -395,7 +476,8 @@ async def stream_stored_prices(driver: Any, start: datetime, end: datetime,
                                carrier: str | None,
                                consume: Callable[[bytes], Awaitable[None]]) -> None:
     """Hand ``consume`` the outbound calls in [start, end) (of ``carrier`` when given) as
-    CSV in STORED_PRICE_COLUMNS order, whole rows at a time, about STREAM_BYTES each;
+    CSV in STORED_PRICE_COLUMNS order, whole rows at a time, about STREAM_BYTES each
+    (the first about FIRST_BLOCK_BYTES, so that the next stages start early);
     ``start`` is the call's UTC time, ``YYYY-MM-DD HH:MM:SS[.ffffff]``."""
     # The start as a UTC timestamp without zone: text in one format whatever the
     # session's TimeZone, and cheaper for the server than to_char() and extract().
@@ -404,13 +486,16 @@ async def stream_stored_prices(driver: Any, start: datetime, end: datetime,
     query = (f"SELECT {columns} FROM cdrs WHERE direction = 'outbound' "
              "AND start >= $1 AND start < $2 AND ($3::text IS NULL OR carrier = $3)")
     pending = bytearray()
+    want = min(STREAM_BYTES, FIRST_BLOCK_BYTES)
 
     async def take(chunk: bytes) -> None:
+        nonlocal want
         pending.extend(chunk)
-        if len(pending) >= STREAM_BYTES:
+        if len(pending) >= want:
             cut = complete_rows(pending)
             await consume(bytes(pending[:cut]))
             del pending[:cut]
+            want = STREAM_BYTES
 
     await driver.copy_from_query(query, start, end, carrier, output=take, format="csv")
     if pending:

@@ -99,16 +99,45 @@ async def add_rows(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> Non
     await session.execute(statement, list(rows))
 
 
-async def add_blocks(session: AsyncSession, blocks: Sequence[pa.Table]) -> None:
-    """Add the totals of blocks (``columnar.block_totals``) to the stored ones."""
-    if not blocks:
-        return
-    summed = sum_by_key(pa.concat_tables(blocks)).to_pydict()
-    summed["cost"] = [Decimal(units).scaleb(-4) for units in summed["cost"]]
-    await add_rows(session, [dict(zip(summed, row, strict=True))
-                             for row in zip(*summed.values(), strict=True)])
+class UnwrittenTotals:
+    """PostgreSQL: totals of rows stored column-wise (the columns of
+    ``columnar.call_totals``, cost in units of 0.0001) kept until ``write`` adds them
+    to the stored ones, in one statement on the driver's (asyncpg) connection. An
+    import or re-rate writes them whenever the database would otherwise wait for its
+    next rows, so that little is left for the end."""
+
+    def __init__(self, driver: Any) -> None:
+        self._driver = driver
+        self._tables: list[pa.Table] = []
+
+    def add(self, totals: pa.Table | None) -> None:
+        """Keep ``totals`` (one row per key, as ``columnar.sum_by_key`` gives) for the next
+        ``write``."""
+        if totals is not None and totals.num_rows:
+            self._tables.append(totals)
+
+    async def write(self) -> None:
+        """Add the totals kept so far to the stored ones."""
+        if not self._tables:
+            return
+        summed = (self._tables[0] if len(self._tables) == 1
+                  else sum_by_key(pa.concat_tables(self._tables)))
+        self._tables = []
+        # In key order, as ``add_rows`` writes (Arrow compares strings byte-wise, as
+        # Python does).
+        ordered = summed.sort_by([(name, "ascending") for name in TOTALS_KEYS])
+        await self._driver.execute(_PG_ADD_UNITS,
+                                   *(ordered[name].to_pylist() for name in COLUMNS))
 
 
+_PG_ADD_UNITS = (
+    f"INSERT INTO cost_totals AS t ({', '.join(COLUMNS)}) "
+    f"SELECT {', '.join(TOTALS_KEYS)}, calls, billsec, charged_seconds, cost * 0.0001, "
+    "unrated FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], "
+    "$5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[]) "
+    f"AS u ({', '.join(COLUMNS)}) "
+    "ON CONFLICT (quarter_hour, department, currency) DO UPDATE SET "
+    + ", ".join(f"{name} = t.{name} + EXCLUDED.{name}" for name in TOTALS_SUMS))
 _PG_ADD_ARRAYS = (
     f"INSERT INTO cost_totals AS t ({', '.join(COLUMNS)}) SELECT * FROM unnest("
     "CAST(:quarter_hour AS bigint[]), CAST(:department AS text[]), "

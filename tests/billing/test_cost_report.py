@@ -9,17 +9,24 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pbxctl.ami_events import CdrReported
+from pbxctl.billing.rate_table import RateTable
 from pbxctl.db.models import Cdr, CostTotal
 from pbxctl.destinations import Destination
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.branches import BranchService, BranchSpec
 from pbxctl.services.carriers import CarrierService, CarrierSpec
-from pbxctl.services.cdrs import PG_COPY_MIN_ROWS, CdrStore
+from pbxctl.services.cdrs import (
+    PG_COPY_MIN_ROWS,
+    CdrStore,
+    load_rate_book,
+    load_rate_columns,
+)
 from pbxctl.services.nodes import NodeService, NodeSpec
 from pbxctl.services.numbers import NumberService, NumberSpec
 from pbxctl.services.rates import RateService
@@ -176,6 +183,36 @@ async def test_each_zone_keeps_its_own_month_in_the_one_query(
     assert (rows["legacy"].outbound_calls, rows["legacy"].call_cost) == (1, Decimal("2.00"))
     assert rows["kazan"].outbound_calls == 0  # rental only
     assert rows["omsk"].outbound_calls == 1  # 23:00 in Omsk
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_rates_read_as_columns_are_the_rates_read_as_rows(
+        company: tuple[AsyncSession, Clock]) -> None:
+    session, _clock = company
+    rows, carriers = await load_rate_book(session)
+    columns, same_carriers, rates = await load_rate_columns(session)
+    assert same_carriers == carriers
+    by_id = {deck.deck_id: deck for deck in columns.decks()}
+    for deck in rows.decks():
+        other = by_id.pop(deck.deck_id)
+        assert (other.valid_from, other.currency) == (deck.valid_from, deck.currency)
+        assert sorted(other.rates, key=str) == sorted(deck.rates, key=str)   # made lazily
+        assert other.match("79161234567") == deck.match("79161234567")
+    assert not by_id
+    from_rows, from_columns = RateTable(rows), RateTable(columns, rates)
+    assert [d.deck_id for d in from_rows.decks] == [d.deck_id for d in from_columns.decks]
+    numbers = pa.array(["79161234567", "74951234567", "46812345678", "1"])
+    for ordinal in range(len(from_rows.decks)):
+        assert _priced(from_rows, ordinal, numbers) == _priced(from_columns, ordinal, numbers)
+    assert _priced(from_columns, 0, numbers)[0] is not None
+
+
+def _priced(table: RateTable, deck: int, numbers: pa.Array) -> list[object]:
+    """What the table's deck says of each number: the prefix matched and its price."""
+    return [None if row < 0 else (
+        table.prefix[int(row)].as_py(), int(table.rate_micros[row]),
+        int(table.fee_micros[row]), int(table.min_seconds[row]),
+        int(table.increment_seconds[row])) for row in table.match(deck, numbers)]
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
