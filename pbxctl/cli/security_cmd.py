@@ -10,9 +10,10 @@ from pbxctl.bans import parse_address, parse_duration
 from pbxctl.cli.apply_cmd import fail_if_any, show_applied
 from pbxctl.cli.output import emit_rows, note
 from pbxctl.cli.runtime import Services, run_in_transaction, run_units
+from pbxctl.errors import NotFoundError
 from pbxctl.kamailio.rpc import RpcError
 from pbxctl.services.deploy import NodeApplied
-from pbxctl.services.edge_lockouts import edge_lockouts
+from pbxctl.services.edge_lockouts import edge_lockouts, lift_edge_lockouts
 from pbxctl.services.security import ban_and_apply, unban_and_apply
 
 
@@ -66,6 +67,23 @@ def lockouts(ctx: click.Context, as_json: bool) -> None:
               empty="no failed phone logins at the edges")
     if found.unread:
         raise RpcError("; ".join(found.unread))
+
+
+@security.command("unlock")
+@click.argument("address")
+@click.pass_context
+def unlock(ctx: click.Context, address: str) -> None:
+    """Make every edge forget the failed phone logins of ADDRESS (IPv6: its /64), which
+    lifts its lockout at once (audited)."""
+    lifted = run_units(ctx, lambda unit: lift_edge_lockouts(
+        unit, parse_address("address", address)))
+    for found in lifted.sources:
+        note(f"edge {found.edge}: {found.failures} failed login(s) of {found.address} "
+             "forgotten.")
+    if lifted.unread:
+        raise RpcError("; ".join(lifted.unread))
+    if not lifted.sources:
+        raise NotFoundError(f"no edge counts failed logins of {address}", "address")
 
 
 @security.command("ban")

@@ -6,10 +6,12 @@ nothing of them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pbxctl.addresses import IpAddress, network_of
 from pbxctl.errors import ApplyError
 from pbxctl.kamailio.apply import RpcOpener
 from pbxctl.kamailio.rpc import RpcError
@@ -70,9 +72,45 @@ async def read_lockouts(edges: Sequence[tuple[str, RpcOpener]]) -> EdgeLockouts:
     return EdgeLockouts(tuple(sources), tuple(unread))
 
 
+async def lift_lockouts(edges: Sequence[tuple[str, RpcOpener]],
+                        address: IpAddress) -> EdgeLockouts:
+    """At each edge, forget the failed logins of every source in ``address``'s network
+    (its IPv4 address, its IPv6 /64, as ``security unban`` lifts a ban): the sources
+    forgotten, and the edges that did not answer."""
+    network = network_of(address)
+    lifted: list[EdgeLockout] = []
+    unread: list[str] = []
+    for name, open_rpc in edges:
+        try:
+            async with open_rpc() as rpc:
+                for found in failed_logins(name, await rpc.call("htable.dump",
+                                                                LOGIN_FAILURES_TABLE)):
+                    if ipaddress.ip_address(found.address) in network:
+                        await rpc.call("htable.delete", LOGIN_FAILURES_TABLE, found.address)
+                        lifted.append(found)
+        except RpcError as exc:
+            unread.append(f"edge {name}: {exc}")
+    return EdgeLockouts(tuple(lifted), tuple(unread))
+
+
 async def edge_lockouts(unit: UnitOfWork) -> EdgeLockouts:
     """The failed phone logins every edge counts now."""
+    return await read_lockouts(await _edges(unit))
+
+
+async def lift_edge_lockouts(unit: UnitOfWork, address: IpAddress) -> EdgeLockouts:
+    """The ``security unlock`` use case: every edge forgets the failed logins of
+    ``address``'s source; each source forgotten is audited (``security.unlock``)."""
+    lifted = await lift_lockouts(await _edges(unit), address)
+    if lifted.sources:
+        async with unit() as s:
+            for found in lifted.sources:
+                s.audit.record("security.unlock", "address", found.address,
+                               before={"edge": found.edge, "failures": found.failures})
+    return lifted
+
+
+async def _edges(unit: UnitOfWork) -> list[tuple[str, RpcOpener]]:
     async with unit() as s:
-        edges = [(edge.name, rpc_opener(edge, s.settings.kamailio_rpc_timeout))
-                 for edge in await s.edges.list()]
-    return await read_lockouts(edges)
+        return [(edge.name, rpc_opener(edge, s.settings.kamailio_rpc_timeout))
+                for edge in await s.edges.list()]

@@ -1,7 +1,8 @@
 """Failed phone logins at a real Kamailio edge (the host's 5.6 and the sandbox chroot's),
 seen by ``pbxctl security lockouts``: a scanner on 127.0.0.66 guesses 201's password ten
 times; the edge counts each, the listing shows the source locked, and the right password
-from there is refused. No node is needed: the edge refuses before routing."""
+from there is refused; ``security unlock`` lifts the lockout (audited). No node is
+needed: the edge refuses before routing."""
 
 from __future__ import annotations
 
@@ -50,6 +51,20 @@ def test_the_edges_lockouts_are_listed(
                            "locked": True}]
         refused = scanner.register(tmp_path)
         assert not refused.ok and "403" in refused.errors, refused.errors
+        # an operator lifts the lockout: the source is challenged again, counted afresh
+        unlocked = pbxctl.ok("security", "unlock", SCANNER)
+        assert f"edge edge1: 10 failed login(s) of {SCANNER} forgotten." in unlocked.stderr
+        assert scanner.register_refused(tmp_path, "guessed-wrong-again").ok, \
+            edge.log()[-2000:]
+        assert json.loads(pbxctl.ok("security", "lockouts", "--json").stdout) == [
+            {"address": SCANNER, "edge": "edge1", "failures": 1, "locked": False}]
+        audit = json.loads(pbxctl.ok("audit", "--json").stdout)
+        assert [(a["object_key"], a["before"]) for a in audit
+                if a["action"] == "security.unlock"] == [
+            (SCANNER, {"edge": "edge1", "failures": 10})]
+        nothing = pbxctl("security", "unlock", "127.0.0.67")
+        assert nothing.exit_code == 1 and "no edge counts failed logins of 127.0.0.67" in \
+            nothing.stderr, nothing.stderr
     finally:
         edge.stop()
     stopped = pbxctl("security", "lockouts")

@@ -101,6 +101,9 @@ what core.version answers."""
         if method == "htable.dump" and params[0] == LOGIN_FAILURES_TABLE:
             return [{"entry": i, "size": 1, "slot": [{"name": k, "value": v, "type": "int"}]}
                     for i, (k, v) in enumerate(sorted(self.login_failures.items()))]
+        if method == "htable.delete" and params[0] == LOGIN_FAILURES_TABLE:
+            del self.login_failures[params[1]]
+            return None
         if method == "htable.dump":
             return [{"entry": i, "size": 1, "slot": [{"name": k, "value": v, "type": "str"}]}
                     for i, (k, v) in enumerate(sorted(self.tables[params[0]].items()))]
