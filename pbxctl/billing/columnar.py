@@ -50,6 +50,7 @@ _DIGIT_POSITIONS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]   # of YYYY-
 _SEPARATOR_POSITIONS = [4, 7, 10, 13, 16]
 _SEPARATORS = np.frombuffer(b"-- ::", np.uint8)
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
+_CHANNEL_SUFFIX_DIGITS = "0123456789abcdef"
 _SECONDS_RE = r"^[0-9]{1,7}$"
 _DISPOSITIONS = pa.array(sorted(DISPOSITIONS), pa.string())
 _UTC = pa.timestamp("us", tz="UTC")
@@ -78,7 +79,7 @@ def normalise_table(table: pa.Table) -> pa.Table:
     column-wise)."""
     count = table.num_columns
     cols = list(table.columns)
-    empty = pa.array([""] * table.num_rows, pa.string())
+    empty = pa.repeat(pa.scalar("", pa.string()), table.num_rows)
     if count == 21:
         out = cols
     elif count == 18:
@@ -141,11 +142,20 @@ def _time_shaped(column: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
 
 def _endpoint(channel: pa.ChunkedArray) -> pa.ChunkedArray:
     """``PJSIP/tele2-0000000b`` -> ``tele2``; empty for anything else (``records._endpoint``
-    column-wise: what comes before the last ``-`` of a PJSIP channel)."""
+    column-wise: what comes before the last ``-`` of a PJSIP channel). Asterisk's suffixes
+    are lower-case hex digits: trimming them leaves the ``-`` to cut at; a channel with
+    any other suffix is split at its last ``-`` instead (slower)."""
+    pjsip = pc.starts_with(channel, "PJSIP/")
+    trimmed = pc.utf8_rtrim(channel, characters=_CHANNEL_SUFFIX_DIGITS)
+    at_dash = pc.ends_with(trimmed, "-")
+    endpoint = pc.if_else(pc.and_(pjsip, at_dash), pc.utf8_slice_codeunits(trimmed, 6, -1), "")
+    other_suffix = pc.and_(pjsip, pc.invert(at_dash))
+    if not pc.any(other_suffix).as_py():
+        return endpoint
     parts = pc.split_pattern(channel, "-", max_splits=1, reverse=True)
-    named = pc.and_(pc.starts_with(channel, "PJSIP/"), pc.equal(pc.list_value_length(parts), 2))
-    head = pc.utf8_slice_codeunits(pc.list_element(parts, 0), 6)
-    return pc.if_else(named, head, "")
+    head = pc.if_else(pc.equal(pc.list_value_length(parts), 2),
+                      pc.utf8_slice_codeunits(pc.list_element(parts, 0), 6), "")
+    return pc.if_else(other_suffix, head, endpoint)
 
 
 def _is_carrier(endpoint: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -165,12 +175,45 @@ def _keys(node: str, c: list[pa.ChunkedArray]) -> pa.Array | pa.ChunkedArray:
         return keys
     without = pc.invert(has_ids)
     rows = c if pc.all(without).as_py() else [pc.filter(col, without) for col in c]
-    joined = pc.binary_join_element_wise(*rows, "\x1f").combine_chunks()  # UTF-8
+    joined = _join_fields(rows, "\x1f").combine_chunks()  # UTF-8
     hashed = pc.binary_join_element_wise(f"{node}:row", _start_digits(rows[START]),
                                          _sha1_hex(joined), ":")
     if rows is c:
         return hashed
     return pc.replace_with_mask(keys.combine_chunks(), without.combine_chunks(), hashed)
+
+
+def _join_fields(columns: list[pa.ChunkedArray], separator: str) -> pa.ChunkedArray:
+    """``separator.join`` of each row's fields, as ``records.cdr_key`` joins them. A run
+    of columns empty in every row (an older layout's missing ones) is joined as one
+    string of separators: a fifth less work for a 16-column file."""
+    args: list[pa.ChunkedArray | pa.Scalar] = []
+    empty_run = 0
+    for column in [*columns, None]:
+        if column is not None and _all_empty(column):
+            empty_run += 1
+            continue
+        if empty_run:
+            args.append(pa.scalar(separator * (empty_run - 1), pa.string()))
+            empty_run = 0
+        if column is not None:
+            args.append(column)
+    if all(isinstance(arg, pa.Scalar) for arg in args):   # no rows
+        args = list(columns)
+    return pc.binary_join_element_wise(*args, separator)
+
+
+def _all_empty(column: pa.ChunkedArray) -> bool:
+    """Whether every value is the empty string (no character in any chunk)."""
+    return all(len(chunk) == 0 or (chunk.null_count == 0 and _text_bytes(chunk) == 0)
+               for chunk in column.chunks)
+
+
+def _text_bytes(strings: pa.StringArray) -> int:
+    """The bytes of all the strings together (from the offsets, reading no text)."""
+    offsets = np.frombuffer(strings.buffers()[1], np.int32, len(strings) + 1,
+                            strings.offset * 4)
+    return int(offsets[-1] - offsets[0])
 
 
 def _start_digits(start: pa.ChunkedArray) -> pa.StringArray:
@@ -270,7 +313,7 @@ class ColumnarClassifier:
         key = _keys(node, c)
         department = _cut(c[ACCOUNT], 32)
         table = pa.table({
-            "key": key, "node": pa.array([node] * rows.num_rows, pa.string()),
+            "key": key, "node": pa.repeat(pa.scalar(node, pa.string()), rows.num_rows),
             "start": start, "answer": answer, "end": end,
             "src": _cut(c[SRC], 80),
             "dst": _cut(c[DST], 80),

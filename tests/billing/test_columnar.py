@@ -36,7 +36,10 @@ CARRIERS = frozenset({"mts", "tele2", "megafon"})     # megafon has no deck
 CHANNELS = ["PJSIP/201-0000000a", "PJSIP/mts-0000000c", "PJSIP/tele2-00000001",
             "PJSIP/megafon-01", "PJSIP/beeline-0f", "PJSIP/a-b-c-00000001", "PJSIP/",
             "PJSIP/mts", "SIP/mts-01", "Local/201@x-0001;1", "", "PJSIP/²-01",
-            "PJSIP/ткань-01", "PJSIP/301-0000000c", "PJSIP/pbxctl_edge-0000000d"]
+            "PJSIP/ткань-01", "PJSIP/301-0000000c", "PJSIP/pbxctl_edge-0000000d",
+            # suffixes other than Asterisk's lower-case hex, and none at all
+            "PJSIP/mts-0000000C", "PJSIP/tele2-x1", "PJSIP/beef", "PJSIP/-01", "PJSIP/mts-",
+            "PJSIP/mts-01-", "PJSIP/a-b-zz"]
 NUMBERS = ["+78432000000", "78432123456", "+79161234567", "+46701234567", "+4930123",
            "201", "", "+", "++7", "7", "8" * 40, "+4930" + "1" * 30]
 TIMES = ["2026-10-23 19:03:26", "2026-10-14 23:59:59", "2026-10-21 00:00:00",
@@ -54,7 +57,7 @@ def classifiers() -> tuple[ColumnarClassifier, Classifier]:
 
 
 @st.composite
-def cdr_rows(draw: st.DrawFn) -> list[str]:
+def cdr_rows(draw: st.DrawFn, layouts: tuple[int, ...] = (16, 17, 18, 19, 20, 21)) -> list[str]:
     start = draw(st.sampled_from(TIMES[:4]))
     row = [draw(st.sampled_from(["kazan", "omsk", "x" * 40, "Казань"])),
            draw(st.sampled_from(["201", "+78432000000", "a" * 90])),
@@ -64,12 +67,16 @@ def cdr_rows(draw: st.DrawFn) -> list[str]:
            draw(st.sampled_from(TIMES)), draw(st.sampled_from(TIMES)),
            draw(st.sampled_from(SECONDS)), draw(st.sampled_from(SECONDS)),
            draw(st.sampled_from(DISPOSITIONS)), "DOCUMENTATION"]
-    layout = draw(st.sampled_from([16, 17, 18, 21]))
+    layout = draw(st.sampled_from(layouts))
     uniqueid = draw(st.sampled_from(["1795460606.10", "1795460607.11", ""]))
     if layout == 17:
         row.append(uniqueid)
     elif layout == 18:
         row += [uniqueid, "vip"]
+    elif layout == 19:                  # newcdrcolumns: peeraccount, linkedid, sequence
+        row += ["", uniqueid, draw(st.sampled_from(["1", ""]))]
+    elif layout == 20:
+        row += [uniqueid, "vip", "", uniqueid]
     elif layout == 21:
         row += [uniqueid, "", "", uniqueid, draw(st.sampled_from(["1", "2", ""]))]
     return row
@@ -117,6 +124,19 @@ def test_columnar_import_stores_what_the_row_reader_stores(rows: list[list[str]]
     got_rows, got_quarantine = columnar_items(data, block_bytes)
     assert sorted(got_rows, key=repr) == sorted(expected_rows, key=repr)
     assert sorted(got_quarantine, key=repr) == sorted(expected_quarantine, key=repr)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from([16, 17, 18, 19, 20, 21]).flatmap(
+    lambda layout: st.lists(cdr_rows((layout,)), min_size=1, max_size=40)),
+    st.sampled_from([2_000, 10**6]))
+def test_a_file_of_one_layout_is_priced_column_wise_as_row_by_row(rows: list[list[str]],
+                                                                  block_bytes: int) -> None:
+    """Every row of a block in one layout: the block goes column-wise (columns empty in
+    every row of it included)."""
+    data = to_csv(rows)
+    assert sorted(columnar_items(data, block_bytes), key=repr) == sorted(
+        row_by_row(data), key=repr)
 
 
 def test_blank_lines_bad_bytes_and_a_truncated_end_take_the_row_path() -> None:
