@@ -10,7 +10,7 @@ NOTHING``, which the database decides atomically, and counts what it really inse
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from asyncpg import UniqueViolationError
@@ -22,6 +22,11 @@ _IDENTIFIER_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _COPIED_RE = re.compile(r"COPY (\d+)")
 _UPDATED_RE = re.compile(r"UPDATE (\d+)")
 _Result = TypeVar("_Result")
+# COPY data goes to the server in pieces of this size, each when the connection can take
+# it. Handed over whole, a block's megabytes wait in asyncio's send buffer, which is
+# shifted down after every send: a memmove of the rest each time, 0.4 s of CPU for a
+# million rows.
+COPY_PIECE_BYTES = 256 * 1024
 
 
 async def _insert_returning(session: AsyncSession, model: Any,
@@ -113,7 +118,7 @@ class PgStaging:
         update = (f'UPDATE {self._table} AS t SET {assignments} FROM {self._stage} AS s '
                   f'WHERE t."{key}" = s."{key}"')
         status = await self._through_stage(
-            lambda: self._driver.copy_to_table(self._stage, source=memoryview(data),
+            lambda: self._driver.copy_to_table(self._stage, source=_pieces(data),
                                                columns=self._columns, format="csv"),
             lambda: self._driver.execute(update))
         return _count(_UPDATED_RE, status)
@@ -133,7 +138,7 @@ class PgStaging:
             await self._driver.execute("SAVEPOINT pbxctl_copy")
             try:
                 status = await self._driver.copy_to_table(
-                    self._table, source=memoryview(data), columns=self._columns,
+                    self._table, source=_pieces(data), columns=self._columns,
                     format="binary")
             except UniqueViolationError:
                 await self._driver.execute("ROLLBACK TO SAVEPOINT pbxctl_copy")
@@ -143,12 +148,19 @@ class PgStaging:
                     on_direct()
                 return _count(_COPIED_RE, status)
         counted = await self._through_stage(
-            lambda: self._driver.copy_to_table(self._stage, source=memoryview(data),
+            lambda: self._driver.copy_to_table(self._stage, source=_pieces(data),
                                                columns=self._columns, format="binary"),
             lambda: self._driver.fetchval(self._insert("count(*)")))
         inserted = int(counted)
         self._direct = inserted == rows
         return inserted
+
+
+async def _pieces(data: bytes | memoryview) -> AsyncIterator[memoryview]:
+    """``data`` in COPY_PIECE_BYTES views (asyncpg sends each when the socket drained)."""
+    view = memoryview(data)
+    for begin in range(0, len(view), COPY_PIECE_BYTES):
+        yield view[begin:begin + COPY_PIECE_BYTES]
 
 
 def _count(pattern: re.Pattern[str], status: str) -> int:
