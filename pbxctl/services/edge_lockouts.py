@@ -7,14 +7,14 @@ nothing of them.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pbxctl.addresses import IpAddress, network_of
 from pbxctl.errors import ApplyError
 from pbxctl.kamailio.apply import RpcOpener
-from pbxctl.kamailio.rpc import RpcError
+from pbxctl.kamailio.rpc import KamailioRpc, RpcError
 from pbxctl.kamailio.verify import shown_rows
 from pbxctl.render.edge import LOGIN_FAILURES_LOCKED, LOGIN_FAILURES_TABLE
 from pbxctl.services.edge_deploy import rpc_opener
@@ -60,16 +60,10 @@ def failed_logins(edge: str, dump: Any) -> list[EdgeLockout]:
 
 async def read_lockouts(edges: Sequence[tuple[str, RpcOpener]]) -> EdgeLockouts:
     """Ask each edge; one that does not answer is reported, the others still read."""
-    sources: list[EdgeLockout] = []
-    unread: list[str] = []
-    for name, open_rpc in edges:
-        try:
-            async with open_rpc() as rpc:
-                sources += failed_logins(name, await rpc.call("htable.dump",
-                                                              LOGIN_FAILURES_TABLE))
-        except RpcError as exc:
-            unread.append(f"edge {name}: {exc}")
-    return EdgeLockouts(tuple(sources), tuple(unread))
+    async def all_of(rpc: KamailioRpc, found: list[EdgeLockout]) -> list[EdgeLockout]:
+        return found
+
+    return await _per_edge(edges, all_of)
 
 
 async def lift_lockouts(edges: Sequence[tuple[str, RpcOpener]],
@@ -78,19 +72,34 @@ async def lift_lockouts(edges: Sequence[tuple[str, RpcOpener]],
     (its IPv4 address, its IPv6 /64, as ``security unban`` lifts a ban): the sources
     forgotten, and the edges that did not answer."""
     network = network_of(address)
-    lifted: list[EdgeLockout] = []
+
+    async def forget(rpc: KamailioRpc, found: list[EdgeLockout]) -> list[EdgeLockout]:
+        lifted = [source for source in found
+                  if ipaddress.ip_address(source.address) in network]
+        for source in lifted:
+            await rpc.call("htable.delete", LOGIN_FAILURES_TABLE, source.address)
+        return lifted
+
+    return await _per_edge(edges, forget)
+
+
+EdgeWork = Callable[[KamailioRpc, list[EdgeLockout]], Awaitable[list[EdgeLockout]]]
+
+
+async def _per_edge(edges: Sequence[tuple[str, RpcOpener]], work: EdgeWork) -> EdgeLockouts:
+    """At each edge, dump its failed logins and hand them to ``work`` on the same RPC
+    link: the sources ``work`` returns, and the edges that did not answer (the others
+    are still done)."""
+    sources: list[EdgeLockout] = []
     unread: list[str] = []
     for name, open_rpc in edges:
         try:
             async with open_rpc() as rpc:
-                for found in failed_logins(name, await rpc.call("htable.dump",
-                                                                LOGIN_FAILURES_TABLE)):
-                    if ipaddress.ip_address(found.address) in network:
-                        await rpc.call("htable.delete", LOGIN_FAILURES_TABLE, found.address)
-                        lifted.append(found)
+                dump = await rpc.call("htable.dump", LOGIN_FAILURES_TABLE)
+                sources += await work(rpc, failed_logins(name, dump))
         except RpcError as exc:
             unread.append(f"edge {name}: {exc}")
-    return EdgeLockouts(tuple(lifted), tuple(unread))
+    return EdgeLockouts(tuple(sources), tuple(unread))
 
 
 async def edge_lockouts(unit: UnitOfWork) -> EdgeLockouts:
