@@ -51,7 +51,7 @@ _SEPARATOR_POSITIONS = [4, 7, 10, 13, 16]
 _SEPARATORS = np.frombuffer(b"-- ::", np.uint8)
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", np.uint8)
 _CHANNEL_SUFFIX_DIGITS = "0123456789abcdef"
-_SECONDS_RE = r"^[0-9]{1,7}$"
+_SECONDS_DIGITS = 7     # records._SECONDS_RE: 1 to 7 ASCII digits
 _DISPOSITIONS = pa.array(sorted(DISPOSITIONS), pa.string())
 _UTC = pa.timestamp("us", tz="UTC")
 COST = pa.decimal128(19, 4)      # units of 0.0001 as a decimal (numeric(14, 4) in cdrs)
@@ -96,6 +96,13 @@ def normalise_table(table: pa.Table) -> pa.Table:
     else:
         raise ValueError(f"no cdr_csv layout has {count} columns")
     return pa.table(out, names=list(NAMES))
+
+
+def _whole_seconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Whether each value is 1 to 7 ASCII digits (``records._SECONDS_RE``; two plain
+    kernels cost less than the regular expression)."""
+    return pc.and_(pc.ascii_is_decimal(column),
+                   pc.less_equal(pc.binary_length(column), _SECONDS_DIGITS))
 
 
 def _time(column: pa.ChunkedArray, optional: bool) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
@@ -170,9 +177,8 @@ def _keys(node: str, c: list[pa.ChunkedArray]) -> pa.Array | pa.ChunkedArray:
     digits and a hash of the row (hashed one by one: only files without unique ids need
     it)."""
     has_ids = pc.and_(pc.not_equal(c[UNIQUEID], ""), pc.not_equal(c[SEQUENCE], ""))
-    keys = pc.binary_join_element_wise(node, c[UNIQUEID], c[SEQUENCE], ":")
     if pc.all(has_ids).as_py() is not False:
-        return keys
+        return _id_keys(node, c)
     without = pc.invert(has_ids)
     rows = c if pc.all(without).as_py() else [pc.filter(col, without) for col in c]
     joined = _join_fields(rows, "\x1f").combine_chunks()  # UTF-8
@@ -180,7 +186,13 @@ def _keys(node: str, c: list[pa.ChunkedArray]) -> pa.Array | pa.ChunkedArray:
                                          _sha1_hex(joined), ":")
     if rows is c:
         return hashed
-    return pc.replace_with_mask(keys.combine_chunks(), without.combine_chunks(), hashed)
+    return pc.replace_with_mask(_id_keys(node, c).combine_chunks(), without.combine_chunks(),
+                                hashed)
+
+
+def _id_keys(node: str, c: list[pa.ChunkedArray]) -> pa.ChunkedArray:
+    """``node:uniqueid:sequence`` for every row."""
+    return pc.binary_join_element_wise(node, c[UNIQUEID], c[SEQUENCE], ":")
 
 
 def _join_fields(columns: list[pa.ChunkedArray], separator: str) -> pa.ChunkedArray:
@@ -285,7 +297,7 @@ class ColumnarClassifier:
         end, end_ok = _time(c[END], optional=True)
         regular = pc.and_(pc.and_(start_ok, answer_ok), end_ok)
         for seconds in (c[DURATION], c[BILLSEC]):
-            regular = pc.and_(regular, pc.match_substring_regex(seconds, _SECONDS_RE))
+            regular = pc.and_(regular, _whole_seconds(seconds))
         regular = pc.and_(regular, pc.is_in(c[DISPOSITION], value_set=_DISPOSITIONS))
         regular = pc.and_(regular, pc.and_(pc.string_is_ascii(c[CHANNEL]),
                                            pc.string_is_ascii(c[DSTCHANNEL])))
