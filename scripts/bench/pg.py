@@ -64,6 +64,15 @@ def checkpoint(url: str) -> None:
 
 
 BASELINE_RUNS = 2
+IMPORT_RUNS = 2   # `pbxctl cdr import` is timed as often, each into emptied tables
+# What `pbxctl cdr import` writes: emptied between two timed imports of the same file.
+IMPORT_TABLES = ("cdrs", "cost_totals", "cdr_quarantine")
+
+
+def empty_import_tables(url: str) -> None:
+    """Empty what an import wrote, so that the next import of the file stores every row
+    again (TRUNCATE: new, empty files, as in a fresh database)."""
+    asyncio.run(_execute(url, f"TRUNCATE {', '.join(IMPORT_TABLES)}"))
 
 
 def copy_baseline(url: str, master_csv: Path, columns: int) -> tuple[float, int]:

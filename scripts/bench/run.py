@@ -136,10 +136,18 @@ class Company:
             f"pbxctl {shlex.join(argv)}  (in process, after `import pbxctl.cli.main`)")
         self.result.seconds[step] = float(timing.read_text())
 
-    def import_(self, memory: bool) -> None:
-        print("\n== Timed: CDR import (parse, dedupe, rate, store)")
-        output = self.timed("cdr import", ["cdr", "import", "Master.csv", "--node", "bench",
-                                           "--json"], memory)
+    def import_(self, memory: bool, runs: int = pg.IMPORT_RUNS) -> None:
+        """The import, ``runs`` times, each into emptied tables (the first with its
+        memory when ``memory``): the fastest counts, as the COPY baseline's does."""
+        print(f"\n== Timed: CDR import (parse, dedupe, rate, store), best of {runs}")
+        argv = ["cdr", "import", "Master.csv", "--node", "bench", "--json"]
+        fastest = float("inf")
+        for attempt in range(runs):
+            if attempt:
+                pg.empty_import_tables(self.db_url)
+            output = self.timed("cdr import", argv, memory and not attempt)
+            fastest = min(fastest, self.result.seconds["cdr import"])
+        self.result.seconds["cdr import"] = fastest
         self.result.facts["cdr import said"] = output
 
     def rerate(self) -> None:
@@ -233,7 +241,8 @@ def bench_shape(args: argparse.Namespace, env: dict[str, str], workdir: Path,
         else:
             company = Company(env, workdir, url, shape, result)
             company.describe()
-            company.import_(memory=big or shape == generate.DEFAULT_SHAPE)
+            company.import_(memory=big or shape == generate.DEFAULT_SHAPE,
+                            runs=1 if big else pg.IMPORT_RUNS)
             if not big:
                 if args.skip_rerate:
                     result.not_measured["cdr rerate"] = "--skip-rerate"
