@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-STARTUP_SECONDS = 0.5
+STARTUP_SECONDS = 60       # at most, until a SIPp started in the background listens
 _INVITE_RE = re.compile(r"INVITE ruri_user=(?P<ruri_user>\S*) from_user=(?P<from_user>\S*) "
                         r"pai_user=(?P<pai_user>\S*) from_name=(?P<from_name>.*)")
 _REGISTER_RE = re.compile(r"^REGISTER via=(?P<via>\S*) contact=(?P<contact>.*) "
@@ -130,7 +131,7 @@ class SoftPhone:
         if after_ms:
             cmd += ["-d", str(after_ms)]
         process = _background(cmd)
-        time.sleep(STARTUP_SECONDS)  # until SIPp has bound its port
+        wait_listening(process, self.address, self.port)
         return BackgroundSipp(process, work_dir / f"{self.username}-{scenario}.err")
 
     def ring_until_cancelled(self, work_dir: Path) -> BackgroundSipp:
@@ -147,7 +148,7 @@ class SoftPhone:
         """Run ``scenario`` for one incoming call in the background, once SIPp listens."""
         cmd = [*self._base(scenario, work_dir), "-timeout", "60"]
         process = _background(cmd)
-        time.sleep(STARTUP_SECONDS)
+        wait_listening(process, self.address, self.port)
         return BackgroundSipp(process, work_dir / f"{self.username}-{scenario}.err")
 
     def listen_for_lamp(self, work_dir: Path) -> BackgroundSipp:
@@ -160,7 +161,7 @@ class SoftPhone:
                "-p", str(self.port), "-m", "100", "-nostdin", "-timeout", "90", "-trace_logs",
                "-log_file", str(log_file), "-trace_err", "-error_file", str(error_file)]
         process = _background(cmd)
-        time.sleep(STARTUP_SECONDS)
+        wait_listening(process, self.address, self.port)
         return BackgroundSipp(process, error_file, log_file)
 
     def watch(self, work_dir: Path, extension: str) -> BackgroundSipp:
@@ -190,6 +191,43 @@ class SoftPhone:
 
 
 _running: list[subprocess.Popen[str]] = []
+
+
+def wait_listening(process: subprocess.Popen[str], address: str, port: int,
+                   tcp: bool = False) -> None:
+    """Until SIPp ``process`` has bound its SIP socket on ``address``:``port`` (UDP, or a
+    listening TCP socket): from then on what is sent there waits in the socket for it. A
+    fixed pause was not enough on a loaded machine (the first INVITE found no one there);
+    a run that ends first (a port in use) or never binds fails here."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not _bound(process.pid, address, port, tcp):
+        if process.poll() is not None:
+            raise RuntimeError(f"SIPp ended before listening on {address}:{port} "
+                               f"(exit {process.returncode}): {process.args}")
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise RuntimeError(f"SIPp did not listen on {address}:{port} within "
+                               f"{STARTUP_SECONDS} s: {process.args}")
+        time.sleep(0.05)
+
+
+def _bound(pid: int, address: str, port: int, tcp: bool) -> bool:
+    """Whether process ``pid`` holds a socket bound on ``address``:``port`` (IPv4), as the
+    network namespace's /proc/net/udp (or a LISTEN row of /proc/net/tcp) shows it."""
+    host = int.from_bytes(bytes(int(part) for part in address.split(".")), "little")
+    wanted = f"{host:08X}:{port:04X}"
+    try:
+        owned = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        table = Path("/proc/net/tcp" if tcp else "/proc/net/udp").read_text()
+    except FileNotFoundError:       # (the process has just ended)
+        return False
+    for row in table.splitlines()[1:]:
+        fields = row.split()
+        if fields[1] == wanted and (not tcp or fields[3] == "0A") \
+                and f"socket:[{fields[9]}]" in owned:
+            return True
+    return False
 
 
 def _background(cmd: list[str]) -> subprocess.Popen[str]:
@@ -295,7 +333,7 @@ class SippCarrier:
                "-trace_logs", "-log_file", str(log_file), "-trace_err", "-error_file",
                str(error_file), *extra]
         process = _background(cmd)
-        time.sleep(STARTUP_SECONDS)
+        wait_listening(process, self.address, self.port, tcp=self.transport == "tcp")
         return BackgroundSipp(process, error_file, log_file)
 
     def answer_one_call(self, work_dir: Path) -> BackgroundSipp:
