@@ -84,7 +84,7 @@ class SoftPhone:
         cmd = [*self._base("uac_call.xml", work_dir), "-key", "caller", self.username,
                "-s", number, "-au", self.auth_user, "-ap", self.password,
                "-d", str(hold_ms), "-timeout", "60"]
-        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
+        return _finish(subprocess.run(_fresh(cmd), capture_output=True, text=True, timeout=90),
                        work_dir / f"{self.username}-uac_call.xml.err")
 
     def start_call(self, work_dir: Path, number: str, hold_ms: int) -> BackgroundSipp:
@@ -179,14 +179,14 @@ class SoftPhone:
         """Subscribe to ``extension``'s state; ok when Asterisk refuses it with 404."""
         cmd = [*self._base("subscribe_refused.xml", work_dir, "-key", "watched", extension), "-s",
                self.username, "-au", self.auth_user, "-ap", self.password, "-timeout", "20"]
-        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=30),
+        return _finish(subprocess.run(_fresh(cmd), capture_output=True, text=True, timeout=30),
                        work_dir / f"{self.username}-subscribe_refused.xml.err")
 
     def _run(self, work_dir: Path, scenario: str, password: str | None,
              *extra: str) -> SippResult:
         cmd = [*self._base(scenario, work_dir), "-s", self.username, "-au", self.auth_user,
                "-ap", password if password is not None else self.password, *extra]
-        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=30),
+        return _finish(subprocess.run(_fresh(cmd), capture_output=True, text=True, timeout=30),
                        work_dir / f"{self.username}-{scenario}.err")
 
 
@@ -233,8 +233,19 @@ def _bound(pid: int, address: str, port: int, tcp: bool) -> bool:
 def _background(cmd: list[str]) -> subprocess.Popen[str]:
     """Start SIPp in the background, its terminal output dropped (errors and traces go to
     the files its command names)."""
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            text=True)
+    return subprocess.Popen(_fresh(cmd), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)
+
+
+def _fresh(cmd: list[str]) -> list[str]:
+    """``cmd``, its error and log files removed first. SIPp writes them only once it has
+    something to say, so a run that failed without a word (killed after its time) would
+    otherwise be reported with an earlier run's errors (a carrier SIPp of the same name
+    that timed out on purpose), and its log read as an earlier run's INVITEs."""
+    for option, value in itertools.pairwise(cmd):
+        if option in ("-error_file", "-log_file"):
+            Path(value).unlink(missing_ok=True)
+    return cmd
 
 
 def stop_all() -> None:
@@ -386,7 +397,7 @@ class SippCarrier:
     def _call(self, work_dir: Path, scenario: str, did: str, caller: str,
               hold_ms: int) -> SippResult:
         cmd, error_file = self._call_command(work_dir, scenario, did, caller, hold_ms)
-        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
+        return _finish(subprocess.run(_fresh(cmd), capture_output=True, text=True, timeout=90),
                        error_file)
 
     def start_call(self, work_dir: Path, did: str, caller: str = "+46701234567",
@@ -409,7 +420,7 @@ class SippCarrier:
         cmd, error_file = self._call_command(work_dir, "carrier_call_contact.xml", did,
                                              caller, hold_ms)
         cmd[2:2] = ["-key", "contact", contact]     # before -sf
-        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
+        return _finish(subprocess.run(_fresh(cmd), capture_output=True, text=True, timeout=90),
                        error_file)
 
     def call_with_audio(self, work_dir: Path, did: str, caller: str = "+46701234567",
