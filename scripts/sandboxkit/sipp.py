@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-STARTUP_SECONDS = 0.5
+STARTUP_SECONDS = 60       # at most, until a SIPp started in the background listens
 _INVITE_RE = re.compile(r"INVITE ruri_user=(?P<ruri_user>\S*) from_user=(?P<from_user>\S*) "
                         r"pai_user=(?P<pai_user>\S*) from_name=(?P<from_name>.*)")
 _REGISTER_RE = re.compile(r"^REGISTER via=(?P<via>\S*) contact=(?P<contact>.*) "
@@ -83,7 +84,7 @@ class SoftPhone:
         cmd = [*self._base("uac_call.xml", work_dir), "-key", "caller", self.username,
                "-s", number, "-au", self.auth_user, "-ap", self.password,
                "-d", str(hold_ms), "-timeout", "60"]
-        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
+        return _finish(subprocess.run(_fresh(cmd), capture_output=True, text=True, timeout=90),
                        work_dir / f"{self.username}-uac_call.xml.err")
 
     def start_call(self, work_dir: Path, number: str, hold_ms: int) -> BackgroundSipp:
@@ -130,7 +131,7 @@ class SoftPhone:
         if after_ms:
             cmd += ["-d", str(after_ms)]
         process = _background(cmd)
-        time.sleep(STARTUP_SECONDS)  # until SIPp has bound its port
+        wait_listening(process, self.address, self.port)
         return BackgroundSipp(process, work_dir / f"{self.username}-{scenario}.err")
 
     def ring_until_cancelled(self, work_dir: Path) -> BackgroundSipp:
@@ -147,7 +148,7 @@ class SoftPhone:
         """Run ``scenario`` for one incoming call in the background, once SIPp listens."""
         cmd = [*self._base(scenario, work_dir), "-timeout", "60"]
         process = _background(cmd)
-        time.sleep(STARTUP_SECONDS)
+        wait_listening(process, self.address, self.port)
         return BackgroundSipp(process, work_dir / f"{self.username}-{scenario}.err")
 
     def listen_for_lamp(self, work_dir: Path) -> BackgroundSipp:
@@ -160,7 +161,7 @@ class SoftPhone:
                "-p", str(self.port), "-m", "100", "-nostdin", "-timeout", "90", "-trace_logs",
                "-log_file", str(log_file), "-trace_err", "-error_file", str(error_file)]
         process = _background(cmd)
-        time.sleep(STARTUP_SECONDS)
+        wait_listening(process, self.address, self.port)
         return BackgroundSipp(process, error_file, log_file)
 
     def watch(self, work_dir: Path, extension: str) -> BackgroundSipp:
@@ -178,25 +179,73 @@ class SoftPhone:
         """Subscribe to ``extension``'s state; ok when Asterisk refuses it with 404."""
         cmd = [*self._base("subscribe_refused.xml", work_dir, "-key", "watched", extension), "-s",
                self.username, "-au", self.auth_user, "-ap", self.password, "-timeout", "20"]
-        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=30),
+        return _finish(subprocess.run(_fresh(cmd), capture_output=True, text=True, timeout=30),
                        work_dir / f"{self.username}-subscribe_refused.xml.err")
 
     def _run(self, work_dir: Path, scenario: str, password: str | None,
              *extra: str) -> SippResult:
         cmd = [*self._base(scenario, work_dir), "-s", self.username, "-au", self.auth_user,
                "-ap", password if password is not None else self.password, *extra]
-        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=30),
+        return _finish(subprocess.run(_fresh(cmd), capture_output=True, text=True, timeout=30),
                        work_dir / f"{self.username}-{scenario}.err")
 
 
 _running: list[subprocess.Popen[str]] = []
 
 
+def wait_listening(process: subprocess.Popen[str], address: str, port: int,
+                   tcp: bool = False) -> None:
+    """Until SIPp ``process`` has bound its SIP socket on ``address``:``port`` (UDP, or a
+    listening TCP socket): from then on what is sent there waits in the socket for it. A
+    fixed pause was not enough on a loaded machine (the first INVITE found no one there);
+    a run that ends first (a port in use) or never binds fails here."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not _bound(process.pid, address, port, tcp):
+        if process.poll() is not None:
+            raise RuntimeError(f"SIPp ended before listening on {address}:{port} "
+                               f"(exit {process.returncode}): {process.args}")
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise RuntimeError(f"SIPp did not listen on {address}:{port} within "
+                               f"{STARTUP_SECONDS} s: {process.args}")
+        time.sleep(0.05)
+
+
+def _bound(pid: int, address: str, port: int, tcp: bool) -> bool:
+    """Whether process ``pid`` holds a socket bound on ``address``:``port`` (IPv4), as the
+    network namespace's /proc/net/udp (or a LISTEN row of /proc/net/tcp) shows it."""
+    host = int.from_bytes(bytes(int(part) for part in address.split(".")), "little")
+    wanted = f"{host:08X}:{port:04X}"
+    try:
+        owned = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        table = Path("/proc/net/tcp" if tcp else "/proc/net/udp").read_text()
+    except FileNotFoundError:       # (the process has just ended)
+        return False
+    for row in table.splitlines()[1:]:
+        fields = row.split()
+        if fields[1] == wanted and (not tcp or fields[3] == "0A") \
+                and f"socket:[{fields[9]}]" in owned:
+            return True
+    return False
+
+
 def _background(cmd: list[str]) -> subprocess.Popen[str]:
     """Start SIPp in the background, its terminal output dropped (errors and traces go to
     the files its command names)."""
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            text=True)
+    return subprocess.Popen(_fresh(cmd), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)
+
+
+def _fresh(cmd: list[str]) -> list[str]:
+    """``cmd``, its error and log files removed first. SIPp writes them only once it has
+    something to say, so a run that failed without a word (killed after its time) would
+    otherwise be reported with an earlier run's errors (a carrier SIPp of the same name
+    that timed out on purpose), and its log read as an earlier run's INVITEs."""
+    for option, value in itertools.pairwise(cmd):
+        if option in ("-error_file", "-log_file"):
+            Path(value).unlink(missing_ok=True)
+    return cmd
 
 
 def stop_all() -> None:
@@ -295,7 +344,7 @@ class SippCarrier:
                "-trace_logs", "-log_file", str(log_file), "-trace_err", "-error_file",
                str(error_file), *extra]
         process = _background(cmd)
-        time.sleep(STARTUP_SECONDS)
+        wait_listening(process, self.address, self.port, tcp=self.transport == "tcp")
         return BackgroundSipp(process, error_file, log_file)
 
     def answer_one_call(self, work_dir: Path) -> BackgroundSipp:
@@ -348,7 +397,7 @@ class SippCarrier:
     def _call(self, work_dir: Path, scenario: str, did: str, caller: str,
               hold_ms: int) -> SippResult:
         cmd, error_file = self._call_command(work_dir, scenario, did, caller, hold_ms)
-        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
+        return _finish(subprocess.run(_fresh(cmd), capture_output=True, text=True, timeout=90),
                        error_file)
 
     def start_call(self, work_dir: Path, did: str, caller: str = "+46701234567",
@@ -371,7 +420,7 @@ class SippCarrier:
         cmd, error_file = self._call_command(work_dir, "carrier_call_contact.xml", did,
                                              caller, hold_ms)
         cmd[2:2] = ["-key", "contact", contact]     # before -sf
-        return _finish(subprocess.run(cmd, capture_output=True, text=True, timeout=90),
+        return _finish(subprocess.run(_fresh(cmd), capture_output=True, text=True, timeout=90),
                        error_file)
 
     def call_with_audio(self, work_dir: Path, did: str, caller: str = "+46701234567",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from sandboxkit import kamailio, sandbox, sipp
+from sandboxkit.processes import wait_for
 from sandboxkit.sipp import SippCarrier, SoftPhone
 
 from pbxctl.settings import Settings
@@ -103,6 +104,22 @@ def wait_until_up(edge: kamailio.SandboxKamailio, uris: tuple[str, ...] = EDGE_N
         time.sleep(0.5)
 
 
+def wait_until_registered_on_its_nodes(edge: kamailio.SandboxKamailio, extension: str,
+                                      phone: SoftPhone) -> None:
+    """Until every node of the extension's set at the edge (its branch's node and standby)
+    shows the phone's contact. The edge sends a REGISTER to them all and answers the phone
+    with the first 200: the other node may store it a moment later, and a call there
+    before that finds the extension unreachable."""
+    set_id = int(edge.rpc("htable.get", "extensions", extension)["item"]["value"])
+    uris = [t["DEST"]["URI"] for r in edge.rpc("dispatcher.list")["RECORDS"]
+            if r["SET"]["ID"] == set_id for t in r["SET"]["TARGETS"]]
+    by_address = {address: node for node, address in NODES.items()}
+    contact = f"{extension}/sip:{phone.username}@{phone.address}:{phone.port}"
+    for node in (by_address[uri.removeprefix("sip:").split(":")[0]] for uri in uris):
+        wait_for(f"{contact} on {node}",
+                 lambda node=node: contact in sandbox.cli("pjsip show contacts", node))
+
+
 @dataclass
 class EdgeCompany:
     """The company of :func:`edge_company`, running: its phones by extension, its edge."""
@@ -144,6 +161,8 @@ def edge_company(pbxctl: Pbxctl, work: Path,
         for phone in phones.values():
             registered = phone.register(work)
             assert registered.ok, (registered.errors, edge.log()[-3000:])
+        for extension, phone in phones.items():
+            wait_until_registered_on_its_nodes(edge, extension, phone)
         yield EdgeCompany(pbxctl, phones, edge)
     finally:
         edge.stop()
