@@ -20,7 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from pbxctl.ami_events import CdrReported
-from pbxctl.billing.block_import import PreparedBlock, prepare_block, read_block
+from pbxctl.billing.block_import import PreparedBlock, read_block
+from pbxctl.billing.block_workers import WORKERS, BlockWorkers
 from pbxctl.billing.columnar import ColumnarClassifier
 from pbxctl.billing.csv_blocks import (
     BLOCK_BYTES,
@@ -52,10 +53,10 @@ from pbxctl.webhooks.outbox import enqueue
 BATCH_ROWS = 50_000
 STREAM_BYTES = 8 * 1024 * 1024
 PG_COPY_MIN_ROWS = 100
-# Blocks parsed and priced at once, beside the one being COPYed. One: on two cores the
-# database's COPY keeps the other busy, and a second thread only fought the first for
-# the interpreter (measured: more CPU, no less time).
-PREPARE_THREADS = 1
+# Chunks the re-rate prices at once, beside the one being written. One: on two cores
+# the database's UPDATE keeps the other busy, and a second thread only fought the first
+# for the interpreter (measured: more CPU, no less time).
+RERATE_THREADS = 1
 RERATE_LOCK = 0x7062786374_01   # pg_advisory_xact_lock key: "pbxct", 1
 Progress = Callable[[int], None]
 
@@ -229,22 +230,21 @@ class CdrStore:
     async def _import_columnar(self, stream: BinaryIO, node: str, columnar: ColumnarClassifier,
                                classifier: Classifier, quarantine: list[Quarantined],
                                progress: Progress | None) -> ImportSummary:
-        """Parse and price the next blocks in threads while the one before is COPYed."""
+        """Parse and price the next blocks in worker processes while the one before is
+        COPYed."""
         summary = ImportSummary()
         driver = await _driver(self._session)
         staging = PgStaging(driver, "cdrs", STORED_COLUMNS, after_write=add_from_sql)
         chunks = blocks(stream, self._block_bytes)
-        loop = asyncio.get_running_loop()
-        preparers = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="pbxctl-import")
+        workers = BlockWorkers(columnar, classifier)
         ahead: deque[asyncio.Future[PreparedBlock]] = deque()   # in the file's order
 
         async def prepare_ahead() -> None:
-            while len(ahead) < PREPARE_THREADS:
+            while len(ahead) < WORKERS:
                 block = await asyncio.to_thread(next, chunks, None)   # the file, off the loop
                 if block is None:
                     return
-                ahead.append(loop.run_in_executor(preparers, prepare_block, block, node,
-                                                  columnar, classifier))
+                ahead.append(workers.prepare(block, node))
 
         totals = UnwrittenTotals(driver)     # of the blocks COPYed straight into cdrs
         try:
@@ -272,7 +272,7 @@ class CdrStore:
         finally:
             if ahead:
                 await asyncio.wait(ahead)
-            preparers.shutdown()
+            workers.close()
         await totals.write()
         return summary
 
@@ -383,11 +383,11 @@ class CdrStore:
         staging = PgStaging(driver, "cdrs", RERATED_COLUMNS)
         totals = UnwrittenTotals(driver)
         loop = asyncio.get_running_loop()
-        pricers = ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="pbxctl-rerate")
+        pricers = ThreadPoolExecutor(RERATE_THREADS, thread_name_prefix="pbxctl-rerate")
         own_writes = await driver.fetchval(
             "SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
         priced: asyncio.Queue[asyncio.Future[RepricedChunk] | None] = asyncio.Queue(
-            0 if own_writes else PREPARE_THREADS)
+            0 if own_writes else RERATE_THREADS)
 
         async def load_classifier() -> ColumnarClassifier:
             book, carriers, rates = await load_rate_columns(self._session)
