@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.cli.main import cli
 from pbxctl.db.migrate import upgrade
@@ -151,6 +152,17 @@ def company(pbxctl: Pbxctl, config_dir: Path) -> Pbxctl:
     pbxctl.ok("branch", "add", "omsk", "--name", "Omsk office", "--city", "Omsk",
               "--timezone", "Asia/Omsk", "--ext-range", "300-399")
     return pbxctl
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test's database, migrated; disposed of afterwards."""
+    migrated = make_engine(database_url)
+    await upgrade(migrated)
+    try:
+        yield migrated
+    finally:
+        await migrated.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 
 import pytest
@@ -16,8 +16,7 @@ from pbxctl.billing.block_import import PreparedBlock, prepare_block
 from pbxctl.billing.columnar import ColumnarClassifier
 from pbxctl.billing.csv_blocks import Block
 from pbxctl.billing.records import Classifier
-from pbxctl.db.migrate import upgrade
-from pbxctl.db.session import make_engine, transaction
+from pbxctl.db.session import transaction
 from pbxctl.services.cdrs import CdrStore, ImportSummary
 from tests.db.test_storage_faults import line, stored
 
@@ -27,16 +26,6 @@ BLOCK_BYTES = 2_000     # about a dozen blocks
 
 # The worker processes prepare blocks on PostgreSQL only (elsewhere rows go one by one).
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    migrated = make_engine(database_url)
-    await upgrade(migrated)
-    try:
-        yield migrated
-    finally:
-        await migrated.dispose()
 
 
 async def _import(engine: AsyncEngine) -> ImportSummary:

@@ -9,7 +9,7 @@ import asyncio
 import inspect
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.asterisk.ami import AmiEndpoint
 from pbxctl.db.faults import StoragePolicy, is_transient
-from pbxctl.db.migrate import upgrade
 from pbxctl.db.models import Cdr
-from pbxctl.db.session import make_engine, transaction
+from pbxctl.db.session import transaction
 from pbxctl.follower.catch_up import catch_up
 from pbxctl.follower.events import NodeEvents
 from pbxctl.follower.node import FollowedNode, FollowPolicy, NodeFollower
@@ -52,16 +51,6 @@ def ami_cdr(seq: int) -> dict[str, str]:
             "Duration": "61", "BillableSeconds": "61", "Disposition": "ANSWERED",
             "AMAFlags": "DOCUMENTATION", "UniqueID": f"1790000000.{seq}", "UserField": "",
             "Sequence": str(seq), "LinkedID": f"1790000000.{seq}"}
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    migrated = make_engine(database_url)
-    await upgrade(migrated)
-    try:
-        yield migrated
-    finally:
-        await migrated.dispose()
 
 
 async def stored(engine: AsyncEngine) -> int:

@@ -6,7 +6,7 @@ one ``cdr.rated`` webhook event."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from sqlalchemy import func, select
@@ -14,24 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.ami_events import CdrReported
 from pbxctl.billing.records import Classifier, StoredCdr
-from pbxctl.db.migrate import upgrade
 from pbxctl.db.models import Cdr, WebhookMessage
-from pbxctl.db.session import make_engine, transaction
+from pbxctl.db.session import transaction
 from pbxctl.follower.events import BATCH_WRITES, NodeEvents
 from pbxctl.services.audit import Actor, AuditTrail
 from pbxctl.services.cdrs import CdrStore
 from pbxctl.services.webhooks import WebhookService
 from tests.db.test_storage_faults import ami_cdr, has_stored, stored, until
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    migrated = make_engine(database_url)
-    await upgrade(migrated)
-    try:
-        yield migrated
-    finally:
-        await migrated.dispose()
 
 
 class Batches:
