@@ -13,7 +13,10 @@ catch-ups take the row-by-row path): when it forks, no other thread of it runs P
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
+import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 
 from pbxctl.billing.block_import import PreparedBlock, prepare_block
@@ -22,6 +25,7 @@ from pbxctl.billing.csv_blocks import Block
 from pbxctl.billing.records import Classifier
 
 WORKERS = 2     # blocks prepared at once: one a core
+_PR_SET_PDEATHSIG = 1   # linux/prctl.h
 _classifiers: tuple[ColumnarClassifier, Classifier] | None = None   # a worker's own
 
 
@@ -31,7 +35,7 @@ class BlockWorkers:
     def __init__(self, columnar: ColumnarClassifier, classifier: Classifier) -> None:
         self._pool = ProcessPoolExecutor(
             WORKERS, mp_context=multiprocessing.get_context("fork"),
-            initializer=_keep, initargs=(columnar, classifier))
+            initializer=_start, initargs=(columnar, classifier, os.getpid()))
 
     def prepare(self, block: Block, node: str) -> asyncio.Future[PreparedBlock]:
         """``block`` prepared by a worker (``block_import.prepare_block``)."""
@@ -42,9 +46,23 @@ class BlockWorkers:
         self._pool.shutdown(cancel_futures=True)
 
 
-def _keep(columnar: ColumnarClassifier, classifier: Classifier) -> None:
+def _start(columnar: ColumnarClassifier, classifier: Classifier, parent: int) -> None:
     global _classifiers
+    _end_with(parent)
     _classifiers = (columnar, classifier)
+
+
+def _end_with(parent: int) -> None:
+    """Have the kernel end this worker when the import's process ends, however it ends
+    (killed, its workers would wait for blocks for ever: each holds the pipe's writing
+    end too, so it never reads an end of file)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):     # not Linux: the shutdown still ends them
+        return
+    if os.getppid() != parent:            # it ended before the line above
+        os._exit(1)
 
 
 def _prepare(block: Block, node: str) -> PreparedBlock:
