@@ -18,11 +18,13 @@ import multiprocessing
 import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from pbxctl.billing.block_import import PreparedBlock, prepare_block
 from pbxctl.billing.columnar import ColumnarClassifier
 from pbxctl.billing.csv_blocks import Block
 from pbxctl.billing.records import Classifier
+from pbxctl.errors import PbxctlError
 
 WORKERS = 2     # blocks prepared at once: one a core
 _PR_SET_PDEATHSIG = 1   # linux/prctl.h
@@ -38,8 +40,17 @@ class BlockWorkers:
             initializer=_start, initargs=(columnar, classifier, os.getpid()))
 
     def prepare(self, block: Block, node: str) -> asyncio.Future[PreparedBlock]:
-        """``block`` prepared by a worker (``block_import.prepare_block``)."""
-        return asyncio.get_running_loop().run_in_executor(self._pool, _prepare, block, node)
+        """``block`` prepared by a worker (``block_import.prepare_block``); a worker that
+        ended (killed, out of memory) fails it with a PbxctlError saying so."""
+        return asyncio.ensure_future(self._prepared(block, node))
+
+    async def _prepared(self, block: Block, node: str) -> PreparedBlock:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, _prepare, block, node)
+        except BrokenProcessPool:
+            raise PbxctlError("nothing imported: a process preparing the file ended "
+                              "before it was done (killed, or out of memory?)") from None
 
     def close(self) -> None:
         """Stop the workers (after the blocks given to them are done)."""
