@@ -7,7 +7,8 @@ ids, as fast for the others).
 The workers are forked, so they start at once with the modules and the classifiers
 already in memory (a deck of tens of thousands of rates is never pickled); a block and
 what it became cross a pipe. Only ``pbxctl cdr import``'s process uses them (``serve``'s
-catch-ups take the row-by-row path): when it forks, no other thread of it runs Python.
+catch-ups take the row-by-row path); when it forks, its only other thread, the one that
+reads the file, is idle.
 """
 
 from __future__ import annotations
