@@ -3,8 +3,9 @@ on several shapes of data, and how much memory the import needs.
 
 For each data shape (generate.py's SHAPES), in a temporary directory and a fresh database
 (dropped at the end, even on failure): generate a month of Master.csv rows and two carriers'
-decks, time a plain PostgreSQL COPY of the file as the baseline, describe the company with
-the pbxctl CLI, time `pbxctl cdr import`, import a corrected tele2 deck valid from the
+decks, time a plain PostgreSQL COPY of the file as the baseline (best of two), describe
+the company with the pbxctl CLI, time `pbxctl cdr import` (best of two, each into emptied
+tables), import a corrected tele2 deck valid from the
 month's first day and time `pbxctl cdr rerate --month`, then time `pbxctl report costs
 --month` twice. The default shape's import and a --rows-big file's import are also measured
 for peak memory. Then CLI start-up, and the live figures of scripts/bench/live.py when it
