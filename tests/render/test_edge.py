@@ -192,6 +192,12 @@ def test_phones_are_authenticated_here_and_registered_on_both_nodes_with_a_path(
     assert phone.index(f"$sht(authfail=>$si) >= {r.LOGIN_FAILURES_LOCKED}") < phone.index(
         "pv_www_authenticate")
     assert phone.count("route(LOGIN_FAILED);") == 2
+    # a retransmitted REGISTER or INVITE with a wrong password is one attempt, not two
+    failed = cfg.split("route[LOGIN_FAILED] {", 1)[1].split("\n}", 1)[0]
+    assert '$var(request) = $si + ":" + $(mb{s.md5});' in failed
+    assert failed.index("if ($sht(authcounted=>$var(request)) != $null) { return; }") < \
+        failed.index("$sht(authfail=>$si) = $var(failed) + 1;")
+    assert 'modparam("htable", "htable", "authcounted=>size=8;autoexpire=64;")' in cfg
 
 
 def test_rendering_is_deterministic() -> None:
