@@ -135,7 +135,7 @@ def _time_shaped(column: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
                        pc.invert(pc.starts_with(column, "0000")))
     if not full.any():
         return pa.array(full)
-    first = np.frombuffer(values.buffers()[1], np.int32, 1, values.offset * 4)[0]
+    first = _offsets(values)[0]
     text = np.frombuffer(values.buffers()[2], np.uint8, int(full.sum()) * _TIME_WIDTH,
                          first).reshape(-1, _TIME_WIDTH)
     digits = text[:, _DIGIT_POSITIONS] - ord("0")      # uint8: below "0" wraps past 9
@@ -223,9 +223,14 @@ def _all_empty(column: pa.ChunkedArray) -> bool:
 
 def _text_bytes(strings: pa.StringArray) -> int:
     """The bytes of all the strings together (from the offsets, reading no text)."""
-    offsets = np.frombuffer(strings.buffers()[1], np.int32, len(strings) + 1,
-                            strings.offset * 4)
+    offsets = _offsets(strings)
     return int(offsets[-1] - offsets[0])
+
+
+def _offsets(strings: pa.StringArray) -> np.ndarray:
+    """The array's Arrow offsets (where each value starts in the data buffer, and one
+    past the last), as a view."""
+    return np.frombuffer(strings.buffers()[1], np.int32, len(strings) + 1, strings.offset * 4)
 
 
 def _start_digits(start: pa.ChunkedArray) -> pa.StringArray:
@@ -233,8 +238,8 @@ def _start_digits(start: pa.ChunkedArray) -> pa.StringArray:
     ``YYYYMMDDHHMMSS``, by picking the digits' byte positions."""
     column = start.combine_chunks()
     count = len(column)
-    first = np.frombuffer(column.buffers()[1], np.int32, 1, column.offset * 4)[0]
-    text = np.frombuffer(column.buffers()[2], np.uint8, count * _TIME_WIDTH, first)
+    text = np.frombuffer(column.buffers()[2], np.uint8, count * _TIME_WIDTH,
+                         _offsets(column)[0])
     digits = np.ascontiguousarray(text.reshape(count, _TIME_WIDTH)[:, _DIGIT_POSITIONS])
     return _fixed_width_strings(digits)
 
@@ -243,8 +248,7 @@ def _sha1_hex(values: pa.StringArray) -> pa.StringArray:
     """The hex SHA-1 of each value's UTF-8 bytes (one hashlib call per value, over
     views of Arrow's buffer; the hex digits are made column-wise)."""
     count = len(values)
-    offsets = np.frombuffer(values.buffers()[1], np.int32, count + 1,
-                            values.offset * 4).tolist()
+    offsets = _offsets(values).tolist()
     data = memoryview(values.buffers()[2] or b"")
     digests = b"".join([sha1(data[begin:end], usedforsecurity=False).digest()
                         for begin, end in pairwise(offsets)])

@@ -36,9 +36,9 @@ async def _import(engine: AsyncEngine) -> ImportSummary:
             FILE, "Master.csv", "local")
 
 
-def _fails_after_the_third(block: Block, node: str, columnar: ColumnarClassifier,
-                           classifier: Classifier) -> PreparedBlock:
-    if block.first_line > 3 * 10:
+def _fails_past_line_30(block: Block, node: str, columnar: ColumnarClassifier,
+                        classifier: Classifier) -> PreparedBlock:
+    if block.first_line > 30:     # the first blocks are prepared, a later one fails
         raise ValueError("this block cannot be prepared")
     return prepare_block(block, node, columnar, classifier)
 
@@ -54,7 +54,7 @@ async def test_all_blocks_are_prepared_by_the_workers(engine: AsyncEngine) -> No
 @on_postgresql
 async def test_a_block_the_workers_cannot_prepare_stores_nothing(
         engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(block_workers, "prepare_block", _fails_after_the_third)  # forked
+    monkeypatch.setattr(block_workers, "prepare_block", _fails_past_line_30)  # forked
     with pytest.raises(ValueError, match="cannot be prepared"):
         await _import(engine)
     assert await stored(engine) == 0
@@ -71,13 +71,13 @@ from pbxctl.billing.block_import import prepare_block
 from pbxctl.db.session import make_engine, transaction
 from pbxctl.services.cdrs import CdrStore
 
-def dies_after_the_third(block, *args):
-    if block.first_line > 3 * 10:
+def dies_past_line_30(block, *args):
+    if block.first_line > 30:
         os._exit(9)
     return prepare_block(block, *args)
 
 async def main(url, data):
-    block_workers.prepare_block = dies_after_the_third
+    block_workers.prepare_block = dies_past_line_30
     engine = make_engine(url)
     try:
         async with transaction(engine) as session:
