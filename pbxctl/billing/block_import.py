@@ -28,7 +28,7 @@ class PreparedBlock:
     """A block ready to store."""
 
     size: int                                   # bytes of the file it covers
-    priced_copy: bytes = b""                    # the rows priced column-wise, as binary
+    priced_copy: bytes | memoryview = b""       # the rows priced column-wise, as binary
     priced_rows: int = 0                        # COPY data (STORED_SCHEMA)
     rows: list[StoredCdr] = field(default_factory=list)
     quarantine: list[Quarantined] = field(default_factory=list)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import BinaryIO
 
 import numpy as np
@@ -26,17 +25,22 @@ _LINE_END = ord("\n")
 
 @dataclass(frozen=True)
 class Block:
-    """Whole lines of the file, from line ``first_line`` (1-based)."""
+    """Whole lines of the file, from line ``first_line`` (1-based); ``lines`` of them (a
+    last one without a line end counts)."""
 
     data: bytes
     first_line: int
     last: bool      # the file's end: a last line without a line end is truncated
+    lines: int
 
-    @cached_property
-    def lines(self) -> int:
-        """How many lines (a last one without a line end counts)."""
-        ends = int(np.count_nonzero(np.frombuffer(self.data, np.uint8) == _LINE_END))
-        return ends + (1 if self.data and not self.data.endswith(b"\n") else 0)
+    @classmethod
+    def of(cls, data: bytes, first_line: int, last: bool) -> Block:
+        """The block of ``data``, its lines counted. (Counted once here, not on first
+        use: Python 3.11's ``cached_property`` takes a lock, which a worker forked while
+        the file's reader held it would wait for for ever.)"""
+        ends = int(np.count_nonzero(np.frombuffer(data, np.uint8) == _LINE_END))
+        return cls(data, first_line, last, ends + (1 if data and not data.endswith(b"\n")
+                                                    else 0))
 
 
 def blocks(stream: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[Block]:
@@ -50,7 +54,7 @@ def blocks(stream: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[Block]:
         want = size
         if not chunk:
             if carry:
-                yield Block(carry, line, last=True)
+                yield Block.of(carry, line, last=True)
             return
         data = carry + chunk
         cut = data.rfind(b"\n") + 1
@@ -58,7 +62,7 @@ def blocks(stream: BinaryIO, size: int = BLOCK_BYTES) -> Iterator[Block]:
             carry = data
             continue
         carry = data[cut:]
-        block = Block(data[:cut], line, last=False)
+        block = Block.of(data[:cut], line, last=False)
         line += block.lines
         yield block
 

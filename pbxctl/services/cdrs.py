@@ -231,12 +231,12 @@ class CdrStore:
                                classifier: Classifier, quarantine: list[Quarantined],
                                progress: Progress | None) -> ImportSummary:
         """Parse and price the next blocks in worker processes while the one before is
-        COPYed."""
+        COPYed (each block's memory shared with them is released once it is stored)."""
         summary = ImportSummary()
         driver = await _driver(self._session)
         staging = PgStaging(driver, "cdrs", STORED_COLUMNS, after_write=add_from_sql)
         chunks = blocks(stream, self._block_bytes)
-        workers = BlockWorkers(columnar, classifier)
+        workers = BlockWorkers(columnar, classifier, self._block_bytes)
         ahead: deque[asyncio.Future[PreparedBlock]] = deque()   # in the file's order
 
         async def prepare_ahead() -> None:
@@ -257,6 +257,7 @@ class CdrStore:
                     ready.priced_copy, ready.priced_rows,
                     on_direct=partial(totals.add, ready.totals))
                     if ready.priced_rows else 0)
+                workers.release(ready)
                 if ready.rows:
                     inserted += len(await staging.records(ready.rows))
                 summary.rows += stored + len(ready.quarantine)

@@ -110,7 +110,7 @@ def columnar_items(data: bytes, block_bytes: int) -> tuple[list[tuple[object, ..
 
 def row_by_row(data: bytes) -> tuple[list[tuple[object, ...]], list[object]]:
     _, classifier = classifiers()
-    items = list(read_block(Block(data, 1, last=True), "local", classifier))
+    items = list(read_block(Block.of(data, 1, last=True), "local", classifier))
     return ([tuple(i) for i in items if isinstance(i, tuple)],
             [i for i in items if not isinstance(i, tuple)])
 

@@ -30,7 +30,7 @@ def classifier() -> Classifier:
 
 
 def read(text: bytes) -> list:
-    return list(read_block(Block(text, 1, last=True), "local", classifier()))
+    return list(read_block(Block.of(text, 1, last=True), "local", classifier()))
 
 
 @pytest.mark.parametrize(("suffix", "uniqueid"), [

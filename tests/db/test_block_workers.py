@@ -8,6 +8,7 @@ import multiprocessing
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pbxctl.billing import block_workers
 from pbxctl.billing.block_import import PreparedBlock, prepare_block
+from pbxctl.billing.block_workers import BlockWorkers
 from pbxctl.billing.columnar import ColumnarClassifier
 from pbxctl.billing.csv_blocks import Block
 from pbxctl.billing.records import Classifier
@@ -49,6 +51,62 @@ async def test_all_blocks_are_prepared_by_the_workers(engine: AsyncEngine) -> No
     assert (summary.rows, summary.inserted) == (200, 200)
     assert await stored(engine) == 200
     assert multiprocessing.active_children() == []
+
+
+def test_the_workers_are_forked_before_the_file_is_read() -> None:
+    """Forked while the thread that reads the file held a lock (as Python 3.11's
+    ``cached_property`` takes one), a worker would wait for it for ever."""
+    workers = BlockWorkers(None, None, block_bytes=100)      # type: ignore[arg-type]
+    try:
+        assert len(multiprocessing.active_children()) == block_workers.WORKERS
+    finally:
+        workers.close()
+
+
+def _shouted(block: Block, node: str, columnar: ColumnarClassifier,
+             classifier: Classifier) -> PreparedBlock:
+    return PreparedBlock(len(block.data), priced_copy=block.data.upper(), priced_rows=1)
+
+
+async def test_blocks_and_their_copy_data_pass_through_rooms_of_their_own(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(block_workers, "prepare_block", _shouted)   # forked
+    workers = BlockWorkers(None, None, block_bytes=100)      # type: ignore[arg-type]
+    try:
+        for round_ in range(4):     # a room given back takes the next block
+            given = [Block.of(b"round %d, block %d\n" % (round_, n), 1, last=False)
+                     for n in range(block_workers.ROOMS)]
+            prepared = await asyncio.gather(*(workers.prepare(b, "local") for b in given))
+            for block, ready in zip(given, prepared, strict=True):
+                assert isinstance(ready.priced_copy, memoryview)    # not through the pipe
+                assert bytes(ready.priced_copy) == block.data.upper()
+                workers.release(ready)
+                assert ready.priced_copy == b""
+    finally:
+        workers.close()
+
+
+@on_postgresql
+@pytest.mark.parametrize("room", [
+    lambda block_bytes: block_workers.Room(100, 4 * block_bytes),     # no block fits in
+    lambda block_bytes: block_workers.Room(2 * block_bytes, 100),     # no COPY data fits
+], ids=["block-too-big", "copy-data-too-big"])
+async def test_what_does_not_fit_in_the_shared_rooms_crosses_the_pipe(
+        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch,
+        room: Callable[[int], block_workers.Room]) -> None:
+    monkeypatch.setattr(block_workers.Room, "for_blocks", room)     # before the fork
+    summary = await _import(engine)
+    assert (summary.rows, summary.inserted) == (200, 200)
+    assert await stored(engine) == 200
+
+
+@on_postgresql
+async def test_a_second_import_through_the_rooms_finds_every_row_stored(
+        engine: AsyncEngine) -> None:
+    await _import(engine)
+    again = await _import(engine)         # the stage path, from the same rooms
+    assert (again.rows, again.inserted, again.duplicates) == (200, 0, 200)
+    assert await stored(engine) == 200
 
 
 @on_postgresql
@@ -112,7 +170,7 @@ from pbxctl.billing.csv_blocks import Block
 async def main():
     workers = BlockWorkers(None, None)
     try:
-        await workers.prepare(Block(b"", 1, last=True), "local")
+        await workers.prepare(Block.of(b"", 1, last=True), "local")
     except Exception:
         pass                                # no classifiers: the block fails, the workers stay
     print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
