@@ -14,7 +14,6 @@ from pbxctl.cli.output import emit_bytes, emit_table, note
 from pbxctl.cli.runtime import Services, run_in_transaction
 from pbxctl.queues.service_level import SLA_COLUMNS, SlaRow
 from pbxctl.services.read.reports import CostReport, render_costs
-from pbxctl.services.read.service_levels import sla_report
 from pbxctl.services.read.spend import SPEND_COLUMNS, SpendRow, spend_report
 
 
@@ -75,6 +74,10 @@ def sla(ctx: click.Context, month: str, queue_ref: str | None, by: str, fmt: str
     """Service level per queue: offered, answered (within the threshold), abandoned, ASA,
     longest wait; months below the target are flagged (met = False)."""
     year, number = parse_month("--month", month)
+
+    # Loaded here: the queue queries and their ORM options cost the other reports'
+    # start-up about 0.1 s.
+    from pbxctl.services.read.service_levels import sla_report
 
     async def work(s: Services) -> list[SlaRow]:
         return await sla_report(s.session, year, number, queue_ref, by)
