@@ -156,14 +156,24 @@ def metric(base: str, name: str, **labels: str) -> float:
                if s.name == name and labels.items() <= s.labels.items())
 
 
+PROFILED = """\
+import cProfile, sys
+from pbxctl.cli.main import cli
+cProfile.run('cli.main(sys.argv[2:], prog_name="pbxctl", standalone_mode=False)', sys.argv[1])
+"""
+
+
 def start_serve(env: dict[str, str], log: Path, profile: Path | None
                 ) -> subprocess.Popen[bytes]:
     """``pbxctl serve`` (under cProfile, writing ``profile``, when given) once it follows
     the node: link up and Master.csv marked."""
     port = free_port()
-    python = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
+    # Under cProfile, serve is run through click without pbxctl's ``main``: that ends the
+    # process with os._exit, before cProfile could write its statistics.
+    command = ([sys.executable, "-c", PROFILED, str(profile)] if profile
+               else [sys.executable, "-m", "pbxctl.cli"])
     with log.open("w") as out:
-        process = subprocess.Popen([*python, "-m", "pbxctl.cli", "serve", "--port", str(port)],
+        process = subprocess.Popen([*command, "serve", "--port", str(port)],
                                    env=env, stdout=subprocess.DEVNULL, stderr=out)
     base = f"http://127.0.0.1:{port}/"
 
