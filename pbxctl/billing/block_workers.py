@@ -65,7 +65,8 @@ class BlockWorkers:
                  block_bytes: int = BLOCK_BYTES) -> None:
         self._rooms = [Room.for_blocks(block_bytes) for _ in range(ROOMS)]
         self._free = list(range(ROOMS))
-        self._taken: dict[int, int] = {}        # id of a prepared block -> its room
+        # id of a prepared block -> the block (held, so the id stays its own) and its room
+        self._taken: dict[int, tuple[PreparedBlock, int]] = {}
         self._pool = ProcessPoolExecutor(
             WORKERS, mp_context=multiprocessing.get_context("fork"),
             initializer=_start, initargs=(columnar, classifier, os.getpid(), self._rooms))
@@ -97,13 +98,14 @@ class BlockWorkers:
             self._free.append(room)
         else:
             prepared.priced_copy = memoryview(self._rooms[room].copy)[:copy_bytes]
-            self._taken[id(prepared)] = room
+            self._taken[id(prepared)] = (prepared, room)
         return prepared
 
     def release(self, prepared: PreparedBlock) -> None:
         """``prepared``'s COPY data is no longer needed: its room is free again."""
-        room = self._taken.pop(id(prepared), None)
-        if room is not None:
+        taken = self._taken.pop(id(prepared), None)
+        if taken is not None:
+            room = taken[1]
             view = prepared.priced_copy
             prepared.priced_copy = b""
             if isinstance(view, memoryview):
