@@ -155,10 +155,15 @@ def _book(decks: Sequence[Sequence[Any]],
 
 async def _driver(session: AsyncSession) -> Any:
     """The session's own connection as the driver (asyncpg) sees it, for COPY and for
-    reading many rows without SQLAlchemy's per-row work."""
+    reading many rows without SQLAlchemy's per-row work; inside the session's
+    transaction. (SQLAlchemy begins it on the connection only when it first executes a
+    statement itself: sent straight to the driver before that, each statement was a
+    transaction of its own, and a staging table was emptied at the end of its COPY.)"""
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
     assert driver is not None
+    if not driver.is_in_transaction():
+        await connection.exec_driver_sql("SELECT 1")    # begins it, as any statement does
     return driver
 
 

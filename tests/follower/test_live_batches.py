@@ -55,6 +55,25 @@ async def test_a_full_batch_is_stored_at_once_in_one_statement(
     assert (summary.rows, summary.inserted, summary.duplicates) == (BATCH_WRITES,) * 2 + (0,)
 
 
+async def test_full_batches_in_a_row_are_all_stored(
+        engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From the second batch on, the decks are not looked at again (checked every few
+    seconds), so the batch's rows are the first thing its transaction sends: on
+    PostgreSQL they go through a staging table, which must be inside that transaction."""
+    batches = Batches(monkeypatch)
+    events = NodeEvents(engine, "local", gather=3600)
+    stop = asyncio.Event()
+    running = asyncio.create_task(events.run(stop))
+    for seq in range(1, 3 * BATCH_WRITES + 1):
+        events.handlers()["Cdr"](ami_cdr(seq))
+    await until("three full batches stored", lambda: has_stored(engine, 3 * BATCH_WRITES))
+    assert batches.sizes == [BATCH_WRITES] * 3
+    stop.set()
+    summary = await running
+    assert (summary.rows, summary.inserted, summary.duplicates) == (
+        3 * BATCH_WRITES, 3 * BATCH_WRITES, 0)
+
+
 async def test_a_batch_is_stored_once_its_oldest_write_waited_long_enough(
         engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     batches = Batches(monkeypatch)
