@@ -293,6 +293,13 @@ async def test_the_running_totals_stay_those_of_the_stored_calls(
     stored = await store.store_events("local", live, classifier)     # stage path on PG
     assert [row is not None for row in stored] == [True] * (len(live) - 1) + [False]
     assert await _stored_totals(session) == await _totals_of_the_calls(session)
+    few = [CdrReported(tuple(next(csv.reader([line])))) for line in [
+        *(cdr(300 + n, "omsk", "301", "+73812000000", f"2026-10-13 10:{n:02d}:00", 30 + n,
+              "PJSIP/tele2-40") for n in range(3)),
+        MASTER.decode().splitlines()[1]]]
+    stored = await store.store_events("local", few, classifier)    # a few: no stage
+    assert [row is not None for row in stored] == [True, True, True, False]
+    assert await _stored_totals(session) == await _totals_of_the_calls(session)
     audit = AuditTrail(session, Actor("tester", "cli"))
     await RateService(session, audit).import_deck(
         "tele2", TELE2_V2.replace("2.0000,0.0000", "2.5000,0.0000"), "t2-fixed.csv",
