@@ -104,7 +104,7 @@ async def test_what_does_not_fit_in_the_shared_rooms_crosses_the_pipe(
 async def test_a_second_import_through_the_rooms_finds_every_row_stored(
         engine: AsyncEngine) -> None:
     await _import(engine)
-    again = await _import(engine)         # the stage path, from the same rooms
+    again = await _import(engine)         # the stage path, its COPY data in a room
     assert (again.rows, again.inserted, again.duplicates) == (200, 0, 200)
     assert await stored(engine) == 200
 
