@@ -24,6 +24,7 @@ import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 
 from pbxctl.billing.block_import import PreparedBlock, prepare_block
 from pbxctl.billing.columnar import ColumnarClassifier
@@ -89,8 +90,7 @@ class BlockWorkers:
                 return await loop.run_in_executor(self._pool, _prepare, block, node)
             self._rooms[room].block[:size] = block.data
             prepared, copy_bytes = await loop.run_in_executor(
-                self._pool, _prepare_in_room, room, node,
-                (size, block.first_line, block.last, block.lines))
+                self._pool, _prepare_in_room, room, size, replace(block, data=b""), node)
         except BrokenProcessPool:
             raise PbxctlError("nothing imported: a process preparing the file ended "
                               "before it was done (killed, or out of memory?)") from None
@@ -105,7 +105,7 @@ class BlockWorkers:
         """``prepared``'s COPY data is no longer needed: its room is free again."""
         taken = self._taken.pop(id(prepared), None)
         if taken is not None:
-            room = taken[1]
+            _, room = taken
             view = prepared.priced_copy
             prepared.priced_copy = b""
             if isinstance(view, memoryview):
@@ -143,14 +143,13 @@ def _prepare(block: Block, node: str) -> PreparedBlock:
     return prepare_block(block, node, *_classifiers)
 
 
-def _prepare_in_room(index: int, node: str, block: tuple[int, int, bool, int]
+def _prepare_in_room(index: int, size: int, bare: Block, node: str
                      ) -> tuple[PreparedBlock, int | None]:
-    """The block in room ``index`` (its size, first line, whether last, lines) prepared;
-    its COPY data left in the room (with its length) when it fits, else returned with the
+    """The block ``bare`` describes, its ``size`` bytes in room ``index``, prepared; its
+    COPY data left in the room (with its length) when it fits, else returned with the
     rest (and None)."""
     room = _rooms[index]
-    size, first_line, last, lines = block
-    prepared = _prepare(Block(room.block[:size], first_line, last, lines), node)
+    prepared = _prepare(replace(bare, data=room.block[:size]), node)
     copy_bytes = len(prepared.priced_copy)
     if copy_bytes > len(room.copy):
         return prepared, None
